@@ -1,0 +1,69 @@
+// ringserve-http: a production-style HTTP/1.1 server on io_uring.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+
+#include "apps/server_main.hpp"
+#include "net/http/http_loop.hpp"
+
+namespace {
+
+void add_http_flags(CLI::App& app, rs::http::HttpConfig& http) {
+  app.add_option("--header-timeout-ms", http.header_timeout_ms,
+                 "From a request's first byte to the end of its header block; then 408 and close")
+      ->capture_default_str();
+  app.add_option("--idle-timeout-ms", http.idle_timeout_ms,
+                 "From the end of a response to the next request's first byte; then close")
+      ->capture_default_str();
+  app.add_option("--body-timeout-ms", http.body_timeout_ms,
+                 "From the end of the header block to the end of the body; then 408 and close")
+      ->capture_default_str();
+  app.add_option("--send-timeout-ms", http.send_timeout_ms,
+                 "Queued output that makes no progress this long (peer stopped reading): close")
+      ->capture_default_str();
+  app.add_option("--max-request-line-bytes", http.limits.max_request_line_bytes,
+                 "Longest request line; longer: 414")
+      ->capture_default_str();
+  app.add_option("--max-header-bytes", http.limits.max_header_bytes,
+                 "Largest header block; larger: 431")
+      ->capture_default_str();
+  app.add_option("--max-header-fields", http.limits.max_header_fields,
+                 "Most header fields; more: 431")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100));
+  app.add_option("--max-body-bytes", http.limits.max_body_bytes,
+                 "Largest request body; larger: 413")
+      ->capture_default_str();
+  app.add_option("--max-body-memory-bytes", http.max_body_memory_bytes,
+                 "Request bodies buffered by the whole process; beyond: 503")
+      ->capture_default_str();
+  app.add_option("--max-pending-requests", http.max_pending_requests,
+                 "Pipelined requests per connection awaiting an answer before reading pauses")
+      ->capture_default_str();
+  app.add_option("--max-queued-output-bytes", http.max_queued_output_bytes,
+                 "Output queued on one connection before pipelined requests wait")
+      ->capture_default_str();
+  app.add_option("--max-delay-ms", http.max_delay_ms, "Largest N accepted by GET /delay?ms=N")
+      ->capture_default_str();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+  CLI::App app{"ringserve-http: an HTTP/1.1 server on io_uring"};
+  rs::net::ServerConfig config;
+  config.port = 8080;
+  rs::apps::add_server_flags(app, config);
+  rs::http::HttpConfig http;
+  add_http_flags(app, http);
+  CLI11_PARSE(app, argc, argv);
+
+  rs::http::HttpShared shared(http);
+  return rs::apps::run_server(
+      "ringserve-http", config, rs::http::make_http_factory(shared),
+      [&shared](rs::net::Server& server) {
+        shared.set_transport_counters([&server] { return server.counters(); });
+      });
+} catch (const std::exception& e) {
+  std::fprintf(stderr, "ringserve-http: %s\n", e.what());
+  return 1;
+}

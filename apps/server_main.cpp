@@ -1,0 +1,115 @@
+#include "apps/server_main.hpp"
+
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "core/log.hpp"
+#include "net/socket.hpp"
+
+#if !defined(RS_SANITIZE)
+#include <mimalloc.h>
+#endif
+
+namespace rs::apps {
+
+void add_server_flags(CLI::App& app, net::ServerConfig& config) {
+  app.add_option("--port", config.port, "TCP port to listen on; 0 picks any free port")
+      ->capture_default_str();
+  app.add_option("--address", config.address, "IPv4 or IPv6 address to bind")
+      ->capture_default_str();
+  app.add_option("--backend", config.backend, "I/O model: uring (io_uring completions)")
+      ->transform(CLI::CheckedTransformer(
+          std::map<std::string, net::Backend>{{"uring", net::Backend::kUring}}))
+      ->default_str("uring");
+  app.add_option("--threads", config.threads, "Event loops, each on its own thread")
+      ->capture_default_str()
+      ->check(CLI::Range(1U, 1024U));
+  app.add_option("--max-connections", config.max_connections,
+                 "Open connections allowed, all loops together; beyond it clients wait in the "
+                 "listen backlog")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--grace-ms", config.loop.grace_ms,
+                 "On SIGINT/SIGTERM, how long queued output may drain before connections are cut")
+      ->capture_default_str();
+  app.add_option("--buffer-count", config.loop.buffer_count,
+                 "Provided receive buffers per loop (power of two)")
+      ->capture_default_str()
+      ->check([](const std::string& s) {
+        const unsigned long n = std::stoul(s);
+        return n > 0 && n <= 32768 && (n & (n - 1)) == 0 ? std::string()
+                                                         : "must be a power of two <= 32768";
+      });
+  app.add_option("--buffer-size", config.loop.buffer_size, "Bytes per receive buffer")
+      ->capture_default_str()
+      ->check(CLI::Range(64U, 1U << 20));
+}
+
+namespace {
+
+int block_signals_and_open_signalfd() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
+  // Blocked before any thread exists, so every thread inherits the mask and only the
+  // signalfd sees these signals.
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+  return ::signalfd(-1, &set, SFD_CLOEXEC);
+}
+
+void print_counters(const char* name, const net::CounterValues& values) {
+  std::string text = fmt::format("{} counters:", name);
+  for (const auto& [counter, value] : values.values()) {
+    text += fmt::format(" {}={}", counter, value);
+  }
+  std::puts(text.c_str());
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+int run_server(const char* name, net::ServerConfig& config, net::ProtocolFactoryMaker make,
+               const std::function<void(net::Server&)>& on_created) {
+  const int signal_fd = block_signals_and_open_signalfd();
+  if (signal_fd < 0) {
+    std::fprintf(stderr, "%s: signalfd: %s\n", name, std::strerror(errno));
+    return 1;
+  }
+  config.signal_fd = signal_fd;
+  net::Server server(config, std::move(make));
+  if (on_created) on_created(server);
+  try {
+    server.start();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: cannot start: %s\n", name, e.what());
+    return 1;
+  }
+#if defined(RS_SANITIZE)
+  const char* allocator = "system (sanitizer build)";
+#else
+  const std::string allocator = fmt::format("mimalloc {}", mi_version());
+#endif
+  std::printf(
+      "%s listening on %s port %u: backend=%s threads=%u max-connections=%llu grace-ms=%llu "
+      "buffers=%ux%u %s allocator=%s\n",
+      name, config.address.c_str(), server.port(), net::to_string(config.backend), config.threads,
+      static_cast<unsigned long long>(config.max_connections),
+      static_cast<unsigned long long>(config.loop.grace_ms), config.loop.buffer_count,
+      config.loop.buffer_size, server.setup_mode().c_str(), fmt::format("{}", allocator).c_str());
+  std::fflush(stdout);
+  server.wait();
+  print_counters(name, server.counters());
+  ::close(signal_fd);
+  return 0;
+}
+
+}  // namespace rs::apps

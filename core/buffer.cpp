@@ -1,0 +1,219 @@
+#include "core/buffer.hpp"
+
+#include <algorithm>
+#include <cassert>
+#include <cstring>
+#include <limits>
+#include <new>
+#include <utility>
+
+namespace rs::core {
+
+namespace {
+
+// Chunks start on cache lines so a header never shares a line with a neighbour's payload.
+constexpr std::size_t kChunkAlign = 64;
+
+std::size_t round_up(std::size_t n, std::size_t to) {
+  return (n + to - 1) / to * to;
+}
+
+}  // namespace
+
+ChunkPool::ChunkPool(std::size_t chunk_bytes, std::size_t chunks_per_slab)
+    : chunk_bytes_(std::max<std::size_t>(chunk_bytes, 1)),
+      chunks_per_slab_(std::max<std::size_t>(chunks_per_slab, 1)),
+      stride_bytes_(round_up(sizeof(Chunk) + chunk_bytes_, kChunkAlign)) {
+  assert(chunk_bytes_ <= std::numeric_limits<std::uint32_t>::max());
+}
+
+ChunkPool::~ChunkPool() {
+  assert(outstanding_ == 0 && "ChunkPool destroyed with chunks still handed out");
+  for (std::byte* slab : slabs_) {
+    asan_unpoison(slab, stride_bytes_ * chunks_per_slab_);
+    ::operator delete (slab, std::align_val_t{kChunkAlign});
+  }
+}
+
+void ChunkPool::reserve(std::size_t chunks) {
+  while (capacity() < chunks) {
+    grow();
+  }
+}
+
+// Cold path: one heap allocation per slab; the first get() after a grow returns the lowest chunk.
+void ChunkPool::grow() {
+  slabs_.reserve(slabs_.size() + 1);  // so the push_back below cannot throw after new
+  const std::size_t slab_bytes = stride_bytes_ * chunks_per_slab_;
+  auto* slab = static_cast<std::byte*>(::operator new (slab_bytes, std::align_val_t{kChunkAlign}));
+  slabs_.push_back(slab);
+  ++grows_;
+  for (std::size_t i = chunks_per_slab_; i-- > 0;) {
+    auto* c = ::new (slab + i * stride_bytes_) Chunk{};
+    c->capacity = static_cast<std::uint32_t>(chunk_bytes_);
+    c->next = free_;
+    free_ = c;
+    asan_poison(c->data(), c->capacity);
+  }
+}
+
+BufferChain::BufferChain(BufferChain&& other) noexcept
+    : pool_(other.pool_),
+      head_(std::exchange(other.head_, nullptr)),
+      tail_(std::exchange(other.tail_, nullptr)),
+      size_(std::exchange(other.size_, 0)),
+      chunk_count_(std::exchange(other.chunk_count_, 0)) {}
+
+BufferChain& BufferChain::operator=(BufferChain&& other) noexcept {
+  if (this != &other) {
+    clear();
+    pool_ = other.pool_;
+    head_ = std::exchange(other.head_, nullptr);
+    tail_ = std::exchange(other.tail_, nullptr);
+    size_ = std::exchange(other.size_, 0);
+    chunk_count_ = std::exchange(other.chunk_count_, 0);
+  }
+  return *this;
+}
+
+Chunk* BufferChain::push_chunk() {
+  Chunk* c = pool_->get();
+  if (tail_ != nullptr) {
+    tail_->next = c;
+  } else {
+    head_ = c;
+  }
+  tail_ = c;
+  ++chunk_count_;
+  return c;
+}
+
+void BufferChain::pop_front_chunk() {
+  Chunk* c = head_;
+  head_ = c->next;
+  if (head_ == nullptr) {
+    tail_ = nullptr;
+  }
+  --chunk_count_;
+  pool_->put(c);
+}
+
+void BufferChain::append(std::span<const std::byte> bytes) {
+  while (!bytes.empty()) {
+    Chunk* c = tail_;
+    if (c == nullptr || c->writable() == 0) {
+      c = push_chunk();
+    }
+    const std::size_t n = std::min(bytes.size(), c->writable());
+    std::memcpy(c->data() + c->end, bytes.data(), n);
+    c->end += static_cast<std::uint32_t>(n);
+    size_ += n;
+    bytes = bytes.subspan(n);
+  }
+}
+
+std::span<std::byte> BufferChain::prepare(std::size_t min_bytes) {
+  // An empty tail (prepared earlier, never committed) can offer its whole payload again.
+  if (tail_ != nullptr && tail_->readable() == 0) {
+    tail_->begin = 0;
+    tail_->end = 0;
+  }
+  if (tail_ == nullptr || tail_->writable() < std::max<std::size_t>(min_bytes, 1)) {
+    if (tail_ == nullptr || tail_->readable() != 0) {
+      push_chunk();
+    }
+  }
+  return tail_->writable_bytes();
+}
+
+void BufferChain::commit(std::size_t n) {
+  if (n == 0) {
+    return;
+  }
+  assert(tail_ != nullptr && n <= tail_->writable());
+  tail_->end += static_cast<std::uint32_t>(n);
+  size_ += n;
+}
+
+void BufferChain::consume(std::size_t n) {
+  assert(n <= size_);
+  n = std::min(n, size_);
+  size_ -= n;
+  while (n > 0) {
+    Chunk* c = head_;
+    const std::size_t take = std::min(n, c->readable());
+    c->begin += static_cast<std::uint32_t>(take);
+    n -= take;
+    if (c->readable() == 0) {
+      pop_front_chunk();
+    }
+  }
+  // Also drops an uncommitted tail and any empty chunk left at the front by splice_back.
+  while (head_ != nullptr && head_->readable() == 0) {
+    pop_front_chunk();
+  }
+}
+
+std::size_t BufferChain::gather(struct iovec* iov, std::size_t max_iov) const {
+  std::size_t count = 0;
+  for (const Chunk* c = head_; c != nullptr && count < max_iov; c = c->next) {
+    if (c->readable() == 0) {
+      continue;
+    }
+    // iovec is not const-correct; the bytes are only read by the send.
+    iov[count].iov_base = const_cast<std::byte*>(c->data() + c->begin);
+    iov[count].iov_len = c->readable();
+    ++count;
+  }
+  return count;
+}
+
+void BufferChain::splice_back(BufferChain& other) {
+  assert(other.pool_ == pool_ && "splice_back needs both chains on one pool");
+  if (&other == this || other.head_ == nullptr) {
+    return;
+  }
+  // A lone uncommitted chunk would otherwise sit empty in front of other's bytes. An empty
+  // tail behind readable chunks stays (a singly linked list cannot unlink it in O(1)); every
+  // reader skips empty chunks and consume() drops them.
+  if (head_ != nullptr && head_ == tail_ && head_->readable() == 0) {
+    pop_front_chunk();
+  }
+  if (tail_ != nullptr) {
+    tail_->next = other.head_;
+  } else {
+    head_ = other.head_;
+  }
+  tail_ = other.tail_;
+  size_ += other.size_;
+  chunk_count_ += other.chunk_count_;
+  other.head_ = nullptr;
+  other.tail_ = nullptr;
+  other.size_ = 0;
+  other.chunk_count_ = 0;
+}
+
+void BufferChain::clear() {
+  while (head_ != nullptr) {
+    pop_front_chunk();
+  }
+  size_ = 0;
+}
+
+std::size_t BufferChain::copy_out(std::size_t offset, std::span<std::byte> out) const {
+  std::size_t copied = 0;
+  for (const Chunk* c = head_; c != nullptr && copied < out.size(); c = c->next) {
+    const std::size_t readable = c->readable();
+    if (offset >= readable) {
+      offset -= readable;
+      continue;
+    }
+    const std::size_t n = std::min(readable - offset, out.size() - copied);
+    std::memcpy(out.data() + copied, c->data() + c->begin + offset, n);
+    copied += n;
+    offset = 0;
+  }
+  return copied;
+}
+
+}  // namespace rs::core

@@ -1,0 +1,156 @@
+#pragma once
+
+// Byte buffers built from fixed-size chunks: a ChunkPool hands out chunks (header and payload in
+// one allocation), a BufferChain strings them into a FIFO of bytes. Output queues, unconsumed
+// input and HTTP bodies all use chains, so after warm-up buffering never reaches the heap.
+// Not thread-safe: one event loop owns a pool and its chains.
+
+#include <sys/uio.h>
+
+#include <cassert>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "core/asan.hpp"
+
+namespace rs::core {
+
+// The payload follows the header in the same allocation. A chunk's readable bytes are
+// [begin, end) and its writable bytes are [end, capacity).
+struct Chunk {
+  Chunk* next = nullptr;
+  std::uint32_t begin = 0;  // first unread byte
+  std::uint32_t end = 0;    // one past last written byte
+  std::uint32_t capacity;   // payload bytes
+
+  std::byte* data() { return reinterpret_cast<std::byte*>(this + 1); }
+  const std::byte* data() const { return reinterpret_cast<const std::byte*>(this + 1); }
+  std::size_t readable() const { return end - begin; }
+  std::size_t writable() const { return capacity - end; }
+  std::span<const std::byte> readable_bytes() const { return {data() + begin, readable()}; }
+  std::span<std::byte> writable_bytes() { return {data() + end, writable()}; }
+};
+
+class ChunkPool {
+ public:
+  // chunk_bytes is the payload capacity of each chunk.
+  explicit ChunkPool(std::size_t chunk_bytes = 16384, std::size_t chunks_per_slab = 64);
+  ~ChunkPool();
+  ChunkPool(const ChunkPool&) = delete;
+  ChunkPool& operator=(const ChunkPool&) = delete;
+
+  Chunk* get() {
+    if (free_ == nullptr) {
+      grow();
+    }
+    Chunk* c = free_;
+    free_ = c->next;
+    asan_unpoison(c->data(), c->capacity);
+    c->next = nullptr;
+    c->begin = 0;
+    c->end = 0;
+    ++outstanding_;
+    return c;
+  }
+
+  void put(Chunk* c) {
+    assert(outstanding_ > 0);
+    asan_poison(c->data(), c->capacity);
+    c->next = free_;
+    free_ = c;
+    --outstanding_;
+  }
+
+  void reserve(std::size_t chunks);
+
+  std::size_t chunk_bytes() const { return chunk_bytes_; }
+  std::size_t outstanding() const { return outstanding_; }
+  std::size_t capacity() const { return slabs_.size() * chunks_per_slab_; }
+  std::uint64_t grows() const { return grows_; }
+
+ private:
+  void grow();
+
+  std::size_t chunk_bytes_;
+  std::size_t chunks_per_slab_;
+  std::size_t stride_bytes_;  // header + payload, rounded to a cache line
+  Chunk* free_ = nullptr;
+  std::vector<std::byte*> slabs_;
+  std::size_t outstanding_ = 0;
+  std::uint64_t grows_ = 0;
+};
+
+// FIFO of bytes in a singly linked list of chunks from one pool (which must outlive the chain).
+// A span from prepare() stays valid only until the next call that changes the chain other than
+// commit(): prepare/commit is a synchronous pair, not a place to park an in-flight read.
+// Once the chain holds no readable bytes after consume() or clear(), it holds no chunks either,
+// so an idle connection keeps no buffer memory.
+class BufferChain {
+ public:
+  explicit BufferChain(ChunkPool& pool) : pool_(&pool) {}
+  ~BufferChain() { clear(); }
+  BufferChain(BufferChain&& other) noexcept;
+  BufferChain& operator=(BufferChain&& other) noexcept;
+  BufferChain(const BufferChain&) = delete;
+  BufferChain& operator=(const BufferChain&) = delete;
+
+  void append(std::span<const std::byte> bytes);
+  void append(std::string_view text) { append(std::as_bytes(std::span(text.data(), text.size()))); }
+
+  // Writable space at the tail: at least min_bytes when min_bytes <= chunk_bytes(), otherwise a
+  // whole fresh chunk. Never empty.
+  std::span<std::byte> prepare(std::size_t min_bytes);
+  void commit(std::size_t n);  // n bytes of the last prepare() span were written
+
+  std::size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  void consume(std::size_t n);  // n <= size(); fully read chunks go back to the pool
+
+  // Fills up to max_iov iovecs over the readable bytes, front first; returns how many.
+  std::size_t gather(struct iovec* iov, std::size_t max_iov) const;
+
+  // Moves all of other's chunks to our tail without copying; both chains share one pool.
+  void splice_back(BufferChain& other);
+  void clear();
+
+  // Copies readable bytes starting offset bytes from the front; returns bytes copied.
+  std::size_t copy_out(std::size_t offset, std::span<std::byte> out) const;
+
+  std::size_t chunk_count() const { return chunk_count_; }
+
+  // The first readable run of bytes (empty when the chain is).
+  std::span<const std::byte> front_segment() const {
+    for (const Chunk* c = head_; c != nullptr; c = c->next) {
+      if (c->readable() != 0) {
+        return c->readable_bytes();
+      }
+    }
+    return {};
+  }
+
+  template <class F>
+  void for_each_segment(F&& f) const {
+    for (const Chunk* c = head_; c != nullptr; c = c->next) {
+      if (c->readable() != 0) {
+        f(c->readable_bytes());
+      }
+    }
+  }
+
+  ChunkPool& pool() const { return *pool_; }
+
+ private:
+  Chunk* push_chunk();
+  void pop_front_chunk();
+
+  ChunkPool* pool_;
+  Chunk* head_ = nullptr;
+  Chunk* tail_ = nullptr;
+  std::size_t size_ = 0;
+  std::size_t chunk_count_ = 0;
+};
+
+}  // namespace rs::core

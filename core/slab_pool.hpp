@@ -1,0 +1,123 @@
+#pragma once
+
+// Fixed-type object pool: objects are carved from slabs of `objects_per_slab` slots and recycled
+// through an intrusive free list, so after warm-up make() and destroy() never reach the heap.
+// Not thread-safe: one event loop owns a pool.
+
+#include <algorithm>
+#include <cassert>
+#include <cstddef>
+#include <cstdint>
+#include <new>
+#include <utility>
+#include <vector>
+
+#include "core/asan.hpp"
+
+namespace rs::core {
+
+template <class T>
+class SlabPool {
+ public:
+  explicit SlabPool(std::size_t objects_per_slab = 64)
+      : objects_per_slab_(std::max<std::size_t>(objects_per_slab, 1)) {}
+
+  ~SlabPool() {
+    // Outstanding objects are not destroyed: the pool cannot tell live slots from free ones.
+    assert(outstanding_ == 0 && "SlabPool destroyed with objects still handed out");
+    for (std::byte* slab : slabs_) {
+      asan_unpoison(slab, slab_bytes());
+      ::operator delete (slab, std::align_val_t{kSlotAlign});
+    }
+  }
+
+  SlabPool(const SlabPool&) = delete;
+  SlabPool& operator=(const SlabPool&) = delete;
+
+  template <class... Args>
+  T* make(Args&&... args) {
+    if (free_ == nullptr) {
+      grow();
+    }
+    FreeSlot* slot = free_;
+    asan_unpoison(slot, kSlotBytes);
+    free_ = slot->next;
+    SlotReturn on_throw{this, slot};
+    T* obj = ::new (static_cast<void*>(slot)) T(std::forward<Args>(args)...);
+    on_throw.slot = nullptr;
+    ++outstanding_;
+    return obj;
+  }
+
+  // Like delete, a null pointer is ignored.
+  void destroy(T* obj) {
+    if (obj == nullptr) {
+      return;
+    }
+    assert(outstanding_ > 0);
+    obj->~T();
+    push_free(reinterpret_cast<FreeSlot*>(obj));
+    --outstanding_;
+  }
+
+  void reserve(std::size_t objects) {
+    while (capacity() < objects) {
+      grow();
+    }
+  }
+
+  std::size_t outstanding() const { return outstanding_; }
+  std::size_t capacity() const { return slabs_.size() * objects_per_slab_; }
+  std::uint64_t grows() const { return grows_; }
+  std::size_t objects_per_slab() const { return objects_per_slab_; }
+
+ private:
+  // A free slot stores the free-list link in the bytes the object will occupy.
+  struct FreeSlot {
+    FreeSlot* next;
+  };
+
+  // Hands the slot back if T's constructor throws; optimised away when it cannot.
+  struct SlotReturn {
+    SlabPool* pool;
+    FreeSlot* slot;
+    ~SlotReturn() {
+      if (slot != nullptr) {
+        pool->push_free(slot);
+      }
+    }
+  };
+
+  static constexpr std::size_t kSlotAlign = std::max(alignof(T), alignof(FreeSlot));
+  static constexpr std::size_t kSlotBytes =
+      (std::max(sizeof(T), sizeof(FreeSlot)) + kSlotAlign - 1) / kSlotAlign * kSlotAlign;
+
+  std::size_t slab_bytes() const { return objects_per_slab_ * kSlotBytes; }
+
+  void push_free(FreeSlot* slot) {
+    slot->next = free_;
+    free_ = slot;
+    asan_poison(slot, kSlotBytes);
+  }
+
+  // Cold path: one heap allocation per slab. Slots are threaded back to front so the first
+  // make() after a grow returns the lowest address, which keeps early objects adjacent.
+  void grow() {
+    slabs_.reserve(slabs_.size() + 1);  // so the push_back below cannot throw after new
+    auto* slab =
+        static_cast<std::byte*>(::operator new (slab_bytes(), std::align_val_t{kSlotAlign}));
+    slabs_.push_back(slab);
+    ++grows_;
+    for (std::size_t i = objects_per_slab_; i-- > 0;) {
+      push_free(reinterpret_cast<FreeSlot*>(slab + i * kSlotBytes));
+    }
+  }
+
+  std::size_t objects_per_slab_;
+  FreeSlot* free_ = nullptr;
+  std::vector<std::byte*> slabs_;
+  std::size_t outstanding_ = 0;
+  std::uint64_t grows_ = 0;
+};
+
+}  // namespace rs::core

@@ -1,0 +1,258 @@
+#include "net/connection.hpp"
+
+#include <cassert>
+
+namespace rs::net {
+
+void Protocol::on_input_end(Connection& conn) {
+  conn.close();
+}
+// Lingering, so a client still sending when we stop reads its answers instead of a reset.
+void Protocol::on_shutdown(Connection& conn) {
+  conn.close_lingering(conn.limits().shutdown_linger_ms);
+}
+
+Connection::Connection(int fd, std::uint64_t id, LoopServices& services, ResponseSlotPool& slots,
+                       const ConnectionLimits& limits, ConnectionEvents& events)
+    : fd_(fd),
+      id_(id),
+      services_(services),
+      slot_pool_(slots),
+      limits_(limits),
+      events_(events),
+      out_(services.chunks()),
+      stash_(services.chunks()) {}
+
+Connection::~Connection() {
+  assert(slots_.empty() && protocol_ == nullptr);
+}
+
+void Connection::start(Protocol* protocol) {
+  protocol_ = protocol;
+  update_receiving();
+}
+
+core::BufferChain& Connection::output() {
+  return slots_.empty() ? out_ : slots_.back()->after;
+}
+
+void Connection::write(std::string_view bytes) {
+  output().append(bytes);
+  flush();
+}
+
+void Connection::flush() {
+  if (state_ != State::kClosed) schedule_settle();
+}
+
+ResponseSlot* Connection::defer() {
+  ResponseSlot* slot = slot_pool_.make(services_.chunks());
+  slots_.push_back(*slot);
+  return slot;
+}
+
+void Connection::complete(ResponseSlot* slot) {
+  slot->done = true;
+  if (state_ == State::kClosed) return;  // aborted: nobody is listening any more
+  release_slots_in_order();
+  flush();
+}
+
+void Connection::flush_deferred(ResponseSlot* slot) {
+  if (state_ == State::kClosed || slots_.front() != slot || slot->response.empty()) return;
+  out_.splice_back(slot->response);
+  flush();
+}
+
+std::size_t Connection::queued_bytes() const {
+  std::size_t n = out_.size();
+  for (const ResponseSlot& s : slots_)
+    n += s.response.size() + s.after.size();
+  return n;
+}
+
+void Connection::pause_input() {
+  pause_reasons_ |= kPausedByProtocol;
+  update_receiving();
+}
+
+void Connection::resume_input() {
+  if (!input_paused()) return;
+  pause_reasons_ &= static_cast<std::uint8_t>(~kPausedByProtocol);
+  update_receiving();
+  // Bytes that arrived before or during the pause would otherwise wait for the next receive.
+  if ((!stash_.empty() || end_pending_) && state_ == State::kOpen) schedule_redeliver();
+}
+
+void Connection::close() {
+  if (state_ != State::kOpen) return;
+  state_ = State::kClosing;
+  update_receiving();
+  flush();
+}
+
+void Connection::close_lingering(std::uint64_t linger_ms) {
+  if (state_ != State::kOpen) return;
+  linger_ms_ = linger_ms;
+  close();
+}
+
+void Connection::on_linger_expired(core::Timer& timer) {
+  static_cast<Connection*>(timer.context())->abort();
+}
+
+void Connection::abort() {
+  if (state_ == State::kClosed) return;
+  state_ = State::kClosed;
+  receiving_wanted_ = false;
+  linger_timer_.set(nullptr, nullptr);
+  services_.timers().cancel(linger_timer_);
+  // out_ is not cleared here: a send in flight may still read it. Its chunks go back to the pool
+  // with the connection, after the last completion.
+  stash_.clear();
+  close_transport();
+  schedule_settle();
+}
+
+const sockaddr_storage& Connection::peer() {
+  // After the transport closed, the descriptor number may already name another connection.
+  if (!peer_known_ && state_ != State::kClosed) {
+    socklen_t len = sizeof(peer_);
+    if (::getpeername(fd_, reinterpret_cast<sockaddr*>(&peer_), &len) != 0) peer_ = {};
+    peer_known_ = true;
+  }
+  return peer_;
+}
+
+// Every protocol callback goes through here: no re-entry, then settle what it did.
+template <class F>
+void Connection::call_protocol(F&& f) {
+  in_protocol_call_ = true;
+  f(*protocol_);
+  in_protocol_call_ = false;
+  settle();
+}
+
+void Connection::deliver(std::span<const std::byte> fresh, BufferOwner* owner,
+                         std::uint32_t buffer_id) {
+  // Input that arrives after close() was called is dropped: nobody will answer it.
+  if (state_ != State::kOpen) return;
+  if (!input_paused()) {
+    Input input(stash_, fresh, owner, buffer_id);
+    call_protocol([&](Protocol& p) { p.on_input(*this, input); });
+    fresh = input.fresh_unconsumed();
+  }
+  // What the protocol left (or was not given, while paused) waits in the stash.
+  if (state_ == State::kOpen && !fresh.empty()) {
+    stash_.append(fresh);
+    if (stash_.size() > limits_.max_stash_bytes) {
+      events_.on_stash_overflow();
+      abort();
+      settle();
+    }
+  }
+}
+
+void Connection::redeliver() {
+  if (state_ != State::kOpen || input_paused()) return;
+  if (!stash_.empty()) deliver({}, nullptr, 0);
+  // The end of input waited behind the stashed bytes; they have been offered now.
+  if (end_pending_ && state_ == State::kOpen && !input_paused()) {
+    end_pending_ = false;
+    call_protocol([&](Protocol& p) { p.on_input_end(*this); });
+  }
+}
+
+void Connection::deliver_end() {
+  input_ended_ = true;
+  update_receiving();
+  if (state_ == State::kLingering) {
+    abort();  // the peer has read our answer and closed: done
+    settle();
+    return;
+  }
+  if (state_ != State::kOpen) return;
+  if (input_paused() || !stash_.empty()) {
+    end_pending_ = true;  // after the bytes that came before it
+    if (!input_paused()) schedule_redeliver();
+    return;
+  }
+  call_protocol([&](Protocol& p) { p.on_input_end(*this); });
+}
+
+void Connection::output_sent(std::size_t n) {
+  if (state_ == State::kClosed) return;
+  bytes_sent_ += n;
+  out_.consume(n);
+  if (out_.empty() && slots_.empty() && state_ == State::kOpen) {
+    call_protocol([&](Protocol& p) { p.on_output_drained(*this); });
+  } else {
+    settle();
+  }
+}
+
+void Connection::begin_shutdown() {
+  if (state_ != State::kOpen) return;
+  call_protocol([&](Protocol& p) { p.on_shutdown(*this); });
+}
+
+void Connection::settle() {
+  if (in_protocol_call_) return;  // the callback's own settle follows
+  if (state_ == State::kClosing && out_.empty() && slots_.empty() && !send_in_flight()) {
+    if (linger_ms_ > 0 && !input_ended_) {
+      state_ = State::kLingering;
+      shutdown_write();
+      update_receiving();
+      linger_timer_.set(&Connection::on_linger_expired, this);
+      services_.timers().arm(linger_timer_, linger_ms_);
+      return;
+    }
+    abort();
+  }
+  if (state_ == State::kClosed) {
+    notify_closed();
+    return;
+  }
+  update_backpressure();
+  if (!out_.empty() && !send_in_flight()) schedule_settle();
+}
+
+void Connection::update_receiving() {
+  const bool want = !input_ended_ && ((state_ == State::kOpen && pause_reasons_ == 0) ||
+                                      state_ == State::kLingering);
+  if (want == receiving_wanted_) return;
+  receiving_wanted_ = want;
+  set_receiving(want);
+}
+
+void Connection::update_backpressure() {
+  const std::size_t queued = queued_bytes();
+  if ((pause_reasons_ & kPausedByBackpressure) == 0 && queued > limits_.output_high_water_bytes) {
+    pause_reasons_ |= kPausedByBackpressure;
+    events_.on_input_paused();
+    update_receiving();
+  } else if ((pause_reasons_ & kPausedByBackpressure) != 0 &&
+             queued <= limits_.output_low_water_bytes) {
+    pause_reasons_ &= static_cast<std::uint8_t>(~kPausedByBackpressure);
+    update_receiving();
+  }
+}
+
+void Connection::release_slots_in_order() {
+  while (!slots_.empty() && slots_.front()->done) {
+    ResponseSlot* slot = slots_.pop_front();
+    out_.splice_back(slot->response);
+    out_.splice_back(slot->after);
+    slot_pool_.destroy(slot);
+  }
+}
+
+// The protocol learns of the close once; its slots live until then so that late complete()
+// calls from its timers stay harmless.
+void Connection::notify_closed() {
+  if (Protocol* p = std::exchange(protocol_, nullptr)) p->on_close(*this);
+  while (!slots_.empty())
+    slot_pool_.destroy(slots_.pop_front());
+}
+
+}  // namespace rs::net

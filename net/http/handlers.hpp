@@ -1,0 +1,18 @@
+// Routing and the built-in routes. route_request runs while the head is still readable and
+// copies what the handler will need; handle_request answers (now, or later through a deferred
+// slot).
+#pragma once
+
+#include "core/buffer.hpp"
+#include "net/http/http_config.hpp"
+#include "net/http/request.hpp"
+#include "net/http/request_head.hpp"
+
+namespace rs::http {
+
+class HttpSession;
+
+void route_request(const RequestHead& head, Request& request, const HttpConfig& config);
+void handle_request(HttpSession& session, const Request& request, core::BufferChain& body);
+
+}  // namespace rs::http

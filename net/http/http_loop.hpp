@@ -1,0 +1,52 @@
+// The HTTP server's state on one loop: its pools (sessions, deferred requests, head buffers),
+// counters and Date cache. It is the loop's ProtocolFactory.
+#pragma once
+
+#include <memory>
+
+#include "core/buffer.hpp"
+#include "core/slab_pool.hpp"
+#include "net/http/http_config.hpp"
+#include "net/http/http_date.hpp"
+#include "net/http/request.hpp"
+#include "net/http/session.hpp"
+#include "net/loop_config.hpp"
+#include "net/transport.hpp"
+
+namespace rs::http {
+
+class HttpLoop final : public net::ProtocolFactory {
+ public:
+  HttpLoop(HttpShared& shared, net::LoopServices& services);
+  ~HttpLoop() override;
+
+  net::Protocol* open(net::Connection& conn) override;
+  void release(HttpSession* session) { sessions_.destroy(session); }
+
+  const HttpConfig& config() const { return shared_.config(); }
+  HttpShared& shared() { return shared_; }
+  HttpCounters& counters() { return counters_; }
+  net::LoopServices& services() { return services_; }
+  // Contiguous room for one request head that arrived in pieces.
+  core::ChunkPool& head_buffers() { return head_buffers_; }
+  core::SlabPool<Pending>& pendings() { return pendings_; }
+  std::string_view date();
+
+ private:
+  HttpShared& shared_;
+  net::LoopServices& services_;
+  HttpCounters counters_;
+  core::ChunkPool head_buffers_;
+  core::SlabPool<Pending> pendings_;
+  core::SlabPool<HttpSession> sessions_;
+  DateCache date_;
+};
+
+// The factory maker a net::Server takes.
+inline net::ProtocolFactoryMaker make_http_factory(HttpShared& shared) {
+  return [&shared](net::LoopServices& services) {
+    return std::make_unique<HttpLoop>(shared, services);
+  };
+}
+
+}  // namespace rs::http

@@ -1,0 +1,97 @@
+#include "net/http/metrics.hpp"
+
+#include <fmt/format.h>
+
+#include <array>
+#include <iterator>
+
+#include "net/http/http_loop.hpp"
+#include "net/http/session.hpp"
+
+namespace rs::http {
+
+namespace {
+
+void family(fmt::memory_buffer& out, std::string_view name, std::string_view type,
+            std::string_view help) {
+  fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+}
+
+// Transport counters that are gauges rather than running totals.
+bool is_gauge(std::string_view name) {
+  return name.starts_with("connections_") || name.starts_with("pool_") || name == "buffers_held";
+}
+
+}  // namespace
+
+std::string render_metrics(const HttpShared& shared) {
+  std::array<std::uint64_t, 6> by_class{};
+  std::array<std::uint64_t, 32> parse_errors{};
+  std::uint64_t requests = 0;
+  std::uint64_t timeouts[4] = {};
+  std::uint64_t body_rejections = 0;
+  std::uint64_t pipeline_pauses = 0;
+  shared.for_each_counters([&](const HttpCounters& c) {
+    for (std::size_t i = 0; i < by_class.size(); ++i)
+      by_class[i] += c.responses_by_class[i].get();
+    for (std::size_t i = 0; i < parse_errors.size(); ++i)
+      parse_errors[i] += c.parse_errors[i].get();
+    requests += c.requests.get();
+    timeouts[0] += c.header_timeouts.get();
+    timeouts[1] += c.idle_timeouts.get();
+    timeouts[2] += c.body_timeouts.get();
+    timeouts[3] += c.send_timeouts.get();
+    body_rejections += c.body_memory_rejections.get();
+    pipeline_pauses += c.pipeline_pauses.get();
+  });
+
+  fmt::memory_buffer out;
+  auto it = std::back_inserter(out);
+  family(out, "ringserve_http_requests_total", "counter", "Requests parsed and dispatched.");
+  fmt::format_to(it, "ringserve_http_requests_total {}\n", requests);
+  family(out, "ringserve_http_responses_total", "counter", "Responses sent, by status class.");
+  for (std::size_t i = 1; i < by_class.size(); ++i) {
+    fmt::format_to(it, "ringserve_http_responses_total{{class=\"{}xx\"}} {}\n", i, by_class[i]);
+  }
+  family(out, "ringserve_http_parse_errors_total", "counter",
+         "Requests rejected by the parser, by kind.");
+  constexpr auto kLastKind = static_cast<std::size_t>(ParseError::kBodyTooLarge);
+  static_assert(kLastKind < std::tuple_size_v<decltype(parse_errors)>);
+  for (std::size_t i = 1; i <= kLastKind; ++i) {
+    const auto kind = static_cast<ParseError>(i);
+    fmt::format_to(it, "ringserve_http_parse_errors_total{{kind=\"{}\"}} {}\n", to_string(kind),
+                   parse_errors[i]);
+  }
+  family(out, "ringserve_http_timeouts_total", "counter", "Connections timed out, by phase.");
+  const char* phases[] = {"header", "idle", "body", "send"};
+  for (int i = 0; i < 4; ++i) {
+    fmt::format_to(it, "ringserve_http_timeouts_total{{phase=\"{}\"}} {}\n", phases[i],
+                   timeouts[i]);
+  }
+  family(out, "ringserve_http_body_memory_rejections_total", "counter",
+         "Requests refused because buffered bodies reached the process limit.");
+  fmt::format_to(it, "ringserve_http_body_memory_rejections_total {}\n", body_rejections);
+  family(out, "ringserve_http_body_memory_bytes", "gauge", "Request body bytes buffered now.");
+  fmt::format_to(it, "ringserve_http_body_memory_bytes {}\n", shared.body_memory());
+  family(out, "ringserve_http_pipeline_pauses_total", "counter",
+         "Times a connection stopped reading because answers were outstanding.");
+  fmt::format_to(it, "ringserve_http_pipeline_pauses_total {}\n", pipeline_pauses);
+
+  // The transport and ring counters of every loop, one family each.
+  const net::CounterValues transport = shared.transport_counters();
+  for (const auto& [name, value] : transport.values()) {
+    const bool gauge = is_gauge(name);
+    const std::string metric = fmt::format("ringserve_{}{}", name, gauge ? "" : "_total");
+    family(out, metric, gauge ? "gauge" : "counter", "Transport counter summed over loops.");
+    fmt::format_to(it, "{} {}\n", metric, value);
+  }
+  return fmt::to_string(out);
+}
+
+void respond_metrics(HttpSession& session, const Request& request) {
+  const std::string text = render_metrics(session.loop().shared());
+  session.respond(request, session.connection().output(), 200,
+                  "text/plain; version=0.0.4; charset=utf-8", text);
+}
+
+}  // namespace rs::http

@@ -1,0 +1,44 @@
+// Writing responses: the status line and header block go straight into the connection's
+// output chain (one prepare/commit, no intermediate buffer), followed by the body.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "core/buffer.hpp"
+
+namespace rs::http {
+
+std::string_view reason_phrase(int status);
+
+// A response head under construction in the output chain's tail space. Header values are
+// produced by the server itself and short; the head must fit kMaxHeadBytes.
+class ResponseHead {
+ public:
+  static constexpr std::size_t kMaxHeadBytes = 2048;
+
+  // Starts "HTTP/1.1 <status> <reason>", then Server and Date.
+  ResponseHead(core::BufferChain& out, int status, std::string_view date);
+  ResponseHead(const ResponseHead&) = delete;
+  ResponseHead& operator=(const ResponseHead&) = delete;
+
+  ResponseHead& add(std::string_view name, std::string_view value);
+  ResponseHead& add(std::string_view name, std::uint64_t value);
+  // Adds "Connection: close" when closing; ends the head.
+  void finish(bool close);
+
+ private:
+  void put(std::string_view text);
+  void put(std::uint64_t value);
+
+  core::BufferChain& out_;
+  char* begin_;
+  char* cursor_;
+};
+
+// Status, standard headers, Content-Type and Content-Length, then the body unless head_only.
+void write_response(core::BufferChain& out, int status, std::string_view date,
+                    std::string_view content_type, std::string_view body, bool head_only,
+                    bool close);
+
+}  // namespace rs::http

@@ -1,0 +1,85 @@
+// One HTTP/1.1 connection: parses requests as they arrive, answers them in order (at once or
+// later through a deferred slot), enforces the limits and timeouts, and closes gracefully after
+// a rejection. Reaches the loop only through net::Connection and net::LoopServices.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "core/buffer.hpp"
+#include "core/intrusive_list.hpp"
+#include "core/timer_wheel.hpp"
+#include "net/connection.hpp"
+#include "net/http/parser.hpp"
+#include "net/http/request.hpp"
+
+namespace rs::http {
+
+class HttpLoop;
+
+class HttpSession final : public net::Protocol {
+ public:
+  HttpSession(HttpLoop& loop, net::Connection& conn);
+  ~HttpSession();
+  HttpSession(const HttpSession&) = delete;
+  HttpSession& operator=(const HttpSession&) = delete;
+
+  void on_input(net::Connection& conn, net::Input& input) override;
+  void on_input_end(net::Connection& conn) override;
+  void on_output_drained(net::Connection& conn) override;
+  void on_shutdown(net::Connection& conn) override;
+  void on_close(net::Connection& conn) override;
+
+  // For handlers.
+  net::Connection& connection() { return conn_; }
+  HttpLoop& loop() { return loop_; }
+  // Reserves the request's place in the response order for an answer that comes later.
+  Pending* defer(const Request& request);
+  // The deferred answer was written and its slot completed.
+  void deferred_done(Pending& pending);
+  // True when the server is stopping and this pending answer is the connection's last one, so
+  // it must carry Connection: close.
+  bool last_answer_before_close(const Pending& pending) {
+    return stopping_ && phase_ == Phase::kIdle && pending_.size() == 1 &&
+           pending_.front() == &pending;
+  }
+  // Every response written goes through here once: counters (and the access log).
+  void note_response(const Request& request, int status, std::uint64_t body_bytes);
+  // Writes the response for `request` into `out` and counts it.
+  void respond(const Request& request, core::BufferChain& out, int status,
+               std::string_view content_type, std::string_view body);
+
+ private:
+  enum class Phase : std::uint8_t { kIdle, kHead, kBody, kClosing };
+
+  bool read_head(net::Input& input);
+  bool read_body(net::Input& input);
+  void begin_request(const RequestHead& head);
+  void dispatch();
+  void finish_request();
+  void reject(ParseError error);
+  void reject_with(int status, std::string_view why);
+  bool should_wait() const;
+  void arm_read_timer(std::uint64_t ms);
+  void watch_send();
+  void release_body();
+  static void on_read_timer(core::Timer& timer);
+  static void on_send_timer(core::Timer& timer);
+
+  HttpLoop& loop_;
+  net::Connection& conn_;
+  RequestParser parser_;
+  Phase phase_ = Phase::kIdle;
+  core::Chunk* head_buffer_ = nullptr;  // only while a head arrives in pieces
+  Request request_;
+  core::BufferChain body_;
+  std::uint64_t body_reserved_ = 0;
+  core::IntrusiveList<Pending, &Pending::node> pending_;
+  core::Timer read_timer_;
+  core::Timer send_timer_;
+  std::uint64_t send_mark_ = 0;
+  bool paused_ = false;
+  bool stopping_ = false;  // server shutdown: close after the requests in flight
+};
+
+}  // namespace rs::http

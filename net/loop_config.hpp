@@ -1,0 +1,62 @@
+// Settings shared by every loop of a server, and what each loop is handed by the server.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+#include "net/connection.hpp"
+#include "net/loop_counters.hpp"
+#include "net/transport.hpp"
+#include "net/uring/ring.hpp"
+
+namespace rs::net {
+
+struct LoopConfig {
+  // Provided receive buffers per loop (a power of two) and their size.
+  unsigned buffer_count = 512;
+  unsigned buffer_size = 16384;
+  // Output and stash chunk payload size.
+  std::size_t chunk_bytes = 16384;
+  uring::RingOptions ring;
+  ConnectionLimits limits;
+  // How long queued output may drain after a stop before connections are cut.
+  std::uint64_t grace_ms = 5000;
+  // After EMFILE/ENFILE, accepting resumes after this long.
+  std::uint64_t accept_retry_ms = 100;
+};
+
+// The process-wide --max-connections cap, shared by all loops.
+class ConnectionCap {
+ public:
+  explicit ConnectionCap(std::uint64_t max) : max_(max) {}
+  bool try_acquire() {
+    if (open_.fetch_add(1, std::memory_order_relaxed) < max_) return true;
+    open_.fetch_sub(1, std::memory_order_relaxed);
+    return false;
+  }
+  void release() { open_.fetch_sub(1, std::memory_order_relaxed); }
+  bool full() const { return open_.load(std::memory_order_relaxed) >= max_; }
+  std::uint64_t max() const { return max_; }
+
+ private:
+  std::atomic<std::uint64_t> open_{0};
+  std::uint64_t max_;
+};
+
+using ProtocolFactoryMaker = std::function<std::unique_ptr<ProtocolFactory>(LoopServices&)>;
+
+struct LoopContext {
+  int index = 0;
+  int listen_fd = -1;  // owned by the loop
+  int wake_fd = -1;    // eventfd: a write asks the loop to stop
+  int signal_fd = -1;  // read by this loop when >= 0
+  LoopCounters* counters = nullptr;
+  ConnectionCap* cap = nullptr;
+  ProtocolFactoryMaker make_protocols;
+  std::function<void()> stop_all;   // SIGINT or SIGTERM arrived
+  std::function<void()> on_hangup;  // SIGHUP arrived
+};
+
+}  // namespace rs::net

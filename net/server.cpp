@@ -1,0 +1,136 @@
+#include "net/server.hpp"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <future>
+#include <system_error>
+
+#include <fmt/format.h>
+
+#include "core/log.hpp"
+#include "net/socket.hpp"
+#include "net/uring/ring_loop.hpp"
+
+namespace rs::net {
+
+const char* to_string(Backend backend) {
+  switch (backend) {
+    case Backend::kUring:
+      return "uring";
+  }
+  return "?";
+}
+
+struct Server::LoopSlot {
+  LoopCounters counters;
+  LoopContext context;
+  std::promise<std::string> ready;  // empty string: serving; otherwise the start-up error
+  std::thread thread;
+};
+
+Server::Server(ServerConfig config, ProtocolFactoryMaker make_protocols)
+    : config_(std::move(config)), make_protocols_(std::move(make_protocols)) {}
+
+Server::~Server() {
+  stop();
+  wait();
+  for (auto& slot : loops_) {
+    if (slot->context.wake_fd >= 0) ::close(slot->context.wake_fd);
+  }
+}
+
+void Server::start() {
+  if (config_.threads == 0) throw StartupError("--threads must be at least 1");
+  check_connection_cap(config_.max_connections, config_.threads, raise_fd_limit());
+  cap_ = std::make_unique<ConnectionCap>(config_.max_connections);
+
+  // Every loop gets its own listener; the first binds (port 0 picks one), the rest join it.
+  const bool reuse_port = config_.threads > 1;
+  for (unsigned i = 0; i < config_.threads; ++i) {
+    auto slot = std::make_unique<LoopSlot>();
+    slot->context.index = static_cast<int>(i);
+    try {
+      slot->context.listen_fd =
+          listen_tcp(config_.address, i == 0 ? config_.port : port_, reuse_port, config_.backlog);
+    } catch (...) {
+      for (auto& earlier : loops_)
+        ::close(earlier->context.listen_fd);
+      throw;
+    }
+    if (i == 0) port_ = local_port(slot->context.listen_fd);
+    slot->context.wake_fd = ::eventfd(0, EFD_CLOEXEC);
+    if (slot->context.wake_fd < 0) {
+      throw StartupError(fmt::format("eventfd: {}", std::strerror(errno)));
+    }
+    slot->context.signal_fd = i == 0 ? config_.signal_fd : -1;
+    slot->context.counters = &slot->counters;
+    slot->context.cap = cap_.get();
+    slot->context.make_protocols = make_protocols_;
+    slot->context.stop_all = [this] { stop(); };
+    loops_.push_back(std::move(slot));
+  }
+  std::string first_error;
+  for (auto& slot : loops_) {
+    auto ready = slot->ready.get_future();
+    slot->thread = std::thread([this, s = slot.get()] { run_loop(*s); });
+    std::string error = ready.get();
+    if (!error.empty() && first_error.empty()) first_error = std::move(error);
+  }
+  if (!first_error.empty()) {
+    stop();
+    wait();
+    throw StartupError(first_error);
+  }
+}
+
+void Server::run_loop(LoopSlot& slot) {
+  std::optional<uring::RingLoop> loop;
+  try {
+    // The ring is created here, on the thread that drives it.
+    loop.emplace(config_.loop, slot.context);
+  } catch (const std::exception& e) {
+    if (slot.context.listen_fd >= 0) ::close(slot.context.listen_fd);  // not yet handed over
+    slot.ready.set_value(e.what());
+    return;
+  }
+  if (slot.context.index == 0) {
+    setup_mode_ =
+        fmt::format("io_uring {} ({})", uring::to_string(loop->setup_mode()), loop->setup_reason());
+  }
+  slot.ready.set_value({});
+  try {
+    loop->run();
+  } catch (const std::exception& e) {
+    // A broken invariant or exhausted memory on one loop: say so and stop the whole server
+    // rather than terminate the process without a word.
+    core::log_error("loop {} failed: {}; stopping the server", slot.context.index, e.what());
+    stop();
+  }
+}
+
+void Server::stop() {
+  for (auto& slot : loops_) {
+    const std::uint64_t one = 1;
+    if (slot->context.wake_fd >= 0) {
+      [[maybe_unused]] auto n = ::write(slot->context.wake_fd, &one, sizeof(one));
+    }
+  }
+}
+
+void Server::wait() {
+  for (auto& slot : loops_) {
+    if (slot->thread.joinable()) slot->thread.join();
+  }
+}
+
+CounterValues Server::counters() const {
+  CounterValues values;
+  for (const auto& slot : loops_)
+    values.add(slot->counters);
+  return values;
+}
+
+}  // namespace rs::net

@@ -1,0 +1,67 @@
+// A server: N independent loops, each on its own thread with its own listener (SO_REUSEPORT)
+// and its own ring, sharing nothing but the connection cap. The protocol is supplied as a
+// factory maker, so the same server runs echo or HTTP.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "net/loop_config.hpp"
+#include "net/loop_counters.hpp"
+
+namespace rs::net {
+
+enum class Backend : std::uint8_t { kUring };
+const char* to_string(Backend backend);
+
+struct ServerConfig {
+  std::string address = "127.0.0.1";
+  std::uint16_t port = 9000;  // 0: any free port
+  Backend backend = Backend::kUring;
+  unsigned threads = 1;
+  std::uint64_t max_connections = 10000;
+  int backlog = 4096;
+  // When >= 0, loop 0 reads this signalfd: SIGINT/SIGTERM stop the server, SIGHUP calls
+  // on_hangup.
+  int signal_fd = -1;
+  LoopConfig loop;
+};
+
+class Server {
+ public:
+  Server(ServerConfig config, ProtocolFactoryMaker make_protocols);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds, starts every loop and returns once all are serving. Throws StartupError with a
+  // message that says what to do.
+  void start();
+  std::uint16_t port() const { return port_; }
+  // The io_uring set-up mode of loop 0 and why, for the start-up line.
+  const std::string& setup_mode() const { return setup_mode_; }
+
+  // Any thread, any number of times: every loop stops accepting, lets output drain for the
+  // grace period, closes its connections and returns.
+  void stop();
+  // Joins every loop.
+  void wait();
+
+  CounterValues counters() const;
+
+ private:
+  struct LoopSlot;
+  void run_loop(LoopSlot& slot);
+
+  ServerConfig config_;
+  ProtocolFactoryMaker make_protocols_;
+  std::unique_ptr<ConnectionCap> cap_;
+  std::vector<std::unique_ptr<LoopSlot>> loops_;
+  std::uint16_t port_ = 0;
+  std::string setup_mode_;
+};
+
+}  // namespace rs::net

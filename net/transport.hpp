@@ -1,0 +1,57 @@
+// The seam between protocol code (echo, HTTP) and the I/O backends (ring, epoll, threads).
+//
+// Protocol code sees a Connection (net/connection.hpp): input arrives through
+// Protocol::on_input, output is appended to the connection and leaves in order once per loop
+// turn, answers that complete later reserve their place with Connection::defer(). Beside
+// connections each loop offers LoopServices. Protocol code never touches a ring, an epoll set
+// or a thread.
+#pragma once
+
+#include <cstdint>
+
+#include "core/buffer.hpp"
+#include "core/timer_wheel.hpp"
+#include "net/input.hpp"
+
+namespace rs::net {
+
+class Connection;
+
+// Per-connection protocol state. The backend calls these on the loop thread, never reentrantly.
+class Protocol {
+ public:
+  // Bytes arrived. Consume what was handled; what is left stays for the next call.
+  virtual void on_input(Connection& conn, Input& input) = 0;
+  // The peer shut down its sending side (EOF). The default closes once output has drained.
+  virtual void on_input_end(Connection& conn);
+  // Every queued byte has been handed to the kernel.
+  virtual void on_output_drained(Connection& /*conn*/) {}
+  // The server is stopping: finish what is in flight, then close. The default closes gracefully.
+  virtual void on_shutdown(Connection& conn);
+  // Last call for this connection: release per-connection state, cancel timers.
+  virtual void on_close(Connection& conn) = 0;
+
+ protected:
+  ~Protocol() = default;
+};
+
+// Makes per-connection protocol state; one factory per loop, used only on that loop's thread.
+class ProtocolFactory {
+ public:
+  virtual ~ProtocolFactory() = default;
+  virtual Protocol* open(Connection& conn) = 0;
+};
+
+// What a loop offers protocol code beside connections. File reads and log appends join with
+// the HTTP server.
+class LoopServices {
+ public:
+  virtual core::TimerWheel& timers() = 0;
+  virtual core::ChunkPool& chunks() = 0;
+  virtual std::uint64_t now_ms() const = 0;
+
+ protected:
+  ~LoopServices() = default;
+};
+
+}  // namespace rs::net

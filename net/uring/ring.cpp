@@ -1,0 +1,166 @@
+#include "net/uring/ring.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <system_error>
+
+#include <fmt/format.h>
+
+namespace rs::net::uring {
+
+const char* to_string(SetupMode mode) {
+  switch (mode) {
+    case SetupMode::kDeferTaskrun:
+      return "SINGLE_ISSUER|DEFER_TASKRUN";
+    case SetupMode::kCoopTaskrun:
+      return "COOP_TASKRUN";
+    case SetupMode::kPlain:
+      return "plain";
+  }
+  return "?";
+}
+
+namespace {
+
+int try_setup(io_uring& ring, const RingOptions& options, unsigned flags) {
+  io_uring_params params{};
+  params.flags = flags | IORING_SETUP_CQSIZE;
+  params.cq_entries = options.cq_entries;
+  return io_uring_queue_init_params(options.sq_entries, &ring, &params);
+}
+
+std::string unavailable_message(int err) {
+  std::string why;
+  if (err == EPERM || err == EACCES) {
+    why =
+        "io_uring is disabled for this process (kernel.io_uring_disabled, a seccomp profile or "
+        "a container runtime refuses io_uring_setup)";
+  } else if (err == ENOSYS) {
+    why = "this kernel has no io_uring (CONFIG_IO_URING off or a kernel older than 5.1)";
+  } else if (err == ENOMEM) {
+    why = "the ring could not be allocated (RLIMIT_MEMLOCK too low on kernels before 5.12)";
+  } else {
+    why = "io_uring_setup failed";
+  }
+  return fmt::format("{}: {}; start with --backend epoll", why, std::strerror(err));
+}
+
+}  // namespace
+
+Ring::Ring(const RingOptions& options, LoopCounters& counters) : counters_(counters) {
+  // Best first: completions run only when this thread asks for them (DEFER_TASKRUN, 6.1+),
+  // then cooperative task running (5.19+), then whatever the kernel offers.
+  int rc =
+      try_setup(ring_, options,
+                IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SUBMIT_ALL);
+  if (rc == 0) {
+    mode_ = SetupMode::kDeferTaskrun;
+    mode_reason_ = "kernel supports it";
+  } else {
+    const int defer_error = -rc;
+    rc = try_setup(ring_, options, IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG);
+    if (rc == 0) {
+      mode_ = SetupMode::kCoopTaskrun;
+      mode_reason_ = fmt::format("DEFER_TASKRUN refused: {}", std::strerror(defer_error));
+    } else {
+      const int coop_error = -rc;
+      rc = try_setup(ring_, options, 0);
+      if (rc != 0) {
+        throw std::system_error(-rc, std::generic_category(), unavailable_message(-rc));
+      }
+      mode_ = SetupMode::kPlain;
+      mode_reason_ = fmt::format("DEFER_TASKRUN refused: {}; COOP_TASKRUN refused: {}",
+                                 std::strerror(defer_error), std::strerror(coop_error));
+    }
+  }
+  require_features();
+}
+
+Ring::~Ring() {
+  io_uring_queue_exit(&ring_);
+}
+
+// Multishot receive and accept, provided buffer rings and socket shutdown all arrived by
+// kernel 6.0; SEND_ZC arrived in the same release and is an opcode the probe can name.
+// Without them every connection would fail one by one, so refuse to start instead.
+void Ring::require_features() {
+  io_uring_probe* probe = io_uring_get_probe_ring(&ring_);
+  const bool ok = probe != nullptr && io_uring_opcode_supported(probe, IORING_OP_SEND_ZC) != 0 &&
+                  io_uring_opcode_supported(probe, IORING_OP_SHUTDOWN) != 0;
+  if (probe != nullptr) io_uring_free_probe(probe);
+  if (!ok) {
+    io_uring_queue_exit(&ring_);
+    throw std::system_error(ENOSYS, std::generic_category(),
+                            "this kernel's io_uring lacks multishot receive (Linux 6.0 or newer "
+                            "is needed); start with --backend epoll");
+  }
+}
+
+io_uring_sqe* Ring::sqe(Operation& op) {
+  io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+  if (sqe == nullptr) {
+    // A full SQ is not an error: hand what we have to the kernel and carry on.
+    counters_.sq_full_flushes.add();
+    counters_.enter_calls.add();
+    const int submitted = io_uring_submit(&ring_);
+    if (submitted > 0) counters_.sqes_submitted.add(static_cast<std::uint64_t>(submitted));
+    sqe = io_uring_get_sqe(&ring_);
+    if (sqe == nullptr) {
+      throw std::system_error(submitted < 0 ? -submitted : EBUSY, std::generic_category(),
+                              "io_uring submission queue stays full");
+    }
+  }
+  io_uring_sqe_set_data(sqe, &op);
+  return sqe;
+}
+
+void Ring::submit_and_wait(std::optional<std::uint64_t> timeout_ns) {
+  const unsigned to_submit = io_uring_sq_ready(&ring_);
+  counters_.sqes_submitted.add(to_submit);
+  io_uring_cqe* cqe = nullptr;
+  if (timeout_ns) {
+    // With a timeout liburing skips the kernel when a completion is already waiting and
+    // nothing is queued; without one it always enters.
+    if (to_submit > 0 || io_uring_cq_ready(&ring_) == 0) counters_.enter_calls.add();
+    __kernel_timespec ts{};
+    ts.tv_sec = static_cast<long long>(*timeout_ns / 1000000000ULL);
+    ts.tv_nsec = static_cast<long long>(*timeout_ns % 1000000000ULL);
+    io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+  } else {
+    counters_.enter_calls.add();
+    io_uring_submit_and_wait(&ring_, 1);
+  }
+  // -ETIME and -EINTR only mean nothing arrived; real errors surface in the CQEs.
+  check_overflow();
+}
+
+std::size_t Ring::reap(std::span<Completion> out) {
+  unsigned head = 0;
+  io_uring_cqe* cqe = nullptr;
+  std::size_t n = 0;
+  io_uring_for_each_cqe(&ring_, head, cqe) {
+    if (n == out.size()) break;
+    out[n++] =
+        Completion{static_cast<Operation*>(io_uring_cqe_get_data(cqe)), cqe->res, cqe->flags};
+  }
+  if (n > 0) {
+    io_uring_cq_advance(&ring_, static_cast<unsigned>(n));
+    counters_.cqes_reaped.add(n);
+  }
+  return n;
+}
+
+void Ring::check_overflow() {
+  // The kernel buffers CQEs it could not post (IORING_FEAT_NODROP) and says so with this flag;
+  // it drops them only when that buffering fails, counted in koverflow.
+  if ((IO_URING_READ_ONCE(*ring_.sq.kflags) & IORING_SQ_CQ_OVERFLOW) != 0) {
+    counters_.cq_overflow_buffered.add();
+  }
+  const std::uint32_t koverflow = IO_URING_READ_ONCE(*ring_.cq.koverflow);
+  if (koverflow != last_koverflow_) {
+    counters_.cq_overflow_dropped.add(koverflow - last_koverflow_);
+    last_koverflow_ = koverflow;
+  }
+}
+
+}  // namespace rs::net::uring

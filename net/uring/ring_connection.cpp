@@ -1,0 +1,159 @@
+#include "net/uring/ring_connection.hpp"
+
+#include <cerrno>
+
+#include "net/uring/ring_loop.hpp"
+
+namespace rs::net::uring {
+
+RingConnection::RingConnection(RingLoop& loop, int fd, std::uint64_t id)
+    : net::Connection(fd, id, loop, loop.response_slots(), loop.limits(), loop.events()),
+      loop_(loop) {
+  bind<&RingConnection::on_recv>(recv_op_, this);
+  bind<&RingConnection::on_send>(send_op_, this);
+  bind<&RingConnection::on_recv_cancelled>(cancel_recv_op_, this);
+  bind<&RingConnection::on_op_done>(cancel_send_op_, this);
+  bind<&RingConnection::on_op_done>(close_op_, this);
+  bind<&RingConnection::on_op_done>(shutdown_op_, this);
+  msg_.msg_iov = iov_;
+}
+
+void RingConnection::schedule_settle() {
+  loop_.mark_dirty(*this);
+}
+
+void RingConnection::schedule_redeliver() {
+  if (!transport_closed_) loop_.mark_resumed(*this);
+}
+
+void RingConnection::send_pending() {
+  core::BufferChain& out = pending_output();
+  if (send_in_flight_ || transport_closed_ || out.empty()) return;
+  // One sendmsg over the front of the chain; a short send continues from the first unsent
+  // byte on a later turn because only what the kernel took is consumed.
+  msg_.msg_iovlen = out.gather(iov_, kMaxIov);
+  io_uring_sqe* sqe = loop_.ring().sqe(send_op_);
+  io_uring_prep_sendmsg(sqe, fd(), &msg_, MSG_NOSIGNAL);
+  send_in_flight_ = true;
+  ++in_flight_;
+  loop_.counters().send_sqes.add();
+}
+
+void RingConnection::on_send(std::int32_t res, std::uint32_t /*flags*/) {
+  send_in_flight_ = false;
+  --in_flight_;
+  if (res >= 0) {
+    loop_.counters().bytes_out.add(static_cast<std::uint64_t>(res));
+    output_sent(static_cast<std::size_t>(res));
+  } else if (res != -ECANCELED) {
+    // EPIPE, ECONNRESET: the peer is gone; nothing queued can be delivered.
+    loop_.counters().send_errors.add();
+    abort();
+  }
+  release_if_done();
+}
+
+void RingConnection::set_receiving(bool on) {
+  if (on) {
+    if (!recv_armed_ && !recv_cancel_pending_ && !transport_closed_) arm_receive();
+  } else {
+    loop_.stop_waiting_for_buffers(*this);
+    if (recv_armed_) cancel(recv_op_, cancel_recv_op_);
+  }
+}
+
+void RingConnection::arm_receive() {
+  // Multishot: one SQE keeps posting a CQE per received chunk, each in a buffer the kernel
+  // picks from the provided-buffer ring, until an error, EOF, ENOBUFS or a cancel ends it.
+  io_uring_sqe* sqe = loop_.ring().sqe(recv_op_);
+  io_uring_prep_recv_multishot(sqe, fd(), nullptr, 0, 0);
+  sqe->flags |= IOSQE_BUFFER_SELECT;
+  sqe->buf_group = loop_.buffers().group_id();
+  if (recv_sqes_ > 0) loop_.counters().recv_rearms.add();
+  ++recv_sqes_;
+  recv_armed_ = true;
+  ++in_flight_;
+  loop_.counters().recv_sqes.add();
+}
+
+void RingConnection::retry_receive() {
+  if (receiving_wanted() && !recv_armed_ && !recv_cancel_pending_ && !transport_closed_) {
+    arm_receive();
+  }
+}
+
+void RingConnection::cancel(Operation& target, Operation& canceller) {
+  if (&target == &recv_op_) {
+    if (recv_cancel_pending_) return;
+    recv_cancel_pending_ = true;
+  }
+  io_uring_sqe* sqe = loop_.ring().sqe(canceller);
+  io_uring_prep_cancel64(sqe, reinterpret_cast<std::uint64_t>(&target), 0);
+  ++in_flight_;
+}
+
+void RingConnection::on_recv(std::int32_t res, std::uint32_t flags) {
+  if ((flags & IORING_CQE_F_MORE) == 0) {
+    recv_armed_ = false;
+    --in_flight_;
+  }
+  if (res > 0) {
+    const auto id = static_cast<std::uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
+    BufferRing& buffers = loop_.buffers();
+    LoopCounters& counters = loop_.counters();
+    counters.recv_completions.add();
+    counters.bytes_in.add(static_cast<std::uint64_t>(res));
+    // The handler borrows the buffer; it returns to the ring when the last hold is released.
+    deliver(buffers.take(id, static_cast<std::size_t>(res)), &buffers, id);
+    buffers.release_buffer(id);
+  } else if (res == 0) {
+    deliver_end();
+  } else if (res == -ENOBUFS) {
+    // The ring ran dry: the data waits in the socket. Re-arm once buffers have come back,
+    // not at once, or an empty ring would spin.
+    loop_.counters().enobufs.add();
+    if (receiving_wanted() && !transport_closed_) loop_.wait_for_buffers(*this);
+  } else if (res != -ECANCELED) {
+    loop_.counters().recv_errors.add();
+    abort();
+  }
+  if (res != -ENOBUFS && res != 0 && !recv_armed_) retry_receive();
+  release_if_done();
+}
+
+void RingConnection::on_recv_cancelled(std::int32_t /*res*/, std::uint32_t /*flags*/) {
+  recv_cancel_pending_ = false;
+  --in_flight_;
+  // Input may have been wanted again while the cancel was on its way.
+  if (!recv_armed_) retry_receive();
+  release_if_done();
+}
+
+void RingConnection::on_op_done(std::int32_t /*res*/, std::uint32_t /*flags*/) {
+  --in_flight_;
+  release_if_done();
+}
+
+void RingConnection::close_transport() {
+  transport_closed_ = true;
+  loop_.forget(*this);
+  // Cancel while the descriptor is still open, then close; the connection is freed only when
+  // every completion that names it (cancels and the close included) has arrived.
+  if (recv_armed_) cancel(recv_op_, cancel_recv_op_);
+  if (send_in_flight_) cancel(send_op_, cancel_send_op_);
+  io_uring_sqe* sqe = loop_.ring().sqe(close_op_);
+  io_uring_prep_close(sqe, fd());
+  ++in_flight_;
+}
+
+void RingConnection::shutdown_write() {
+  io_uring_sqe* sqe = loop_.ring().sqe(shutdown_op_);
+  io_uring_prep_shutdown(sqe, fd(), SHUT_WR);
+  ++in_flight_;
+}
+
+void RingConnection::release_if_done() {
+  if (transport_closed_ && in_flight_ == 0) loop_.release(*this);
+}
+
+}  // namespace rs::net::uring

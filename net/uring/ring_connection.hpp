@@ -1,0 +1,73 @@
+// A connection on the ring: multishot receive from the provided-buffer ring, one ordered
+// sendmsg in flight, and a close that cancels before it closes and frees only after the last
+// completion that names the connection has arrived.
+#pragma once
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <cstdint>
+
+#include "core/intrusive_list.hpp"
+#include "net/connection.hpp"
+#include "net/uring/operation.hpp"
+
+namespace rs::net::uring {
+
+class RingLoop;
+
+class RingConnection final : public net::Connection {
+ public:
+  RingConnection(RingLoop& loop, int fd, std::uint64_t id);
+  ~RingConnection() = default;
+
+  void attach_protocol(Protocol* protocol) { start(protocol); }
+  void shutdown() { begin_shutdown(); }
+
+  // Called by the loop at the end of a turn.
+  void settle_now() { settle(); }
+  void send_pending();
+  void retry_receive();
+  void redeliver_stash() { redeliver(); }
+
+  core::ListNode all_node;      // every connection of the loop, until freed
+  core::ListNode dirty_node;    // to settle and send at the end of this turn
+  core::ListNode starved_node;  // receive ended with ENOBUFS; waits for buffers
+  core::ListNode resumed_node;  // input resumed with bytes waiting in the stash
+
+ private:
+  static constexpr int kMaxIov = 32;
+
+  void schedule_settle() override;
+  void schedule_redeliver() override;
+  void set_receiving(bool on) override;
+  bool send_in_flight() const override { return send_in_flight_; }
+  void close_transport() override;
+  void shutdown_write() override;
+
+  void arm_receive();
+  void cancel(Operation& target, Operation& canceller);
+  void on_recv(std::int32_t res, std::uint32_t flags);
+  void on_send(std::int32_t res, std::uint32_t flags);
+  void on_recv_cancelled(std::int32_t res, std::uint32_t flags);
+  void on_op_done(std::int32_t res, std::uint32_t flags);
+  void release_if_done();
+
+  RingLoop& loop_;
+  Operation recv_op_;
+  Operation send_op_;
+  Operation cancel_recv_op_;
+  Operation cancel_send_op_;
+  Operation close_op_;
+  Operation shutdown_op_;
+  msghdr msg_{};
+  iovec iov_[kMaxIov]{};
+  int in_flight_ = 0;
+  std::uint32_t recv_sqes_ = 0;
+  bool recv_armed_ = false;
+  bool recv_cancel_pending_ = false;
+  bool send_in_flight_ = false;
+  bool transport_closed_ = false;
+};
+
+}  // namespace rs::net::uring

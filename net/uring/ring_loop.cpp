@@ -1,0 +1,281 @@
+#include "net/uring/ring_loop.hpp"
+
+#include <unistd.h>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+
+#include "core/clock.hpp"
+#include "core/log.hpp"
+#include "net/socket.hpp"
+
+namespace rs::net::uring {
+
+namespace {
+constexpr std::uint16_t kBufferGroup = 0;
+}
+
+RingLoop::RingLoop(const LoopConfig& config, LoopContext& context)
+    : config_(config),
+      context_(context),
+      counters_(*context.counters),
+      now_ms_(core::monotonic_ms()),
+      timers_(now_ms_),
+      chunks_(config.chunk_bytes),
+      accept_retry_timer_(&RingLoop::on_accept_retry, this),
+      grace_timer_(&RingLoop::on_grace_expired, this),
+      ring_(config.ring, counters_),
+      buffers_(*ring_.raw(), kBufferGroup, config.buffer_count, config.buffer_size),
+      acceptor_(ring_, std::exchange(context.listen_fd, -1), *this, counters_) {
+  bind<&RingLoop::on_wake>(wake_op_, this);
+  bind<&RingLoop::on_signal>(signal_op_, this);
+  parked_.reserve(kMaxParked);
+  protocols_ = context.make_protocols(*this);
+}
+
+RingLoop::~RingLoop() = default;
+
+void RingLoop::run() {
+  arm_wake();
+  if (context_.signal_fd >= 0) arm_signal();
+  acceptor_.resume();
+  while (!finished()) {
+    end_of_turn();
+    std::optional<std::uint64_t> timeout_ns;
+    if (auto next = timers_.next_expiry_ms()) {
+      timeout_ns = (*next > now_ms_ ? *next - now_ms_ : 0) * 1000000ULL;
+    }
+    ring_.submit_and_wait(timeout_ns);
+    // The wheel's clock moves before any continuation runs: a timer armed by one must count
+    // from now, not from before the wait.
+    now_ms_ = core::monotonic_ms();
+    timers_.advance(now_ms_);
+    dispatch_completions();
+    counters_.loop_turns.add();
+  }
+  update_gauges();
+}
+
+// Everything a turn produced leaves in one submit: returned buffers become visible to the
+// kernel, connections that wrote output send it, connections starved of buffers re-arm.
+void RingLoop::end_of_turn() {
+  // Redelivered input may produce output, so it runs before the sends. The list is taken
+  // whole first: a protocol that pauses and resumes itself lands in the next turn's list.
+  core::IntrusiveList<RingConnection, &RingConnection::resumed_node> resumed;
+  resumed.splice_back(resumed_);
+  while (RingConnection* conn = resumed.pop_front())
+    conn->redeliver_stash();
+  buffers_.publish();
+  // settle() finishes closes and tells protocols about aborts; then the one send per turn.
+  while (RingConnection* conn = dirty_.pop_front()) {
+    conn->settle_now();
+    conn->send_pending();
+  }
+  // Re-arm no more starved receives than there are buffers to fill, oldest first.
+  for (unsigned free = buffers_.available(); free > 0 && !starved_.empty(); --free) {
+    starved_.pop_front()->retry_receive();
+  }
+  update_gauges();
+}
+
+void RingLoop::update_gauges() {
+  counters_.pool_connections.set(static_cast<std::int64_t>(connections_.outstanding()));
+  counters_.pool_chunks.set(static_cast<std::int64_t>(chunks_.outstanding()));
+  counters_.pool_response_slots.set(static_cast<std::int64_t>(slots_.outstanding()));
+  counters_.pool_grows.set(
+      static_cast<std::int64_t>(chunks_.grows() + slots_.grows() + connections_.grows()));
+  counters_.buffers_held.set(buffers_.held());
+}
+
+void RingLoop::dispatch_completions() {
+  // The CQ head moves once per batch (in reap); continuations run after it has moved.
+  for (;;) {
+    const std::size_t n = ring_.reap(batch_);
+    for (std::size_t i = 0; i < n; ++i) {
+      Completion& c = batch_[i];
+      c.op->complete(*c.op, c.res, c.flags);
+    }
+    if (n < batch_.size()) break;
+  }
+}
+
+void RingLoop::mark_dirty(RingConnection& conn) {
+  if (!conn.dirty_node.linked()) dirty_.push_back(conn);
+}
+
+void RingLoop::mark_resumed(RingConnection& conn) {
+  if (!conn.resumed_node.linked()) resumed_.push_back(conn);
+}
+
+void RingLoop::wait_for_buffers(RingConnection& conn) {
+  if (!conn.starved_node.linked()) starved_.push_back(conn);
+}
+
+void RingLoop::stop_waiting_for_buffers(RingConnection& conn) {
+  if (conn.starved_node.linked()) starved_.remove(conn);
+}
+
+void RingLoop::forget(RingConnection& conn) {
+  if (conn.dirty_node.linked()) dirty_.remove(conn);
+  if (conn.starved_node.linked()) starved_.remove(conn);
+  if (conn.resumed_node.linked()) resumed_.remove(conn);
+}
+
+void RingLoop::on_accepted(int fd) {
+  if (stopping_) {
+    ::close(fd);
+    return;
+  }
+  ConnectionCap& cap = *context_.cap;
+  if (cap.try_acquire()) {
+    open_connection(fd);
+  } else if (parked_.size() < kMaxParked) {
+    // Accepted in the same batch as the one that filled the cap (or by another loop's
+    // race): keep it waiting here, as it would have in the backlog, until a place frees.
+    parked_.push_back(fd);
+  } else {
+    ::close(fd);
+    counters_.rejected_over_cap.add();
+  }
+  // At the cap, stop accepting so further clients wait in the backlog instead of being
+  // accepted and dropped; a close (or the retry timer, for other loops' closes) resumes.
+  if (cap.full() && !accept_paused_for_cap_) {
+    accept_paused_for_cap_ = true;
+    acceptor_.pause();
+    timers_.arm(accept_retry_timer_, config_.accept_retry_ms);
+  }
+}
+
+void RingLoop::open_connection(int fd) {
+  auto* conn = connections_.make(*this, fd, next_connection_id_++);
+  all_.push_back(*conn);
+  counters_.accepted.add();
+  counters_.connections_open.inc();
+  if (counters_.connections_open.get() > counters_.connections_peak.get()) {
+    counters_.connections_peak.set(counters_.connections_open.get());
+  }
+  conn->attach_protocol(protocols_->open(*conn));
+}
+
+// Parked clients go first, in arrival order, whenever the cap has room.
+void RingLoop::admit_parked() {
+  std::size_t admitted = 0;
+  while (admitted < parked_.size() && context_.cap->try_acquire()) {
+    open_connection(parked_[admitted++]);
+  }
+  parked_.erase(parked_.begin(), parked_.begin() + static_cast<std::ptrdiff_t>(admitted));
+}
+
+void RingLoop::on_accept_exhausted(int error) {
+  // Out of descriptors or memory: retrying at once would spin on the same error.
+  core::log_warn("accept: {}; pausing accepts for {} ms", std::strerror(error),
+                 config_.accept_retry_ms);
+  acceptor_.pause();
+  timers_.arm(accept_retry_timer_, config_.accept_retry_ms);
+}
+
+void RingLoop::on_accept_retry(core::Timer& timer) {
+  auto& self = *static_cast<RingLoop*>(timer.context());
+  if (self.stopping_) return;
+  self.admit_parked();
+  if (self.context_.cap->full() || !self.parked_.empty()) {
+    self.timers_.arm(self.accept_retry_timer_, self.config_.accept_retry_ms);
+    return;
+  }
+  self.accept_paused_for_cap_ = false;
+  self.acceptor_.resume();
+}
+
+void RingLoop::release(RingConnection& conn) {
+  conn.settle_now();  // the protocol hears of the close before the memory goes
+  forget(conn);
+  all_.remove(conn);
+  connections_.destroy(&conn);
+  counters_.closed.add();
+  counters_.connections_open.dec();
+  context_.cap->release();
+  if (stopping_) return;
+  admit_parked();
+  if (accept_paused_for_cap_ && parked_.empty() && !context_.cap->full()) {
+    accept_paused_for_cap_ = false;
+    timers_.cancel(accept_retry_timer_);
+    acceptor_.resume();
+  }
+}
+
+void RingLoop::arm_wake() {
+  io_uring_sqe* sqe = ring_.sqe(wake_op_);
+  io_uring_prep_read(sqe, context_.wake_fd, &wake_value_, sizeof(wake_value_), 0);
+}
+
+void RingLoop::on_wake(std::int32_t res, std::uint32_t /*flags*/) {
+  // Today a wake-up means "stop"; it stays armed so later messages can share it.
+  if (res > 0) begin_stop();
+  if (res > 0 || res == -EINTR || res == -EAGAIN) {
+    arm_wake();
+  } else {
+    // Re-arming on a persistent error would spin; stopping is all it could have said.
+    core::log_error("eventfd read failed: {}; stopping this loop", std::strerror(-res));
+    begin_stop();
+  }
+}
+
+void RingLoop::arm_signal() {
+  io_uring_sqe* sqe = ring_.sqe(signal_op_);
+  io_uring_prep_read(sqe, context_.signal_fd, &siginfo_, sizeof(siginfo_), 0);
+}
+
+void RingLoop::on_signal(std::int32_t res, std::uint32_t /*flags*/) {
+  if (res == static_cast<std::int32_t>(sizeof(siginfo_))) {
+    handle_signal(siginfo_.ssi_signo);
+  } else if (res != -EINTR && res != -EAGAIN) {
+    core::log_error("signalfd read failed: {}; signals are no longer handled", std::strerror(-res));
+    return;
+  }
+  if (!stopping_) arm_signal();
+}
+
+void RingLoop::handle_signal(std::uint32_t signo) {
+  switch (signo) {
+    case SIGHUP:
+      if (context_.on_hangup) context_.on_hangup();
+      break;
+    case SIGINT:
+    case SIGTERM:
+      core::log_info("{}: stopping", signo == SIGINT ? "SIGINT" : "SIGTERM");
+      if (context_.stop_all) context_.stop_all();
+      break;
+    default:
+      break;
+  }
+}
+
+void RingLoop::begin_stop() {
+  if (stopping_) return;
+  stopping_ = true;
+  acceptor_.close();
+  timers_.cancel(accept_retry_timer_);
+  for (int fd : parked_)
+    ::close(fd);
+  parked_.clear();
+  // Protocols finish what is in flight and close; queued output drains until the grace timer.
+  for (auto it = all_.begin(); it != all_.end();) {
+    RingConnection& conn = *it;
+    ++it;
+    conn.shutdown();
+  }
+  timers_.arm(grace_timer_, config_.grace_ms);
+}
+
+void RingLoop::on_grace_expired(core::Timer& timer) {
+  auto& self = *static_cast<RingLoop*>(timer.context());
+  for (RingConnection& conn : self.all_) {
+    if (!conn.closed()) conn.abort();
+  }
+}
+
+bool RingLoop::finished() const {
+  return stopping_ && connections_.outstanding() == 0 && acceptor_.idle();
+}
+
+}  // namespace rs::net::uring

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The whole test command: install what is missing, build, run every suite in a normal build and
+# under AddressSanitizer + UndefinedBehaviorSanitizer, fuzz the HTTP parser, check formatting.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s\n' "$*"; }
+
+step setup
+scripts/setup.sh
+
+step "format check"
+scripts/lint.sh --format-only
+
+step "release build"
+scripts/build.sh release
+step "release tests"
+ctest --test-dir build --output-on-failure -j 2 --timeout 300
+
+step "sanitizer build (address, undefined)"
+scripts/build.sh asan
+step "sanitizer tests"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --test-dir build-asan --output-on-failure -j 2 --timeout 600
+
+if [[ -x tests/fuzz/run.sh ]]; then
+  step "parser fuzzer (clang, libFuzzer, address + undefined)"
+  scripts/build.sh fuzz
+  tests/fuzz/run.sh build-fuzz
+fi
+
+step "all suites passed"

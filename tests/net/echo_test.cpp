@@ -1,0 +1,283 @@
+// The echo server over real loopback sockets, on every backend the fixture knows.
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <memory>
+
+#include "net/echo/echo_protocol.hpp"
+#include "tests/support/net_client.hpp"
+#include "tests/support/server_harness.hpp"
+
+namespace rs::test {
+namespace {
+
+class EchoTest : public ::testing::TestWithParam<BackendParam> {
+ protected:
+  void start(const std::function<void(net::ServerConfig&)>& tweak = {}) {
+    net::ServerConfig config = test_config(GetParam());
+    if (tweak) tweak(config);
+    server_ = std::make_unique<InProcessServer>(config, net::echo::make_factory);
+  }
+  std::uint16_t port() const { return server_->port(); }
+  std::int64_t counter(std::string_view name) const { return server_->counter(name); }
+  // Every connection gone and everything it held back in its pool.
+  bool all_closed() {
+    return wait_until([&] {
+      return counter("connections_open") == 0 && counter("pool_connections") == 0 &&
+             counter("pool_chunks") == 0 && counter("pool_response_slots") == 0 &&
+             counter("buffers_held") == 0;
+    });
+  }
+
+  std::unique_ptr<InProcessServer> server_;
+};
+
+struct Fd {
+  explicit Fd(int f) : fd(f) {}
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+  int fd;
+};
+
+std::vector<EchoJob> make_jobs(std::uint16_t port, std::size_t clients, std::size_t bytes) {
+  std::vector<EchoJob> jobs(clients);
+  for (std::size_t i = 0; i < clients; ++i) {
+    jobs[i].fd = connect_to(port);
+    jobs[i].payload = pattern(bytes, static_cast<std::uint32_t>(i));
+  }
+  return jobs;
+}
+
+void close_jobs(std::vector<EchoJob>& jobs) {
+  for (auto& job : jobs)
+    ::close(job.fd);
+}
+
+TEST_P(EchoTest, OneClientGetsItsBytesBack) {
+  start();
+  Fd c(connect_to(port()));
+  ASSERT_GE(c.fd, 0);
+  ASSERT_TRUE(send_all(c.fd, "hello, ring"));
+  EXPECT_EQ(recv_string(c.fd, 11), "hello, ring");
+  EXPECT_TRUE(wait_until([&] { return counter("bytes_out") == 11; }));
+}
+
+TEST_P(EchoTest, FiveHundredConcurrentClientsEachGetTheirOwnBytes) {
+  start();
+  auto jobs = make_jobs(port(), 500, 4000);
+  for (auto& job : jobs)
+    ASSERT_GE(job.fd, 0);
+  EXPECT_TRUE(run_echo_jobs(jobs, 333));
+  close_jobs(jobs);
+  EXPECT_TRUE(all_closed());
+  EXPECT_EQ(counter("accepted"), 500);
+  EXPECT_EQ(counter("bytes_in"), 500 * 4000);
+  EXPECT_EQ(counter("bytes_out"), 500 * 4000);
+}
+
+TEST_P(EchoTest, MessagesFromOneByteToOneMebibyteInOddFragments) {
+  start();
+  const std::size_t sizes[] = {1, 2, 7, 4095, 4097, 65537, 1 << 20};
+  const std::size_t fragments[] = {1, 3, 17, 1021, 65521};
+  for (std::size_t size : sizes) {
+    for (std::size_t fragment : fragments) {
+      if (fragment == 1 && size > 65537) continue;  // a million one-byte sends adds nothing
+      std::vector<EchoJob> jobs = make_jobs(port(), 1, size);
+      EXPECT_TRUE(run_echo_jobs(jobs, fragment)) << "size " << size << " fragment " << fragment;
+      close_jobs(jobs);
+    }
+  }
+}
+
+TEST_P(EchoTest, HalfClosedClientGetsEverythingThenEof) {
+  start();
+  Fd c(connect_to(port()));
+  const auto payload = pattern(200000, 7);
+  ASSERT_TRUE(send_all(c.fd, payload));
+  ASSERT_EQ(::shutdown(c.fd, SHUT_WR), 0);
+  std::vector<std::byte> back(payload.size());
+  ASSERT_TRUE(recv_exact(c.fd, back));
+  EXPECT_EQ(back, payload);
+  EXPECT_TRUE(wait_closed(c.fd));
+  EXPECT_TRUE(all_closed());
+}
+
+TEST_P(EchoTest, ClientResetWhileServerSendsLeavesOthersServed) {
+  start();
+  {
+    Fd c(connect_to(port()));
+    // Send far more than the socket buffers hold without reading, so the server is blocked
+    // sending when the reset arrives.
+    set_nonblocking(c.fd);
+    const auto chunk = pattern(1 << 16, 1);
+    std::size_t sent = 0;
+    while (sent < (8u << 20)) {
+      const ssize_t n = ::send(c.fd, chunk.data(), chunk.size(), MSG_NOSIGNAL);
+      if (n <= 0) break;
+      sent += static_cast<std::size_t>(n);
+    }
+    ASSERT_TRUE(wait_until([&] { return counter("bytes_out") > 0; }));
+    linger reset{1, 0};
+    ::setsockopt(c.fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+  }  // close with linger 0: RST
+  EXPECT_TRUE(all_closed());
+  EXPECT_GE(counter("send_errors") + counter("recv_errors"), 1);
+  auto jobs = make_jobs(port(), 3, 10000);
+  EXPECT_TRUE(run_echo_jobs(jobs, 1000));
+  close_jobs(jobs);
+}
+
+TEST_P(EchoTest, ClientThatStopsReadingPausesReceiveAndLosesNothing) {
+  start();
+  Fd c(connect_to(port()));
+  set_nonblocking(c.fd);
+  const std::size_t total = 32u << 20;
+  const auto payload = pattern(total, 3);
+  // Write until the server stops taking bytes: its output passed the high-water mark and it
+  // stopped receiving, so the socket buffers fill up.
+  std::size_t sent = 0;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        const ssize_t n = ::send(c.fd, payload.data() + sent,
+                                 std::min<std::size_t>(65536, total - sent), MSG_NOSIGNAL);
+        if (n > 0) sent += static_cast<std::size_t>(n);
+        return counter("input_pauses") > 0 && n < 0;
+      },
+      std::chrono::milliseconds(20000)));
+  ASSERT_LT(sent, total);
+  // Memory stays bounded: the queued output is the high-water mark plus at most what the
+  // buffer ring could deliver in the turn that crossed it, not what the client sent.
+  const net::ServerConfig defaults;
+  const std::int64_t chunk_bytes = 16384;
+  const std::int64_t bound =
+      static_cast<std::int64_t>(defaults.loop.limits.output_high_water_bytes) +
+      static_cast<std::int64_t>(defaults.loop.buffer_count) * defaults.loop.buffer_size;
+  EXPECT_LE(counter("pool_chunks") * chunk_bytes, bound);
+  EXPECT_LT(bound, static_cast<std::int64_t>(total / 2));
+  // Now read everything, sending the rest meanwhile: nothing lost, nothing reordered.
+  std::vector<EchoJob> jobs(1);
+  jobs[0].fd = c.fd;
+  jobs[0].payload = payload;
+  jobs[0].sent = sent;
+  EXPECT_TRUE(run_echo_jobs(jobs, 65536));
+  EXPECT_GE(counter("recv_rearms"), 1);
+}
+
+TEST_P(EchoTest, TinyBufferRingRunsDryAndStaysCorrect) {
+  start([](net::ServerConfig& config) {
+    config.loop.buffer_count = 2;
+    config.loop.buffer_size = 64;
+  });
+  auto jobs = make_jobs(port(), 50, 20000);
+  EXPECT_TRUE(run_echo_jobs(jobs, 4096));
+  close_jobs(jobs);
+  EXPECT_GT(counter("enobufs"), 0);
+  EXPECT_TRUE(all_closed());
+}
+
+TEST_P(EchoTest, MultishotReceiveNeedsFarFewerSqesThanMessages) {
+  start();
+  Fd c(connect_to(port()));
+  const std::string message(100, 'm');
+  for (int i = 0; i < 2000; ++i) {
+    ASSERT_TRUE(send_all(c.fd, message));
+    ASSERT_EQ(recv_string(c.fd, message.size()), message);
+  }
+  EXPECT_GE(counter("recv_completions"), 2000);
+  EXPECT_LE(counter("recv_sqes"), 10);
+}
+
+TEST_P(EchoTest, MaxConnectionsMakesTheNextClientWaitItsTurn) {
+  start([](net::ServerConfig& config) { config.max_connections = 2; });
+  Fd a(connect_to(port()));
+  Fd b(connect_to(port()));
+  ASSERT_TRUE(send_all(a.fd, "a"));
+  ASSERT_TRUE(send_all(b.fd, "b"));
+  EXPECT_EQ(recv_string(a.fd, 1), "a");
+  EXPECT_EQ(recv_string(b.fd, 1), "b");
+  ASSERT_TRUE(wait_until([&] { return counter("accept_pauses") >= 1; }));
+  // The third client completes its handshake in the backlog and is served once a place frees.
+  Fd c(connect_to(port()));
+  ASSERT_GE(c.fd, 0);
+  ASSERT_TRUE(send_all(c.fd, "c"));
+  ::close(a.fd);
+  a.fd = -1;
+  EXPECT_EQ(recv_string(c.fd, 1), "c");
+  EXPECT_EQ(counter("connections_peak"), 2);
+  EXPECT_EQ(counter("rejected_over_cap"), 0);
+}
+
+TEST_P(EchoTest, StopWithClientsConnectedClosesThemAndReturns) {
+  start();
+  std::vector<std::unique_ptr<Fd>> clients;
+  for (int i = 0; i < 20; ++i) {
+    clients.push_back(std::make_unique<Fd>(connect_to(port())));
+    ASSERT_TRUE(send_all(clients.back()->fd, "x"));
+    ASSERT_EQ(recv_string(clients.back()->fd, 1), "x");
+  }
+  EXPECT_TRUE(server_->stop_and_wait(std::chrono::milliseconds(10000)));
+  for (auto& c : clients)
+    EXPECT_TRUE(wait_closed(c->fd));
+  EXPECT_EQ(counter("closed"), 20);
+  EXPECT_EQ(counter("pool_connections"), 0);
+}
+
+TEST_P(EchoTest, StopLetsQueuedOutputDrainBeforeClosing) {
+  start();
+  Fd c(connect_to(port()));
+  // Below the high-water mark, so the server takes every byte in while the client reads none.
+  const auto payload = pattern(512u << 10, 9);
+  ASSERT_TRUE(send_all(c.fd, payload));
+  ASSERT_TRUE(
+      wait_until([&] { return counter("bytes_in") == static_cast<std::int64_t>(payload.size()); }));
+  server_->server().stop();
+  // Everything the server took in still comes back before it closes.
+  std::vector<std::byte> back(payload.size());
+  ASSERT_TRUE(recv_exact(c.fd, back));
+  EXPECT_EQ(back, payload);
+  EXPECT_TRUE(wait_closed(c.fd));
+  EXPECT_TRUE(server_->stop_and_wait(std::chrono::milliseconds(10000)));
+}
+
+TEST_P(EchoTest, StopWhileTheClientKeepsSendingStillDeliversEverythingTaken) {
+  start();
+  Fd c(connect_to(port()));
+  const auto payload = pattern(256u << 10, 11);
+  ASSERT_TRUE(send_all(c.fd, payload));
+  ASSERT_TRUE(
+      wait_until([&] { return counter("bytes_in") == static_cast<std::int64_t>(payload.size()); }));
+  server_->server().stop();
+  // Bytes sent after the stop are never answered; they must not turn the close into a reset
+  // that destroys the answers still queued in the kernel.
+  const auto extra = pattern(64u << 10, 12);
+  send_all(c.fd, extra, std::chrono::milliseconds(2000));
+  std::vector<std::byte> back(payload.size());
+  ASSERT_TRUE(recv_exact(c.fd, back));
+  EXPECT_EQ(back, payload);
+  EXPECT_TRUE(server_->stop_and_wait(std::chrono::milliseconds(10000)));
+}
+
+TEST_P(EchoTest, GraceExpiryCutsAClientThatNeverReads) {
+  start([](net::ServerConfig& config) { config.loop.grace_ms = 200; });
+  Fd c(connect_to(port()));
+  set_nonblocking(c.fd);
+  const auto chunk = pattern(1 << 16, 13);
+  ASSERT_TRUE(wait_until([&] {
+    ::send(c.fd, chunk.data(), chunk.size(), MSG_NOSIGNAL);
+    return counter("input_pauses") > 0;
+  }));
+  const auto begin = Clock::now();
+  EXPECT_TRUE(server_->stop_and_wait(std::chrono::milliseconds(10000)));
+  EXPECT_GE(Clock::now() - begin, std::chrono::milliseconds(190));
+  EXPECT_EQ(counter("pool_connections"), 0);
+  EXPECT_EQ(counter("pool_chunks"), 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, EchoTest, ::testing::ValuesIn(all_backends()),
+                         [](const auto& info) { return backend_name(info.param); });
+
+}  // namespace
+}  // namespace rs::test

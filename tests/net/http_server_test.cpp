@@ -1,0 +1,407 @@
+// The HTTP server in process, over raw loopback sockets: exact bytes on the wire, ordering,
+// rejections, timeouts and shutdown, on every backend the fixture knows.
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <memory>
+#include <string>
+
+#include "net/http/http_loop.hpp"
+#include "tests/support/net_client.hpp"
+#include "tests/support/server_harness.hpp"
+
+namespace rs::test {
+namespace {
+
+using std::chrono::milliseconds;
+
+// Reads one response (head plus Content-Length body) from a blocking socket.
+struct Response {
+  int status = 0;
+  std::string head;
+  std::string body;
+  bool ok = false;
+  std::string header(std::string_view name) const {
+    const std::string key = "\r\n" + std::string(name) + ": ";
+    const auto at = head.find(key);
+    if (at == std::string::npos) return {};
+    const auto end = head.find("\r\n", at + key.size());
+    return head.substr(at + key.size(), end - at - key.size());
+  }
+};
+
+class Reader {
+ public:
+  explicit Reader(int fd) : fd_(fd) {}
+  Response next(milliseconds timeout = milliseconds(10000)) {
+    Response r;
+    const auto deadline = Clock::now() + timeout;
+    std::size_t end;
+    while ((end = buffer_.find("\r\n\r\n")) == std::string::npos) {
+      if (!fill(deadline)) return r;
+    }
+    r.head = buffer_.substr(0, end + 2);
+    buffer_.erase(0, end + 4);
+    r.status = std::atoi(r.head.c_str() + 9);
+    const std::string length = r.header("Content-Length");
+    const std::size_t n = length.empty() ? 0 : std::stoul(length);
+    const bool bodiless = head_request_ || r.status == 100 || r.status == 204 || r.status == 304;
+    if (!bodiless) {
+      while (buffer_.size() < n) {
+        if (!fill(deadline)) return r;
+      }
+      r.body = buffer_.substr(0, n);
+      buffer_.erase(0, n);
+    }
+    r.ok = true;
+    return r;
+  }
+  void expect_head_response(bool on) { head_request_ = on; }
+  // True when the server closed with nothing more to read.
+  bool closed(milliseconds timeout = milliseconds(10000)) {
+    return buffer_.empty() && wait_closed(fd_, timeout);
+  }
+
+ private:
+  bool fill(Clock::time_point deadline) {
+    pollfd p{fd_, POLLIN, 0};
+    const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now()).count();
+    if (left <= 0 || ::poll(&p, 1, static_cast<int>(left)) <= 0) return false;
+    char chunk[65536];
+    const ssize_t n = ::recv(fd_, chunk, sizeof(chunk), 0);
+    if (n <= 0) return false;
+    buffer_.append(chunk, static_cast<std::size_t>(n));
+    return true;
+  }
+  int fd_;
+  std::string buffer_;
+  bool head_request_ = false;
+};
+
+class HttpServerTest : public ::testing::TestWithParam<BackendParam> {
+ protected:
+  void start(const std::function<void(http::HttpConfig&)>& tweak = {}) {
+    http::HttpConfig config;
+    if (tweak) tweak(config);
+    shared_ = std::make_unique<http::HttpShared>(config);
+    server_ = std::make_unique<InProcessServer>(test_config(GetParam()),
+                                                http::make_http_factory(*shared_));
+    shared_->set_transport_counters([this] { return server_->server().counters(); });
+  }
+  int connect() {
+    const int fd = connect_to(server_->port());
+    fds_.push_back(fd);
+    return fd;
+  }
+  void TearDown() override {
+    for (int fd : fds_)
+      ::close(fd);
+  }
+  std::int64_t counter(std::string_view name) { return server_->counter(name); }
+
+  std::unique_ptr<http::HttpShared> shared_;
+  std::unique_ptr<InProcessServer> server_;
+  std::vector<int> fds_;
+};
+
+const char kGetPlaintext[] = "GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n";
+
+TEST_P(HttpServerTest, PlaintextHasTheTechEmpowerHeaders) {
+  start();
+  const int fd = connect();
+  ASSERT_TRUE(send_all(fd, kGetPlaintext));
+  Reader reader(fd);
+  const Response r = reader.next();
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "Hello, World!");
+  EXPECT_EQ(r.header("Content-Type"), "text/plain");
+  EXPECT_EQ(r.header("Content-Length"), "13");
+  EXPECT_EQ(r.header("Server"), "ringserve");
+  EXPECT_EQ(r.header("Date").size(), 29u);
+  EXPECT_TRUE(r.header("Connection").empty());
+}
+
+TEST_P(HttpServerTest, JsonIsBuiltPerRequest) {
+  start();
+  const int fd = connect();
+  ASSERT_TRUE(send_all(fd, "GET /json HTTP/1.1\r\nHost: t\r\n\r\n"));
+  const Response r = Reader(fd).next();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, R"({"message":"Hello, World!"})");
+  EXPECT_EQ(r.header("Content-Type"), "application/json");
+}
+
+TEST_P(HttpServerTest, KeepAliveServesManyRequestsOnOneConnection) {
+  start();
+  const int fd = connect();
+  Reader reader(fd);
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_TRUE(send_all(fd, kGetPlaintext));
+    ASSERT_EQ(reader.next().status, 200);
+  }
+  EXPECT_EQ(counter("accepted"), 1);
+}
+
+TEST_P(HttpServerTest, PipelinedRequestsAnswerInOrderEvenWhenTheFirstIsLate) {
+  start();
+  const int fd = connect();
+  ASSERT_TRUE(send_all(fd,
+                       "GET /delay?ms=80 HTTP/1.1\r\nHost: t\r\n\r\n"
+                       "GET /json HTTP/1.1\r\nHost: t\r\n\r\n"
+                       "GET /delay?ms=10 HTTP/1.1\r\nHost: t\r\n\r\n"
+                       "GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n"));
+  const auto begin = Clock::now();
+  Reader reader(fd);
+  EXPECT_EQ(reader.next().body, "80 ms\n");
+  EXPECT_GE(Clock::now() - begin, milliseconds(70));
+  EXPECT_EQ(reader.next().body, R"({"message":"Hello, World!"})");
+  EXPECT_EQ(reader.next().body, "10 ms\n");
+  EXPECT_EQ(reader.next().body, "Hello, World!");
+}
+
+TEST_P(HttpServerTest, HeadAnswersLikeGetWithoutTheBody) {
+  start();
+  const int fd = connect();
+  ASSERT_TRUE(
+      send_all(fd, "HEAD /plaintext HTTP/1.1\r\nHost: t\r\n\r\n" + std::string(kGetPlaintext)));
+  Reader reader(fd);
+  reader.expect_head_response(true);
+  const Response head = reader.next();
+  EXPECT_EQ(head.status, 200);
+  EXPECT_EQ(head.header("Content-Length"), "13");
+  reader.expect_head_response(false);
+  EXPECT_EQ(reader.next().body, "Hello, World!");  // no stray body bytes before it
+}
+
+TEST_P(HttpServerTest, ConnectionCloseIsHonoured) {
+  start();
+  const int fd = connect();
+  ASSERT_TRUE(send_all(fd, "GET /plaintext HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"));
+  Reader reader(fd);
+  const Response r = reader.next();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.header("Connection"), "close");
+  EXPECT_TRUE(reader.closed());
+}
+
+TEST_P(HttpServerTest, Http10ClosesUnlessAskedToKeepAlive) {
+  start();
+  const int a = connect();
+  ASSERT_TRUE(send_all(a, "GET /plaintext HTTP/1.0\r\n\r\n"));
+  Reader ra(a);
+  EXPECT_EQ(ra.next().status, 200);
+  EXPECT_TRUE(ra.closed());
+  const int b = connect();
+  Reader rb(b);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(send_all(b, "GET /plaintext HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+    EXPECT_EQ(rb.next().status, 200);
+  }
+}
+
+TEST_P(HttpServerTest, MethodsAndRoutesGetTheirStatus) {
+  start();
+  const int fd = connect();
+  Reader reader(fd);
+  const auto ask = [&](const std::string& request) {
+    EXPECT_TRUE(send_all(fd, request));
+    return reader.next();
+  };
+  const Response put = ask("PUT /plaintext HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n");
+  EXPECT_EQ(put.status, 501);
+  const Response post = ask("POST /json HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nhi");
+  EXPECT_EQ(post.status, 405);
+  EXPECT_EQ(post.header("Allow"), "GET, HEAD, OPTIONS");
+  const Response get_echo = ask("GET /echo HTTP/1.1\r\nHost: t\r\n\r\n");
+  EXPECT_EQ(get_echo.status, 405);
+  EXPECT_EQ(get_echo.header("Allow"), "POST, OPTIONS");
+  EXPECT_EQ(ask("GET /nowhere HTTP/1.1\r\nHost: t\r\n\r\n").status, 404);
+  const Response star = ask("OPTIONS * HTTP/1.1\r\nHost: t\r\n\r\n");
+  EXPECT_EQ(star.status, 200);
+  EXPECT_EQ(star.header("Allow"), "GET, HEAD, POST, OPTIONS");
+  EXPECT_EQ(ask("GET /delay?ms=abc HTTP/1.1\r\nHost: t\r\n\r\n").status, 400);
+  EXPECT_EQ(ask("GET http://t/plaintext HTTP/1.1\r\nHost: t\r\n\r\n").status, 200);
+  EXPECT_EQ(ask("GET /plaintext HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\n\r\n").status, 200);
+}
+
+TEST_P(HttpServerTest, EchoReturnsContentLengthAndChunkedBodies) {
+  start();
+  const int fd = connect();
+  Reader reader(fd);
+  ASSERT_TRUE(send_all(
+      fd,
+      "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Type: text/x\r\nContent-Length: 5\r\n\r\nhello"));
+  const Response plain = reader.next();
+  EXPECT_EQ(plain.body, "hello");
+  EXPECT_EQ(plain.header("Content-Type"), "text/x");
+  ASSERT_TRUE(send_all(fd,
+                       "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+                       "3;ext=1\r\nabc\r\n4\r\ndefg\r\n0\r\nX-Trailer: y\r\n\r\n"));
+  EXPECT_EQ(reader.next().body, "abcdefg");
+  const std::string big(300000, 'b');
+  ASSERT_TRUE(send_all(fd, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: " +
+                               std::to_string(big.size()) + "\r\n\r\n" + big));
+  EXPECT_EQ(reader.next().body, big);
+  EXPECT_EQ(shared_->body_memory(), 0u);
+}
+
+TEST_P(HttpServerTest, ExpectContinueGetsAnInterimAnswerBeforeTheBody) {
+  start();
+  const int fd = connect();
+  Reader reader(fd);
+  ASSERT_TRUE(send_all(
+      fd, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n"));
+  EXPECT_EQ(reader.next().status, 100);
+  ASSERT_TRUE(send_all(fd, "data"));
+  EXPECT_EQ(reader.next().body, "data");
+}
+
+struct Rejection {
+  const char* name;
+  std::string request;
+  int status;
+};
+
+TEST_P(HttpServerTest, BadRequestsGetTheirStatusThenAGracefulClose) {
+  start([](http::HttpConfig& c) {
+    c.limits.max_body_bytes = 1000;
+    c.linger_ms = 500;
+  });
+  const std::vector<Rejection> cases = {
+      {"garbage", "HELLO\r\n\r\n", 400},
+      {"te_and_cl",
+       "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+       400},
+      {"two_lengths",
+       "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n", 400},
+      {"gzip_chunked", "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+       501},
+      {"no_host", "GET /plaintext HTTP/1.1\r\n\r\n", 400},
+      {"http2", "GET /plaintext HTTP/2.0\r\nHost: t\r\n\r\n", 505},
+      {"long_uri", "GET /" + std::string(9000, 'a') + " HTTP/1.1\r\nHost: t\r\n\r\n", 414},
+      {"big_header", "GET / HTTP/1.1\r\nHost: t\r\nX: " + std::string(17000, 'a') + "\r\n\r\n",
+       431},
+      {"big_body", "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\n", 413},
+      {"obs_fold", "GET / HTTP/1.1\r\nHost: t\r\nX: a\r\n b\r\n\r\n", 400},
+      {"bad_chunk", "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+       400},
+  };
+  for (const Rejection& c : cases) {
+    const int fd = connect();
+    ASSERT_TRUE(send_all(fd, c.request)) << c.name;
+    Reader reader(fd);
+    const Response r = reader.next();
+    EXPECT_EQ(r.status, c.status) << c.name;
+    EXPECT_EQ(r.header("Connection"), "close") << c.name;
+    EXPECT_TRUE(reader.closed()) << c.name;
+  }
+  // Other connections never noticed.
+  const int fd = connect();
+  ASSERT_TRUE(send_all(fd, kGetPlaintext));
+  EXPECT_EQ(Reader(fd).next().status, 200);
+}
+
+TEST_P(HttpServerTest, SlowlorisGets408WhileOthersAreServed) {
+  start([](http::HttpConfig& c) { c.header_timeout_ms = 300; });
+  const int slow = connect();
+  const auto begin = Clock::now();
+  const std::string request = kGetPlaintext;
+  // The slow client trickles its head a byte at a time; the server is not waited on here,
+  // the pacing is the client's own behaviour.
+  std::size_t sent = 0;
+  const int fast = connect();
+  Reader fast_reader(fast);
+  while (sent < 10) {
+    ASSERT_TRUE(send_all(slow, request.substr(sent++, 1)));
+    ASSERT_TRUE(send_all(fast, kGetPlaintext));
+    ASSERT_EQ(fast_reader.next().status, 200);
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  Reader slow_reader(slow);
+  const Response r = slow_reader.next();
+  EXPECT_EQ(r.status, 408);
+  EXPECT_GE(Clock::now() - begin, milliseconds(290));
+  EXPECT_TRUE(slow_reader.closed());
+  EXPECT_TRUE(wait_until([&] { return counter("connections_open") == 1; }));
+}
+
+TEST_P(HttpServerTest, IdleConnectionIsClosedSilently) {
+  start([](http::HttpConfig& c) { c.idle_timeout_ms = 100; });
+  const int fd = connect();
+  Reader reader(fd);
+  ASSERT_TRUE(send_all(fd, kGetPlaintext));
+  EXPECT_EQ(reader.next().status, 200);
+  const auto begin = Clock::now();
+  EXPECT_TRUE(reader.closed());
+  EXPECT_GE(Clock::now() - begin, milliseconds(90));
+}
+
+TEST_P(HttpServerTest, ShutdownAnswersPendingDelaysThenCloses) {
+  start();
+  const int fd = connect();
+  ASSERT_TRUE(send_all(fd, "GET /delay?ms=300 HTTP/1.1\r\nHost: t\r\n\r\n"));
+  const int idle = connect();
+  ASSERT_TRUE(wait_until([&] { return counter("accepted") == 2; }));
+  ASSERT_TRUE(wait_until([&] { return counter("bytes_in") > 0; }));
+  server_->server().stop();
+  Reader reader(fd);
+  const Response r = reader.next();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "300 ms\n");
+  EXPECT_EQ(r.header("Connection"), "close");
+  EXPECT_TRUE(reader.closed());
+  EXPECT_TRUE(wait_closed(idle));
+  EXPECT_TRUE(server_->stop_and_wait(milliseconds(10000)));
+}
+
+TEST_P(HttpServerTest, TwoThousandDelaysOnOneThreadAllAnswerOnTime) {
+  start();
+  constexpr int kClients = 2000;
+  constexpr int kDelayMs = 300;
+  std::vector<int> fds;
+  std::vector<Clock::time_point> sent_at;
+  const std::string request =
+      "GET /delay?ms=" + std::to_string(kDelayMs) + " HTTP/1.1\r\nHost: t\r\n\r\n";
+  for (int i = 0; i < kClients; ++i) {  // opened gradually, one after the other
+    const int fd = connect();
+    ASSERT_GE(fd, 0) << i;
+    sent_at.push_back(Clock::now());  // before the server can have seen it
+    ASSERT_TRUE(send_all(fd, request));
+    fds.push_back(fd);
+  }
+  int answered = 0;
+  int early = 0;
+  for (int i = 0; i < kClients; ++i) {
+    const Response r = Reader(fds[i]).next(milliseconds(30000));
+    if (r.status == 200 && r.body == std::to_string(kDelayMs) + " ms\n") ++answered;
+    if (Clock::now() - sent_at[i] < milliseconds(kDelayMs)) ++early;
+  }
+  EXPECT_EQ(answered, kClients);
+  EXPECT_EQ(early, 0);
+}
+
+TEST_P(HttpServerTest, MetricsCountWhatClientsSent) {
+  start();
+  const int fd = connect();
+  Reader reader(fd);
+  for (int i = 0; i < 25; ++i) {
+    ASSERT_TRUE(send_all(fd, kGetPlaintext));
+    ASSERT_EQ(reader.next().status, 200);
+  }
+  ASSERT_TRUE(send_all(fd, "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n"));
+  const Response m = reader.next();
+  EXPECT_EQ(m.status, 200);
+  EXPECT_NE(m.body.find("ringserve_http_requests_total 26\n"), std::string::npos) << m.body;
+  EXPECT_NE(m.body.find("ringserve_http_responses_total{class=\"2xx\"} 25\n"), std::string::npos);
+  EXPECT_NE(m.body.find("ringserve_connections_open 1\n"), std::string::npos);
+  EXPECT_NE(m.body.find("ringserve_cqes_reaped_total"), std::string::npos);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, HttpServerTest, ::testing::ValuesIn(all_backends()),
+                         [](const auto& info) { return backend_name(info.param); });
+
+}  // namespace
+}  // namespace rs::test

@@ -1,0 +1,50 @@
+// Blocking and polled TCP clients for tests on loopback. Every wait has a deadline; nothing
+// sleeps a fixed time hoping the server is ready.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace rs::test {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+// Polls pred every millisecond until it holds or the timeout passes; returns whether it held.
+bool wait_until(const std::function<bool()>& pred, milliseconds timeout = milliseconds(10000));
+
+// A connected IPv4 socket to 127.0.0.1:port (blocking), or -1.
+int connect_to(std::uint16_t port);
+void set_nonblocking(int fd);
+
+bool send_all(int fd, std::span<const std::byte> bytes, milliseconds timeout = milliseconds(10000));
+bool send_all(int fd, std::string_view text, milliseconds timeout = milliseconds(10000));
+// Reads exactly out.size() bytes; false on EOF, error or timeout.
+bool recv_exact(int fd, std::span<std::byte> out, milliseconds timeout = milliseconds(10000));
+std::string recv_string(int fd, std::size_t n, milliseconds timeout = milliseconds(10000));
+// True when the peer closed (EOF or reset) within the timeout; data before it is discarded.
+bool wait_closed(int fd, milliseconds timeout = milliseconds(10000));
+
+// Deterministic test bytes: client `seed`, position i.
+std::vector<std::byte> pattern(std::size_t size, std::uint32_t seed);
+
+// Many clients echoing at once from one thread with poll(): each sends its payload in
+// fragments of `fragment` bytes (the last one shorter) while reading the echo back.
+struct EchoJob {
+  int fd = -1;
+  std::vector<std::byte> payload;
+  std::size_t sent = 0;
+  std::size_t received = 0;
+  bool mismatch = false;
+  bool failed = false;  // EOF or error before everything came back
+};
+// Returns true when every job got its whole payload back, byte for byte, before the timeout.
+bool run_echo_jobs(std::vector<EchoJob>& jobs, std::size_t fragment,
+                   milliseconds timeout = milliseconds(30000));
+
+}  // namespace rs::test

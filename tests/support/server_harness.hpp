@@ -1,0 +1,77 @@
+// Servers for tests: in process on port 0 (parameterised by backend and loop count), or a
+// built binary started as a child process.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "net/server.hpp"
+
+namespace rs::test {
+
+struct BackendParam {
+  net::Backend backend;
+  unsigned loops;
+};
+std::string backend_name(const BackendParam& param);
+inline void PrintTo(const BackendParam& param, std::ostream* os) {
+  *os << backend_name(param);
+}
+// Every backend and loop count the behaviour tests run on.
+std::vector<BackendParam> all_backends();
+
+class InProcessServer {
+ public:
+  InProcessServer(net::ServerConfig config, net::ProtocolFactoryMaker make);
+  ~InProcessServer();
+  std::uint16_t port() const { return server_.port(); }
+  std::int64_t counter(std::string_view name) const { return server_.counters().get(name); }
+  net::Server& server() { return server_; }
+  // Stops and joins; true when every loop returned within the timeout.
+  bool stop_and_wait(std::chrono::milliseconds timeout);
+
+ private:
+  net::Server server_;
+  bool stopped_ = false;
+};
+
+net::ServerConfig test_config(const BackendParam& param);
+
+// A built executable from build/bin, run as a child with stdout and stderr captured.
+class ChildProcess {
+ public:
+  ChildProcess(const std::string& name, const std::vector<std::string>& args);
+  ~ChildProcess();
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+
+  // Waits for a stdout line containing needle; returns it.
+  std::optional<std::string> wait_for_line(std::string_view needle,
+                                           std::chrono::milliseconds timeout);
+  void signal(int sig);
+  // The exit status (or 128 + signal) once the child has exited within the timeout.
+  std::optional<int> wait_exit(std::chrono::milliseconds timeout);
+  const std::string& out() const { return out_; }
+  const std::string& err() const { return err_; }
+  pid_t pid() const { return pid_; }
+
+ private:
+  void pump(int timeout_ms);
+
+  pid_t pid_ = -1;
+  int out_fd_ = -1;
+  int err_fd_ = -1;
+  std::string out_;
+  std::string err_;
+  std::optional<int> status_;
+};
+
+// The port from a start-up line "... listening on ADDRESS port N: ...".
+std::uint16_t port_from_startup_line(const std::string& line);
+
+}  // namespace rs::test
