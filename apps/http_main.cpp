@@ -44,6 +44,10 @@ void add_http_flags(CLI::App& app, rs::http::HttpConfig& http) {
       ->capture_default_str();
   app.add_option("--max-delay-ms", http.max_delay_ms, "Largest N accepted by GET /delay?ms=N")
       ->capture_default_str();
+  app.add_option("--root", http.root,
+                 "Serve static files from this directory under GET and HEAD (off when empty; "
+                 "nothing outside it is reachable)")
+      ->capture_default_str();
 }
 
 }  // namespace
@@ -55,6 +59,10 @@ int main(int argc, char** argv) try {
   rs::apps::add_server_flags(app, config);
   rs::http::HttpConfig http;
   add_http_flags(app, http);
+  app.add_option("--access-log", config.loop.access_log_path,
+                 "Append a Combined Log Format line per response to this file (off when empty; "
+                 "SIGHUP reopens it for log rotation)")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   rs::http::HttpShared shared(http);

@@ -193,6 +193,22 @@ void BufferChain::splice_back(BufferChain& other) {
   other.chunk_count_ = 0;
 }
 
+void BufferChain::append_chunk(Chunk* chunk) {
+  assert(chunk != nullptr && chunk->next == nullptr);
+  // A lone uncommitted chunk would otherwise sit empty in front of the new bytes.
+  if (head_ != nullptr && head_ == tail_ && head_->readable() == 0) {
+    pop_front_chunk();
+  }
+  if (tail_ != nullptr) {
+    tail_->next = chunk;
+  } else {
+    head_ = chunk;
+  }
+  tail_ = chunk;
+  size_ += chunk->readable();
+  ++chunk_count_;
+}
+
 void BufferChain::clear() {
   while (head_ != nullptr) {
     pop_front_chunk();

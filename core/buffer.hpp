@@ -114,6 +114,9 @@ class BufferChain {
 
   // Moves all of other's chunks to our tail without copying; both chains share one pool.
   void splice_back(BufferChain& other);
+  // Takes ownership of a chunk from our pool (filled elsewhere, e.g. by a file read) and links
+  // it at the tail as it is: its readable bytes join the chain without a copy.
+  void append_chunk(Chunk* chunk);
   void clear();
 
   // Copies readable bytes starting offset bytes from the front; returns bytes copied.

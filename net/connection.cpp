@@ -184,7 +184,9 @@ void Connection::output_sent(std::size_t n) {
   if (state_ == State::kClosed) return;
   bytes_sent_ += n;
   out_.consume(n);
-  if (out_.empty() && slots_.empty() && state_ == State::kOpen) {
+  // Everything sendable is in the kernel. Deferred answers may still be owed: one that streams
+  // (a large file) waits for this to read on, also once a close has been asked for.
+  if (out_.empty() && (state_ == State::kOpen || state_ == State::kClosing)) {
     call_protocol([&](Protocol& p) { p.on_output_drained(*this); });
   } else {
     settle();

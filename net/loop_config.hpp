@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 
 #include "net/connection.hpp"
 #include "net/loop_counters.hpp"
@@ -25,7 +26,18 @@ struct LoopConfig {
   std::uint64_t grace_ms = 5000;
   // After EMFILE/ENFILE, accepting resumes after this long.
   std::uint64_t accept_retry_ms = 100;
+  // Access log file, opened by every loop at start (O_APPEND); empty: no access log.
+  std::string access_log_path;
+  // Log bytes a loop buffers while the disk is slow; lines beyond it are dropped and counted.
+  std::size_t access_log_max_buffered_bytes = 4u << 20;
 };
+
+// What a write to a loop's eventfd means: the sender sets these bits in LoopContext::messages
+// first, the loop takes them all when it wakes (several messages may share one wake-up).
+namespace loop_message {
+inline constexpr std::uint32_t kStop = 1U << 0;        // stop accepting, drain, return
+inline constexpr std::uint32_t kReopenLogs = 1U << 1;  // SIGHUP: reopen the access log
+}  // namespace loop_message
 
 // The process-wide --max-connections cap, shared by all loops.
 class ConnectionCap {
@@ -50,7 +62,9 @@ using ProtocolFactoryMaker = std::function<std::unique_ptr<ProtocolFactory>(Loop
 struct LoopContext {
   int index = 0;
   int listen_fd = -1;  // owned by the loop
-  int wake_fd = -1;    // eventfd: a write asks the loop to stop
+  int wake_fd = -1;    // eventfd: a write says that `messages` holds something
+  // loop_message bits, set before wake_fd is written
+  std::atomic<std::uint32_t> messages{0};
   int signal_fd = -1;  // read by this loop when >= 0
   LoopCounters* counters = nullptr;
   ConnectionCap* cap = nullptr;

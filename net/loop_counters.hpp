@@ -45,8 +45,13 @@ struct LoopCounters {
   core::Gauge pool_connections;
   core::Gauge pool_chunks;
   core::Gauge pool_response_slots;
+  core::Gauge pool_files;  // open files of the file service (freed after their last completion)
   core::Gauge pool_grows;
   core::Gauge buffers_held;
+  // access log
+  core::Counter access_log_dropped;       // lines dropped: buffer full, or unwritten at exit
+  core::Counter access_log_write_errors;  // failed writes (retried after a pause)
+  core::Counter access_log_reopens;       // the log switched to a newly opened file (SIGHUP)
 
   template <class F>
   void visit(F&& f) const {
@@ -79,8 +84,12 @@ struct LoopCounters {
     f("pool_connections", pool_connections.get());
     f("pool_chunks", pool_chunks.get());
     f("pool_response_slots", pool_response_slots.get());
+    f("pool_files", pool_files.get());
     f("pool_grows", pool_grows.get());
     f("buffers_held", buffers_held.get());
+    f("access_log_dropped", access_log_dropped.get());
+    f("access_log_write_errors", access_log_write_errors.get());
+    f("access_log_reopens", access_log_reopens.get());
   }
 };
 

@@ -70,6 +70,7 @@ void Server::start() {
     slot->context.cap = cap_.get();
     slot->context.make_protocols = make_protocols_;
     slot->context.stop_all = [this] { stop(); };
+    slot->context.on_hangup = [this] { reopen_logs(); };
     loops_.push_back(std::move(slot));
   }
   std::string first_error;
@@ -112,11 +113,20 @@ void Server::run_loop(LoopSlot& slot) {
 }
 
 void Server::stop() {
+  broadcast(loop_message::kStop);
+}
+
+void Server::reopen_logs() {
+  broadcast(loop_message::kReopenLogs);
+}
+
+void Server::broadcast(std::uint32_t message) {
   for (auto& slot : loops_) {
+    if (slot->context.wake_fd < 0) continue;
+    // The bit first, then the wake-up: the loop reads the eventfd before it takes the bits.
+    slot->context.messages.fetch_or(message, std::memory_order_release);
     const std::uint64_t one = 1;
-    if (slot->context.wake_fd >= 0) {
-      [[maybe_unused]] auto n = ::write(slot->context.wake_fd, &one, sizeof(one));
-    }
+    [[maybe_unused]] auto n = ::write(slot->context.wake_fd, &one, sizeof(one));
   }
 }
 

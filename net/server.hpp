@@ -24,8 +24,8 @@ struct ServerConfig {
   unsigned threads = 1;
   std::uint64_t max_connections = 10000;
   int backlog = 4096;
-  // When >= 0, loop 0 reads this signalfd: SIGINT/SIGTERM stop the server, SIGHUP calls
-  // on_hangup.
+  // When >= 0, loop 0 reads this signalfd: SIGINT/SIGTERM stop the server, SIGHUP reopens
+  // the access log on every loop.
   int signal_fd = -1;
   LoopConfig loop;
 };
@@ -47,6 +47,9 @@ class Server {
   // Any thread, any number of times: every loop stops accepting, lets output drain for the
   // grace period, closes its connections and returns.
   void stop();
+  // Any thread: every loop reopens its access log (after a rotation renamed the file). SIGHUP
+  // on loop 0's signalfd does this.
+  void reopen_logs();
   // Joins every loop.
   void wait();
 
@@ -55,6 +58,7 @@ class Server {
  private:
   struct LoopSlot;
   void run_loop(LoopSlot& slot);
+  void broadcast(std::uint32_t message);  // a loop_message bit to every loop
 
   ServerConfig config_;
   ProtocolFactoryMaker make_protocols_;

@@ -11,7 +11,9 @@
 
 #include "core/buffer.hpp"
 #include "core/timer_wheel.hpp"
+#include "net/file_service.hpp"
 #include "net/input.hpp"
+#include "net/log_sink.hpp"
 
 namespace rs::net {
 
@@ -24,7 +26,8 @@ class Protocol {
   virtual void on_input(Connection& conn, Input& input) = 0;
   // The peer shut down its sending side (EOF). The default closes once output has drained.
   virtual void on_input_end(Connection& conn);
-  // Every queued byte has been handed to the kernel.
+  // Every sendable byte has been handed to the kernel (deferred answers may still be owed; a
+  // streamed one reads on from here).
   virtual void on_output_drained(Connection& /*conn*/) {}
   // The server is stopping: finish what is in flight, then close. The default closes gracefully.
   virtual void on_shutdown(Connection& conn);
@@ -49,6 +52,10 @@ class LoopServices {
   virtual core::TimerWheel& timers() = 0;
   virtual core::ChunkPool& chunks() = 0;
   virtual std::uint64_t now_ms() const = 0;
+  // The access log of this loop, or nullptr when it is off (lines are then not even formatted).
+  virtual LogSink* access_log() = 0;
+  // Opens and reads files without blocking the loop (net/file_service.hpp).
+  virtual FileService& files() = 0;
 
  protected:
   ~LoopServices() = default;

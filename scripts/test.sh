@@ -26,7 +26,7 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 if [[ -x tests/fuzz/run.sh ]]; then
   step "parser fuzzer (clang, libFuzzer, address + undefined)"
   scripts/build.sh fuzz
-  tests/fuzz/run.sh build-fuzz
+  tests/fuzz/run.sh build-fuzz 100000
 fi
 
 step "all suites passed"

@@ -9,6 +9,7 @@
 #include "net/http/metrics.hpp"
 #include "net/http/response.hpp"
 #include "net/http/session.hpp"
+#include "net/http/static_files.hpp"
 
 namespace rs::http {
 
@@ -125,6 +126,12 @@ void route_request(const RequestHead& head, Request& request, const HttpConfig& 
       request.bad_query = true;
     }
     request.delay_ms = value;
+  } else if (!config.root.empty()) {
+    // Whatever no built-in route claims is a file below --root.
+    request.route = Route::kStatic;
+    if (request.method == Method::kGet || request.method == Method::kHead) {
+      prepare_file_request(head, request.file);
+    }
   } else {
     request.route = Route::kNotFound;
   }
@@ -167,6 +174,9 @@ void handle_request(HttpSession& s, const Request& r, core::BufferChain& body) {
       break;
     case Route::kMetrics:
       respond_metrics(s, r);
+      break;
+    case Route::kStatic:
+      serve_static(s, r);
       break;
     case Route::kAsterisk:
     case Route::kNotFound:

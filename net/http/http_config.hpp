@@ -36,7 +36,14 @@ struct HttpConfig {
   std::uint64_t linger_ms = 2000;
   // Upper bound for GET /delay?ms=N.
   std::uint64_t max_delay_ms = 60000;
+  // Static files are served from here under GET and HEAD when set (--root).
+  std::string root;
 };
+
+// The --root directory as an O_PATH descriptor every file is opened beneath, or -1 when root is
+// empty. Throws std::runtime_error that names the flag and the reason when it cannot be opened.
+int open_root_directory(const std::string& root);
+void close_root_directory(int fd);
 
 // Per-loop HTTP counters (single writer: the loop).
 struct HttpCounters {
@@ -54,8 +61,14 @@ struct HttpCounters {
 // Shared by every loop of one HTTP server.
 class HttpShared {
  public:
-  explicit HttpShared(HttpConfig config) : config_(std::move(config)) {}
+  explicit HttpShared(HttpConfig config)
+      : config_(std::move(config)), root_fd_(open_root_directory(config_.root)) {}
+  ~HttpShared() { close_root_directory(root_fd_); }
+  HttpShared(const HttpShared&) = delete;
+  HttpShared& operator=(const HttpShared&) = delete;
   const HttpConfig& config() const { return config_; }
+  // Opened once at start-up; every loop opens files beneath it.
+  int root_fd() const { return root_fd_; }
 
   // Loops register at start-up; readers (/metrics) sum without locking the loops.
   void register_counters(const HttpCounters* counters) {
@@ -95,6 +108,7 @@ class HttpShared {
 
  private:
   HttpConfig config_;
+  int root_fd_;
   mutable std::mutex mutex_;
   std::vector<const HttpCounters*> counters_;
   std::function<net::CounterValues()> transport_counters_;

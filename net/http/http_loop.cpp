@@ -15,6 +15,7 @@ HttpLoop::HttpLoop(HttpShared& shared, net::LoopServices& services)
     : shared_(shared),
       services_(services),
       head_buffers_(head_buffer_bytes(shared.config().limits), 8) {
+  if (net::LogSink* sink = services.access_log()) access_log_.emplace(*sink);
   shared_.register_counters(&counters_);
 }
 

@@ -3,9 +3,11 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 
 #include "core/buffer.hpp"
 #include "core/slab_pool.hpp"
+#include "net/http/access_log.hpp"
 #include "net/http/http_config.hpp"
 #include "net/http/http_date.hpp"
 #include "net/http/request.hpp"
@@ -31,6 +33,8 @@ class HttpLoop final : public net::ProtocolFactory {
   core::ChunkPool& head_buffers() { return head_buffers_; }
   core::SlabPool<Pending>& pendings() { return pendings_; }
   std::string_view date();
+  // nullptr when the loop has no access log.
+  AccessLog* access_log() { return access_log_ ? &*access_log_ : nullptr; }
 
  private:
   HttpShared& shared_;
@@ -40,6 +44,7 @@ class HttpLoop final : public net::ProtocolFactory {
   core::SlabPool<Pending> pendings_;
   core::SlabPool<HttpSession> sessions_;
   DateCache date_;
+  std::optional<AccessLog> access_log_;
 };
 
 // The factory maker a net::Server takes.

@@ -9,6 +9,9 @@
 #include "core/intrusive_list.hpp"
 #include "core/timer_wheel.hpp"
 #include "net/connection.hpp"
+#include "net/http/access_log.hpp"
+#include "net/http/file_transfer.hpp"
+#include "net/http/static_request.hpp"
 
 namespace rs::http {
 
@@ -21,6 +24,7 @@ enum class Route : std::uint8_t {
   kDelay,
   kMetrics,
   kAsterisk,  // OPTIONS *
+  kStatic,    // a file below --root
   kNotFound,
 };
 
@@ -47,6 +51,8 @@ struct Request {
   bool bad_query = false;  // the route's query parameters did not parse
   std::uint64_t delay_ms = 0;
   SmallString<128> content_type;
+  AccessLogFields log;  // filled only when the access log is on
+  FileRequest file;     // Route::kStatic (GET and HEAD) only
 
   // Only POST /echo needs its body; other bodies are read (to keep the framing) and dropped.
   bool keep_body() const { return has_body && method == Method::kPost && route == Route::kEcho; }
@@ -54,13 +60,14 @@ struct Request {
 
 class HttpSession;
 
-// A request waiting for an answer that completes later (GET /delay).
+// A request waiting for an answer that completes later (GET /delay, a static file).
 struct Pending {
   core::ListNode node;
   core::Timer timer;
   net::ResponseSlot* slot = nullptr;
   HttpSession* session = nullptr;
   Request request;
+  FileTransfer transfer;  // a static file being opened or streamed
 };
 
 }  // namespace rs::http

@@ -97,7 +97,7 @@ bool HttpSession::read_head(net::Input& input) {
     used = parser_.head_bytes() - before;
   }
   if (status == ParseStatus::kError) {
-    reject(parser_.error());
+    reject(parser_.error(), head_buffer_ == nullptr ? bytes : std::string_view());
     return false;
   }
   begin_request(parser_.head());
@@ -124,6 +124,7 @@ void HttpSession::begin_request(const RequestHead& head) {
   request_.keep_alive = head.keep_alive && !stopping_;
   request_.has_body = !parser_.body_done();
   route_request(head, request_, loop_.config());
+  if (loop_.access_log() != nullptr) capture_access_fields(head, request_.log);
   if (request_.keep_body()) {
     const auto type = head.header_value("Content-Type");
     request_.content_type.assign(type.value_or("application/octet-stream"));
@@ -189,9 +190,16 @@ void HttpSession::respond(const Request& request, core::BufferChain& out, int st
                  !request.keep_alive);
 }
 
-void HttpSession::note_response(const Request& /*request*/, int status,
-                                std::uint64_t /*body_bytes*/) {
+void HttpSession::note_response(const Request& request, int status, std::uint64_t body_bytes) {
   loop_.counters().responses_by_class[static_cast<std::size_t>(status / 100) % 6].add();
+  if (AccessLog* log = loop_.access_log()) {
+    log->write(peer_text(), request.log, status, body_bytes);
+  }
+}
+
+std::string_view HttpSession::peer_text() {
+  if (!peer_text_.known) peer_text_.assign(conn_.peer());
+  return peer_text_.view();
 }
 
 void HttpSession::deferred_done(Pending& pending) {
@@ -221,16 +229,28 @@ Pending* HttpSession::defer(const Request& request) {
   return p;
 }
 
-void HttpSession::reject(ParseError error) {
+void HttpSession::reject(ParseError error, std::string_view raw_head) {
   loop_.counters().parse_errors[static_cast<std::size_t>(error)].add();
-  reject_with(status_for(error), to_string(error));
+  reject_with(status_for(error), to_string(error), raw_head);
 }
 
 // Answers with Connection: close and closes gracefully, so the client reads the status
 // instead of a reset even if it is still sending.
-void HttpSession::reject_with(int status, std::string_view why) {
+void HttpSession::reject_with(int status, std::string_view why, std::string_view raw_head) {
   Request r;
   r.keep_alive = false;
+  if (loop_.access_log() != nullptr) {
+    // The log names what was rejected: the request being read, or the first line of a head
+    // that never parsed (as received).
+    if (phase_ == Phase::kBody) {
+      r.log = request_.log;
+    } else if (phase_ == Phase::kHead) {
+      if (raw_head.empty() && head_buffer_ != nullptr) {
+        raw_head = {reinterpret_cast<const char*>(head_buffer_->data()), head_buffer_->end};
+      }
+      capture_raw_request_line(raw_head, r.log);
+    }
+  }
   // "<reason>: <why>\n", cut to fit.
   char body[128];
   std::size_t at = 0;
@@ -308,6 +328,10 @@ void HttpSession::on_input_end(net::Connection& /*conn*/) {
 
 void HttpSession::on_output_drained(net::Connection& /*conn*/) {
   loop_.services().timers().cancel(send_timer_);
+  // Streamed answers (files) stop reading while output is queued and go on from here. None of
+  // them finishes inside resume(), so the list stays intact while it is walked.
+  for (Pending& pending : pending_)
+    pending.transfer.resume();
   if (paused_ && !should_wait()) {
     paused_ = false;
     conn_.resume_input();

@@ -48,6 +48,9 @@ class HttpSession final : public net::Protocol {
   // Writes the response for `request` into `out` and counts it.
   void respond(const Request& request, core::BufferChain& out, int status,
                std::string_view content_type, std::string_view body);
+  // A handler wrote output outside a session callback (a piece of a file): watch that the peer
+  // takes it (--send-timeout-ms).
+  void note_output() { watch_send(); }
 
  private:
   enum class Phase : std::uint8_t { kIdle, kHead, kBody, kClosing };
@@ -57,12 +60,15 @@ class HttpSession final : public net::Protocol {
   void begin_request(const RequestHead& head);
   void dispatch();
   void finish_request();
-  void reject(ParseError error);
-  void reject_with(int status, std::string_view why);
+  // raw_head: the bytes of a head that failed to parse (for the access log), when they are not
+  // in head_buffer_.
+  void reject(ParseError error, std::string_view raw_head = {});
+  void reject_with(int status, std::string_view why, std::string_view raw_head = {});
   bool should_wait() const;
   void arm_read_timer(std::uint64_t ms);
   void watch_send();
   void release_body();
+  std::string_view peer_text();
   static void on_read_timer(core::Timer& timer);
   static void on_send_timer(core::Timer& timer);
 
@@ -80,6 +86,7 @@ class HttpSession final : public net::Protocol {
   std::uint64_t send_mark_ = 0;
   bool paused_ = false;
   bool stopping_ = false;  // server shutdown: close after the requests in flight
+  PeerText peer_text_;     // for the access log, formatted at its first line
 };
 
 }  // namespace rs::http

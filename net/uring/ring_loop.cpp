@@ -24,6 +24,8 @@ RingLoop::RingLoop(const LoopConfig& config, LoopContext& context)
       chunks_(config.chunk_bytes),
       accept_retry_timer_(&RingLoop::on_accept_retry, this),
       grace_timer_(&RingLoop::on_grace_expired, this),
+      log_(ring_, timers_, counters_, config.access_log_path, config.access_log_max_buffered_bytes),
+      files_(ring_, chunks_),
       ring_(config.ring, counters_),
       buffers_(*ring_.raw(), kBufferGroup, config.buffer_count, config.buffer_size),
       acceptor_(ring_, std::exchange(context.listen_fd, -1), *this, counters_) {
@@ -75,6 +77,8 @@ void RingLoop::end_of_turn() {
   for (unsigned free = buffers_.available(); free > 0 && !starved_.empty(); --free) {
     starved_.pop_front()->retry_receive();
   }
+  // Log lines of every response of this turn leave in (at most) one write.
+  log_.flush();
   update_gauges();
 }
 
@@ -82,6 +86,7 @@ void RingLoop::update_gauges() {
   counters_.pool_connections.set(static_cast<std::int64_t>(connections_.outstanding()));
   counters_.pool_chunks.set(static_cast<std::int64_t>(chunks_.outstanding()));
   counters_.pool_response_slots.set(static_cast<std::int64_t>(slots_.outstanding()));
+  counters_.pool_files.set(static_cast<std::int64_t>(files_.open_files()));
   counters_.pool_grows.set(
       static_cast<std::int64_t>(chunks_.grows() + slots_.grows() + connections_.grows()));
   counters_.buffers_held.set(buffers_.held());
@@ -209,8 +214,13 @@ void RingLoop::arm_wake() {
 }
 
 void RingLoop::on_wake(std::int32_t res, std::uint32_t /*flags*/) {
-  // Today a wake-up means "stop"; it stays armed so later messages can share it.
-  if (res > 0) begin_stop();
+  // Senders set their bits before writing the eventfd, and the eventfd was read before the
+  // bits are taken, so no message is lost: one set after this exchange wakes us again.
+  if (res > 0) {
+    const std::uint32_t messages = context_.messages.exchange(0, std::memory_order_acquire);
+    if ((messages & loop_message::kStop) != 0) begin_stop();
+    if ((messages & loop_message::kReopenLogs) != 0) log_.reopen();
+  }
   if (res > 0 || res == -EINTR || res == -EAGAIN) {
     arm_wake();
   } else {
@@ -272,10 +282,13 @@ void RingLoop::on_grace_expired(core::Timer& timer) {
   for (RingConnection& conn : self.all_) {
     if (!conn.closed()) conn.abort();
   }
+  self.log_.abandon();  // lines the disk has not taken by now are dropped and counted
 }
 
 bool RingLoop::finished() const {
-  return stopping_ && connections_.outstanding() == 0 && acceptor_.idle();
+  // The log last: closing connections write their final lines, which must reach the file.
+  return stopping_ && connections_.outstanding() == 0 && acceptor_.idle() && files_.idle() &&
+         log_.idle();
 }
 
 }  // namespace rs::net::uring

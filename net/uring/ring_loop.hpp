@@ -22,6 +22,8 @@
 #include "net/uring/buffer_ring.hpp"
 #include "net/uring/ring.hpp"
 #include "net/uring/ring_connection.hpp"
+#include "net/uring/ring_files.hpp"
+#include "net/uring/ring_log.hpp"
 
 namespace rs::net::uring {
 
@@ -42,6 +44,8 @@ class RingLoop final : public LoopServices, private AcceptHandler, private Conne
   core::TimerWheel& timers() override { return timers_; }
   core::ChunkPool& chunks() override { return chunks_; }
   std::uint64_t now_ms() const override { return now_ms_; }
+  LogSink* access_log() override { return log_.enabled() ? &log_ : nullptr; }
+  FileService& files() override { return files_; }
 
   // For RingConnection.
   Ring& ring() { return ring_; }
@@ -104,6 +108,9 @@ class RingLoop final : public LoopServices, private AcceptHandler, private Conne
   bool accept_paused_for_cap_ = false;
   std::vector<int> parked_;  // accepted over the cap, waiting for a place (reserved up front)
   std::array<Completion, kBatch> batch_{};
+  // The access log: its writes and opens are operations, so it is declared before ring_.
+  RingLog log_;
+  RingFiles files_;  // static files: their operations live in pooled files, so before ring_
   // Declared after everything the kernel may write to (operations, wake and signal buffers,
   // connections) so the ring is torn down before they are; the buffer ring and the acceptor
   // need the ring and go just before it.

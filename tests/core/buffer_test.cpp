@@ -293,6 +293,36 @@ TEST(BufferChain, SpliceBackAfterUncommittedPrepareKeepsBytesInOrder) {
   EXPECT_EQ(pool.outstanding(), 0U);
 }
 
+TEST(BufferChain, AppendChunkLinksAFilledChunkWithoutCopy) {
+  ChunkPool pool(16);
+  BufferChain chain(pool);
+  chain.append(std::string_view("head"));
+  (void)chain.prepare(16);  // an uncommitted tail chunk, as a response head may leave
+  Chunk* filled = pool.get();
+  std::memcpy(filled->data(), "0123456789", 10);
+  filled->end = 10;
+  chain.append_chunk(filled);
+  EXPECT_EQ(chain.size(), 14U);
+  EXPECT_EQ(contents(chain), "head0123456789");
+  iovec iov[4];
+  ASSERT_EQ(chain.gather(iov, 4), 2U);
+  EXPECT_EQ(iov[1].iov_base, filled->data()) << "bytes must not move";
+  chain.append(std::string_view("!"));  // later bytes go after it
+  EXPECT_EQ(contents(chain), "head0123456789!");
+  chain.consume(chain.size());
+  EXPECT_EQ(pool.outstanding(), 0U);
+
+  BufferChain empty(pool);
+  Chunk* only = pool.get();
+  only->end = 3;
+  std::memcpy(only->data(), "abc", 3);
+  empty.append_chunk(only);
+  EXPECT_EQ(contents(empty), "abc");
+  EXPECT_EQ(empty.chunk_count(), 1U);
+  empty.clear();
+  EXPECT_EQ(pool.outstanding(), 0U);
+}
+
 TEST(BufferChain, CopyOutFromOffset) {
   ChunkPool pool(16);
   BufferChain chain(pool);

@@ -86,7 +86,8 @@ void LineState::handle(net::Connection& c, std::string_view line, net::Input& in
     std::memcpy(p->text, text.data(), p->length);
     p->text[p->length++] = '\n';
     p->timer.set(&fire_pending, p);
-    c.services().timers().arm(p->timer, parse_ms(rest.substr(0, gap)));
+    // +1: the wheel counts whole milliseconds from the start of the loop turn.
+    c.services().timers().arm(p->timer, parse_ms(rest.substr(0, gap)) + 1);
     waiting.push_back(p);
   } else if (verb == "hold") {
     held = input.hold_fresh();
@@ -102,7 +103,7 @@ void LineState::handle(net::Connection& c, std::string_view line, net::Input& in
           s->conn->resume_input();
         },
         this);
-    c.services().timers().arm(resume_timer, parse_ms(rest));
+    c.services().timers().arm(resume_timer, parse_ms(rest) + 1);
     c.output().append("paused\n");
   } else if (verb == "peer") {
     const auto& peer = c.peer();

@@ -1,0 +1,279 @@
+#include "net/http/static_files.hpp"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <stdexcept>
+#include <utility>
+
+#include "net/http/http_date.hpp"
+#include "net/http/http_loop.hpp"
+#include "net/http/response.hpp"
+#include "net/http/session.hpp"
+
+namespace rs::http {
+
+namespace {
+
+// One chunk per read; one read in flight per answer.
+constexpr std::size_t kReadBytes = 16 << 10;
+// Reading stops while more than this is queued on the connection and goes on when its output
+// has drained: enough to keep the socket busy between reads, little enough that a thousand slow
+// downloads hold a few chunks each rather than their files.
+constexpr std::size_t kStreamQueueBytes = 256 << 10;
+constexpr std::string_view kIndex = "/index.html";
+static_assert(FileRequest::kMaxPathBytes + kIndex.size() <= net::FileService::kMaxPathBytes);
+
+// Out of descriptors or memory is the server's trouble, not a missing file.
+int status_for_open_error(int error) {
+  switch (error) {
+    case EMFILE:
+    case ENFILE:
+    case ENOMEM:
+    case EAGAIN:
+      return 503;
+    case EIO:
+      return 500;
+    default:  // ENOENT, ENOTDIR, EXDEV (leaves the root), ELOOP, EACCES, ENAMETOOLONG, ...
+      return 404;
+  }
+}
+
+std::string_view body_for(int status) {
+  switch (status) {
+    case 414:
+      return "URI Too Long\n";
+    case 500:
+      return "Internal Server Error\n";
+    case 503:
+      return "Service Unavailable\n";
+    default:
+      return "Not Found\n";
+  }
+}
+
+// "bytes first-last/size", or "bytes */size" when unsatisfiable.
+std::string_view content_range(const RangeAnswer& range, std::uint64_t size, char (&out)[72]) {
+  char* at = out;
+  char* const end = out + sizeof(out);
+  constexpr std::string_view kUnit = "bytes ";
+  at = std::copy(kUnit.begin(), kUnit.end(), at);
+  if (range.kind == RangeAnswer::Kind::kUnsatisfiable) {
+    *at++ = '*';
+  } else {
+    at = std::to_chars(at, end, range.first).ptr;
+    *at++ = '-';
+    at = std::to_chars(at, end, range.last).ptr;
+  }
+  *at++ = '/';
+  at = std::to_chars(at, end, size).ptr;
+  return {out, static_cast<std::size_t>(at - out)};
+}
+
+}  // namespace
+
+int open_root_directory(const std::string& root) {
+  if (root.empty()) return -1;
+  const int fd = ::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    throw std::runtime_error(
+        fmt::format("--root {}: cannot open it as a directory ({}); name an existing directory "
+                    "the server may search",
+                    root, std::strerror(errno)));
+  }
+  return fd;
+}
+
+void close_root_directory(int fd) {
+  if (fd >= 0) ::close(fd);
+}
+
+void serve_static(HttpSession& s, const Request& r) {
+  if (r.file.status != 0) {
+    s.respond(r, s.connection().output(), r.file.status, "text/plain", body_for(r.file.status));
+    return;
+  }
+  Pending* pending = s.defer(r);
+  pending->transfer.start(*pending, s.loop().shared().root_fd());
+}
+
+FileTransfer::~FileTransfer() {
+  close_file();  // the connection closed first: the file service drops what is in flight
+}
+
+void FileTransfer::start(Pending& pending, int root_fd) {
+  pending_ = &pending;
+  root_fd_ = root_fd;
+  files_ = &pending.session->loop().services().files();
+  handle_ = files_->open(root_fd, pending.request.file.path(), *this);
+}
+
+void FileTransfer::close_file() {
+  if (handle_ != nullptr) files_->close(std::exchange(handle_, nullptr));
+  reading_ = false;
+}
+
+void FileTransfer::on_file_opened(int error, const net::FileInfo& info) {
+  if (pending_->session->connection().closed()) {
+    close_file();  // the session goes away at the end of this turn, and this with it
+    return;
+  }
+  if (error == 0 && info.directory && !index_) {
+    open_index();
+    return;
+  }
+  if (error != 0 || !info.regular) {
+    close_file();
+    answer_error(error != 0 ? status_for_open_error(error) : 404);
+    return;
+  }
+  answer(info);
+}
+
+// A directory answers with its index.html, opened from the root again so that the same rules
+// (nothing outside the root) hold for it.
+void FileTransfer::open_index() {
+  close_file();
+  index_ = true;
+  const std::string_view dir = pending_->request.file.path();
+  char path[net::FileService::kMaxPathBytes];
+  std::size_t n = dir.size();
+  std::memcpy(path, dir.data(), n);
+  const std::string_view index = dir.ends_with('/') ? kIndex.substr(1) : kIndex;
+  std::memcpy(path + n, index.data(), index.size());
+  n += index.size();
+  handle_ = files_->open(root_fd_, {path, n}, *this);
+}
+
+void FileTransfer::answer(const net::FileInfo& info) {
+  Pending& p = *pending_;
+  HttpSession& s = *p.session;
+  const Request& r = p.request;
+  const FileRequest& f = r.file;
+  char etag_text[kMaxEtagBytes];
+  const std::string_view etag = format_etag(info.inode, info.size, info.mtime_s, etag_text);
+  char modified[kImfFixdateLength];
+  format_imf_fixdate(static_cast<std::time_t>(info.mtime_s), modified);
+
+  // RFC 9110 13.2.2: If-None-Match decides when present, else If-Modified-Since; Range (GET
+  // only) counts only when the validators say the client still has what it asks a part of.
+  int status = 200;
+  if (f.has_if_none_match ? none_match_hits(f.if_none_match(), etag)
+                          : f.has_if_modified_since && info.mtime_s <= f.if_modified_since) {
+    status = 304;
+  }
+  RangeAnswer range;
+  if (status == 200 && r.method == Method::kGet && f.range.kind != ByteRange::Kind::kNone &&
+      (!f.has_if_range || if_range_matches(f.if_range(), etag, info.mtime_s))) {
+    range = resolve_range(f.range, info.size);
+    if (range.kind == RangeAnswer::Kind::kPartial) status = 206;
+    if (range.kind == RangeAnswer::Kind::kUnsatisfiable) status = 416;
+  }
+  const std::uint64_t first = status == 206 ? range.first : 0;
+  const std::uint64_t length = status == 206 ? range.last - range.first + 1 : info.size;
+  const bool has_body = (status == 200 || status == 206) && !r.head_only && length > 0;
+  const bool close = !r.keep_alive || s.last_answer_before_close(p);
+  s.note_response(r, status, has_body ? length : 0);
+
+  net::Connection& conn = s.connection();
+  ResponseHead head(conn.deferred_output(p.slot), status, s.loop().date());
+  char range_text[72];
+  if (status == 304) {
+    head.add("ETag", etag).add("Last-Modified", {modified, kImfFixdateLength});
+  } else if (status == 416) {
+    head.add("Content-Range", content_range(range, info.size, range_text))
+        .add("Content-Length", std::uint64_t{0});
+  } else {
+    const std::string_view name = index_ ? kIndex : f.path();
+    head.add("Content-Type", content_type_for(name))
+        .add("Content-Length", length)
+        .add("Last-Modified", {modified, kImfFixdateLength})
+        .add("ETag", etag)
+        .add("Accept-Ranges", "bytes");
+    if (status == 206) head.add("Content-Range", content_range(range, info.size, range_text));
+  }
+  head.finish(close);
+  if (!has_body) {
+    finish();
+    return;
+  }
+  offset_ = first;
+  end_ = first + length;
+  streaming_ = true;
+  conn.flush_deferred(p.slot);  // the head leaves now when this answer is first in line
+  s.note_output();
+  read_more();
+}
+
+void FileTransfer::answer_error(int status) {
+  Pending& p = *pending_;
+  HttpSession& s = *p.session;
+  if (s.last_answer_before_close(p)) p.request.keep_alive = false;
+  s.respond(p.request, s.connection().deferred_output(p.slot), status, "text/plain",
+            body_for(status));
+  finish();
+}
+
+void FileTransfer::read_more() {
+  if (reading_ || handle_ == nullptr || offset_ >= end_) return;
+  const net::Connection& conn = pending_->session->connection();
+  if (conn.closed() || conn.queued_bytes() > kStreamQueueBytes) return;  // resume() goes on
+  reading_ = true;
+  files_->read(handle_, offset_,
+               static_cast<std::size_t>(std::min<std::uint64_t>(end_ - offset_, kReadBytes)));
+}
+
+void FileTransfer::on_file_read(int result, core::Chunk* chunk) {
+  reading_ = false;
+  Pending& p = *pending_;
+  HttpSession& s = *p.session;
+  net::Connection& conn = s.connection();
+  if (conn.closed()) {
+    if (chunk != nullptr) conn.services().chunks().put(chunk);
+    close_file();
+    return;
+  }
+  if (result <= 0) {
+    // The file shrank or failed after its head promised Content-Length bytes. Nothing true can
+    // be sent any more: cut the connection so the client sees a short answer, not a hang.
+    close_file();
+    conn.abort();
+    return;
+  }
+  // Never more than asked for (read() was bounded by end_), so the chunk goes in as it is.
+  conn.deferred_output(p.slot).append_chunk(chunk);
+  offset_ += static_cast<std::uint64_t>(result);
+  if (offset_ >= end_) {
+    finish();
+    return;
+  }
+  conn.flush_deferred(p.slot);
+  s.note_output();
+  read_more();
+}
+
+void FileTransfer::resume() {
+  if (!streaming_ || handle_ == nullptr) return;
+  HttpSession& s = *pending_->session;
+  // Answers before this one may have finished since: stream what waited in the slot.
+  s.connection().flush_deferred(pending_->slot);
+  s.note_output();
+  read_more();
+}
+
+// Completes the slot and hands the request back; `this` lives inside the Pending that
+// deferred_done destroys, so nothing may follow.
+void FileTransfer::finish() {
+  close_file();
+  Pending& p = *pending_;
+  HttpSession& s = *p.session;
+  s.connection().complete(p.slot);
+  s.deferred_done(p);
+}
+
+}  // namespace rs::http

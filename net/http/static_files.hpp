@@ -1,0 +1,21 @@
+// Static files from --root under GET and HEAD. The request was prepared at route time
+// (static_request.hpp: decoded path, conditionals, Range); the answer is deferred and written
+// by the request's FileTransfer once the loop's file service has opened the file.
+//
+// Answers: 200 (Content-Type by extension, Content-Length, Last-Modified, ETag, Accept-Ranges),
+// 206 for one satisfiable byte range, 416 (Content-Range: bytes */size) for an unsatisfiable
+// one, 304 for a matching If-None-Match (weak comparison; it takes precedence) or an
+// If-Modified-Since the file is not newer than, and 404 for anything missing, outside the
+// root, or not a regular file after index.html resolution.
+#pragma once
+
+#include "net/http/request.hpp"
+
+namespace rs::http {
+
+class HttpSession;
+
+// GET or HEAD of request.file below the shared root.
+void serve_static(HttpSession& session, const Request& request);
+
+}  // namespace rs::http

@@ -1,0 +1,275 @@
+#include "net/http/static_request.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+
+#include "net/http/chars.hpp"
+#include "net/http/http_date.hpp"
+
+namespace rs::http {
+
+namespace {
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+    s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
+    s.remove_suffix(1);
+  return s;
+}
+
+// 1*DIGIT without overflow.
+std::optional<std::uint64_t> digits(std::string_view s) {
+  std::uint64_t value = 0;
+  if (s.empty() || !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return std::nullopt;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+  if (ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
+  return value;
+}
+
+// Copies every instance of a list field, joined with ", ". False when it does not fit.
+bool join_fields(const RequestHead& head, std::string_view name, char* out, std::size_t cap,
+                 std::uint16_t& size, bool& present) {
+  std::size_t n = 0;
+  bool first = true;
+  for (const Header& field : head.fields()) {
+    if (!chars::iequals(field.name, name)) continue;
+    present = true;
+    const std::size_t extra = (first ? 0 : 2) + field.value.size();
+    if (n + extra > cap) return false;
+    if (!first) {
+      out[n++] = ',';
+      out[n++] = ' ';
+    }
+    first = false;
+    std::memcpy(out + n, field.value.data(), field.value.size());
+    n += field.value.size();
+  }
+  size = static_cast<std::uint16_t>(n);
+  return true;
+}
+
+// The opaque-tag of the entity tag at the front of s (quotes included), or empty when s does
+// not start with one; *weak tells whether it carried W/. s moves past it.
+std::string_view next_entity_tag(std::string_view& s, bool* weak) {
+  *weak = s.starts_with("W/");
+  const std::size_t open = *weak ? 2 : 0;
+  if (s.size() <= open || s[open] != '"') return {};
+  const std::size_t close = s.find('"', open + 1);
+  if (close == std::string_view::npos) return {};
+  const std::string_view tag = s.substr(open, close + 1 - open);
+  s.remove_prefix(close + 1);
+  return tag;
+}
+
+}  // namespace
+
+int decode_file_path(std::string_view path, char* out, std::size_t cap, std::size_t& size) {
+  std::size_t n = 0;  // bytes of out kept so far: whole segments joined by "/"
+  std::size_t i = 0;
+  while (i < path.size()) {
+    if (path[i] == '/') {
+      ++i;
+      continue;
+    }
+    // Decode one segment behind its separator slot; keep it only if it is a real name.
+    const std::size_t begin = n == 0 ? 0 : n + 1;
+    std::size_t w = begin;
+    for (; i < path.size() && path[i] != '/'; ++i) {
+      char c = path[i];
+      if (c == '%') {
+        const int hi = i + 2 < path.size() ? hex_value(path[i + 1]) : -1;
+        const int lo = hi >= 0 ? hex_value(path[i + 2]) : -1;
+        if (lo < 0) return 404;  // the parser lets no malformed %XX through; be safe anyway
+        c = static_cast<char>(hi * 16 + lo);
+        i += 2;
+        if (c == '\0' || c == '/') return 404;
+      }
+      if (w >= cap) return 414;
+      out[w++] = c;
+    }
+    const std::string_view segment(out + begin, w - begin);
+    if (segment == "..") return 404;
+    if (segment == ".") continue;
+    if (n > 0) out[n] = '/';
+    n = w;
+  }
+  if (n == 0) {
+    if (cap == 0) return 414;
+    out[n++] = '.';
+  } else if (path.back() == '/') {
+    if (n >= cap) return 414;
+    out[n++] = '/';
+  }
+  size = n;
+  return 0;
+}
+
+ByteRange parse_range(std::string_view value) {
+  value = trim(value);
+  ByteRange none;
+  if (value.size() < 6 || !chars::iequals(value.substr(0, 6), "bytes=")) return none;
+  const std::string_view spec = trim(value.substr(6));
+  // Several ranges may be answered with the whole representation (RFC 9110 14.2).
+  if (spec.find(',') != std::string_view::npos) return none;
+  const std::size_t dash = spec.find('-');
+  if (dash == std::string_view::npos) return none;
+  const std::string_view a = spec.substr(0, dash);
+  const std::string_view b = spec.substr(dash + 1);
+  ByteRange range;
+  if (a.empty()) {
+    const auto length = digits(b);
+    if (!length) return none;
+    range.kind = ByteRange::Kind::kSuffix;
+    range.first = *length;
+    return range;
+  }
+  const auto first = digits(a);
+  if (!first) return none;
+  range.first = *first;
+  if (b.empty()) {
+    range.kind = ByteRange::Kind::kFrom;
+    return range;
+  }
+  const auto last = digits(b);
+  if (!last || *last < *first) return none;  // invalid: the field is ignored (14.1.1)
+  range.kind = ByteRange::Kind::kFromTo;
+  range.last = *last;
+  return range;
+}
+
+RangeAnswer resolve_range(const ByteRange& range, std::uint64_t size) {
+  RangeAnswer answer;
+  answer.kind = RangeAnswer::Kind::kPartial;
+  switch (range.kind) {
+    case ByteRange::Kind::kNone:
+      answer.kind = RangeAnswer::Kind::kWhole;
+      return answer;
+    case ByteRange::Kind::kFromTo:
+    case ByteRange::Kind::kFrom:
+      if (range.first >= size) break;
+      answer.first = range.first;
+      answer.last =
+          range.kind == ByteRange::Kind::kFrom ? size - 1 : std::min(range.last, size - 1);
+      return answer;
+    case ByteRange::Kind::kSuffix:
+      if (range.first == 0 || size == 0) break;
+      answer.first = range.first >= size ? 0 : size - range.first;
+      answer.last = size - 1;
+      return answer;
+  }
+  answer.kind = RangeAnswer::Kind::kUnsatisfiable;
+  return answer;
+}
+
+std::string_view format_etag(std::uint64_t inode, std::uint64_t size, std::int64_t mtime_s,
+                             char (&out)[kMaxEtagBytes]) {
+  char* at = out;
+  char* const end = out + kMaxEtagBytes;
+  *at++ = '"';
+  at = std::to_chars(at, end, inode, 16).ptr;
+  *at++ = '-';
+  at = std::to_chars(at, end, size, 16).ptr;
+  *at++ = '-';
+  at = std::to_chars(at, end, static_cast<std::uint64_t>(mtime_s), 16).ptr;
+  *at++ = '"';
+  return {out, static_cast<std::size_t>(at - out)};
+}
+
+bool none_match_hits(std::string_view list, std::string_view etag) {
+  list = trim(list);
+  if (list == "*") return true;
+  while (!list.empty()) {
+    if (list.front() == ',' || list.front() == ' ' || list.front() == '\t') {
+      list.remove_prefix(1);
+      continue;
+    }
+    bool weak = false;
+    const std::string_view tag = next_entity_tag(list, &weak);
+    if (tag.empty()) return false;  // malformed: stop, nothing further can be trusted
+    if (tag == etag) return true;   // weak comparison: W/ does not matter
+  }
+  return false;
+}
+
+bool if_range_matches(std::string_view value, std::string_view etag, std::int64_t mtime_s) {
+  value = trim(value);
+  if (value.starts_with('"') || value.starts_with("W/")) {
+    bool weak = false;
+    const std::string_view tag = next_entity_tag(value, &weak);
+    return !weak && !tag.empty() && trim(value).empty() && tag == etag;
+  }
+  const auto date = parse_http_date(value);
+  return date && static_cast<std::int64_t>(*date) == mtime_s;
+}
+
+std::string_view content_type_for(std::string_view path) {
+  const std::size_t slash = path.rfind('/');
+  const std::size_t dot = path.rfind('.');
+  if (dot == std::string_view::npos || (slash != std::string_view::npos && dot < slash)) {
+    return "application/octet-stream";
+  }
+  const std::string_view ext = path.substr(dot + 1);
+  struct Type {
+    std::string_view ext;
+    std::string_view type;
+  };
+  static constexpr Type kTypes[] = {
+      {"html", "text/html; charset=utf-8"},
+      {"htm", "text/html; charset=utf-8"},
+      {"css", "text/css; charset=utf-8"},
+      {"js", "text/javascript; charset=utf-8"},
+      {"mjs", "text/javascript; charset=utf-8"},
+      {"json", "application/json"},
+      {"txt", "text/plain; charset=utf-8"},
+      {"png", "image/png"},
+      {"jpg", "image/jpeg"},
+      {"jpeg", "image/jpeg"},
+      {"gif", "image/gif"},
+      {"svg", "image/svg+xml"},
+      {"ico", "image/x-icon"},
+      {"wasm", "application/wasm"},
+      {"pdf", "application/pdf"},
+      {"xml", "application/xml"},
+  };
+  for (const Type& t : kTypes) {
+    if (chars::iequals(ext, t.ext)) return t.type;
+  }
+  return "application/octet-stream";
+}
+
+void prepare_file_request(const RequestHead& head, FileRequest& out) {
+  std::size_t size = 0;
+  out.status = static_cast<std::uint16_t>(
+      decode_file_path(head.path, out.path_bytes, FileRequest::kMaxPathBytes, size));
+  out.path_size = out.status == 0 ? static_cast<std::uint16_t>(size) : 0;
+  if (!join_fields(head, "If-None-Match", out.tags, FileRequest::kMaxTagsBytes, out.tags_size,
+                   out.has_if_none_match)) {
+    out.tags_size = 0;  // present but too long to judge: matches nothing
+  }
+  if (const auto ims = head.header_value("If-Modified-Since")) {
+    // An invalid date is ignored (RFC 9110 13.1.3).
+    if (const auto date = parse_http_date(*ims)) {
+      out.has_if_modified_since = true;
+      out.if_modified_since = static_cast<std::int64_t>(*date);
+    }
+  }
+  if (const auto if_range = head.header_value("If-Range")) {
+    out.has_if_range = true;
+    const bool fits = if_range->size() <= FileRequest::kMaxIfRangeBytes;
+    out.if_range_size = fits ? static_cast<std::uint8_t>(if_range->size()) : 0;
+    if (fits) std::memcpy(out.if_range_bytes, if_range->data(), if_range->size());
+  }
+  if (const auto range = head.header_value("Range")) out.range = parse_range(*range);
+}
+
+}  // namespace rs::http

@@ -1,0 +1,80 @@
+// The ring backend's access-log writer (net::LogSink). Lines are copied into chunks of the
+// log's own pool and never straddle two chunks, so every write holds whole lines and writes
+// from several loops (each with its own O_APPEND descriptor on the same file) never interleave
+// inside a line. At most one IORING_OP_WRITE is in flight; a new one starts at the end of a loop
+// turn. Beyond a bound on buffered bytes lines are dropped and counted, so a slow disk costs
+// log lines, never memory or loop time.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "core/buffer.hpp"
+#include "core/timer_wheel.hpp"
+#include "net/log_sink.hpp"
+#include "net/loop_counters.hpp"
+#include "net/uring/operation.hpp"
+#include "net/uring/ring.hpp"
+
+namespace rs::net::uring {
+
+class RingLog final : public LogSink {
+ public:
+  // The largest line kept; longer ones are dropped (an HTTP access line is far shorter).
+  static constexpr std::size_t kChunkBytes = 64 << 10;
+  // After a failed write (ENOSPC, EIO) the next try waits this long instead of spinning.
+  static constexpr std::uint64_t kRetryMs = 1000;
+
+  // Opens `path` for appending (synchronously: this is start-up), or stays disabled when the
+  // path is empty. Throws StartupError naming the path when it cannot be opened. The ring is
+  // used only later, so it may still be under construction.
+  RingLog(Ring& ring, core::TimerWheel& timers, LoopCounters& counters, std::string path,
+          std::size_t max_buffered_bytes);
+  ~RingLog();
+  RingLog(const RingLog&) = delete;
+  RingLog& operator=(const RingLog&) = delete;
+
+  bool enabled() const { return fd_ >= 0; }
+  void append(std::string_view line) override;
+
+  // End of a loop turn: start a write of what is buffered unless one is in flight.
+  void flush();
+  // Log rotation: open the path again through the ring, then switch to the new file between
+  // writes; the old descriptor closes once no write is in flight on it.
+  void reopen();
+  // The grace period is over: drop what is still buffered and start nothing new.
+  void abandon();
+  // Nothing in flight and nothing left to write: the loop may finish.
+  bool idle() const;
+
+ private:
+  void start_open();
+  void maybe_switch();
+  void drop_buffered();
+  void on_write(std::int32_t res, std::uint32_t flags);
+  void on_open(std::int32_t res, std::uint32_t flags);
+  static void on_retry(core::Timer& timer);
+
+  Ring& ring_;
+  core::TimerWheel& timers_;
+  LoopCounters& counters_;
+  std::string path_;
+  std::size_t max_buffered_bytes_;
+  core::ChunkPool pool_;
+  core::BufferChain pending_;  // lines not yet written; the front chunk may be in flight
+  Operation write_op_;
+  Operation open_op_;
+  core::Timer retry_timer_;
+  int fd_ = -1;
+  int next_fd_ = -1;  // opened by reopen(), taken over between writes
+  bool write_in_flight_ = false;
+  bool open_in_flight_ = false;
+  bool reopen_again_ = false;  // another reopen was asked for while one was in flight
+  bool at_line_start_ = true;  // what has been written ends with a whole line
+  bool abandoned_ = false;
+  bool error_reported_ = false;  // one message per run of failed writes
+};
+
+}  // namespace rs::net::uring

@@ -1,0 +1,481 @@
+// Static files from --root, in process over real sockets, with real files in a temporary
+// directory: exact bytes and headers, validators and conditionals, ranges, index.html, every
+// way out of the root refused, streaming a large file in bounded memory, and a client that
+// leaves mid-download.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+
+#include "net/http/http_date.hpp"
+#include "net/http/http_loop.hpp"
+#include "tests/support/http_client.hpp"
+#include "tests/support/net_client.hpp"
+#include "tests/support/server_harness.hpp"
+
+namespace rs::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::size_t kBigBytes = 3u << 20;
+const std::string kHello = "Hello, static world!\n";
+
+std::string big_contents() {
+  std::string s(kBigBytes, '\0');
+  for (std::size_t i = 0; i < s.size(); ++i)
+    s[i] = static_cast<char>((i * 131 + i / 4096) & 0xff);
+  return s;
+}
+
+void write_file(const fs::path& path, const std::string& contents) {
+  std::ofstream out(path, std::ios::binary);
+  out.write(contents.data(), static_cast<std::streamsize>(contents.size()));
+}
+
+// base/root is served; base/outside holds what no request may reach.
+class StaticFilesTest : public ::testing::TestWithParam<BackendParam> {
+ protected:
+  void SetUp() override {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string pattern = std::string(tmp != nullptr ? tmp : "/tmp") + "/rs-static-XXXXXX";
+    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+    base_ = pattern;
+    root_ = base_ / "root";
+    fs::create_directories(root_ / "sub" / "noindex");
+    fs::create_directories(base_ / "outside");
+    write_file(root_ / "hello.txt", kHello);
+    write_file(root_ / "index.html", "<h1>root</h1>\n");
+    write_file(root_ / "sub" / "index.html", "<h1>sub</h1>\n");
+    write_file(root_ / "sub" / "style.CSS", "body{}\n");
+    write_file(root_ / "sub" / "noindex" / "data.bin", "xyz");
+    write_file(root_ / "file with space.json", "{}");
+    write_file(root_ / "empty.txt", "");
+    write_file(root_ / "big.bin", big_contents());
+    write_file(base_ / "outside" / "secret.txt", "secret\n");
+    fs::create_symlink("hello.txt", root_ / "inside-link.txt");
+    fs::create_symlink("../outside/secret.txt", root_ / "outside-relative.txt");
+    fs::create_symlink(base_ / "outside" / "secret.txt", root_ / "outside-absolute.txt");
+    fs::create_directory_symlink("../outside", root_ / "outside-dir");
+  }
+  void TearDown() override {
+    for (int fd : fds_)
+      ::close(fd);
+    server_.reset();
+    shared_.reset();
+    std::error_code ec;
+    fs::remove_all(base_, ec);
+  }
+
+  void start(bool with_root = true) {
+    http::HttpConfig config;
+    if (with_root) config.root = root_.string();
+    shared_ = std::make_unique<http::HttpShared>(config);
+    server_ = std::make_unique<InProcessServer>(test_config(GetParam()),
+                                                http::make_http_factory(*shared_));
+  }
+  int connect() {
+    const int fd = connect_to(server_->port());
+    fds_.push_back(fd);
+    return fd;
+  }
+  // A client whose receive buffer is small, so the server meets a slow reader at once.
+  int connect_small_window() {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const int bytes = 16 << 10;
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(server_->port());
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    fds_.push_back(fd);
+    return fd;
+  }
+  // One request on a fresh connection; extra header lines end in CRLF.
+  HttpResponse fetch(std::string_view path, const std::string& extra = {},
+                     std::string_view method = "GET") {
+    const int fd = connect();
+    const std::string request =
+        std::string(method) + " " + std::string(path) + " HTTP/1.1\r\nHost: t\r\n" + extra + "\r\n";
+    EXPECT_TRUE(send_all(fd, request));
+    HttpReader reader(fd);
+    reader.expect_head_response(method == "HEAD");
+    return reader.next();
+  }
+  // A 24 MiB file, far more than loopback socket buffers hold.
+  std::string make_huge() {
+    std::string huge(24u << 20, '\0');
+    for (std::size_t i = 0; i < huge.size(); ++i)
+      huge[i] = static_cast<char>((i * 7 + i / 65536) & 0xff);
+    write_file(root_ / "huge.bin", huge);
+    return huge;
+  }
+  std::int64_t counter(std::string_view name) { return server_->counter(name); }
+  bool pools_empty() {
+    return counter("connections_open") == 0 && counter("pool_chunks") == 0 &&
+           counter("pool_response_slots") == 0 && counter("pool_files") == 0;
+  }
+
+  std::string etag_of(const fs::path& path) {
+    struct stat st {};
+    EXPECT_EQ(::stat(path.c_str(), &st), 0);
+    char text[64];
+    std::snprintf(
+        text, sizeof(text), "\"%llx-%llx-%llx\"", static_cast<unsigned long long>(st.st_ino),
+        static_cast<unsigned long long>(st.st_size), static_cast<unsigned long long>(st.st_mtime));
+    return text;
+  }
+  std::string last_modified_of(const fs::path& path, std::int64_t shift_s = 0) {
+    struct stat st {};
+    EXPECT_EQ(::stat(path.c_str(), &st), 0);
+    char text[http::kImfFixdateLength];
+    http::format_imf_fixdate(st.st_mtime + shift_s, text);
+    return {text, http::kImfFixdateLength};
+  }
+
+  fs::path base_;
+  fs::path root_;
+  std::unique_ptr<http::HttpShared> shared_;
+  std::unique_ptr<InProcessServer> server_;
+  std::vector<int> fds_;
+};
+
+TEST_P(StaticFilesTest, SmallFileHasTypeLengthValidatorsAndExactBytes) {
+  start();
+  const HttpResponse r = fetch("/hello.txt");
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, kHello);
+  EXPECT_EQ(r.header("Content-Type"), "text/plain; charset=utf-8");
+  EXPECT_EQ(r.header("Content-Length"), std::to_string(kHello.size()));
+  EXPECT_EQ(r.header("Last-Modified"), last_modified_of(root_ / "hello.txt"));
+  EXPECT_EQ(r.header("ETag"), etag_of(root_ / "hello.txt"));
+  EXPECT_EQ(r.header("Accept-Ranges"), "bytes");
+  EXPECT_TRUE(r.header("Connection").empty());
+  EXPECT_EQ(fetch("/sub/style.CSS").header("Content-Type"), "text/css; charset=utf-8");
+  EXPECT_EQ(fetch("/file%20with%20space.json").header("Content-Type"), "application/json");
+  EXPECT_EQ(fetch("/big.bin", "Range: bytes=0-0\r\n").header("Content-Type"),
+            "application/octet-stream");
+  const HttpResponse empty = fetch("/empty.txt");
+  EXPECT_EQ(empty.status, 200);
+  EXPECT_EQ(empty.header("Content-Length"), "0");
+  EXPECT_TRUE(wait_until([&] { return counter("pool_files") == 0; }));
+}
+
+TEST_P(StaticFilesTest, LargeFileStreamsExactBytesInBoundedMemory) {
+  start();
+  ASSERT_EQ(fetch("/hello.txt").status, 200);  // warm the pools up
+  ASSERT_TRUE(wait_until([&] { return counter("pool_chunks") == 0; }));
+  const std::int64_t grows_before = counter("pool_grows");
+  const int fd = connect_small_window();
+  ASSERT_TRUE(send_all(fd, "GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n"));
+  std::int64_t peak_chunks = 0;
+  HttpReader reader(fd);
+  reader.on_read([&] { peak_chunks = std::max(peak_chunks, counter("pool_chunks")); }, 8192);
+  const HttpResponse r = reader.next(milliseconds(30000));
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.header("Content-Length"), std::to_string(kBigBytes));
+  EXPECT_TRUE(r.body == big_contents()) << "the body differs from the file";
+  // The file is 192 chunks of 16 KiB; the server holds about 256 KiB of it at a time.
+  EXPECT_LT(peak_chunks, 48);
+  EXPECT_EQ(counter("pool_grows"), grows_before) << "streaming must not grow the pools";
+  EXPECT_TRUE(wait_until([&] { return counter("pool_chunks") == 0; }));
+}
+
+// Loopback socket buffers take a few MiB on their own, so only a file well beyond them shows
+// whether the server stops reading for a slow client.
+TEST_P(StaticFilesTest, SlowReaderOfAHugeFileCostsOnlyAFewChunks) {
+  const std::string huge = make_huge();
+  start();
+  ASSERT_EQ(fetch("/hello.txt").status, 200);  // warm the pools up
+  ASSERT_TRUE(wait_until([&] { return counter("pool_chunks") == 0; }));
+  const std::int64_t grows_before = counter("pool_grows");
+  const int fd = connect_small_window();
+  ASSERT_TRUE(send_all(fd, "GET /huge.bin HTTP/1.1\r\nHost: t\r\n\r\n"));
+  std::int64_t peak_chunks = 0;
+  HttpReader reader(fd);
+  reader.on_read([&] { peak_chunks = std::max(peak_chunks, counter("pool_chunks")); }, 16384);
+  const HttpResponse r = reader.next(milliseconds(60000));
+  ASSERT_TRUE(r.ok);
+  EXPECT_TRUE(r.body == huge) << "the body differs from the file";
+  EXPECT_LT(peak_chunks, 48);
+  EXPECT_EQ(counter("pool_grows"), grows_before) << "streaming must not grow the pools";
+}
+
+// The close is asked for before the body is read: streaming must still go on to the end.
+TEST_P(StaticFilesTest, LargeFileWithConnectionCloseIsSentWholeThenCloses) {
+  const std::string huge = make_huge();
+  start();
+  const int fd = connect_small_window();
+  ASSERT_TRUE(send_all(fd, "GET /huge.bin HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"));
+  HttpReader reader(fd);
+  const HttpResponse r = reader.next(milliseconds(60000));
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ(r.header("Connection"), "close");
+  EXPECT_TRUE(r.body == huge);
+  EXPECT_TRUE(reader.closed());
+  EXPECT_TRUE(wait_until([&] { return pools_empty(); }));
+}
+
+TEST_P(StaticFilesTest, HeadHasTheSameHeadersAndNoBody) {
+  start();
+  const int fd = connect();
+  ASSERT_TRUE(send_all(fd,
+                       "HEAD /big.bin HTTP/1.1\r\nHost: t\r\n\r\n"
+                       "GET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n"));
+  HttpReader reader(fd);
+  reader.expect_head_response(true);
+  const HttpResponse head = reader.next();
+  EXPECT_EQ(head.status, 200);
+  EXPECT_EQ(head.header("Content-Length"), std::to_string(kBigBytes));
+  EXPECT_EQ(head.header("ETag"), etag_of(root_ / "big.bin"));
+  EXPECT_FALSE(head.header("Last-Modified").empty());
+  reader.expect_head_response(false);
+  EXPECT_EQ(reader.next().body, kHello) << "no stray body bytes before it";
+}
+
+TEST_P(StaticFilesTest, DirectoryServesItsIndexHtml) {
+  start();
+  const HttpResponse top = fetch("/");
+  EXPECT_EQ(top.status, 200);
+  EXPECT_EQ(top.body, "<h1>root</h1>\n");
+  EXPECT_EQ(top.header("Content-Type"), "text/html; charset=utf-8");
+  EXPECT_EQ(fetch("/sub/").body, "<h1>sub</h1>\n");
+  EXPECT_EQ(fetch("/sub").body, "<h1>sub</h1>\n");
+  EXPECT_EQ(fetch("/sub/./").body, "<h1>sub</h1>\n");
+  EXPECT_EQ(fetch("/sub/noindex/").status, 404);
+  EXPECT_EQ(fetch("/sub/noindex").status, 404);
+  EXPECT_EQ(fetch("/sub/noindex/data.bin").body, "xyz");
+  EXPECT_EQ(fetch("/hello.txt/").status, 404) << "a file is not a directory";
+}
+
+TEST_P(StaticFilesTest, MissingFileIs404AndKeepsTheConnection) {
+  start();
+  const int fd = connect();
+  ASSERT_TRUE(send_all(fd,
+                       "GET /nope.txt HTTP/1.1\r\nHost: t\r\n\r\n"
+                       "GET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n"));
+  HttpReader reader(fd);
+  EXPECT_EQ(reader.next().status, 404);
+  EXPECT_EQ(reader.next().body, kHello);
+  EXPECT_EQ(fetch("/sub/nope/deeper.txt").status, 404);
+}
+
+TEST_P(StaticFilesTest, NoWayOutOfTheRoot) {
+  start();
+  for (const char* path :
+       {"/../outside/secret.txt", "/sub/../../outside/secret.txt", "/%2e%2e/outside/secret.txt",
+        "/%2E%2E/outside/secret.txt", "/sub/%2e%2e/%2e%2e/outside/secret.txt",
+        "/.%2e/outside/secret.txt", "/..%2foutside%2fsecret.txt", "/%2e%2e%2Foutside/secret.txt",
+        "/hello.txt%00.html", "/sub/..", "/outside-relative.txt", "/outside-absolute.txt",
+        "/outside-dir/secret.txt"}) {
+    const HttpResponse r = fetch(path);
+    EXPECT_EQ(r.status, 404) << path;
+    EXPECT_EQ(r.body.find("secret"), std::string::npos) << path;
+  }
+  const HttpResponse inside = fetch("/inside-link.txt");
+  EXPECT_EQ(inside.status, 200);
+  EXPECT_EQ(inside.body, kHello);
+  EXPECT_TRUE(wait_until([&] { return counter("pool_files") == 0; }));
+}
+
+TEST_P(StaticFilesTest, IfNoneMatchGives304AndTakesPrecedence) {
+  start();
+  const std::string etag = etag_of(root_ / "hello.txt");
+  const HttpResponse hit = fetch("/hello.txt", "If-None-Match: " + etag + "\r\n");
+  EXPECT_EQ(hit.status, 304);
+  EXPECT_EQ(hit.header("ETag"), etag);
+  EXPECT_EQ(hit.header("Last-Modified"), last_modified_of(root_ / "hello.txt"));
+  EXPECT_TRUE(hit.header("Content-Length").empty());
+  EXPECT_EQ(fetch("/hello.txt", "If-None-Match: \"x\", W/" + etag + "\r\n").status, 304)
+      << "weak comparison, lists";
+  EXPECT_EQ(fetch("/hello.txt", "If-None-Match: \"x\"\r\nIf-None-Match: " + etag + "\r\n").status,
+            304)
+      << "the field repeated";
+  EXPECT_EQ(fetch("/hello.txt", "If-None-Match: *\r\n").status, 304);
+  EXPECT_EQ(fetch("/hello.txt", "If-None-Match: " + etag + "\r\n", "HEAD").status, 304);
+  // A non-matching If-None-Match wins over an If-Modified-Since that would give 304.
+  const HttpResponse miss =
+      fetch("/hello.txt", "If-None-Match: \"other\"\r\nIf-Modified-Since: " +
+                              last_modified_of(root_ / "hello.txt", 3600) + "\r\n");
+  EXPECT_EQ(miss.status, 200);
+  EXPECT_EQ(miss.body, kHello);
+}
+
+TEST_P(StaticFilesTest, IfModifiedSinceGives304WhenNotModified) {
+  start();
+  const fs::path file = root_ / "hello.txt";
+  EXPECT_EQ(fetch("/hello.txt", "If-Modified-Since: " + last_modified_of(file) + "\r\n").status,
+            304);
+  EXPECT_EQ(fetch("/hello.txt", "If-Modified-Since: " + last_modified_of(file, 60) + "\r\n").status,
+            304);
+  const HttpResponse older =
+      fetch("/hello.txt", "If-Modified-Since: " + last_modified_of(file, -60) + "\r\n");
+  EXPECT_EQ(older.status, 200);
+  EXPECT_EQ(older.body, kHello);
+  EXPECT_EQ(fetch("/hello.txt", "If-Modified-Since: yesterday\r\n").status, 200)
+      << "an invalid date is ignored";
+}
+
+TEST_P(StaticFilesTest, SingleRangeGives206WithExactBytes) {
+  start();
+  const std::string big = big_contents();
+  const HttpResponse first = fetch("/big.bin", "Range: bytes=0-9\r\n");
+  EXPECT_EQ(first.status, 206);
+  EXPECT_EQ(first.header("Content-Range"), "bytes 0-9/" + std::to_string(kBigBytes));
+  EXPECT_EQ(first.header("Content-Length"), "10");
+  EXPECT_EQ(first.body, big.substr(0, 10));
+  const HttpResponse across = fetch("/big.bin", "Range: bytes=16000-50000\r\n");
+  EXPECT_EQ(across.status, 206);
+  EXPECT_TRUE(across.body == big.substr(16000, 34001));
+  const HttpResponse suffix = fetch("/hello.txt", "Range: bytes=-6\r\n");
+  EXPECT_EQ(suffix.status, 206);
+  EXPECT_EQ(suffix.header("Content-Range"), "bytes " + std::to_string(kHello.size() - 6) + "-" +
+                                                std::to_string(kHello.size() - 1) + "/" +
+                                                std::to_string(kHello.size()));
+  EXPECT_EQ(suffix.body, kHello.substr(kHello.size() - 6));
+  EXPECT_EQ(fetch("/hello.txt", "Range: bytes=7-\r\n").body, kHello.substr(7));
+  EXPECT_EQ(fetch("/hello.txt", "Range: bytes=7-999\r\n").body, kHello.substr(7));
+  EXPECT_EQ(fetch("/hello.txt", "Range: bytes=-999\r\n").body, kHello);
+  EXPECT_EQ(fetch("/hello.txt", "Range: bytes=0-1,4-5\r\n").status, 200)
+      << "several ranges: the whole file";
+  EXPECT_EQ(fetch("/hello.txt", "Range: bytes=5-2\r\n").status, 200) << "invalid: ignored";
+  EXPECT_EQ(fetch("/hello.txt", "Range: bytes=0-1\r\n", "HEAD").status, 200)
+      << "Range is for GET only";
+}
+
+TEST_P(StaticFilesTest, UnsatisfiableRangeIs416) {
+  start();
+  const HttpResponse r = fetch("/hello.txt", "Range: bytes=1000-\r\n");
+  EXPECT_EQ(r.status, 416);
+  EXPECT_EQ(r.header("Content-Range"), "bytes */" + std::to_string(kHello.size()));
+  EXPECT_EQ(r.body, "");
+  EXPECT_EQ(fetch("/hello.txt", "Range: bytes=-0\r\n").status, 416);
+  EXPECT_EQ(fetch("/empty.txt", "Range: bytes=0-\r\n").status, 416);
+}
+
+TEST_P(StaticFilesTest, IfRangeMismatchSendsTheWholeFile) {
+  start();
+  const fs::path file = root_ / "hello.txt";
+  const HttpResponse stale = fetch("/hello.txt", "Range: bytes=0-4\r\nIf-Range: \"stale\"\r\n");
+  EXPECT_EQ(stale.status, 200);
+  EXPECT_EQ(stale.body, kHello);
+  EXPECT_EQ(fetch("/hello.txt", "Range: bytes=0-4\r\nIf-Range: W/" + etag_of(file) + "\r\n").status,
+            200)
+      << "a weak tag never matches If-Range";
+  EXPECT_EQ(
+      fetch("/hello.txt", "Range: bytes=0-4\r\nIf-Range: " + last_modified_of(file, -1) + "\r\n")
+          .status,
+      200);
+  const HttpResponse fresh =
+      fetch("/hello.txt", "Range: bytes=0-4\r\nIf-Range: " + etag_of(file) + "\r\n");
+  EXPECT_EQ(fresh.status, 206);
+  EXPECT_EQ(fresh.body, kHello.substr(0, 5));
+  EXPECT_EQ(fetch("/hello.txt", "Range: bytes=0-4\r\nIf-Range: " + last_modified_of(file) + "\r\n")
+                .status,
+            206);
+}
+
+TEST_P(StaticFilesTest, OtherMethodsAre405WithAllow) {
+  start();
+  const HttpResponse post = fetch("/hello.txt", "Content-Length: 0\r\n", "POST");
+  EXPECT_EQ(post.status, 405);
+  EXPECT_EQ(post.header("Allow"), "GET, HEAD, OPTIONS");
+  const HttpResponse options = fetch("/hello.txt", "", "OPTIONS");
+  EXPECT_EQ(options.status, 200);
+  EXPECT_EQ(options.header("Allow"), "GET, HEAD, OPTIONS");
+  EXPECT_EQ(fetch("/plaintext").body, "Hello, World!") << "built-in routes come first";
+}
+
+TEST_P(StaticFilesTest, PathLongerThanTheLimitIs414) {
+  start();
+  const std::string name(1100, 'a');
+  const HttpResponse r = fetch("/" + name);
+  EXPECT_EQ(r.status, 414);
+  EXPECT_TRUE(r.header("Connection").empty()) << "an ordinary answer, not a framing error";
+  EXPECT_EQ(fetch("/" + std::string(300, 'b')).status, 404) << "long but allowed: looked up";
+}
+
+TEST_P(StaticFilesTest, WithoutRootEverythingElseIs404) {
+  start(/*with_root=*/false);
+  EXPECT_EQ(fetch("/hello.txt").status, 404);
+  EXPECT_EQ(fetch("/").status, 404);
+  EXPECT_EQ(fetch("/hello.txt", "Content-Length: 0\r\n", "POST").status, 404);
+}
+
+TEST_P(StaticFilesTest, PipelinedFilesAnswerInOrder) {
+  start();
+  const int fd = connect();
+  ASSERT_TRUE(send_all(fd,
+                       "GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n"
+                       "GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n"
+                       "GET /delay?ms=20 HTTP/1.1\r\nHost: t\r\n\r\n"
+                       "GET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n"
+                       "GET /big.bin HTTP/1.1\r\nHost: t\r\nRange: bytes=-3\r\n\r\n"));
+  HttpReader reader(fd);
+  const std::string big = big_contents();
+  EXPECT_TRUE(reader.next(milliseconds(30000)).body == big);
+  EXPECT_EQ(reader.next().body, "Hello, World!");
+  EXPECT_EQ(reader.next().body, "20 ms\n");
+  EXPECT_EQ(reader.next().body, kHello);
+  EXPECT_EQ(reader.next().body, big.substr(big.size() - 3));
+}
+
+TEST_P(StaticFilesTest, ClientLeavingMidDownloadFreesEverything) {
+  make_huge();
+  start();
+  const int fd = connect_small_window();
+  ASSERT_TRUE(send_all(fd, "GET /huge.bin HTTP/1.1\r\nHost: t\r\n\r\n"));
+  EXPECT_EQ(recv_string(fd, 100000).size(), 100000u);
+  ASSERT_GT(counter("pool_files"), 0) << "the download should still be going";
+  ::close(fd);
+  fds_.erase(std::remove(fds_.begin(), fds_.end(), fd), fds_.end());
+  EXPECT_TRUE(wait_until([&] { return pools_empty(); }))
+      << "connections_open=" << counter("connections_open")
+      << " pool_chunks=" << counter("pool_chunks")
+      << " pool_response_slots=" << counter("pool_response_slots")
+      << " pool_files=" << counter("pool_files");
+}
+
+TEST_P(StaticFilesTest, ShutdownFinishesADownloadInFlight) {
+  start();
+  const int fd = connect_small_window();
+  ASSERT_TRUE(send_all(fd, "GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n"));
+  HttpReader reader(fd);
+  ASSERT_TRUE(wait_until([&] { return counter("bytes_out") > 0; }));
+  server_->server().stop();
+  const HttpResponse r = reader.next(milliseconds(30000));
+  EXPECT_TRUE(r.ok);
+  EXPECT_TRUE(r.body == big_contents());
+  EXPECT_TRUE(server_->stop_and_wait(milliseconds(10000)));
+}
+
+TEST(StaticFilesRoot, MissingRootIsAClearStartupError) {
+  http::HttpConfig config;
+  config.root = "/nonexistent/ringserve-root";
+  try {
+    http::HttpShared shared(config);
+    FAIL() << "a missing --root must not start";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("--root /nonexistent/ringserve-root"), std::string::npos)
+        << e.what();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, StaticFilesTest, ::testing::ValuesIn(all_backends()),
+                         [](const auto& info) { return backend_name(info.param); });
+
+}  // namespace
+}  // namespace rs::test
