@@ -25,8 +25,9 @@ struct RequestHead;
 // Text for the log; bytes past `size` are never read.
 template <std::size_t N>
 struct LogText {
-  // Deliberately leaves `data` unwritten: a Request is reset and copied for every request, and
-  // zeroing these bytes would cost that even with the log off.
+  // Deliberately leaves `data` unwritten (not `= default`, under which Request{} would zero
+  // it): a Request is reset and copied for every request, and zeroing a kilobyte of log text
+  // would cost that even with the log off.
   LogText() noexcept {}  // NOLINT(modernize-use-equals-default)
   std::string_view view() const { return {data, size}; }
 

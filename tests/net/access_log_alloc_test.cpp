@@ -93,7 +93,7 @@ TEST(AccessLogAllocation, LoggingRequestsAllocatesNothingAfterWarmUp) {
     }
     for (int round = 0; round < 20; ++round)
       ASSERT_TRUE(round_trip(fds)) << "warm-up round " << round;
-    requests += 20 * kClients * kDepth;
+    requests += std::size_t{20} * kClients * kDepth;
 
     set_alloc_counting(true);
     const std::uint64_t before = alloc_count();
