@@ -17,6 +17,7 @@
 #include <string>
 
 #include "tests/apps/tool_process.hpp"
+#include "tests/support/http_client.hpp"
 #include "tests/support/net_client.hpp"
 #include "tests/support/server_harness.hpp"
 
@@ -32,53 +33,8 @@ using std::chrono::milliseconds;
 constexpr milliseconds kStartTimeout{10000};
 constexpr milliseconds kToolTimeout{30000};
 
-// One response (head and Content-Length body) read from a blocking socket with a deadline.
-struct Response {
-  bool ok = false;
-  int status = 0;
-  std::string head;
-  std::string body;
-};
-
-class ResponseReader {
- public:
-  explicit ResponseReader(int fd) : fd_(fd) {}
-  Response next(milliseconds timeout = milliseconds(10000)) {
-    Response r;
-    const auto deadline = Clock::now() + timeout;
-    std::size_t end;
-    while ((end = buffer_.find("\r\n\r\n")) == std::string::npos) {
-      if (!fill(deadline)) return r;
-    }
-    r.head = buffer_.substr(0, end + 2);
-    buffer_.erase(0, end + 4);
-    r.status = std::atoi(r.head.c_str() + 9);
-    const auto at = r.head.find("\r\nContent-Length: ");
-    const std::size_t n = at == std::string::npos ? 0 : std::stoul(r.head.substr(at + 18));
-    while (buffer_.size() < n) {
-      if (!fill(deadline)) return r;
-    }
-    r.body = buffer_.substr(0, n);
-    buffer_.erase(0, n);
-    r.ok = true;
-    return r;
-  }
-  bool nothing_buffered() const { return buffer_.empty(); }
-
- private:
-  bool fill(Clock::time_point deadline) {
-    pollfd p{fd_, POLLIN, 0};
-    const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now()).count();
-    if (left <= 0 || ::poll(&p, 1, static_cast<int>(left)) <= 0) return false;
-    char chunk[65536];
-    const ssize_t n = ::recv(fd_, chunk, sizeof(chunk), 0);
-    if (n <= 0) return false;
-    buffer_.append(chunk, static_cast<std::size_t>(n));
-    return true;
-  }
-  int fd_;
-  std::string buffer_;
-};
+using Response = HttpResponse;
+using ResponseReader = HttpReader;
 
 // Prometheus text: "name value" lines (labels are part of the name).
 using Metrics = std::map<std::string, std::int64_t, std::less<>>;
@@ -394,7 +350,7 @@ TEST(HttpApp, SigtermStillAnswersADelayInFlightAndExitsZero) {
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.body, "500 ms\n");
   EXPECT_GE(answered, milliseconds(500));
-  EXPECT_TRUE(reader.nothing_buffered() && wait_closed(fd)) << "answered, then closed";
+  EXPECT_TRUE(reader.closed()) << "answered, then closed";
   EXPECT_TRUE(wait_closed(app.probe_fd())) << "the idle keep-alive probe is closed";
   ::close(fd);
 

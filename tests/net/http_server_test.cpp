@@ -9,6 +9,7 @@
 #include <string>
 
 #include "net/http/http_loop.hpp"
+#include "tests/support/http_client.hpp"
 #include "tests/support/net_client.hpp"
 #include "tests/support/server_harness.hpp"
 
@@ -17,68 +18,9 @@ namespace {
 
 using std::chrono::milliseconds;
 
-// Reads one response (head plus Content-Length body) from a blocking socket.
-struct Response {
-  int status = 0;
-  std::string head;
-  std::string body;
-  bool ok = false;
-  std::string header(std::string_view name) const {
-    const std::string key = "\r\n" + std::string(name) + ": ";
-    const auto at = head.find(key);
-    if (at == std::string::npos) return {};
-    const auto end = head.find("\r\n", at + key.size());
-    return head.substr(at + key.size(), end - at - key.size());
-  }
-};
-
-class Reader {
- public:
-  explicit Reader(int fd) : fd_(fd) {}
-  Response next(milliseconds timeout = milliseconds(10000)) {
-    Response r;
-    const auto deadline = Clock::now() + timeout;
-    std::size_t end;
-    while ((end = buffer_.find("\r\n\r\n")) == std::string::npos) {
-      if (!fill(deadline)) return r;
-    }
-    r.head = buffer_.substr(0, end + 2);
-    buffer_.erase(0, end + 4);
-    r.status = std::atoi(r.head.c_str() + 9);
-    const std::string length = r.header("Content-Length");
-    const std::size_t n = length.empty() ? 0 : std::stoul(length);
-    const bool bodiless = head_request_ || r.status == 100 || r.status == 204 || r.status == 304;
-    if (!bodiless) {
-      while (buffer_.size() < n) {
-        if (!fill(deadline)) return r;
-      }
-      r.body = buffer_.substr(0, n);
-      buffer_.erase(0, n);
-    }
-    r.ok = true;
-    return r;
-  }
-  void expect_head_response(bool on) { head_request_ = on; }
-  // True when the server closed with nothing more to read.
-  bool closed(milliseconds timeout = milliseconds(10000)) {
-    return buffer_.empty() && wait_closed(fd_, timeout);
-  }
-
- private:
-  bool fill(Clock::time_point deadline) {
-    pollfd p{fd_, POLLIN, 0};
-    const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now()).count();
-    if (left <= 0 || ::poll(&p, 1, static_cast<int>(left)) <= 0) return false;
-    char chunk[65536];
-    const ssize_t n = ::recv(fd_, chunk, sizeof(chunk), 0);
-    if (n <= 0) return false;
-    buffer_.append(chunk, static_cast<std::size_t>(n));
-    return true;
-  }
-  int fd_;
-  std::string buffer_;
-  bool head_request_ = false;
-};
+// The shared reader: head plus Content-Length body, every wait bounded.
+using Response = HttpResponse;
+using Reader = HttpReader;
 
 class HttpServerTest : public ::testing::TestWithParam<BackendParam> {
  protected:
