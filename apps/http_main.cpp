@@ -9,7 +9,8 @@ namespace {
 
 void add_http_flags(CLI::App& app, rs::http::HttpConfig& http) {
   app.add_option("--header-timeout-ms", http.header_timeout_ms,
-                 "From a request's first byte to the end of its header block; then 408 and close")
+                 "From a request's first byte to the end of its header block; then 408 and close "
+                 "(also a new connection's wait for its first byte; then a silent close)")
       ->capture_default_str();
   app.add_option("--idle-timeout-ms", http.idle_timeout_ms,
                  "From the end of a response to the next request's first byte; then close")
@@ -65,6 +66,7 @@ int main(int argc, char** argv) try {
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
+  // Refuses zero timeouts and limits with a message naming the flag (rs::http::check_config).
   rs::http::HttpShared shared(http);
   return rs::apps::run_server(
       "ringserve-http", config, rs::http::make_http_factory(shared),

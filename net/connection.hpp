@@ -75,7 +75,10 @@ class Connection {
   // piece by piece); otherwise it waits for the answers before it. The slot stays open.
   void flush_deferred(ResponseSlot* slot);
   bool deferred_is_first(const ResponseSlot* slot) { return slots_.front() == slot; }
+  // Every byte owed, deferred answers (and what waits behind them) included.
   std::size_t queued_bytes() const;
+  // Only the bytes that can go out now: output not held back behind an unfinished answer.
+  std::size_t sendable_bytes() const { return out_.size(); }
   bool has_deferred() const { return !slots_.empty(); }
 
   // --- input ---

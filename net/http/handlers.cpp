@@ -57,7 +57,7 @@ void respond_allow(HttpSession& s, const Request& r, int status) {
   core::BufferChain& out = s.connection().output();
   ResponseHead head(out, status, s.loop().date());
   head.add("Allow", allow_for(r.route)).add("Content-Length", std::uint64_t{0});
-  head.finish(!r.keep_alive);
+  head.finish(r.persistence());
 }
 
 void respond_json(HttpSession& s, const Request& r) {
@@ -72,7 +72,7 @@ void respond_echo(HttpSession& s, const Request& r, core::BufferChain& body) {
   core::BufferChain& out = s.connection().output();
   ResponseHead head(out, 200, s.loop().date());
   head.add("Content-Type", r.content_type.view()).add("Content-Length", body.size());
-  head.finish(!r.keep_alive);
+  head.finish(r.persistence());
   out.splice_back(body);  // the body's chunks move to the output: no copy
 }
 
@@ -86,7 +86,7 @@ void answer_delay(core::Timer& timer) {
     text[n++] = c;
   net::Connection& conn = s.connection();
   Request request = pending.request;
-  if (s.last_answer_before_close(pending)) request.keep_alive = false;
+  if (s.answer_closes(pending)) request.keep_alive = false;
   s.respond(request, conn.deferred_output(pending.slot), 200, "text/plain", {text, n});
   conn.complete(pending.slot);
   s.deferred_done(pending);

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,49 @@ struct HttpConfig {
   std::string root;
 };
 
+// Refuses settings the server cannot run with, by throwing std::runtime_error with a message
+// that names the flag and what to give it: a timeout of 0 would expire at once, a limit of 0
+// would refuse every request (or stall every connection), and a body memory budget below the
+// largest body would refuse bodies the limits allow.
+inline void check_config(const HttpConfig& config) {
+  struct Setting {
+    const char* flag;
+    std::uint64_t value;
+    const char* zero_means;
+  };
+  constexpr const char* kExpires = "a timeout of 0 would expire at once";
+  constexpr const char* kRefuses = "a limit of 0 would refuse every request";
+  const Setting settings[] = {
+      {"--header-timeout-ms", config.header_timeout_ms, kExpires},
+      {"--idle-timeout-ms", config.idle_timeout_ms, kExpires},
+      {"--body-timeout-ms", config.body_timeout_ms, kExpires},
+      {"--send-timeout-ms", config.send_timeout_ms, kExpires},
+      {"--max-request-line-bytes", config.limits.max_request_line_bytes, kRefuses},
+      {"--max-header-bytes", config.limits.max_header_bytes, kRefuses},
+      {"--max-header-fields", config.limits.max_header_fields, kRefuses},
+      {"--max-body-bytes", config.limits.max_body_bytes, kRefuses},
+      {"--max-body-memory-bytes", config.max_body_memory_bytes, kRefuses},
+      {"--max-pending-requests", config.max_pending_requests,
+       "a limit of 0 would stop reading every connection"},
+      {"--max-queued-output-bytes", config.max_queued_output_bytes,
+       "a limit of 0 would stop reading every connection that has output queued"},
+  };
+  for (const Setting& s : settings) {
+    if (s.value == 0) {
+      throw std::runtime_error(std::string(s.flag) + " 0: " + s.zero_means +
+                               "; give a positive number (or leave the flag out for its default)");
+    }
+  }
+  if (config.max_body_memory_bytes < config.limits.max_body_bytes) {
+    const std::string memory = std::to_string(config.max_body_memory_bytes);
+    const std::string body = std::to_string(config.limits.max_body_bytes);
+    throw std::runtime_error("--max-body-memory-bytes " + memory + " is below --max-body-bytes " +
+                             body + ": a body the limits allow could never be buffered; raise " +
+                             "--max-body-memory-bytes to at least " + body +
+                             " or lower --max-body-bytes");
+  }
+}
+
 // The --root directory as an O_PATH descriptor every file is opened beneath, or -1 when root is
 // empty. Throws std::runtime_error that names the flag and the reason when it cannot be opened.
 int open_root_directory(const std::string& root);
@@ -61,8 +105,9 @@ struct HttpCounters {
 // Shared by every loop of one HTTP server.
 class HttpShared {
  public:
+  // Throws std::runtime_error for a config check_config() refuses or a --root it cannot open.
   explicit HttpShared(HttpConfig config)
-      : config_(std::move(config)), root_fd_(open_root_directory(config_.root)) {}
+      : config_(checked(std::move(config))), root_fd_(open_root_directory(config_.root)) {}
   ~HttpShared() { close_root_directory(root_fd_); }
   HttpShared(const HttpShared&) = delete;
   HttpShared& operator=(const HttpShared&) = delete;
@@ -105,8 +150,17 @@ class HttpShared {
     body_memory_.fetch_sub(bytes, std::memory_order_relaxed);
   }
   std::uint64_t body_memory() const { return body_memory_.load(std::memory_order_relaxed); }
+  // Whether `bytes` more would fit the budget now (nothing is reserved).
+  bool body_memory_available(std::uint64_t bytes) const {
+    return body_memory() + bytes <= config_.max_body_memory_bytes;
+  }
 
  private:
+  static HttpConfig checked(HttpConfig config) {
+    check_config(config);
+    return config;
+  }
+
   HttpConfig config_;
   int root_fd_;
   mutable std::mutex mutex_;

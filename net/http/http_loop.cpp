@@ -4,17 +4,11 @@
 
 namespace rs::http {
 
-namespace {
-// Room for the longest head the limits allow: leading empty lines, request line, fields.
-std::size_t head_buffer_bytes(const Limits& limits) {
-  return max_head_bytes(limits);
-}
-}  // namespace
-
 HttpLoop::HttpLoop(HttpShared& shared, net::LoopServices& services)
     : shared_(shared),
       services_(services),
-      head_buffers_(head_buffer_bytes(shared.config().limits), 8) {
+      // Up to the longest head the limits allow: leading empty lines, request line, fields.
+      head_buffers_(max_head_bytes(shared.config().limits)) {
   if (net::LogSink* sink = services.access_log()) access_log_.emplace(*sink);
   shared_.register_counters(&counters_);
 }

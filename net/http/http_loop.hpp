@@ -8,6 +8,7 @@
 #include "core/buffer.hpp"
 #include "core/slab_pool.hpp"
 #include "net/http/access_log.hpp"
+#include "net/http/head_buffers.hpp"
 #include "net/http/http_config.hpp"
 #include "net/http/http_date.hpp"
 #include "net/http/request.hpp"
@@ -29,8 +30,8 @@ class HttpLoop final : public net::ProtocolFactory {
   HttpShared& shared() { return shared_; }
   HttpCounters& counters() { return counters_; }
   net::LoopServices& services() { return services_; }
-  // Contiguous room for one request head that arrived in pieces.
-  core::ChunkPool& head_buffers() { return head_buffers_; }
+  // Contiguous room for request heads that arrive in pieces, grown as they grow.
+  HeadBuffers& head_buffers() { return head_buffers_; }
   core::SlabPool<Pending>& pendings() { return pendings_; }
   std::string_view date();
   // nullptr when the loop has no access log.
@@ -40,7 +41,7 @@ class HttpLoop final : public net::ProtocolFactory {
   HttpShared& shared_;
   net::LoopServices& services_;
   HttpCounters counters_;
-  core::ChunkPool head_buffers_;
+  HeadBuffers head_buffers_;
   core::SlabPool<Pending> pendings_;
   core::SlabPool<HttpSession> sessions_;
   DateCache date_;

@@ -11,6 +11,7 @@
 #include "net/connection.hpp"
 #include "net/http/access_log.hpp"
 #include "net/http/file_transfer.hpp"
+#include "net/http/response.hpp"
 #include "net/http/static_request.hpp"
 
 namespace rs::http {
@@ -47,6 +48,7 @@ struct Request {
   Route route = Route::kNotFound;
   bool head_only = false;  // HEAD: everything but the body
   bool keep_alive = true;  // false: close after this answer
+  bool http10 = false;     // an HTTP/1.0 request: a kept connection is announced
   bool has_body = false;
   bool bad_query = false;  // the route's query parameters did not parse
   std::uint64_t delay_ms = 0;
@@ -56,6 +58,11 @@ struct Request {
 
   // Only POST /echo needs its body; other bodies are read (to keep the framing) and dropped.
   bool keep_body() const { return has_body && method == Method::kPost && route == Route::kEcho; }
+  // The Connection field of this request's answer.
+  Persistence persistence() const {
+    if (!keep_alive) return Persistence::kClose;
+    return http10 ? Persistence::kKeepAliveHttp10 : Persistence::kKeepAlive;
+  }
 };
 
 class HttpSession;

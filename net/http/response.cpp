@@ -82,8 +82,9 @@ ResponseHead& ResponseHead::add(std::string_view name, std::uint64_t value) {
   return *this;
 }
 
-void ResponseHead::finish(bool close) {
-  if (close) put("Connection: close\r\n");
+void ResponseHead::finish(Persistence persistence) {
+  if (persistence == Persistence::kClose) put("Connection: close\r\n");
+  if (persistence == Persistence::kKeepAliveHttp10) put("Connection: keep-alive\r\n");
   put("\r\n");
   out_.commit(static_cast<std::size_t>(cursor_ - begin_));
 }
@@ -102,11 +103,11 @@ void ResponseHead::put(std::uint64_t value) {
 
 void write_response(core::BufferChain& out, int status, std::string_view date,
                     std::string_view content_type, std::string_view body, bool head_only,
-                    bool close) {
+                    Persistence persistence) {
   ResponseHead head(out, status, date);
   if (!content_type.empty()) head.add("Content-Type", content_type);
   head.add("Content-Length", body.size());
-  head.finish(close);
+  head.finish(persistence);
   if (!head_only && !body.empty()) out.append(body);
 }
 

@@ -11,6 +11,15 @@ namespace rs::http {
 
 std::string_view reason_phrase(int status);
 
+// The Connection field of a response. An HTTP/1.1 connection persists unless a side says close;
+// an HTTP/1.0 client assumes the server closes unless the answer says keep-alive (RFC 9112 9.3,
+// Appendix C.2.2), so a kept HTTP/1.0 connection must be announced.
+enum class Persistence : std::uint8_t {
+  kKeepAlive,       // HTTP/1.1: no field
+  kClose,           // "Connection: close": this answer is the connection's last
+  kKeepAliveHttp10  // "Connection: keep-alive"
+};
+
 // A response head under construction in the output chain's tail space. Header values are
 // produced by the server itself and short; the head must fit kMaxHeadBytes.
 class ResponseHead {
@@ -24,8 +33,8 @@ class ResponseHead {
 
   ResponseHead& add(std::string_view name, std::string_view value);
   ResponseHead& add(std::string_view name, std::uint64_t value);
-  // Adds "Connection: close" when closing; ends the head.
-  void finish(bool close);
+  // Adds the Connection field persistence asks for; ends the head.
+  void finish(Persistence persistence);
 
  private:
   void put(std::string_view text);
@@ -39,6 +48,6 @@ class ResponseHead {
 // Status, standard headers, Content-Type and Content-Length, then the body unless head_only.
 void write_response(core::BufferChain& out, int status, std::string_view date,
                     std::string_view content_type, std::string_view body, bool head_only,
-                    bool close);
+                    Persistence persistence);
 
 }  // namespace rs::http

@@ -32,7 +32,11 @@ HttpSession::HttpSession(HttpLoop& loop, net::Connection& conn)
       body_(loop.services().chunks()),
       read_timer_(&HttpSession::on_read_timer, this),
       send_timer_(&HttpSession::on_send_timer, this) {
-  arm_read_timer(loop_.config().idle_timeout_ms);
+  // A new connection gets the header timeout until its first request begins, as nginx applies
+  // client_header_timeout to it: a client that connects and sends nothing is not a keep-alive
+  // client resting after an answer. If it expires before a byte arrives the close is silent
+  // (and counted as idle). The idle timeout runs from the end of each response.
+  arm_read_timer(loop_.config().header_timeout_ms);
 }
 
 HttpSession::~HttpSession() {
@@ -49,12 +53,16 @@ void HttpSession::on_input(net::Connection& /*conn*/, net::Input& input) {
       return;
     }
     if (phase_ == Phase::kIdle) {
+      skip_empty_lines(input);
+      if (input.empty()) break;
       if (should_wait()) {
-        // Too many answers outstanding: leave the rest in the stash until they drain.
+        // Too many answers outstanding: leave the rest in the stash until they drain. The client
+        // is waiting for us, not idle: no read deadline meanwhile (the send timeout watches).
         paused_ = true;
         loop_.counters().pipeline_pauses.add();
+        loop_.services().timers().cancel(read_timer_);
         conn_.pause_input();
-        return;
+        break;
       }
       phase_ = Phase::kHead;
       arm_read_timer(loop_.config().header_timeout_ms);  // absolute: from the first byte
@@ -63,6 +71,20 @@ void HttpSession::on_input(net::Connection& /*conn*/, net::Input& input) {
     if (phase_ == Phase::kBody && !read_body(input)) break;
   }
   watch_send();
+}
+
+// RFC 9112 2.2: empty lines (CRLF) before a request line are ignored. Skipped while idle, they
+// neither start the header deadline nor renew the idle one. A CR whose LF has not arrived yet
+// is left to the parser, which skips it as part of the head.
+void HttpSession::skip_empty_lines(net::Input& input) {
+  while (!input.empty()) {
+    const std::string_view bytes = as_chars(input.front());
+    std::size_t n = 0;
+    while (n + 1 < bytes.size() && bytes[n] == '\r' && bytes[n + 1] == '\n')
+      n += 2;
+    if (n == 0) return;
+    input.consume(n);
+  }
 }
 
 // Parses the head straight from the receive buffer; only a head that arrives in pieces is
@@ -74,24 +96,22 @@ bool HttpSession::read_head(net::Input& input) {
   if (head_buffer_ == nullptr) {
     status = parser_.parse_head(bytes);
     if (status == ParseStatus::kIncomplete) {
-      head_buffer_ = loop_.head_buffers().get();
-      const std::size_t n = std::min(bytes.size(), head_buffer_->writable());
-      std::memcpy(head_buffer_->data(), bytes.data(), n);
-      head_buffer_->end = static_cast<std::uint32_t>(n);
-      input.consume(n);
+      head_buffer_ = loop_.head_buffers().get(bytes.size());
+      input.consume(append_to_head_buffer(bytes));
       return true;
     }
     used = parser_.head_bytes();
   } else {
     const std::size_t before = head_buffer_->end;
-    const std::size_t n = std::min(bytes.size(), head_buffer_->writable());
-    std::memcpy(head_buffer_->data() + before, bytes.data(), n);
-    head_buffer_->end += static_cast<std::uint32_t>(n);
+    const std::size_t n = append_to_head_buffer(bytes);
     status = parser_.parse_head(
         {reinterpret_cast<const char*>(head_buffer_->data()), head_buffer_->end});
     if (status == ParseStatus::kIncomplete) {
       input.consume(n);
-      if (head_buffer_->writable() == 0) reject(ParseError::kHeaderTooLarge);
+      // The parser decides before the largest head buffer fills; this only keeps it bounded.
+      if (head_buffer_->end >= loop_.head_buffers().max_bytes()) {
+        reject(ParseError::kHeaderTooLarge);
+      }
       return phase_ != Phase::kClosing;
     }
     used = parser_.head_bytes() - before;
@@ -108,13 +128,35 @@ bool HttpSession::read_head(net::Input& input) {
     head_buffer_ = nullptr;
   }
   if (phase_ == Phase::kClosing) return false;
-  if (parser_.body_done()) {
+  if (parser_.body_done() || continue_ == Continue::kAnswerNow) {
     dispatch();
+  } else if (continue_ == Continue::kNoRoom) {
+    phase_ = Phase::kBody;  // the request is known: the access log names it
+    loop_.counters().body_memory_rejections.add();
+    reject_with(503, "too much request body buffered, retry later");
   } else {
     phase_ = Phase::kBody;
-    arm_read_timer(loop_.config().body_timeout_ms);
+    if (continue_ == Continue::kQueued) {
+      // The client may wait for the 100 before it sends a byte: the body deadline starts once
+      // the 100 has left (on_output_drained), which may be after earlier answers.
+      loop_.services().timers().cancel(read_timer_);
+    } else {
+      arm_read_timer(loop_.config().body_timeout_ms);
+    }
   }
   return phase_ != Phase::kClosing;
+}
+
+// Copies bytes into the head buffer, moving it to a larger one first when they do not fit
+// (never beyond the largest head). Returns how many were copied.
+std::size_t HttpSession::append_to_head_buffer(std::string_view bytes) {
+  if (head_buffer_->writable() < bytes.size()) {
+    head_buffer_ = loop_.head_buffers().grow(head_buffer_, head_buffer_->end + bytes.size());
+  }
+  const std::size_t n = std::min(bytes.size(), head_buffer_->writable());
+  std::memcpy(head_buffer_->data() + head_buffer_->end, bytes.data(), n);
+  head_buffer_->end += static_cast<std::uint32_t>(n);
+  return n;
 }
 
 void HttpSession::begin_request(const RequestHead& head) {
@@ -122,6 +164,7 @@ void HttpSession::begin_request(const RequestHead& head) {
   request_.method = method_of(head.method);
   request_.head_only = request_.method == Method::kHead;
   request_.keep_alive = head.keep_alive && !stopping_;
+  request_.http10 = head.version_minor == 0;
   request_.has_body = !parser_.body_done();
   route_request(head, request_, loop_.config());
   if (loop_.access_log() != nullptr) capture_access_fields(head, request_.log);
@@ -129,10 +172,29 @@ void HttpSession::begin_request(const RequestHead& head) {
     const auto type = head.header_value("Content-Type");
     request_.content_type.assign(type.value_or("application/octet-stream"));
   }
-  // The client waits for this before sending the body (RFC 9110 10.1.1).
-  if (head.expect_continue && request_.has_body) {
-    conn_.output().append("HTTP/1.1 100 Continue\r\n\r\n");
+  continue_ = Continue::kNone;
+  if (head.expect_continue && request_.has_body) expect_continue(head);
+}
+
+// RFC 9110 10.1.1: a client that expects 100-continue may wait for it before sending the body,
+// so the server answers at once: 100 when it is going to read the body, else the final status
+// if the head alone decides it. Only POST /echo uses a body; every other route's answer is
+// known from the head, and so is a 503 for an /echo body that the process cannot buffer now.
+// Those are answered without reading the body, and as the client may still send it (or not),
+// the connection then closes, lingering so that a body on its way does not cause a reset.
+void HttpSession::expect_continue(const RequestHead& head) {
+  if (!request_.keep_body()) {
+    continue_ = Continue::kAnswerNow;
+    request_.keep_alive = false;
+    return;
   }
+  if (head.content_length && !loop_.shared().body_memory_available(*head.content_length)) {
+    continue_ = Continue::kNoRoom;
+    return;
+  }
+  continue_ = Continue::kQueued;
+  conn_.output().append("HTTP/1.1 100 Continue\r\n\r\n");
+  loop_.counters().responses_by_class[1].add();
 }
 
 bool HttpSession::read_body(net::Input& input) {
@@ -162,6 +224,9 @@ bool HttpSession::read_body(net::Input& input) {
 
 void HttpSession::dispatch() {
   loop_.counters().requests.add();
+  // The server began to stop while this request was being read: its answer is the last.
+  if (stopping_) request_.keep_alive = false;
+  last_pending_ = nullptr;  // defer() sets it when this request's answer comes later
   handle_request(*this, request_, body_);
   finish_request();
 }
@@ -169,25 +234,23 @@ void HttpSession::dispatch() {
 void HttpSession::finish_request() {
   release_body();
   parser_.reset();
+  continue_ = Continue::kNone;
   if (!request_.keep_alive) {
-    phase_ = Phase::kClosing;
-    loop_.services().timers().cancel(read_timer_);
-    conn_.close();
+    close_session();  // once every answer, this one last, has been sent
     return;
   }
   phase_ = Phase::kIdle;
-  if (pending_.empty()) {
-    arm_read_timer(loop_.config().idle_timeout_ms);
-  } else {
-    loop_.services().timers().cancel(read_timer_);  // the pending answer is what we wait for
-  }
+  // The idle deadline starts when the answer has been sent (on_output_drained), not before:
+  // until then the client is waiting for us.
+  loop_.services().timers().cancel(read_timer_);
+  arm_idle_timer_if_quiet();
 }
 
 void HttpSession::respond(const Request& request, core::BufferChain& out, int status,
                           std::string_view content_type, std::string_view body) {
   note_response(request, status, request.head_only ? 0 : body.size());
   write_response(out, status, loop_.date(), content_type, body, request.head_only,
-                 !request.keep_alive);
+                 request.persistence());
 }
 
 void HttpSession::note_response(const Request& request, int status, std::uint64_t body_bytes) {
@@ -203,21 +266,21 @@ std::string_view HttpSession::peer_text() {
 }
 
 void HttpSession::deferred_done(Pending& pending) {
+  if (last_pending_ == &pending) last_pending_ = nullptr;
   pending_.remove(pending);
   loop_.pendings().destroy(&pending);
-  if (pending_.empty() && phase_ == Phase::kIdle) {
-    if (stopping_) {
-      phase_ = Phase::kClosing;
-      conn_.close();
-      return;
-    }
-    arm_read_timer(loop_.config().idle_timeout_ms);
+  watch_send();
+  if (pending_.empty() && phase_ == Phase::kIdle && stopping_) {
+    // The last answer in request order went out without Connection: close (it was immediate,
+    // or written before the stop began): the close itself tells the client.
+    close_session();
+    return;
   }
   if (paused_ && !should_wait()) {
     paused_ = false;
     conn_.resume_input();
   }
-  watch_send();
+  arm_idle_timer_if_quiet();
 }
 
 Pending* HttpSession::defer(const Request& request) {
@@ -226,7 +289,14 @@ Pending* HttpSession::defer(const Request& request) {
   p->session = this;
   p->request = request;
   pending_.push_back(*p);
+  last_pending_ = p;
   return p;
+}
+
+bool HttpSession::answer_closes(const Pending& pending) {
+  if (!stopping_ || phase_ != Phase::kIdle || last_pending_ != &pending) return false;
+  close_session();
+  return true;
 }
 
 void HttpSession::reject(ParseError error, std::string_view raw_head) {
@@ -265,9 +335,22 @@ void HttpSession::reject_with(int status, std::string_view why, std::string_view
   body[at++] = '\n';
   respond(r, conn_.output(), status, "text/plain", {body, at});
   release_body();
+  close_session();
+}
+
+// Every close the server decides goes through here: the answers owed are sent, then the sending
+// side is shut down and the peer's input drained for a while, so that a client still sending
+// (a body, more pipelined requests) reads our last answer instead of a reset.
+void HttpSession::close_session() {
   phase_ = Phase::kClosing;
   loop_.services().timers().cancel(read_timer_);
-  conn_.close_lingering(loop_.config().linger_ms);
+  conn_.close_lingering(linger_ms());
+}
+
+// After a stop began, the server's own shutdown linger bounds it too.
+std::uint64_t HttpSession::linger_ms() const {
+  const std::uint64_t ms = loop_.config().linger_ms;
+  return stopping_ ? std::min(ms, conn_.limits().shutdown_linger_ms) : ms;
 }
 
 bool HttpSession::should_wait() const {
@@ -279,14 +362,24 @@ void HttpSession::arm_read_timer(std::uint64_t ms) {
   loop_.services().timers().arm(read_timer_, ms);
 }
 
+// The idle deadline runs from the end of a response to the next request's first byte: armed
+// once nothing is owed to the client any more (no pending answer, nothing left to send, not
+// paused), unless it already runs (empty lines skipped while idle do not renew it).
+void HttpSession::arm_idle_timer_if_quiet() {
+  if (phase_ != Phase::kIdle || !pending_.empty() || paused_ || conn_.sendable_bytes() != 0 ||
+      read_timer_.armed()) {
+    return;
+  }
+  arm_read_timer(loop_.config().idle_timeout_ms);
+}
+
 void HttpSession::on_read_timer(core::Timer& timer) {
   auto& self = *static_cast<HttpSession*>(timer.context());
   HttpCounters& counters = self.loop_.counters();
   switch (self.phase_) {
     case Phase::kIdle:
       counters.idle_timeouts.add();
-      self.phase_ = Phase::kClosing;
-      self.conn_.close();  // silent: no request was started
+      self.close_session();  // silent: no request was started
       break;
     case Phase::kHead:
       counters.header_timeouts.add();
@@ -299,18 +392,21 @@ void HttpSession::on_read_timer(core::Timer& timer) {
     case Phase::kClosing:
       break;
   }
+  self.watch_send();  // a 408 to a peer that does not read must not hold the connection
 }
 
 // A peer that stops reading must not hold its output (and its connection) forever.
+// Only output that can leave now counts: a deferred answer still being prepared (a pending
+// /delay) is the server's wait, not the peer's.
 void HttpSession::watch_send() {
-  if (send_timer_.armed() || conn_.queued_bytes() == 0) return;
+  if (send_timer_.armed() || conn_.sendable_bytes() == 0) return;
   send_mark_ = conn_.bytes_sent();
   loop_.services().timers().arm(send_timer_, loop_.config().send_timeout_ms);
 }
 
 void HttpSession::on_send_timer(core::Timer& timer) {
   auto& self = *static_cast<HttpSession*>(timer.context());
-  if (self.conn_.queued_bytes() == 0) return;
+  if (self.conn_.sendable_bytes() == 0) return;
   if (self.conn_.bytes_sent() != self.send_mark_) {
     self.watch_send();  // slow but moving
     return;
@@ -336,14 +432,17 @@ void HttpSession::on_output_drained(net::Connection& /*conn*/) {
     paused_ = false;
     conn_.resume_input();
   }
+  // Everything up to the 100 has been sent: the client may send the body from now on.
+  if (phase_ == Phase::kBody && continue_ == Continue::kQueued && conn_.queued_bytes() == 0) {
+    continue_ = Continue::kNone;
+    arm_read_timer(loop_.config().body_timeout_ms);
+  }
+  arm_idle_timer_if_quiet();
 }
 
 void HttpSession::on_shutdown(net::Connection& /*conn*/) {
   stopping_ = true;
-  if (phase_ == Phase::kIdle && pending_.empty()) {
-    phase_ = Phase::kClosing;
-    conn_.close();
-  }
+  if (phase_ == Phase::kIdle && pending_.empty()) close_session();
   // Otherwise the request in progress or the pending answers finish first (bounded by the
   // server's grace period).
 }

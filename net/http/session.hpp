@@ -37,12 +37,11 @@ class HttpSession final : public net::Protocol {
   Pending* defer(const Request& request);
   // The deferred answer was written and its slot completed.
   void deferred_done(Pending& pending);
-  // True when the server is stopping and this pending answer is the connection's last one, so
-  // it must carry Connection: close.
-  bool last_answer_before_close(const Pending& pending) {
-    return stopping_ && phase_ == Phase::kIdle && pending_.size() == 1 &&
-           pending_.front() == &pending;
-  }
+  // Asked by a deferred answer as it writes its head. True when the server is stopping and this
+  // answer is the last one in request order (what the client reads last, whichever answer
+  // completes last), so it must carry Connection: close; the session then reads no further
+  // request and the connection closes once every answer has been sent.
+  bool answer_closes(const Pending& pending);
   // Every response written goes through here once: counters (and the access log).
   void note_response(const Request& request, int status, std::uint64_t body_bytes);
   // Writes the response for `request` into `out` and counts it.
@@ -56,6 +55,9 @@ class HttpSession final : public net::Protocol {
   enum class Phase : std::uint8_t { kIdle, kHead, kBody, kClosing };
 
   bool read_head(net::Input& input);
+  std::size_t append_to_head_buffer(std::string_view bytes);
+  void skip_empty_lines(net::Input& input);
+  void expect_continue(const RequestHead& head);
   bool read_body(net::Input& input);
   void begin_request(const RequestHead& head);
   void dispatch();
@@ -64,8 +66,11 @@ class HttpSession final : public net::Protocol {
   // in head_buffer_.
   void reject(ParseError error, std::string_view raw_head = {});
   void reject_with(int status, std::string_view why, std::string_view raw_head = {});
+  void close_session();
+  std::uint64_t linger_ms() const;
   bool should_wait() const;
   void arm_read_timer(std::uint64_t ms);
+  void arm_idle_timer_if_quiet();
   void watch_send();
   void release_body();
   std::string_view peer_text();
@@ -81,10 +86,21 @@ class HttpSession final : public net::Protocol {
   core::BufferChain body_;
   std::uint64_t body_reserved_ = 0;
   core::IntrusiveList<Pending, &Pending::node> pending_;
+  // The answer of the latest request when it is still pending (else nullptr): the answer last
+  // in request order, which must carry Connection: close when the server stops.
+  const Pending* last_pending_ = nullptr;
   core::Timer read_timer_;
   core::Timer send_timer_;
   std::uint64_t send_mark_ = 0;
   bool paused_ = false;
+  // What the current request's 100-continue expectation led to (RFC 9110 10.1.1).
+  enum class Continue : std::uint8_t {
+    kNone,       // none asked for, or the 100 has been sent
+    kQueued,     // a 100 is queued: the body deadline starts once it has been sent
+    kAnswerNow,  // the answer does not need the body: final status at once, then close
+    kNoRoom,     // the body could not be buffered now: 503 at once
+  };
+  Continue continue_ = Continue::kNone;
   bool stopping_ = false;  // server shutdown: close after the requests in flight
   PeerText peer_text_;     // for the access log, formatted at its first line
 };

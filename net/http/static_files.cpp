@@ -177,7 +177,7 @@ void FileTransfer::answer(const net::FileInfo& info) {
   const std::uint64_t first = status == 206 ? range.first : 0;
   const std::uint64_t length = status == 206 ? range.last - range.first + 1 : info.size;
   const bool has_body = (status == 200 || status == 206) && !r.head_only && length > 0;
-  const bool close = !r.keep_alive || s.last_answer_before_close(p);
+  const Persistence persistence = s.answer_closes(p) ? Persistence::kClose : r.persistence();
   s.note_response(r, status, has_body ? length : 0);
 
   net::Connection& conn = s.connection();
@@ -197,7 +197,7 @@ void FileTransfer::answer(const net::FileInfo& info) {
         .add("Accept-Ranges", "bytes");
     if (status == 206) head.add("Content-Range", content_range(range, info.size, range_text));
   }
-  head.finish(close);
+  head.finish(persistence);
   if (!has_body) {
     finish();
     return;
@@ -213,7 +213,7 @@ void FileTransfer::answer(const net::FileInfo& info) {
 void FileTransfer::answer_error(int status) {
   Pending& p = *pending_;
   HttpSession& s = *p.session;
-  if (s.last_answer_before_close(p)) p.request.keep_alive = false;
+  if (s.answer_closes(p)) p.request.keep_alive = false;
   s.respond(p.request, s.connection().deferred_output(p.slot), status, "text/plain",
             body_for(status));
   finish();

@@ -415,6 +415,22 @@ TEST(HttpApp, HelpListsEveryFlagWithItsDefault) {
   }
 }
 
+TEST(HttpApp, ZeroTimeoutsAndLimitsAreRefusedAtStartUpWithWhatToDo) {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--idle-timeout-ms", "0"}, "--idle-timeout-ms 0: a timeout of 0 would expire at once"},
+      {{"--max-body-bytes", "0"}, "--max-body-bytes 0: a limit of 0 would refuse every request"},
+      {{"--max-body-memory-bytes", "1000"},
+       "raise --max-body-memory-bytes to at least 1048576 or lower --max-body-bytes"},
+  };
+  for (const auto& [flags, message] : cases) {
+    std::vector<std::string> args = {"--port", "0", "--address", "127.0.0.1"};
+    args.insert(args.end(), flags.begin(), flags.end());
+    ChildProcess server("ringserve-http", args);
+    EXPECT_EQ(server.wait_exit(milliseconds(10000)), 1) << flags[0];
+    EXPECT_TRUE(contains(server.err(), message)) << server.err();
+  }
+}
+
 TEST(HttpApp, StartupLineNamesTheBackendAndThePort) {
   HttpApp app;
   ASSERT_TRUE(app.started()) << app.process().err();

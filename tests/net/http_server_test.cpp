@@ -8,10 +8,7 @@
 #include <memory>
 #include <string>
 
-#include "net/http/http_loop.hpp"
-#include "tests/support/http_client.hpp"
-#include "tests/support/net_client.hpp"
-#include "tests/support/server_harness.hpp"
+#include "tests/net/http_fixture.hpp"
 
 namespace rs::test {
 namespace {
@@ -22,33 +19,7 @@ using std::chrono::milliseconds;
 using Response = HttpResponse;
 using Reader = HttpReader;
 
-class HttpServerTest : public ::testing::TestWithParam<BackendParam> {
- protected:
-  void start(const std::function<void(http::HttpConfig&)>& tweak = {}) {
-    http::HttpConfig config;
-    if (tweak) tweak(config);
-    shared_ = std::make_unique<http::HttpShared>(config);
-    server_ = std::make_unique<InProcessServer>(test_config(GetParam()),
-                                                http::make_http_factory(*shared_));
-    shared_->set_transport_counters([this] { return server_->server().counters(); });
-  }
-  int connect() {
-    const int fd = connect_to(server_->port());
-    fds_.push_back(fd);
-    return fd;
-  }
-  void TearDown() override {
-    for (int fd : fds_)
-      ::close(fd);
-  }
-  std::int64_t counter(std::string_view name) { return server_->counter(name); }
-
-  std::unique_ptr<http::HttpShared> shared_;
-  std::unique_ptr<InProcessServer> server_;
-  std::vector<int> fds_;
-};
-
-const char kGetPlaintext[] = "GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n";
+class HttpServerTest : public HttpServerFixture {};
 
 TEST_P(HttpServerTest, PlaintextHasTheTechEmpowerHeaders) {
   start();
@@ -134,13 +105,18 @@ TEST_P(HttpServerTest, Http10ClosesUnlessAskedToKeepAlive) {
   const int a = connect();
   ASSERT_TRUE(send_all(a, "GET /plaintext HTTP/1.0\r\n\r\n"));
   Reader ra(a);
-  EXPECT_EQ(ra.next().status, 200);
+  const Response closing = ra.next();
+  EXPECT_EQ(closing.status, 200);
+  EXPECT_EQ(closing.header("Connection"), "close");
   EXPECT_TRUE(ra.closed());
   const int b = connect();
   Reader rb(b);
   for (int i = 0; i < 3; ++i) {
     ASSERT_TRUE(send_all(b, "GET /plaintext HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
-    EXPECT_EQ(rb.next().status, 200);
+    const Response kept = rb.next();
+    EXPECT_EQ(kept.status, 200);
+    // An HTTP/1.0 client assumes a close unless the answer says otherwise (RFC 9112 C.2.2).
+    EXPECT_EQ(kept.header("Connection"), "keep-alive");
   }
 }
 
@@ -246,27 +222,37 @@ TEST_P(HttpServerTest, BadRequestsGetTheirStatusThenAGracefulClose) {
   EXPECT_EQ(Reader(fd).next().status, 200);
 }
 
-TEST_P(HttpServerTest, SlowlorisGets408WhileOthersAreServed) {
-  start([](http::HttpConfig& c) { c.header_timeout_ms = 300; });
+TEST_P(HttpServerTest, SlowlorisTricklingPastTheHeaderDeadlineGets408WhileOthersAreServed) {
+  start([](http::HttpConfig& c) { c.header_timeout_ms = 200; });
   const int slow = connect();
-  const auto begin = Clock::now();
-  const std::string request = kGetPlaintext;
-  // The slow client trickles its head a byte at a time; the server is not waited on here,
-  // the pacing is the client's own behaviour.
-  std::size_t sent = 0;
   const int fast = connect();
   Reader fast_reader(fast);
-  while (sent < 10) {
-    ASSERT_TRUE(send_all(slow, request.substr(sent++, 1)));
+  // Far longer than the trickle can deliver before the deadline: every byte keeps it "busy".
+  const std::string head =
+      "GET /plaintext HTTP/1.1\r\nHost: t\r\nX-Pad: " + std::string(2000, 'a') + "\r\n\r\n";
+  const auto begin = Clock::now();
+  std::size_t sent = 0;
+  int served = 0;
+  // The slow client sends a byte every few milliseconds (its own pacing, while it watches for
+  // an answer) and keeps at it past the deadline; the fast client is served in between.
+  pollfd p{slow, POLLIN, 0};
+  while (::poll(&p, 1, 5) == 0 && Clock::now() - begin < milliseconds(5000)) {
+    ASSERT_LT(sent, head.size());
+    ASSERT_TRUE(send_all(slow, head.substr(sent++, 1)));
     ASSERT_TRUE(send_all(fast, kGetPlaintext));
     ASSERT_EQ(fast_reader.next().status, 200);
-    std::this_thread::sleep_for(milliseconds(5));
+    ++served;
   }
+  const auto answered_after = Clock::now() - begin;
   Reader slow_reader(slow);
   const Response r = slow_reader.next();
   EXPECT_EQ(r.status, 408);
-  EXPECT_GE(Clock::now() - begin, milliseconds(290));
+  EXPECT_EQ(r.header("Connection"), "close");
+  EXPECT_GE(answered_after, milliseconds(190));
+  EXPECT_LT(answered_after, milliseconds(2000)) << "the trickle must not extend the deadline";
+  EXPECT_GT(served, 10);
   EXPECT_TRUE(slow_reader.closed());
+  close_client(slow);  // the server lingers until the client closes
   EXPECT_TRUE(wait_until([&] { return counter("connections_open") == 1; }));
 }
 
@@ -296,6 +282,9 @@ TEST_P(HttpServerTest, ShutdownAnswersPendingDelaysThenCloses) {
   EXPECT_EQ(r.header("Connection"), "close");
   EXPECT_TRUE(reader.closed());
   EXPECT_TRUE(wait_closed(idle));
+  // Both server sides linger (drain input) until their client closes.
+  close_client(fd);
+  close_client(idle);
   EXPECT_TRUE(server_->stop_and_wait(milliseconds(10000)));
 }
 

@@ -1,0 +1,85 @@
+// Contiguous room for request heads that arrive in pieces (most heads arrive whole and are
+// parsed straight from the receive buffer). A head buffer starts small and moves to the next
+// size, twice as large, only when the head outgrows it, up to the largest head the limits
+// allow. So thousands of slow clients that have each sent a few hundred bytes hold a small
+// buffer each rather than the largest head. Every size has its own pool: once the pools have
+// grown to the load, getting, growing and returning a buffer allocate nothing.
+#pragma once
+
+#include <algorithm>
+#include <cassert>
+#include <cstddef>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "core/buffer.hpp"
+
+namespace rs::http {
+
+class HeadBuffers {
+ public:
+  static constexpr std::size_t kFirstBytes = 2048;
+  // Each pool grows by about this much at a time.
+  static constexpr std::size_t kSlabBytes = 128 << 10;
+
+  explicit HeadBuffers(std::size_t max_bytes) : max_bytes_(std::max<std::size_t>(max_bytes, 1)) {
+    for (std::size_t bytes = kFirstBytes; bytes < max_bytes_; bytes *= 2)
+      add_pool(bytes);
+    add_pool(max_bytes_);
+  }
+  HeadBuffers(const HeadBuffers&) = delete;
+  HeadBuffers& operator=(const HeadBuffers&) = delete;
+
+  // The largest head buffer: room for the longest head the parser can accept.
+  std::size_t max_bytes() const { return max_bytes_; }
+
+  // An empty buffer of the smallest size that holds `bytes` (at most max_bytes()).
+  core::Chunk* get(std::size_t bytes) { return pool_for(bytes).get(); }
+
+  void put(core::Chunk* buffer) { pool_of(buffer).put(buffer); }
+
+  // A buffer with room for `bytes` in all, holding what `buffer` held: `buffer` itself when it
+  // is large enough or already the largest, else a larger one (and `buffer` goes back).
+  core::Chunk* grow(core::Chunk* buffer, std::size_t bytes) {
+    core::ChunkPool& pool = pool_for(bytes);
+    if (pool.chunk_bytes() <= buffer->capacity) return buffer;
+    core::Chunk* larger = pool.get();
+    std::memcpy(larger->data(), buffer->data(), buffer->end);
+    larger->end = buffer->end;
+    put(buffer);
+    return larger;
+  }
+
+  // Buffers handed out now, of every size (for tests and pool accounting).
+  std::size_t outstanding() const {
+    std::size_t n = 0;
+    for (const auto& pool : pools_)
+      n += pool->outstanding();
+    return n;
+  }
+
+ private:
+  void add_pool(std::size_t bytes) {
+    pools_.push_back(
+        std::make_unique<core::ChunkPool>(bytes, std::max<std::size_t>(kSlabBytes / bytes, 1)));
+  }
+  core::ChunkPool& pool_for(std::size_t bytes) {
+    for (const auto& pool : pools_) {
+      if (pool->chunk_bytes() >= bytes) return *pool;
+    }
+    return *pools_.back();
+  }
+  core::ChunkPool& pool_of(const core::Chunk* buffer) {
+    for (const auto& pool : pools_) {
+      if (pool->chunk_bytes() == buffer->capacity) return *pool;
+    }
+    assert(false && "a head buffer from another pool");
+    return *pools_.back();
+  }
+
+  std::size_t max_bytes_;
+  std::vector<std::unique_ptr<core::ChunkPool>> pools_;  // smallest first, the last max_bytes_
+};
+
+}  // namespace rs::http
