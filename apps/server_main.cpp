@@ -23,10 +23,14 @@ void add_server_flags(CLI::App& app, net::ServerConfig& config) {
       ->capture_default_str();
   app.add_option("--address", config.address, "IPv4 or IPv6 address to bind")
       ->capture_default_str();
-  app.add_option("--backend", config.backend, "I/O model: uring (io_uring completions)")
+  app.add_option("--backend", config.backend,
+                 "I/O model: uring (io_uring completions), epoll (readiness), auto (uring where "
+                 "io_uring is available, else epoll)")
       ->transform(CLI::CheckedTransformer(
-          std::map<std::string, net::Backend>{{"uring", net::Backend::kUring}}))
-      ->default_str("uring");
+          std::map<std::string, net::Backend>{{"auto", net::Backend::kAuto},
+                                              {"uring", net::Backend::kUring},
+                                              {"epoll", net::Backend::kEpoll}}))
+      ->default_str("auto");
   app.add_option("--threads", config.threads, "Event loops, each on its own thread")
       ->capture_default_str()
       ->check(CLI::Range(1U, 1024U));
@@ -101,7 +105,7 @@ int run_server(const char* name, net::ServerConfig& config, net::ProtocolFactory
   std::printf(
       "%s listening on %s port %u: backend=%s threads=%u max-connections=%llu grace-ms=%llu "
       "buffers=%ux%u %s allocator=%s\n",
-      name, config.address.c_str(), server.port(), net::to_string(config.backend), config.threads,
+      name, config.address.c_str(), server.port(), net::to_string(server.backend()), config.threads,
       static_cast<unsigned long long>(config.max_connections),
       static_cast<unsigned long long>(config.loop.grace_ms), config.loop.buffer_count,
       config.loop.buffer_size, server.setup_mode().c_str(), fmt::format("{}", allocator).c_str());

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "core/log.hpp"
+#include "net/epoll/epoll_loop.hpp"
 #include "net/socket.hpp"
 #include "net/uring/ring_loop.hpp"
 
@@ -18,10 +19,18 @@ namespace rs::net {
 
 const char* to_string(Backend backend) {
   switch (backend) {
+    case Backend::kAuto:
+      return "auto";
     case Backend::kUring:
       return "uring";
+    case Backend::kEpoll:
+      return "epoll";
   }
   return "?";
+}
+
+std::ostream& operator<<(std::ostream& os, Backend backend) {
+  return os << to_string(backend);
 }
 
 struct Server::LoopSlot {
@@ -46,6 +55,7 @@ void Server::start() {
   if (config_.threads == 0) throw StartupError("--threads must be at least 1");
   check_connection_cap(config_.max_connections, config_.threads, raise_fd_limit());
   cap_ = std::make_unique<ConnectionCap>(config_.max_connections);
+  resolve_backend();
 
   // Every loop gets its own listener; the first binds (port 0 picks one), the rest join it.
   const bool reuse_port = config_.threads > 1;
@@ -76,7 +86,13 @@ void Server::start() {
   std::string first_error;
   for (auto& slot : loops_) {
     auto ready = slot->ready.get_future();
-    slot->thread = std::thread([this, s = slot.get()] { run_loop(*s); });
+    slot->thread = std::thread([this, s = slot.get()] {
+      if (backend_ == Backend::kEpoll) {
+        run_loop<epoll::EpollLoop>(*s);
+      } else {
+        run_loop<uring::RingLoop>(*s);
+      }
+    });
     std::string error = ready.get();
     if (!error.empty() && first_error.empty()) first_error = std::move(error);
   }
@@ -87,20 +103,45 @@ void Server::start() {
   }
 }
 
-void Server::run_loop(LoopSlot& slot) {
-  std::optional<uring::RingLoop> loop;
+// io_uring can be missing (old kernel), switched off (kernel.io_uring_disabled) or refused (a
+// seccomp profile, a container runtime): auto then serves on epoll and says why.
+void Server::resolve_backend() {
+  backend_ = config_.backend;
+  if (backend_ != Backend::kAuto) return;
   try {
-    // The ring is created here, on the thread that drives it.
+    LoopCounters scratch;
+    uring::Ring probe(uring::RingOptions{.sq_entries = 8, .cq_entries = 16}, scratch);
+    backend_ = Backend::kUring;
+  } catch (const std::exception& e) {
+    core::log_info("io_uring unavailable ({}); serving on epoll", e.what());
+    backend_ = Backend::kEpoll;
+  }
+}
+
+namespace {
+
+std::string describe_setup(const uring::RingLoop& loop) {
+  return fmt::format("io_uring {} ({})", uring::to_string(loop.setup_mode()), loop.setup_reason());
+}
+
+std::string describe_setup(const epoll::EpollLoop& /*loop*/) {
+  return "epoll (level-triggered)";
+}
+
+}  // namespace
+
+template <class Loop>
+void Server::run_loop(LoopSlot& slot) {
+  std::optional<Loop> loop;
+  try {
+    // The ring (or epoll set) is created here, on the thread that drives it.
     loop.emplace(config_.loop, slot.context);
   } catch (const std::exception& e) {
     if (slot.context.listen_fd >= 0) ::close(slot.context.listen_fd);  // not yet handed over
     slot.ready.set_value(e.what());
     return;
   }
-  if (slot.context.index == 0) {
-    setup_mode_ =
-        fmt::format("io_uring {} ({})", uring::to_string(loop->setup_mode()), loop->setup_reason());
-  }
+  if (slot.context.index == 0) setup_mode_ = describe_setup(*loop);
   slot.ready.set_value({});
   try {
     loop->run();

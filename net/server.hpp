@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -14,13 +15,15 @@
 
 namespace rs::net {
 
-enum class Backend : std::uint8_t { kUring };
+// auto: uring where io_uring is available, else epoll (with a log line saying why).
+enum class Backend : std::uint8_t { kAuto, kUring, kEpoll };
 const char* to_string(Backend backend);
+std::ostream& operator<<(std::ostream& os, Backend backend);
 
 struct ServerConfig {
   std::string address = "127.0.0.1";
   std::uint16_t port = 9000;  // 0: any free port
-  Backend backend = Backend::kUring;
+  Backend backend = Backend::kAuto;
   unsigned threads = 1;
   std::uint64_t max_connections = 10000;
   int backlog = 4096;
@@ -41,7 +44,8 @@ class Server {
   // message that says what to do.
   void start();
   std::uint16_t port() const { return port_; }
-  // The io_uring set-up mode of loop 0 and why, for the start-up line.
+  // The backend serving (auto resolved) and how loop 0 set it up, for the start-up line.
+  Backend backend() const { return backend_; }
   const std::string& setup_mode() const { return setup_mode_; }
 
   // Any thread, any number of times: every loop stops accepting, lets output drain for the
@@ -57,7 +61,9 @@ class Server {
 
  private:
   struct LoopSlot;
+  template <class Loop>
   void run_loop(LoopSlot& slot);
+  void resolve_backend();
   void broadcast(std::uint32_t message);  // a loop_message bit to every loop
 
   ServerConfig config_;
@@ -65,6 +71,7 @@ class Server {
   std::unique_ptr<ConnectionCap> cap_;
   std::vector<std::unique_ptr<LoopSlot>> loops_;
   std::uint16_t port_ = 0;
+  Backend backend_ = Backend::kAuto;
   std::string setup_mode_;
 };
 

@@ -8,20 +8,9 @@
 #include <cstring>
 #include <utility>
 
+#include "net/file_open.hpp"
+
 namespace rs::net::uring {
-
-namespace {
-
-// O_NONBLOCK so that a FIFO or a device below the root cannot hold an io-wq worker in open();
-// a regular file ignores it on filesystems that support non-blocking reads (see on_read).
-// O_NOCTTY so that a terminal below the root never becomes ours.
-constexpr std::uint64_t kOpenFlags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
-// Every step of the walk stays below the directory: "..", absolute paths and symlinks that
-// leave it fail with EXDEV; /proc-style magic links fail too.
-constexpr std::uint64_t kResolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
-constexpr unsigned kStatxMask = STATX_TYPE | STATX_MODE | STATX_SIZE | STATX_MTIME | STATX_INO;
-
-}  // namespace
 
 RingFile::RingFile(RingFiles& files) : files_(files) {
   bind<&RingFile::on_open>(open_op_, this);
@@ -34,10 +23,10 @@ RingFile::RingFile(RingFiles& files) : files_(files) {
 FileHandle* RingFiles::open(int dir_fd, std::string_view relative_path, FileReader& reader) {
   RingFile* file = files_.make(*this);
   file->reader_ = &reader;
-  if (relative_path.size() > kMaxPathBytes || relative_path.find('\0') != std::string_view::npos) {
+  if (const int refused = refused_path_error(relative_path); refused != 0) {
     // Refused before the kernel sees it, but still answered from a completion: callers can
     // rely on never being called back from inside open().
-    file->posted_error_ = relative_path.size() > kMaxPathBytes ? ENAMETOOLONG : ENOENT;
+    file->posted_error_ = refused;
     io_uring_prep_nop(ring_.sqe(file->error_op_));
     file->in_flight_ = true;
     return file;
@@ -46,8 +35,7 @@ FileHandle* RingFiles::open(int dir_fd, std::string_view relative_path, FileRead
   // in the file until its completion.
   std::memcpy(file->path_, relative_path.data(), relative_path.size());
   file->path_[relative_path.size()] = '\0';
-  file->how_.flags = kOpenFlags;
-  file->how_.resolve = kResolve;
+  file->how_ = beneath_open_how();
   io_uring_prep_openat2(ring_.sqe(file->open_op_), dir_fd, file->path_, &file->how_);
   file->in_flight_ = true;
   return file;
@@ -95,7 +83,7 @@ void RingFile::on_open(std::int32_t res, std::uint32_t /*flags*/) {
   // statx on the descriptor (empty path, AT_EMPTY_PATH) describes exactly the file opened,
   // with no second walk of the path that could race a rename.
   state_ = State::kStatting;
-  io_uring_prep_statx(files_.ring_.sqe(statx_op_), fd_, "", AT_EMPTY_PATH, kStatxMask, &statx_);
+  io_uring_prep_statx(files_.ring_.sqe(statx_op_), fd_, "", AT_EMPTY_PATH, kFileStatxMask, &statx_);
   in_flight_ = true;
 }
 
@@ -110,14 +98,8 @@ void RingFile::on_statx(std::int32_t res, std::uint32_t /*flags*/) {
     return;
   }
   state_ = State::kOpen;
-  FileInfo info;
-  info.fd = fd_;
-  info.size = statx_.stx_size;
-  info.mtime_s = statx_.stx_mtime.tv_sec;
-  info.inode = statx_.stx_ino;
-  info.regular = S_ISREG(statx_.stx_mode);
-  info.directory = S_ISDIR(statx_.stx_mode);
-  reader_->on_file_opened(0, info);  // may call read() or close(): nothing of ours after it
+  reader_->on_file_opened(
+      0, file_info_from(fd_, statx_));  // may call read() or close(): nothing of ours after it
 }
 
 void RingFile::fail(int error) {

@@ -15,36 +15,17 @@
 
 namespace rs::net::uring {
 
-namespace {
-
-// O_APPEND: every write lands at the end of the file as one piece, whoever else appends.
-constexpr int kOpenFlags = O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC;
-constexpr mode_t kOpenMode = 0644;
-// Few chunks per slab: the pool grows only as far as the disk falls behind.
-constexpr std::size_t kChunksPerSlab = 4;
-
-}  // namespace
-
 RingLog::RingLog(Ring& ring, core::TimerWheel& timers, LoopCounters& counters, std::string path,
                  std::size_t max_buffered_bytes)
     : ring_(ring),
       timers_(timers),
       counters_(counters),
       path_(std::move(path)),
-      max_buffered_bytes_(max_buffered_bytes),
-      pool_(kChunkBytes, kChunksPerSlab),
-      pending_(pool_),
+      buffer_(counters, max_buffered_bytes),
       retry_timer_(&RingLog::on_retry, this) {
   bind<&RingLog::on_write>(write_op_, this);
   bind<&RingLog::on_open>(open_op_, this);
-  if (path_.empty()) return;
-  fd_ = ::open(path_.c_str(), kOpenFlags, kOpenMode);
-  if (fd_ < 0) {
-    throw StartupError(fmt::format(
-        "access log {}: {}; give --access-log a path in an existing, writable directory", path_,
-        std::strerror(errno)));
-  }
-  pool_.reserve(kChunksPerSlab);  // at start-up, so steady logging never reaches the heap
+  if (!path_.empty()) fd_ = open_access_log(path_);
 }
 
 RingLog::~RingLog() {
@@ -52,28 +33,15 @@ RingLog::~RingLog() {
   if (next_fd_ >= 0) ::close(next_fd_);
 }
 
-void RingLog::append(std::string_view line) {
-  if (line.empty()) return;
-  if (abandoned_ || line.size() > kChunkBytes ||
-      pending_.size() + line.size() > max_buffered_bytes_) {
-    counters_.access_log_dropped.add();
-    return;
-  }
-  // A line never straddles two chunks: prepare() starts a fresh chunk when the tail lacks
-  // room, so each write (one chunk's bytes) is made of whole lines.
-  const std::span<std::byte> room = pending_.prepare(line.size());
-  std::memcpy(room.data(), line.data(), line.size());
-  pending_.commit(line.size());
-}
-
 void RingLog::flush() {
-  if (fd_ < 0 || write_in_flight_ || abandoned_ || retry_timer_.armed() || pending_.empty()) {
+  if (fd_ < 0 || write_in_flight_ || buffer_.abandoned() || retry_timer_.armed() ||
+      buffer_.empty()) {
     return;
   }
   maybe_switch();
   // Only the front chunk's bytes: appends during the write go to its unwritten tail or to later
   // chunks, never to the bytes the kernel is reading.
-  const std::span<const std::byte> front = pending_.front_segment();
+  const std::span<const std::byte> front = buffer_.front();
   io_uring_sqe* sqe = ring_.sqe(write_op_);
   // Offset -1: the file position, which O_APPEND puts at the end of the file.
   io_uring_prep_write(sqe, fd_, front.data(), static_cast<unsigned>(front.size()),
@@ -84,10 +52,8 @@ void RingLog::flush() {
 void RingLog::on_write(std::int32_t res, std::uint32_t /*flags*/) {
   write_in_flight_ = false;
   if (res > 0) {
-    // A short write leaves the rest of the chunk at the front; the next turn writes it.
-    const std::span<const std::byte> front = pending_.front_segment();
-    at_line_start_ = front[static_cast<std::size_t>(res) - 1] == std::byte{'\n'};
-    pending_.consume(static_cast<std::size_t>(res));
+    // A short write leaves the rest at the front; the next turn writes it.
+    buffer_.written(static_cast<std::size_t>(res));
     error_reported_ = false;
   } else if (res != -EINTR && res != -EAGAIN) {
     // ENOSPC, EIO, EBADF (or a write of nothing): retrying at once would spin; the lines wait
@@ -98,9 +64,9 @@ void RingLog::on_write(std::int32_t res, std::uint32_t /*flags*/) {
       core::log_error("access log {}: write failed: {}; retrying every {} ms", path_,
                       std::strerror(res < 0 ? -res : EIO), kRetryMs);
     }
-    if (!abandoned_) timers_.arm(retry_timer_, kRetryMs);
+    if (!buffer_.abandoned()) timers_.arm(retry_timer_, kRetryMs);
   }
-  if (abandoned_) drop_buffered();
+  if (buffer_.abandoned()) buffer_.drop_buffered();
   maybe_switch();
 }
 
@@ -120,7 +86,7 @@ void RingLog::reopen() {
 void RingLog::start_open() {
   // The open goes through the ring too: path lookup and creation may wait for the disk.
   io_uring_sqe* sqe = ring_.sqe(open_op_);
-  io_uring_prep_openat(sqe, AT_FDCWD, path_.c_str(), kOpenFlags, kOpenMode);
+  io_uring_prep_openat(sqe, AT_FDCWD, path_.c_str(), access_log_open_flags(), kAccessLogMode);
   open_in_flight_ = true;
 }
 
@@ -133,7 +99,7 @@ void RingLog::on_open(std::int32_t res, std::uint32_t /*flags*/) {
     core::log_error("access log {}: reopen failed: {}; still writing to the old file", path_,
                     std::strerror(-res));
   }
-  if (reopen_again_ && !abandoned_) {
+  if (reopen_again_ && !buffer_.abandoned()) {
     reopen_again_ = false;
     start_open();
   }
@@ -143,7 +109,7 @@ void RingLog::on_open(std::int32_t res, std::uint32_t /*flags*/) {
 // The new file takes over only between writes and at a line boundary, so no line is split
 // between the old file and the new one.
 void RingLog::maybe_switch() {
-  if (next_fd_ < 0 || write_in_flight_ || !at_line_start_) return;
+  if (next_fd_ < 0 || write_in_flight_ || !buffer_.at_line_start()) return;
   // Closing a regular file does not wait for the disk; no operation names the old fd now.
   ::close(fd_);
   fd_ = std::exchange(next_fd_, -1);
@@ -151,23 +117,15 @@ void RingLog::maybe_switch() {
 }
 
 void RingLog::abandon() {
-  abandoned_ = true;
+  buffer_.abandon();
   reopen_again_ = false;
   timers_.cancel(retry_timer_);
-  if (!write_in_flight_) drop_buffered();  // otherwise once the kernel is done with the bytes
-}
-
-void RingLog::drop_buffered() {
-  std::uint64_t lines = 0;
-  pending_.for_each_segment([&](std::span<const std::byte> bytes) {
-    lines += static_cast<std::uint64_t>(std::count(bytes.begin(), bytes.end(), std::byte{'\n'}));
-  });
-  if (lines > 0) counters_.access_log_dropped.add(lines);
-  pending_.clear();
+  if (!write_in_flight_) buffer_.drop_buffered();  // else once the kernel is done with the bytes
 }
 
 bool RingLog::idle() const {
-  return !write_in_flight_ && !open_in_flight_ && (fd_ < 0 || abandoned_ || pending_.empty());
+  return !write_in_flight_ && !open_in_flight_ &&
+         (fd_ < 0 || buffer_.abandoned() || buffer_.empty());
 }
 
 }  // namespace rs::net::uring

@@ -1,9 +1,8 @@
-// The ring backend's access-log writer (net::LogSink). Lines are copied into chunks of the
-// log's own pool and never straddle two chunks, so every write holds whole lines and writes
-// from several loops (each with its own O_APPEND descriptor on the same file) never interleave
-// inside a line. At most one IORING_OP_WRITE is in flight; a new one starts at the end of a loop
-// turn. Beyond a bound on buffered bytes lines are dropped and counted, so a slow disk costs
-// log lines, never memory or loop time.
+// The ring backend's access-log writer (net::LogSink). Lines wait in a net::LogBuffer (whole
+// lines per write, so writes from several loops, each with its own O_APPEND descriptor on the
+// same file, never interleave inside a line; a bound beyond which lines are dropped and counted,
+// so a slow disk costs log lines, never memory or loop time). At most one IORING_OP_WRITE is in
+// flight; a new one starts at the end of a loop turn.
 #pragma once
 
 #include <cstddef>
@@ -11,8 +10,8 @@
 #include <string>
 #include <string_view>
 
-#include "core/buffer.hpp"
 #include "core/timer_wheel.hpp"
+#include "net/log_buffer.hpp"
 #include "net/log_sink.hpp"
 #include "net/loop_counters.hpp"
 #include "net/uring/operation.hpp"
@@ -22,8 +21,6 @@ namespace rs::net::uring {
 
 class RingLog final : public LogSink {
  public:
-  // The largest line kept; longer ones are dropped (an HTTP access line is far shorter).
-  static constexpr std::size_t kChunkBytes = 64 << 10;
   // After a failed write (ENOSPC, EIO) the next try waits this long instead of spinning.
   static constexpr std::uint64_t kRetryMs = 1000;
 
@@ -37,7 +34,7 @@ class RingLog final : public LogSink {
   RingLog& operator=(const RingLog&) = delete;
 
   bool enabled() const { return fd_ >= 0; }
-  void append(std::string_view line) override;
+  void append(std::string_view line) override { buffer_.append(line); }
 
   // End of a loop turn: start a write of what is buffered unless one is in flight.
   void flush();
@@ -52,7 +49,6 @@ class RingLog final : public LogSink {
  private:
   void start_open();
   void maybe_switch();
-  void drop_buffered();
   void on_write(std::int32_t res, std::uint32_t flags);
   void on_open(std::int32_t res, std::uint32_t flags);
   static void on_retry(core::Timer& timer);
@@ -61,9 +57,7 @@ class RingLog final : public LogSink {
   core::TimerWheel& timers_;
   LoopCounters& counters_;
   std::string path_;
-  std::size_t max_buffered_bytes_;
-  core::ChunkPool pool_;
-  core::BufferChain pending_;  // lines not yet written; the front chunk may be in flight
+  LogBuffer buffer_;  // lines not yet written; its front may be in flight
   Operation write_op_;
   Operation open_op_;
   core::Timer retry_timer_;
@@ -71,9 +65,7 @@ class RingLog final : public LogSink {
   int next_fd_ = -1;  // opened by reopen(), taken over between writes
   bool write_in_flight_ = false;
   bool open_in_flight_ = false;
-  bool reopen_again_ = false;  // another reopen was asked for while one was in flight
-  bool at_line_start_ = true;  // what has been written ends with a whole line
-  bool abandoned_ = false;
+  bool reopen_again_ = false;    // another reopen was asked for while one was in flight
   bool error_reported_ = false;  // one message per run of failed writes
 };
 

@@ -7,6 +7,7 @@
 
 #include "core/clock.hpp"
 #include "core/log.hpp"
+#include "net/loop_support.hpp"
 #include "net/socket.hpp"
 
 namespace rs::net::uring {
@@ -154,11 +155,7 @@ void RingLoop::on_accepted(int fd) {
 void RingLoop::open_connection(int fd) {
   auto* conn = connections_.make(*this, fd, next_connection_id_++);
   all_.push_back(*conn);
-  counters_.accepted.add();
-  counters_.connections_open.inc();
-  if (counters_.connections_open.get() > counters_.connections_peak.get()) {
-    counters_.connections_peak.set(counters_.connections_open.get());
-  }
+  note_connection_opened(counters_);
   conn->attach_protocol(protocols_->open(*conn));
 }
 
@@ -196,9 +193,7 @@ void RingLoop::release(RingConnection& conn) {
   forget(conn);
   all_.remove(conn);
   connections_.destroy(&conn);
-  counters_.closed.add();
-  counters_.connections_open.dec();
-  context_.cap->release();
+  note_connection_closed(counters_, *context_.cap);
   if (stopping_) return;
   admit_parked();
   if (accept_paused_for_cap_ && parked_.empty() && !context_.cap->full()) {
@@ -237,27 +232,12 @@ void RingLoop::arm_signal() {
 
 void RingLoop::on_signal(std::int32_t res, std::uint32_t /*flags*/) {
   if (res == static_cast<std::int32_t>(sizeof(siginfo_))) {
-    handle_signal(siginfo_.ssi_signo);
+    handle_loop_signal(context_, siginfo_.ssi_signo);
   } else if (res != -EINTR && res != -EAGAIN) {
     core::log_error("signalfd read failed: {}; signals are no longer handled", std::strerror(-res));
     return;
   }
   if (!stopping_) arm_signal();
-}
-
-void RingLoop::handle_signal(std::uint32_t signo) {
-  switch (signo) {
-    case SIGHUP:
-      if (context_.on_hangup) context_.on_hangup();
-      break;
-    case SIGINT:
-    case SIGTERM:
-      core::log_info("{}: stopping", signo == SIGINT ? "SIGINT" : "SIGTERM");
-      if (context_.stop_all) context_.stop_all();
-      break;
-    default:
-      break;
-  }
 }
 
 void RingLoop::begin_stop() {

@@ -79,7 +79,6 @@ class RingLoop final : public LoopServices, private AcceptHandler, private Conne
   void arm_signal();
   void on_wake(std::int32_t res, std::uint32_t flags);
   void on_signal(std::int32_t res, std::uint32_t flags);
-  void handle_signal(std::uint32_t signo);
   void begin_stop();
   bool finished() const;
   static void on_accept_retry(core::Timer& timer);

@@ -389,7 +389,7 @@ TEST(HttpApp, HelpListsEveryFlagWithItsDefault) {
   const std::vector<std::pair<std::string, std::string>> flags = {
       {"--port", "8080"},
       {"--address", "127.0.0.1"},
-      {"--backend", "uring"},
+      {"--backend", "auto"},
       {"--max-connections", "10000"},
       {"--header-timeout-ms", "10000"},
       {"--idle-timeout-ms", "60000"},

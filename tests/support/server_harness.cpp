@@ -22,7 +22,18 @@ std::string backend_name(const BackendParam& param) {
 }
 
 std::vector<BackendParam> all_backends() {
-  return {{net::Backend::kUring, 1}};
+  return {{net::Backend::kUring, 1},
+          {net::Backend::kUring, 2},
+          {net::Backend::kEpoll, 1},
+          {net::Backend::kEpoll, 2}};
+}
+
+std::vector<BackendParam> backends_of(net::Backend backend) {
+  std::vector<BackendParam> out;
+  for (const BackendParam& param : all_backends()) {
+    if (param.backend == backend) out.push_back(param);
+  }
+  return out;
 }
 
 net::ServerConfig test_config(const BackendParam& param) {

@@ -24,6 +24,8 @@ inline void PrintTo(const BackendParam& param, std::ostream* os) {
 }
 // Every backend and loop count the behaviour tests run on.
 std::vector<BackendParam> all_backends();
+// The same, for behaviour only one backend has (its tests say so in their suite name).
+std::vector<BackendParam> backends_of(net::Backend backend);
 
 class InProcessServer {
  public:

@@ -1,0 +1,156 @@
+#include "net/epoll/epoll_connection.hpp"
+
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "net/epoll/epoll_loop.hpp"
+
+namespace rs::net::epoll {
+
+EpollConnection::EpollConnection(EpollLoop& loop, int fd, std::uint64_t id)
+    : net::Connection(fd, id, loop, loop.response_slots(), loop.limits(), loop.events()),
+      loop_(loop) {
+  bind<&EpollConnection::on_ready>(watch_, this);
+  msg_.msg_iov = iov_;
+}
+
+void EpollConnection::schedule_settle() {
+  loop_.mark_dirty(*this);
+}
+
+void EpollConnection::schedule_redeliver() {
+  if (!transport_closed_) loop_.mark_resumed(*this);
+}
+
+void EpollConnection::set_receiving(bool on) {
+  if (!on && starved_) {
+    starved_ = false;
+    loop_.stop_waiting_for_buffers(*this);
+  }
+  update_interest();
+}
+
+// Level-triggered: the kernel reports a socket as long as it is readable (or writable), so
+// one recv per report never misses data and never costs a recv that is known to return EAGAIN,
+// which edge-triggered mode needs to learn that the socket is drained. The price is an
+// epoll_ctl whenever the interest changes: pause and resume (rare), and EPOLLOUT, which is in
+// the set only while a send could not finish.
+void EpollConnection::update_interest() {
+  if (transport_closed_) return;
+  std::uint32_t want = 0;
+  if (receiving_wanted() && !starved_) want |= EPOLLIN;
+  if (write_blocked_) want |= EPOLLOUT;
+  if (want == registered_ && (in_epoll_ || want == 0)) return;
+  if (!loop_.watch(fd(), watch_, want, in_epoll_)) {
+    abort();  // the epoll set is full (max_user_watches): counted and logged by the loop
+    return;
+  }
+  // Reading again after a pause: the readiness model's counterpart of re-arming a receive.
+  if (in_epoll_ && (want & ~registered_ & EPOLLIN) != 0) loop_.counters().recv_rearms.add();
+  in_epoll_ = true;
+  registered_ = want;
+}
+
+void EpollConnection::on_ready(std::uint32_t events) {
+  if (transport_closed_) return;
+  if ((events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0 && write_blocked_) {
+    write_blocked_ = false;
+    send_pending();
+    if (transport_closed_) return;
+  }
+  if ((registered_ & EPOLLIN) != 0 && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0) {
+    receive();  // an error or the end of input comes back from recv itself
+  } else if ((events & (EPOLLHUP | EPOLLERR)) != 0) {
+    // Not reading, and the peer reset the connection (or both directions are shut): reported
+    // again every turn (level-triggered) until the descriptor goes.
+    loop_.counters().recv_errors.add();
+    abort();
+  }
+}
+
+void EpollConnection::receive() {
+  RecvBuffers& buffers = loop_.buffers();
+  LoopCounters& counters = loop_.counters();
+  const std::uint32_t id = buffers.acquire();
+  if (id == RecvBuffers::kNone) {
+    // Every buffer is held by a pending answer: stop asking until one comes back, or the
+    // readable socket would be reported (and skipped) on every turn.
+    counters.enobufs.add();
+    starved_ = true;
+    loop_.wait_for_buffers(*this);
+    update_interest();
+    return;
+  }
+  const std::span<std::byte> room = buffers.bytes(id);
+  const ssize_t n = ::recv(fd(), room.data(), room.size(), 0);
+  counters.recv_sqes.add();
+  if (n > 0) {
+    counters.recv_completions.add();
+    counters.bytes_in.add(static_cast<std::uint64_t>(n));
+    // The handler borrows the buffer; it is free again when the last hold is released.
+    deliver(room.first(static_cast<std::size_t>(n)), &buffers, id);
+    buffers.release_buffer(id);
+    return;
+  }
+  const int error = errno;
+  buffers.release_buffer(id);
+  if (n == 0) {
+    deliver_end();
+  } else if (error != EAGAIN && error != EINTR) {
+    counters.recv_errors.add();
+    abort();
+  }
+}
+
+void EpollConnection::buffers_returned() {
+  starved_ = false;
+  update_interest();
+}
+
+void EpollConnection::send_pending() {
+  core::BufferChain& out = pending_output();
+  if (write_blocked_ || transport_closed_ || out.empty()) return;
+  // One sendmsg over the front of the chain; what the kernel did not take stays queued.
+  msg_.msg_iovlen = out.gather(iov_, kMaxIov);
+  std::size_t gathered = 0;
+  for (std::size_t i = 0; i < msg_.msg_iovlen; ++i)
+    gathered += iov_[i].iov_len;
+  const ssize_t n = ::sendmsg(fd(), &msg_, MSG_NOSIGNAL);
+  LoopCounters& counters = loop_.counters();
+  counters.send_sqes.add();
+  if (n < 0) {
+    if (errno == EAGAIN) {
+      write_blocked_ = true;
+      update_interest();
+    } else if (errno == EINTR) {
+      loop_.mark_dirty(*this);
+    } else {
+      // EPIPE, ECONNRESET: the peer is gone; nothing queued can be delivered.
+      counters.send_errors.add();
+      abort();
+    }
+    return;
+  }
+  // A short send means the socket buffer is full: the rest goes when EPOLLOUT says so.
+  write_blocked_ = static_cast<std::size_t>(n) < gathered;
+  update_interest();
+  counters.bytes_out.add(static_cast<std::uint64_t>(n));
+  output_sent(static_cast<std::size_t>(n));
+}
+
+void EpollConnection::close_transport() {
+  transport_closed_ = true;
+  starved_ = false;
+  loop_.forget(*this);
+  // Closing the descriptor also takes it out of the epoll set (it was never duplicated).
+  ::close(fd());
+  loop_.retire(*this);
+}
+
+void EpollConnection::shutdown_write() {
+  ::shutdown(fd(), SHUT_WR);
+}
+
+}  // namespace rs::net::epoll

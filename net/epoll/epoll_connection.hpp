@@ -1,0 +1,65 @@
+// A connection on the epoll loop: level-triggered readiness, one recv(2) per readiness report
+// into a receive buffer lent to the protocol, output sent with one sendmsg(2) per loop turn, and
+// EPOLLOUT in the interest set only while the socket's send buffer is full.
+#pragma once
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <cstdint>
+
+#include "core/intrusive_list.hpp"
+#include "net/connection.hpp"
+#include "net/epoll/watch.hpp"
+
+namespace rs::net::epoll {
+
+class EpollLoop;
+
+class EpollConnection final : public net::Connection {
+ public:
+  EpollConnection(EpollLoop& loop, int fd, std::uint64_t id);
+  ~EpollConnection() = default;
+
+  void attach_protocol(Protocol* protocol) { start(protocol); }
+  void shutdown() { begin_shutdown(); }
+
+  // Called by the loop.
+  void settle_now() { settle(); }
+  void send_pending();
+  void redeliver_stash() { redeliver(); }
+  void buffers_returned();  // was starved of receive buffers; some came back
+
+  core::ListNode all_node;      // every connection of the loop, until freed
+  core::ListNode dirty_node;    // to settle and send at the end of this turn
+  core::ListNode starved_node;  // wants to read but every receive buffer is held
+  core::ListNode resumed_node;  // input resumed with bytes waiting in the stash
+  core::ListNode retired_node;  // descriptor closed: freed at the end of the turn
+
+ private:
+  static constexpr int kMaxIov = 32;
+
+  void schedule_settle() override;
+  void schedule_redeliver() override;
+  void set_receiving(bool on) override;
+  // Output waits for EPOLLOUT: the kernel has not taken it yet, so a close waits too.
+  bool send_in_flight() const override { return write_blocked_; }
+  void close_transport() override;
+  void shutdown_write() override;
+
+  void on_ready(std::uint32_t events);
+  void receive();
+  void update_interest();
+
+  EpollLoop& loop_;
+  Watch watch_;
+  msghdr msg_{};
+  iovec iov_[kMaxIov]{};
+  std::uint32_t registered_ = 0;  // the interest set the kernel has
+  bool in_epoll_ = false;
+  bool write_blocked_ = false;  // the send buffer was full: waiting for EPOLLOUT
+  bool starved_ = false;        // no receive buffer was free: EPOLLIN left out until one is
+  bool transport_closed_ = false;
+};
+
+}  // namespace rs::net::epoll
