@@ -24,12 +24,14 @@ void add_server_flags(CLI::App& app, net::ServerConfig& config) {
   app.add_option("--address", config.address, "IPv4 or IPv6 address to bind")
       ->capture_default_str();
   app.add_option("--backend", config.backend,
-                 "I/O model: uring (io_uring completions), epoll (readiness), auto (uring where "
-                 "io_uring is available, else epoll)")
+                 "I/O model: uring (io_uring completions), epoll (readiness), threads (a thread "
+                 "per connection, blocking I/O), auto (uring where io_uring is available, else "
+                 "epoll)")
       ->transform(CLI::CheckedTransformer(
           std::map<std::string, net::Backend>{{"auto", net::Backend::kAuto},
                                               {"uring", net::Backend::kUring},
-                                              {"epoll", net::Backend::kEpoll}}))
+                                              {"epoll", net::Backend::kEpoll},
+                                              {"threads", net::Backend::kThreads}}))
       ->default_str("auto");
   app.add_option("--threads", config.threads, "Event loops, each on its own thread")
       ->capture_default_str()

@@ -5,7 +5,9 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include "net/connection.hpp"
 #include "net/loop_counters.hpp"
@@ -71,6 +73,24 @@ struct LoopContext {
   ProtocolFactoryMaker make_protocols;
   std::function<void()> stop_all;   // SIGINT or SIGTERM arrived
   std::function<void()> on_hangup;  // SIGHUP arrived
+
+  // More counters of this loop beside `counters` (the threads backend keeps one set per
+  // worker thread, each written by its worker only). They live as long as the server.
+  LoopCounters& add_counters() {
+    std::lock_guard lock(extra_mutex_);
+    extra_counters_.push_back(std::make_unique<LoopCounters>());
+    return *extra_counters_.back();
+  }
+  template <class F>
+  void for_each_extra_counters(F&& f) const {
+    std::lock_guard lock(extra_mutex_);
+    for (const auto& c : extra_counters_)
+      f(*c);
+  }
+
+ private:
+  mutable std::mutex extra_mutex_;
+  std::vector<std::unique_ptr<LoopCounters>> extra_counters_;
 };
 
 }  // namespace rs::net

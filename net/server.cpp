@@ -13,6 +13,7 @@
 #include "core/log.hpp"
 #include "net/epoll/epoll_loop.hpp"
 #include "net/socket.hpp"
+#include "net/threads/threads_loop.hpp"
 #include "net/uring/ring_loop.hpp"
 
 namespace rs::net {
@@ -25,6 +26,8 @@ const char* to_string(Backend backend) {
       return "uring";
     case Backend::kEpoll:
       return "epoll";
+    case Backend::kThreads:
+      return "threads";
   }
   return "?";
 }
@@ -53,6 +56,11 @@ Server::~Server() {
 
 void Server::start() {
   if (config_.threads == 0) throw StartupError("--threads must be at least 1");
+  if (config_.backend == Backend::kThreads && config_.threads != 1) {
+    throw StartupError(
+        "--threads sets the event loops of uring and epoll; the threads backend makes a thread "
+        "per connection by itself (bound it with --max-connections): leave --threads at 1");
+  }
   check_connection_cap(config_.max_connections, config_.threads, raise_fd_limit());
   cap_ = std::make_unique<ConnectionCap>(config_.max_connections);
   resolve_backend();
@@ -89,6 +97,8 @@ void Server::start() {
     slot->thread = std::thread([this, s = slot.get()] {
       if (backend_ == Backend::kEpoll) {
         run_loop<epoll::EpollLoop>(*s);
+      } else if (backend_ == Backend::kThreads) {
+        run_loop<threads::ThreadsLoop>(*s);
       } else {
         run_loop<uring::RingLoop>(*s);
       }
@@ -126,6 +136,10 @@ std::string describe_setup(const uring::RingLoop& loop) {
 
 std::string describe_setup(const epoll::EpollLoop& /*loop*/) {
   return "epoll (level-triggered)";
+}
+
+std::string describe_setup(const threads::ThreadsLoop& /*loop*/) {
+  return "a thread per connection (blocking recv/send)";
 }
 
 }  // namespace
@@ -179,8 +193,10 @@ void Server::wait() {
 
 CounterValues Server::counters() const {
   CounterValues values;
-  for (const auto& slot : loops_)
+  for (const auto& slot : loops_) {
     values.add(slot->counters);
+    slot->context.for_each_extra_counters([&](const LoopCounters& c) { values.add(c); });
+  }
   return values;
 }
 

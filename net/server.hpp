@@ -16,7 +16,8 @@
 namespace rs::net {
 
 // auto: uring where io_uring is available, else epoll (with a log line saying why).
-enum class Backend : std::uint8_t { kAuto, kUring, kEpoll };
+// threads: a thread per connection with blocking I/O (one acceptor; --threads must be 1).
+enum class Backend : std::uint8_t { kAuto, kUring, kEpoll, kThreads };
 const char* to_string(Backend backend);
 std::ostream& operator<<(std::ostream& os, Backend backend);
 

@@ -163,7 +163,10 @@ TEST_P(EchoTest, ClientThatStopsReadingPausesReceiveAndLosesNothing) {
   jobs[0].payload = payload;
   jobs[0].sent = sent;
   EXPECT_TRUE(run_echo_jobs(jobs, 65536));
-  EXPECT_GE(counter("recv_rearms"), 1);
+  // A worker thread stops reading by blocking in send: it has no receive to re-arm.
+  if (GetParam().backend != net::Backend::kThreads) {
+    EXPECT_GE(counter("recv_rearms"), 1);
+  }
 }
 
 TEST_P(EchoTest, MaxConnectionsMakesTheNextClientWaitItsTurn) {

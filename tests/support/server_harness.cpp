@@ -25,7 +25,8 @@ std::vector<BackendParam> all_backends() {
   return {{net::Backend::kUring, 1},
           {net::Backend::kUring, 2},
           {net::Backend::kEpoll, 1},
-          {net::Backend::kEpoll, 2}};
+          {net::Backend::kEpoll, 2},
+          {net::Backend::kThreads, 1}};
 }
 
 std::vector<BackendParam> backends_of(net::Backend backend) {

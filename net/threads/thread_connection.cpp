@@ -1,0 +1,84 @@
+#include "net/threads/thread_connection.hpp"
+
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace rs::net::threads {
+
+ThreadConnection::ThreadConnection(int fd, std::uint64_t id, LoopServices& services,
+                                   ResponseSlotPool& slots, const ConnectionLimits& limits,
+                                   ConnectionEvents& events, epoll::RecvBuffers& buffers,
+                                   LoopCounters& counters)
+    : net::Connection(fd, id, services, slots, limits, events),
+      buffers_(buffers),
+      counters_(counters) {
+  msg_.msg_iov = iov_;
+}
+
+bool ThreadConnection::receive() {
+  const std::uint32_t id = buffers_.acquire();
+  if (id == epoll::RecvBuffers::kNone) {
+    // Every buffer is held by answers still pending: they complete on a timer, which the
+    // worker waits for instead of reading.
+    counters_.enobufs.add();
+    return false;
+  }
+  const std::span<std::byte> room = buffers_.bytes(id);
+  const ssize_t n = ::recv(fd(), room.data(), room.size(), 0);
+  counters_.recv_sqes.add();
+  if (n > 0) {
+    counters_.recv_completions.add();
+    counters_.bytes_in.add(static_cast<std::uint64_t>(n));
+    deliver(room.first(static_cast<std::size_t>(n)), &buffers_, id);
+    buffers_.release_buffer(id);
+    return true;
+  }
+  const int error = errno;
+  buffers_.release_buffer(id);
+  if (n == 0) {
+    deliver_end();
+    return true;
+  }
+  if (error == EAGAIN || error == EINTR) return false;  // the timeout (a timer is due) or stop
+  counters_.recv_errors.add();
+  abort();
+  return true;
+}
+
+void ThreadConnection::send_pending() {
+  core::BufferChain& out = pending_output();
+  if (transport_closed_ || out.empty()) return;
+  msg_.msg_iovlen = out.gather(iov_, kMaxIov);
+  const ssize_t n = ::sendmsg(fd(), &msg_, MSG_NOSIGNAL);
+  counters_.send_sqes.add();
+  if (n < 0) {
+    // EAGAIN: SO_SNDTIMEO passed with nothing taken. The peer is not reading, and this thread
+    // reads nothing while it sends: input is paused, as the event loops pause it above the
+    // high-water mark. The worker runs its timers (--send-timeout-ms) and tries again.
+    if (errno == EAGAIN) {
+      if (!stalled_) counters_.input_pauses.add();
+      stalled_ = true;
+      return;
+    }
+    if (errno == EINTR) return;
+    counters_.send_errors.add();
+    abort();
+    return;
+  }
+  stalled_ = false;
+  counters_.bytes_out.add(static_cast<std::uint64_t>(n));
+  output_sent(static_cast<std::size_t>(n));
+}
+
+void ThreadConnection::close_transport() {
+  transport_closed_ = true;
+  receiving_ = false;
+  ::close(fd());
+}
+
+void ThreadConnection::shutdown_write() {
+  ::shutdown(fd(), SHUT_WR);
+}
+
+}  // namespace rs::net::threads

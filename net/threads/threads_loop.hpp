@@ -1,0 +1,75 @@
+// The thread-per-connection model: an acceptor thread hands each connection to a worker thread
+// of its own, which serves it with blocking recv and send and sleeps while an answer is
+// pending (GET /delay blocks its thread: that is the point of the comparison). Workers are
+// kept for the next connection once theirs closes, at most --max-connections of them.
+//
+// Each worker runs the same protocol code through the same net::Connection as the event
+// loops, with its own timer wheel, pools and protocol state; its waits are bounded by socket
+// timeouts (SO_RCVTIMEO up to the next timer, SO_SNDTIMEO slices), so the header, idle, body
+// and send limits hold. A stop interrupts blocked workers with SIGUSR1.
+#pragma once
+
+#include <pthread.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "net/loop_config.hpp"
+#include "net/loop_counters.hpp"
+
+namespace rs::net::threads {
+
+class Worker;
+class SharedLog;
+
+class ThreadsLoop {
+ public:
+  ThreadsLoop(const LoopConfig& config, LoopContext& context);
+  ~ThreadsLoop();
+  ThreadsLoop(const ThreadsLoop&) = delete;
+  ThreadsLoop& operator=(const ThreadsLoop&) = delete;
+
+  void run();
+
+  // For workers.
+  const LoopConfig& config() const { return config_; }
+  LoopContext& context() { return context_; }
+  bool stopping() const { return stopping_.load(std::memory_order_acquire); }
+  bool cut() const { return cut_.load(std::memory_order_acquire); }
+  // Bumped whenever stopping() or cut() changes; workers acknowledge the number they acted on.
+  std::uint32_t notice() const { return notice_.load(std::memory_order_acquire); }
+  // A worker's connection closed: it waits for the next one (false: it should exit).
+  bool wait_for_connection(Worker& worker, int& fd);
+
+ private:
+  void accept_ready();
+  void hand_over(int fd);
+  void begin_stop();
+  void interrupt_workers();
+  void take_messages();
+
+  // accept4 calls per readiness report of the listener.
+  static constexpr int kAcceptBatch = 32;
+
+  const LoopConfig& config_;
+  LoopContext& context_;
+  LoopCounters& counters_;
+  int listen_fd_ = -1;
+  int idle_fd_ = -1;  // eventfd: a worker became idle (the cap may have room again)
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> cut_{false};  // the grace period is over
+  std::atomic<std::uint32_t> notice_{0};
+  std::unique_ptr<SharedLog> log_;
+  std::mutex mutex_;
+  std::condition_variable work_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<Worker*> idle_;
+  std::size_t busy_ = 0;
+  bool exit_workers_ = false;
+};
+
+}  // namespace rs::net::threads
