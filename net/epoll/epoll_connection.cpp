@@ -17,17 +17,17 @@ EpollConnection::EpollConnection(EpollLoop& loop, int fd, std::uint64_t id)
 }
 
 void EpollConnection::schedule_settle() {
-  loop_.mark_dirty(*this);
+  loop_.work().mark_dirty(*this);
 }
 
 void EpollConnection::schedule_redeliver() {
-  if (!transport_closed_) loop_.mark_resumed(*this);
+  if (!transport_closed_) loop_.work().mark_resumed(*this);
 }
 
 void EpollConnection::set_receiving(bool on) {
   if (!on && starved_) {
     starved_ = false;
-    loop_.stop_waiting_for_buffers(*this);
+    loop_.work().stop_waiting_for_buffers(*this);
   }
   update_interest();
 }
@@ -79,7 +79,7 @@ void EpollConnection::receive() {
     // readable socket would be reported (and skipped) on every turn.
     counters.enobufs.add();
     starved_ = true;
-    loop_.wait_for_buffers(*this);
+    loop_.work().wait_for_buffers(*this);
     update_interest();
     return;
   }
@@ -125,7 +125,7 @@ void EpollConnection::send_pending() {
       write_blocked_ = true;
       update_interest();
     } else if (errno == EINTR) {
-      loop_.mark_dirty(*this);
+      loop_.work().mark_dirty(*this);
     } else {
       // EPIPE, ECONNRESET: the peer is gone; nothing queued can be delivered.
       counters.send_errors.add();
@@ -143,7 +143,7 @@ void EpollConnection::send_pending() {
 void EpollConnection::close_transport() {
   transport_closed_ = true;
   starved_ = false;
-  loop_.forget(*this);
+  loop_.work().forget(*this);
   // Closing the descriptor also takes it out of the epoll set (it was never duplicated).
   ::close(fd());
   loop_.retire(*this);

@@ -92,7 +92,7 @@ void EpollLoop::run() {
 
 // Work that is already known: waiting in epoll_wait for it would only add latency.
 bool EpollLoop::has_work() const {
-  return !dirty_.empty() || !resumed_.empty() || files_.has_posted() || !retired_.empty();
+  return !work_.dirty.empty() || !work_.resumed.empty() || files_.has_posted() || !retired_.empty();
 }
 
 void EpollLoop::end_of_turn() {
@@ -100,18 +100,18 @@ void EpollLoop::end_of_turn() {
   // whole first: what a pass adds (a protocol that pauses and resumes itself, output produced
   // as output drains) waits for the next turn, which then does not block.
   core::IntrusiveList<EpollConnection, &EpollConnection::resumed_node> resumed;
-  resumed.splice_back(resumed_);
+  resumed.splice_back(work_.resumed);
   while (EpollConnection* conn = resumed.pop_front())
     conn->redeliver_stash();
   core::IntrusiveList<EpollConnection, &EpollConnection::dirty_node> dirty;
-  dirty.splice_back(dirty_);
+  dirty.splice_back(work_.dirty);
   while (EpollConnection* conn = dirty.pop_front()) {
     conn->settle_now();
     conn->send_pending();
   }
   // Let back in as many readers starved of buffers as there are buffers, oldest first.
-  for (unsigned free = buffers_.available(); free > 0 && !starved_.empty(); --free) {
-    starved_.pop_front()->buffers_returned();
+  for (unsigned free = buffers_.available(); free > 0 && !work_.starved.empty(); --free) {
+    work_.starved.pop_front()->buffers_returned();
   }
   log_.flush();
   release_retired();
@@ -121,7 +121,7 @@ void EpollLoop::end_of_turn() {
 void EpollLoop::release_retired() {
   while (EpollConnection* conn = retired_.pop_front()) {
     conn->settle_now();  // the protocol hears of the close before the memory goes
-    forget(*conn);
+    work_.forget(*conn);
     all_.remove(*conn);
     connections_.destroy(conn);
     note_connection_closed(counters_, *context_.cap);
@@ -141,28 +141,6 @@ void EpollLoop::update_gauges() {
   counters_.pool_grows.set(
       static_cast<std::int64_t>(chunks_.grows() + slots_.grows() + connections_.grows()));
   counters_.buffers_held.set(buffers_.held());
-}
-
-void EpollLoop::mark_dirty(EpollConnection& conn) {
-  if (!conn.dirty_node.linked()) dirty_.push_back(conn);
-}
-
-void EpollLoop::mark_resumed(EpollConnection& conn) {
-  if (!conn.resumed_node.linked()) resumed_.push_back(conn);
-}
-
-void EpollLoop::wait_for_buffers(EpollConnection& conn) {
-  if (!conn.starved_node.linked()) starved_.push_back(conn);
-}
-
-void EpollLoop::stop_waiting_for_buffers(EpollConnection& conn) {
-  if (conn.starved_node.linked()) starved_.remove(conn);
-}
-
-void EpollLoop::forget(EpollConnection& conn) {
-  if (conn.dirty_node.linked()) dirty_.remove(conn);
-  if (conn.starved_node.linked()) starved_.remove(conn);
-  if (conn.resumed_node.linked()) resumed_.remove(conn);
 }
 
 void EpollLoop::retire(EpollConnection& conn) {

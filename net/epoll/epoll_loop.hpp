@@ -24,6 +24,7 @@
 #include "net/epoll/watch.hpp"
 #include "net/loop_config.hpp"
 #include "net/loop_counters.hpp"
+#include "net/work_lists.hpp"
 
 namespace rs::net::epoll {
 
@@ -51,11 +52,7 @@ class EpollLoop final : public LoopServices, private ConnectionEvents {
   ConnectionEvents& events() { return *this; }
   // Adds fd to the epoll set or changes its interest; false (logged, counted) when it fails.
   bool watch(int fd, Watch& watch, std::uint32_t events, bool modify);
-  void mark_dirty(EpollConnection& conn);
-  void mark_resumed(EpollConnection& conn);
-  void wait_for_buffers(EpollConnection& conn);
-  void stop_waiting_for_buffers(EpollConnection& conn);
-  void forget(EpollConnection& conn);  // the descriptor closed: leave the work lists
+  WorkLists<EpollConnection>& work() { return work_; }
   void retire(EpollConnection& conn);  // free at the end of this turn
 
  private:
@@ -91,9 +88,7 @@ class EpollLoop final : public LoopServices, private ConnectionEvents {
   RecvBuffers buffers_;
   core::SlabPool<EpollConnection> connections_;
   core::IntrusiveList<EpollConnection, &EpollConnection::all_node> all_;
-  core::IntrusiveList<EpollConnection, &EpollConnection::dirty_node> dirty_;
-  core::IntrusiveList<EpollConnection, &EpollConnection::starved_node> starved_;
-  core::IntrusiveList<EpollConnection, &EpollConnection::resumed_node> resumed_;
+  WorkLists<EpollConnection> work_;
   core::IntrusiveList<EpollConnection, &EpollConnection::retired_node> retired_;
   core::Timer accept_retry_timer_;
   core::Timer grace_timer_;

@@ -19,11 +19,11 @@ RingConnection::RingConnection(RingLoop& loop, int fd, std::uint64_t id)
 }
 
 void RingConnection::schedule_settle() {
-  loop_.mark_dirty(*this);
+  loop_.work().mark_dirty(*this);
 }
 
 void RingConnection::schedule_redeliver() {
-  if (!transport_closed_) loop_.mark_resumed(*this);
+  if (!transport_closed_) loop_.work().mark_resumed(*this);
 }
 
 void RingConnection::send_pending() {
@@ -57,7 +57,7 @@ void RingConnection::set_receiving(bool on) {
   if (on) {
     if (!recv_armed_ && !recv_cancel_pending_ && !transport_closed_) arm_receive();
   } else {
-    loop_.stop_waiting_for_buffers(*this);
+    loop_.work().stop_waiting_for_buffers(*this);
     if (recv_armed_) cancel(recv_op_, cancel_recv_op_);
   }
 }
@@ -112,7 +112,7 @@ void RingConnection::on_recv(std::int32_t res, std::uint32_t flags) {
     // The ring ran dry: the data waits in the socket. Re-arm once buffers have come back,
     // not at once, or an empty ring would spin.
     loop_.counters().enobufs.add();
-    if (receiving_wanted() && !transport_closed_) loop_.wait_for_buffers(*this);
+    if (receiving_wanted() && !transport_closed_) loop_.work().wait_for_buffers(*this);
   } else if (res != -ECANCELED) {
     loop_.counters().recv_errors.add();
     abort();
@@ -136,7 +136,7 @@ void RingConnection::on_op_done(std::int32_t /*res*/, std::uint32_t /*flags*/) {
 
 void RingConnection::close_transport() {
   transport_closed_ = true;
-  loop_.forget(*this);
+  loop_.work().forget(*this);
   // Cancel while the descriptor is still open, then close; the connection is freed only when
   // every completion that names it (cancels and the close included) has arrived.
   if (recv_armed_) cancel(recv_op_, cancel_recv_op_);

@@ -65,18 +65,18 @@ void RingLoop::end_of_turn() {
   // Redelivered input may produce output, so it runs before the sends. The list is taken
   // whole first: a protocol that pauses and resumes itself lands in the next turn's list.
   core::IntrusiveList<RingConnection, &RingConnection::resumed_node> resumed;
-  resumed.splice_back(resumed_);
+  resumed.splice_back(work_.resumed);
   while (RingConnection* conn = resumed.pop_front())
     conn->redeliver_stash();
   buffers_.publish();
   // settle() finishes closes and tells protocols about aborts; then the one send per turn.
-  while (RingConnection* conn = dirty_.pop_front()) {
+  while (RingConnection* conn = work_.dirty.pop_front()) {
     conn->settle_now();
     conn->send_pending();
   }
   // Re-arm no more starved receives than there are buffers to fill, oldest first.
-  for (unsigned free = buffers_.available(); free > 0 && !starved_.empty(); --free) {
-    starved_.pop_front()->retry_receive();
+  for (unsigned free = buffers_.available(); free > 0 && !work_.starved.empty(); --free) {
+    work_.starved.pop_front()->retry_receive();
   }
   // Log lines of every response of this turn leave in (at most) one write.
   log_.flush();
@@ -103,28 +103,6 @@ void RingLoop::dispatch_completions() {
     }
     if (n < batch_.size()) break;
   }
-}
-
-void RingLoop::mark_dirty(RingConnection& conn) {
-  if (!conn.dirty_node.linked()) dirty_.push_back(conn);
-}
-
-void RingLoop::mark_resumed(RingConnection& conn) {
-  if (!conn.resumed_node.linked()) resumed_.push_back(conn);
-}
-
-void RingLoop::wait_for_buffers(RingConnection& conn) {
-  if (!conn.starved_node.linked()) starved_.push_back(conn);
-}
-
-void RingLoop::stop_waiting_for_buffers(RingConnection& conn) {
-  if (conn.starved_node.linked()) starved_.remove(conn);
-}
-
-void RingLoop::forget(RingConnection& conn) {
-  if (conn.dirty_node.linked()) dirty_.remove(conn);
-  if (conn.starved_node.linked()) starved_.remove(conn);
-  if (conn.resumed_node.linked()) resumed_.remove(conn);
 }
 
 void RingLoop::on_accepted(int fd) {
@@ -190,7 +168,7 @@ void RingLoop::on_accept_retry(core::Timer& timer) {
 
 void RingLoop::release(RingConnection& conn) {
   conn.settle_now();  // the protocol hears of the close before the memory goes
-  forget(conn);
+  work_.forget(conn);
   all_.remove(conn);
   connections_.destroy(&conn);
   note_connection_closed(counters_, *context_.cap);

@@ -24,6 +24,7 @@
 #include "net/uring/ring_connection.hpp"
 #include "net/uring/ring_files.hpp"
 #include "net/uring/ring_log.hpp"
+#include "net/work_lists.hpp"
 
 namespace rs::net::uring {
 
@@ -54,11 +55,7 @@ class RingLoop final : public LoopServices, private AcceptHandler, private Conne
   ResponseSlotPool& response_slots() { return slots_; }
   const ConnectionLimits& limits() const { return config_.limits; }
   ConnectionEvents& events() { return *this; }
-  void mark_dirty(RingConnection& conn);
-  void mark_resumed(RingConnection& conn);
-  void wait_for_buffers(RingConnection& conn);
-  void stop_waiting_for_buffers(RingConnection& conn);
-  void forget(RingConnection& conn);   // the transport closed: leave the work lists
+  WorkLists<RingConnection>& work() { return work_; }
   void release(RingConnection& conn);  // the last completion arrived: free it
 
  private:
@@ -93,9 +90,7 @@ class RingLoop final : public LoopServices, private AcceptHandler, private Conne
   ResponseSlotPool slots_;
   core::SlabPool<RingConnection> connections_;
   core::IntrusiveList<RingConnection, &RingConnection::all_node> all_;
-  core::IntrusiveList<RingConnection, &RingConnection::dirty_node> dirty_;
-  core::IntrusiveList<RingConnection, &RingConnection::starved_node> starved_;
-  core::IntrusiveList<RingConnection, &RingConnection::resumed_node> resumed_;
+  WorkLists<RingConnection> work_;
   core::Timer accept_retry_timer_;
   core::Timer grace_timer_;
   Operation wake_op_;

@@ -39,14 +39,8 @@ class HttpServerFixture : public ::testing::TestWithParam<BackendParam> {
   }
   // A client whose receive buffer is small, so the server meets a slow reader at once.
   int connect_small_window() {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    const int bytes = 4 << 10;
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(server_->port());
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    const int fd = connect_to(server_->port(), 4 << 10);
+    EXPECT_GE(fd, 0);
     fds_.push_back(fd);
     return fd;
   }

@@ -42,9 +42,13 @@ bool wait_until(const std::function<bool()>& pred, milliseconds timeout) {
   return true;
 }
 
-int connect_to(std::uint16_t port) {
+int connect_to(std::uint16_t port, int receive_buffer_bytes) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
+  if (receive_buffer_bytes > 0) {
+    // Before connect, so the window the server sees is small from the handshake on.
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer_bytes, sizeof(receive_buffer_bytes));
+  }
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);

@@ -18,8 +18,9 @@ using std::chrono::milliseconds;
 // Polls pred every millisecond until it holds or the timeout passes; returns whether it held.
 bool wait_until(const std::function<bool()>& pred, milliseconds timeout = milliseconds(10000));
 
-// A connected IPv4 socket to 127.0.0.1:port (blocking), or -1.
-int connect_to(std::uint16_t port);
+// A connected IPv4 socket to 127.0.0.1:port (blocking), or -1. With receive_buffer_bytes > 0
+// its receive buffer is that small, so the server meets a slow reader at once.
+int connect_to(std::uint16_t port, int receive_buffer_bytes = 0);
 void set_nonblocking(int fd);
 
 bool send_all(int fd, std::span<const std::byte> bytes, milliseconds timeout = milliseconds(10000));

@@ -1,0 +1,127 @@
+// The built binaries on every backend: --backend picks the I/O model, auto falls back to epoll
+// where io_uring is refused, uring says what to do when it is, and a SIGTERM stops every loop
+// of a multi-loop server after answering what is pending.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include "tests/support/http_client.hpp"
+#include "tests/support/net_client.hpp"
+#include "tests/support/server_harness.hpp"
+
+namespace rs::test {
+namespace {
+
+using std::chrono::milliseconds;
+
+std::string bin(const char* name) {
+  return std::string(RS_BIN_DIR) + "/" + name;
+}
+
+// ringserve_http_requests_total from GET /metrics on a connection of its own; -1 on failure.
+long requests_seen(std::uint16_t port) {
+  const int fd = connect_to(port);
+  if (fd < 0) return -1;
+  long value = -1;
+  if (send_all(fd, "GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")) {
+    HttpReader reader(fd);
+    const HttpResponse r = reader.next(milliseconds(5000));
+    const std::string key = "\nringserve_http_requests_total ";
+    if (const auto at = r.body.find(key); r.ok && at != std::string::npos) {
+      value = std::stol(r.body.substr(at + key.size()));
+    }
+  }
+  ::close(fd);
+  return value;
+}
+
+TEST(BackendApp, UringRefusedSaysSoAndSuggestsEpoll) {
+  ChildProcess server("no_uring", {bin("ringserve-http"), "--backend", "uring", "--port", "0"});
+  const auto status = server.wait_exit(milliseconds(10000));
+  ASSERT_TRUE(status);
+  EXPECT_NE(*status, 0);
+  EXPECT_NE(server.err().find("io_uring"), std::string::npos) << server.err();
+  EXPECT_NE(server.err().find("--backend epoll"), std::string::npos) << server.err();
+}
+
+TEST(BackendApp, AutoFallsBackToEpollWhenUringIsRefusedAndServes) {
+  ChildProcess server("no_uring", {bin("ringserve-echo"), "--port", "0"});
+  const auto line = server.wait_for_line("listening on", milliseconds(10000));
+  ASSERT_TRUE(line) << server.err();
+  EXPECT_NE(line->find("backend=epoll"), std::string::npos) << *line;
+  EXPECT_NE(server.err().find("io_uring unavailable"), std::string::npos) << server.err();
+  const int fd = connect_to(port_from_startup_line(*line));
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(send_all(fd, "ping"));
+  EXPECT_EQ(recv_string(fd, 4), "ping");
+  ::close(fd);
+  server.signal(SIGTERM);
+  EXPECT_EQ(server.wait_exit(milliseconds(10000)), 0) << server.err();
+}
+
+TEST(BackendApp, AutoPicksUringWhereItIsAvailable) {
+  ChildProcess server("ringserve-echo", {"--port", "0"});
+  const auto line = server.wait_for_line("listening on", milliseconds(10000));
+  ASSERT_TRUE(line) << server.err();
+  EXPECT_NE(line->find("backend=uring"), std::string::npos) << *line;
+  server.signal(SIGTERM);
+  EXPECT_EQ(server.wait_exit(milliseconds(10000)), 0) << server.err();
+}
+
+TEST(BackendApp, ThreadsBackendRefusesSeveralLoops) {
+  ChildProcess server("ringserve-http", {"--backend", "threads", "--threads", "2", "--port", "0"});
+  EXPECT_EQ(server.wait_exit(milliseconds(10000)), 1);
+  EXPECT_NE(server.err().find("leave --threads at 1"), std::string::npos) << server.err();
+}
+
+struct ShutdownCase {
+  const char* backend;
+  const char* threads;
+};
+
+class BackendShutdown : public ::testing::TestWithParam<ShutdownCase> {};
+
+// SIGTERM with /delay answers pending on several connections (spread over the loops): each is
+// answered, the server exits 0 well within the grace period.
+TEST_P(BackendShutdown, SigtermAnswersPendingDelaysOnEveryLoopAndExitsZero) {
+  ChildProcess server("ringserve-http", {"--backend", GetParam().backend, "--threads",
+                                         GetParam().threads, "--port", "0", "--grace-ms", "5000"});
+  const auto line = server.wait_for_line("listening on", milliseconds(10000));
+  ASSERT_TRUE(line) << server.err();
+  EXPECT_NE(line->find(std::string("backend=") + GetParam().backend), std::string::npos) << *line;
+  const std::uint16_t port = port_from_startup_line(*line);
+  constexpr int kClients = 8;
+  std::vector<int> fds;
+  for (int i = 0; i < kClients; ++i) {
+    fds.push_back(connect_to(port));
+    ASSERT_GE(fds.back(), 0);
+    ASSERT_TRUE(send_all(fds.back(), "GET /delay?ms=300 HTTP/1.1\r\nHost: t\r\n\r\n"));
+  }
+  // Every request has been dispatched (the /metrics request counts itself too) before the stop.
+  ASSERT_TRUE(wait_until([&] { return requests_seen(port) > kClients; }));
+  server.signal(SIGTERM);
+  for (int fd : fds) {
+    HttpReader reader(fd);
+    const HttpResponse r = reader.next(milliseconds(5000));
+    ASSERT_TRUE(r.ok);
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.header("Connection"), "close");
+    EXPECT_TRUE(wait_closed(fd));
+    ::close(fd);
+  }
+  EXPECT_EQ(server.wait_exit(milliseconds(10000)), 0) << server.err();
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, BackendShutdown,
+                         ::testing::Values(ShutdownCase{"uring", "2"}, ShutdownCase{"epoll", "2"},
+                                           ShutdownCase{"threads", "1"}),
+                         [](const auto& info) {
+                           return std::string(info.param.backend) + "_" + info.param.threads +
+                                  "loop";
+                         });
+
+}  // namespace
+}  // namespace rs::test
