@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 step() { printf '\n== %s\n' "$*"; }
 
 step setup
-scripts/setup.sh
+# --lab: the perf lab's quick mode is one of the suites (wrk, nginx, perf, gnuplot).
+scripts/setup.sh --lab
 
 step "format check"
 scripts/lint.sh --format-only

@@ -1,0 +1,566 @@
+#!/usr/bin/env python3
+"""The perf lab: the three ringserve I/O models and nginx on the same work.
+
+Every run pins the server to CPU 0 and the load generator to the other CPUs, and records
+requests/s, latency p50/p99, the server's CPU time per request (user and system, from
+/proc/PID/stat), its system calls per request (perf stat -e raw_syscalls:sys_enter, or strace -c
+where perf is missing) and whether the server's own request count agrees with the client's.
+The report is a Markdown table plus PNG charts (gnuplot) and a JSON file with every cell.
+
+Run it through scripts/bench.sh (quick by default, --full for the whole matrix).
+"""
+
+import argparse
+import datetime
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+# ---------------------------------------------------------------------------- the machine
+
+def cpu_layout():
+    n = os.cpu_count() or 1
+    server = "0"
+    load = f"1-{n - 1}" if n > 1 else "0"
+    return server, load, max(1, n - 1)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_ticks(pids):
+    total_user = total_sys = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total_user += int(fields[11])  # utime, field 14 of the whole line
+        total_sys += int(fields[12])   # stime, field 15
+    return total_user, total_sys
+
+
+def raise_fd_limit():
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+# ---------------------------------------------------------------------------- servers
+
+class Server:
+    """A server under test, pinned to the server CPU. pids: the processes whose CPU counts."""
+
+    def __init__(self, name, kind):
+        self.name = name
+        self.kind = kind  # "http" or "echo"
+        self.proc = None
+        self.port = None
+        self.pids = []
+        self.tmp = None
+
+    def requests_served(self):
+        return None
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.tmp:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+class Ringserve(Server):
+    def __init__(self, binary, backend, server_cpu, kind):
+        super().__init__(backend, kind)
+        self.binary = binary
+        self.backend = backend
+        self.server_cpu = server_cpu
+
+    def start(self):
+        args = ["taskset", "-c", self.server_cpu, str(self.binary), "--port", "0",
+                "--backend", self.backend, "--max-connections", "12000", "--grace-ms", "2000"]
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True)
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            m = re.search(r"listening on \S+ port (\d+)", line)
+            if m:
+                self.port = int(m.group(1))
+                self.pids = [self.proc.pid]
+                return
+        raise RuntimeError(f"{self.binary.name} --backend {self.backend} did not start: "
+                           f"{self.proc.stderr.read() if self.proc.poll() is not None else ''}")
+
+    def stop(self):
+        # The counters line comes at exit; reading stdout to its end also keeps the pipe from
+        # blocking the exit.
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            rest, _ = self.proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rest, _ = self.proc.communicate()
+        m = re.search(r" bytes_out=(\d+)", rest or "")
+        self.bytes_out = int(m.group(1)) if m else None
+
+    def requests_served(self):
+        if self.kind != "http":
+            return None
+        body = http_get(self.port, "/metrics")
+        m = re.search(r"^ringserve_http_requests_total (\d+)$", body or "", re.M)
+        return int(m.group(1)) if m else None
+
+
+NGINX_CONF = """
+worker_processes 1;
+worker_cpu_affinity {mask};
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log warn;
+events {{ worker_connections 16384; multi_accept off; }}
+worker_rlimit_nofile 40000;
+http {{
+  access_log off;
+  keepalive_requests 100000000;
+  keepalive_timeout 60s;
+  client_body_temp_path {tmp}/body;
+  proxy_temp_path {tmp}/proxy;
+  fastcgi_temp_path {tmp}/fastcgi;
+  uwsgi_temp_path {tmp}/uwsgi;
+  scgi_temp_path {tmp}/scgi;
+  server {{
+    listen 127.0.0.1:{port} reuseport backlog=4096;
+    location = /plaintext {{ default_type text/plain; return 200 "Hello, World!"; }}
+    location = /json {{ default_type application/json;
+                        return 200 '{{"message":"Hello, World!"}}'; }}
+    location = /nginx_status {{ stub_status; }}
+  }}
+}}
+"""
+
+
+class Nginx(Server):
+    """nginx from a generated config in a temporary directory: one worker, pinned like ours."""
+
+    def __init__(self, server_cpu):
+        super().__init__("nginx", "http")
+        self.server_cpu = server_cpu
+
+    def start(self):
+        self.tmp = tempfile.mkdtemp(prefix="rs-nginx-")
+        self.port = free_port()
+        mask = "1" + "0" * int(self.server_cpu)  # CPU n as a bit mask
+        conf = Path(self.tmp) / "nginx.conf"
+        conf.write_text(NGINX_CONF.format(tmp=self.tmp, port=self.port, mask=mask))
+        self.proc = subprocess.Popen(
+            ["taskset", "-c", self.server_cpu, "nginx", "-c", str(conf), "-p", self.tmp,
+             "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            if http_get(self.port, "/nginx_status") is not None:
+                break
+            time.sleep(0.05)
+        else:
+            raise RuntimeError("nginx did not start: " + Path(self.tmp, "error.log").read_text())
+        # The master only supervises; the worker serves. Both count.
+        children = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True,
+                                  text=True).stdout.split()
+        self.pids = [self.proc.pid] + [int(c) for c in children]
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGQUIT)  # graceful
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.tmp:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def requests_served(self):
+        body = http_get(self.port, "/nginx_status")
+        m = re.search(r"^\s*\d+\s+\d+\s+(\d+)\s*$", body or "", re.M)
+        return int(m.group(1)) if m else None
+
+
+def http_get(port, path):
+    """The body of GET path on its own connection, or None."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(f"GET {path} HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n".encode())
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        return data.split(b"\r\n\r\n", 1)[1].decode(errors="replace")
+    except (OSError, IndexError):
+        return None
+
+
+# ---------------------------------------------------------------------------- load
+
+def parse_duration_us(text):
+    m = re.match(r"([\d.]+)(us|ms|s|m)", text)
+    if not m:
+        return None
+    value, unit = float(m.group(1)), m.group(2)
+    return value * {"us": 1, "ms": 1e3, "s": 1e6, "m": 60e6}[unit]
+
+
+def wrk_load(port, path, connections, seconds, depth, threads, load_cpus, tmp):
+    script = Path(tmp) / f"pipeline{depth}.lua"
+    script.write_text(
+        "init = function(args)\n"
+        "  local r = {}\n"
+        f"  for i = 1, {depth} do r[i] = wrk.format(nil, \"{path}\") end\n"
+        "  req = table.concat(r)\n"
+        "end\n"
+        "request = function() return req end\n")
+    threads = max(1, min(threads, connections))
+    cmd = ["taskset", "-c", load_cpus, "wrk", f"-t{threads}", f"-c{connections}",
+           f"-d{seconds}s", "--latency", "--timeout", "10s", "-s", str(script),
+           f"http://127.0.0.1:{port}{path}"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60).stdout
+    result = {"client": "wrk"}
+    m = re.search(r"(\d+) requests in", out)
+    result["requests"] = int(m.group(1)) if m else None
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    result["rps"] = float(m.group(1)) if m else None
+    for pct, key in (("50", "p50_us"), ("99", "p99_us")):
+        m = re.search(rf"^\s+{pct}(?:\.000)?%\s+(\S+)", out, re.M)
+        result[key] = parse_duration_us(m.group(1)) if m else None
+    if depth > 1:
+        # wrk times a pipelined batch as one request but counts each response: its latency
+        # histogram is meaningless then (percentiles above the median read 0), so none is given.
+        result["p50_us"] = result["p99_us"] = None
+        result["latency_note"] = "wrk cannot time pipelined requests"
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    result["non_2xx"] = int(m.group(1)) if m else 0
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    result["socket_errors"] = sum(int(g) for g in m.groups()) if m else 0
+    result["raw"] = out
+    return result
+
+
+def echo_load(binary, port, connections, seconds, size, load_cpus):
+    cmd = ["taskset", "-c", load_cpus, str(binary), "--port", str(port),
+           "--connections", str(connections), "--size", str(size),
+           "--duration-s", str(seconds), "--json"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
+    line = next((l for l in proc.stdout.splitlines() if l.startswith("{")), None)
+    if line is None:
+        raise RuntimeError(f"echo-load gave no result: {proc.stdout}{proc.stderr}")
+    data = json.loads(line)
+    return {"client": "echo-load", "requests": data.get("messages"),
+            "rps": data.get("messages_per_s"), "echo_messages": data.get("total_messages"), "p50_us": data.get("latency_us_p50"),
+            "p99_us": data.get("latency_us_p99"), "non_2xx": 0, "socket_errors": data.get("errors", 0),
+            "raw": proc.stdout}
+
+
+class SyscallCounter:
+    """System calls made by the server while the load runs: perf stat, else strace -c.
+
+    perf counts every system call entered on the server's CPU: the server is pinned there and
+    the load is not, and unlike `perf stat -p` this also sees threads started during the run
+    (the threads backend's workers)."""
+
+    def __init__(self, pids, server_cpu, tmp):
+        self.out = Path(tmp) / "syscalls.txt"
+        if shutil.which("perf"):
+            self.tool = "perf"
+            cmd = ["perf", "stat", "-e", "raw_syscalls:sys_enter", "-x,", "-o", str(self.out),
+                   "-a", "-C", server_cpu]
+        else:
+            self.tool = "strace"
+            cmd = ["strace", "-f", "-c", "-o", str(self.out)] + sum(
+                (["-p", str(p)] for p in pids), [])
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.2)  # attached before the load starts
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        text = self.out.read_text() if self.out.exists() else ""
+        if self.tool == "perf":
+            for line in text.splitlines():
+                fields = line.split(",")
+                if len(fields) > 2 and "raw_syscalls" in line and fields[0].strip().isdigit():
+                    return int(fields[0])
+            return None
+        m = re.search(r"^\s*100\.00\s+\S+\s+\S+\s+\S+\s+(\d+)", text, re.M)
+        return int(m.group(1)) if m else None
+
+
+def measure(server, run_load, server_cpu, tmp):
+    before_count = server.requests_served()
+    u0, s0 = cpu_ticks(server.pids)
+    counter = SyscallCounter(server.pids, server_cpu, tmp)
+    result = run_load()
+    syscalls = counter.stop()
+    u1, s1 = cpu_ticks(server.pids)
+    after_count = server.requests_served()
+    n = result.get("requests") or 0
+    result["syscalls"] = syscalls
+    result["syscall_tool"] = counter.tool
+    if n > 0:
+        result["cpu_user_us"] = (u1 - u0) * 1e6 / TICKS / n
+        result["cpu_sys_us"] = (s1 - s0) * 1e6 / TICKS / n
+        result["cpu_us"] = result["cpu_user_us"] + result["cpu_sys_us"]
+        result["syscalls_per_req"] = syscalls / n if syscalls is not None else None
+    if before_count is not None and after_count is not None:
+        # The second count's own request is included; the client may stop counting with
+        # requests still in flight (at most one batch per connection).
+        result["server_requests"] = after_count - before_count - 1
+    result.pop("raw", None)
+    return result
+
+
+# ---------------------------------------------------------------------------- the matrix
+
+def matrix(full):
+    """(workload name, kind, parameters), in report order."""
+    if full:
+        http = [("plaintext c=64", "/plaintext", 64, 1), ("plaintext c=256", "/plaintext", 256, 1),
+                ("plaintext c=1024", "/plaintext", 1024, 1),
+                ("plaintext c=256 pipelined 16", "/plaintext", 256, 16),
+                ("json c=256", "/json", 256, 1),
+                ("delay 100 ms c=10000", "/delay?ms=100", 10000, 1)]
+        echo = [("echo 128 B c=64", 64), ("echo 128 B c=512", 512)]
+        seconds = 10
+    else:
+        http = [("plaintext c=64", "/plaintext", 64, 1),
+                ("plaintext c=64 pipelined 16", "/plaintext", 64, 16),
+                ("json c=64", "/json", 64, 1),
+                ("delay 100 ms c=500", "/delay?ms=100", 500, 1)]
+        echo = [("echo 128 B c=64", 64)]
+        seconds = 1
+    return http, echo, seconds
+
+
+def run_all(args):
+    raise_fd_limit()
+    server_cpu, load_cpus, load_threads = cpu_layout()
+    http, echo, seconds = matrix(args.full)
+    if args.seconds:
+        seconds = args.seconds
+    build = args.bin
+    rows = []
+    tmp = tempfile.mkdtemp(prefix="rs-bench-")
+    try:
+        http_servers = [lambda b=b: Ringserve(build / "ringserve-http", b, server_cpu, "http")
+                        for b in ("uring", "epoll", "threads")]
+        http_servers.append(lambda: Nginx(server_cpu))
+        for make in http_servers:
+            for name, path, conns, depth in http:
+                server = make()
+                if server.name == "nginx" and path.startswith("/delay"):
+                    continue  # nginx has no delayed answer without a third-party module
+                server.start()
+                try:
+                    log(f"{name:32} {server.name:8}")
+                    r = measure(server, lambda: wrk_load(server.port, path, conns, seconds,
+                                                         depth, load_threads, load_cpus, tmp),
+                                server_cpu, tmp)
+                finally:
+                    server.stop()
+                rows.append({"workload": name, "server": server.name, "connections": conns,
+                             "depth": depth, **r})
+                log(f"  {fmt_row(rows[-1])}")
+        if (build / "echo-load").exists():
+            for backend in ("uring", "epoll", "threads"):
+                for name, conns in echo:
+                    server = Ringserve(build / "ringserve-echo", backend, server_cpu, "echo")
+                    server.start()
+                    try:
+                        log(f"{name:32} {backend:8}")
+                        r = measure(server, lambda: echo_load(build / "echo-load", server.port, conns,
+                                                              seconds, 128, load_cpus),
+                                    server_cpu, tmp)
+                    finally:
+                        server.stop()
+                    # The echo server counts bytes, not messages: it must have echoed exactly
+                    # every message the client sent (warm-up and the drain at the end included).
+                    if server.bytes_out is not None and r.get("echo_messages") is not None:
+                        r["server_requests"] = server.bytes_out // 128
+                        r["requests_checked"] = r["echo_messages"]
+                    rows.append({"workload": name, "server": backend, "connections": conns,
+                                 "depth": 1, **r})
+                    log(f"  {fmt_row(rows[-1])}")
+        else:
+            log("echo-load is not built: echo workloads skipped")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return rows, {"server_cpu": server_cpu, "load_cpus": load_cpus, "seconds": seconds}
+
+
+def log(text):
+    print(text, file=sys.stderr, flush=True)
+
+
+def num(v, digits=1):
+    return "-" if v is None else f"{v:.{digits}f}"
+
+
+def fmt_row(r):
+    return (f"rps={num(r.get('rps'), 0)} p50={num(r.get('p50_us'), 0)}us "
+            f"p99={num(r.get('p99_us'), 0)}us cpu/req={num(r.get('cpu_us'), 2)}us "
+            f"syscalls/req={num(r.get('syscalls_per_req'), 3)} "
+            f"client={r.get('requests')} server={r.get('server_requests')}")
+
+
+# ---------------------------------------------------------------------------- the report
+
+COLUMNS = [("req/s", "rps", 0), ("p50 µs", "p50_us", 0), ("p99 µs", "p99_us", 0),
+           ("CPU µs/req", "cpu_us", 2), ("user", "cpu_user_us", 2), ("sys", "cpu_sys_us", 2),
+           ("syscalls/req", "syscalls_per_req", 3)]
+
+
+def count_check(r):
+    """ok when the server answered what the client counted, plus at most what was still in
+    flight when the client stopped counting (one batch per connection)."""
+    client, server = r.get("requests_checked", r.get("requests")), r.get("server_requests")
+    if server is None or client is None:
+        return "n/a"
+    in_flight = r.get("connections", 0) * r.get("depth", 1)
+    return "ok" if 0 <= server - client <= in_flight else f"server {server}, client {client}"
+
+
+def ratio(rows, workload, a, b, key):
+    ra = next((r for r in rows if r["workload"] == workload and r["server"] == a), None)
+    rb = next((r for r in rows if r["workload"] == workload and r["server"] == b), None)
+    if not ra or not rb or not ra.get(key) or not rb.get(key):
+        return None
+    return ra[key] / rb[key]
+
+
+def write_report(rows, meta, out_dir, full):
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.datetime.now().strftime("%Y-%m-%d")
+    host = socket.gethostname()
+    base = out_dir / f"{stamp}-{host}"
+    for r in rows:
+        r["count"] = count_check(r)
+        r["errors"] = (r.get("non_2xx") or 0) + (r.get("socket_errors") or 0)
+    (base.with_suffix(".json")).write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+    lines = [f"# ringserve perf lab: {stamp} on {host}", "",
+             f"Mode: {'full' if full else 'quick'}, {meta['seconds']} s per run. Server on CPU "
+             f"{meta['server_cpu']}, load on CPUs {meta['load_cpus']} ({os.cpu_count()} CPUs, "
+             f"kernel {os.uname().release}). CPU per request from /proc/PID/stat (user+system), "
+             "system calls per request from `perf stat -e raw_syscalls:sys_enter` on the server, "
+             "`count` compares the server's own request count with the client's.", "",
+             "| workload | server | " + " | ".join(c[0] for c in COLUMNS) + " | errors | count |",
+             "|---|---|" + "---|" * len(COLUMNS) + "---|---|"]
+    for r in rows:
+        cells = [num(r.get(key), d) for _, key, d in COLUMNS]
+        lines.append(f"| {r['workload']} | {r['server']} | " + " | ".join(cells) +
+                     f" | {r['errors']} | {r['count']} |")
+    if any(r.get("latency_note") for r in rows):
+        lines += ["", "Pipelined rows have no latency: wrk times a pipelined batch as one request "
+                  "but counts every response, so its percentiles are meaningless there."]
+    if full is False:
+        lines += ["", "Quick mode: one-second runs to check that the lab works; use --full for "
+                  "numbers worth quoting."]
+    lines += ["", "## Ratios", ""]
+    workloads = list(dict.fromkeys(r["workload"] for r in rows))
+    for w in workloads:
+        parts = []
+        for other in ("nginx", "epoll", "threads"):
+            cpu = ratio(rows, w, "uring", other, "cpu_us")
+            rps = ratio(rows, w, "uring", other, "rps")
+            if cpu is not None:
+                parts.append(f"CPU/req uring/{other} = {cpu:.2f}, req/s uring/{other} = "
+                             f"{rps:.2f}" if rps else f"CPU/req uring/{other} = {cpu:.2f}")
+        if parts:
+            lines.append(f"- {w}: " + "; ".join(parts))
+    charts = write_charts(rows, base)
+    if charts:
+        lines += ["", "## Charts", ""] + [f"![{c.stem}]({c.name})" for c in charts]
+    report = base.with_suffix(".md")
+    report.write_text("\n".join(lines) + "\n")
+    return report
+
+
+def write_charts(rows, base):
+    if not shutil.which("gnuplot"):
+        return []
+    servers = list(dict.fromkeys(r["server"] for r in rows))
+    workloads = list(dict.fromkeys(r["workload"] for r in rows))
+    charts = []
+    for key, title, suffix in (("rps", "requests per second", "rps"),
+                               ("cpu_us", "server CPU microseconds per request", "cpu"),
+                               ("syscalls_per_req", "system calls per request", "syscalls")):
+        dat = base.parent / f"{base.name}-{suffix}.dat"
+        with dat.open("w") as f:
+            f.write("workload " + " ".join(servers) + "\n")
+            for w in workloads:
+                values = []
+                for s in servers:
+                    r = next((r for r in rows if r["workload"] == w and r["server"] == s), None)
+                    v = r.get(key) if r else None
+                    values.append("-" if v is None else f"{v:.4f}")
+                f.write('"' + w + '" ' + " ".join(values) + "\n")
+        png = base.parent / f"{base.name}-{suffix}.png"
+        script = (f"set terminal png size 1000,520\nset output '{png}'\n"
+                  f"set title '{title}'\nset style data histogram\n"
+                  "set style histogram cluster gap 1\nset style fill solid 0.8 border -1\n"
+                  "set datafile missing '-'\nset key top right\nset xtics rotate by -25\n"
+                  "set yrange [0:*]\n"
+                  f"plot for [i=2:{len(servers) + 1}] '{dat}' using i:xtic(1) title columnhead(i)\n")
+        result = subprocess.run(["gnuplot"], input=script, text=True, capture_output=True)
+        dat.unlink()
+        if result.returncode == 0 and png.exists():
+            charts.append(png)
+        else:
+            log(f"gnuplot: {result.stderr.strip()}")
+    return charts
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--full", action="store_true", help="the whole matrix (minutes)")
+    parser.add_argument("--seconds", type=int, help="seconds per run (default 1 quick, 10 full)")
+    parser.add_argument("--bin", type=Path, default=ROOT / "build" / "bin",
+                        help="the built binaries (release build)")
+    parser.add_argument("--out", type=Path, default=ROOT / "perf" / "results",
+                        help="where the report, JSON and charts go")
+    args = parser.parse_args()
+    for tool in ("wrk", "nginx", "taskset"):
+        if not shutil.which(tool):
+            sys.exit(f"bench: {tool} is missing; run scripts/setup.sh --lab")
+    rows, meta = run_all(args)
+    report = write_report(rows, meta, args.out, args.full)
+    print(report)
+
+
+if __name__ == "__main__":
+    main()
