@@ -37,14 +37,24 @@ void EpollConnection::set_receiving(bool on) {
 // which edge-triggered mode needs to learn that the socket is drained. The price is an
 // epoll_ctl whenever the interest changes: pause and resume (rare), and EPOLLOUT, which is in
 // the set only while a send could not finish.
-void EpollConnection::update_interest() {
-  if (transport_closed_) return;
+std::uint32_t EpollConnection::wanted_events() const {
   std::uint32_t want = 0;
   if (receiving_wanted() && !starved_) want |= EPOLLIN;
   if (write_blocked_) want |= EPOLLOUT;
+  return want;
+}
+
+// Only noted here; the loop applies the turn's changes together (apply_interest).
+void EpollConnection::update_interest() {
+  if (!transport_closed_) loop_.interest_changed(*this);
+}
+
+void EpollConnection::apply_interest() {
+  if (transport_closed_) return;
+  const std::uint32_t want = wanted_events();
   if (want == registered_ && (in_epoll_ || want == 0)) return;
   if (!loop_.watch(fd(), watch_, want, in_epoll_)) {
-    abort();  // the epoll set is full (max_user_watches): counted and logged by the loop
+    abort();  // the epoll set is full (max_user_watches): logged by the loop
     return;
   }
   // Reading again after a pause: the readiness model's counterpart of re-arming a receive.
@@ -60,7 +70,9 @@ void EpollConnection::on_ready(std::uint32_t events) {
     send_pending();
     if (transport_closed_) return;
   }
-  if ((registered_ & EPOLLIN) != 0 && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0) {
+  // What this turn wants, not what the kernel was last told: a pause decided earlier in the
+  // turn holds even though the kernel still reports the socket.
+  if ((wanted_events() & EPOLLIN) != 0 && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0) {
     receive();  // an error or the end of input comes back from recv itself
   } else if ((events & (EPOLLHUP | EPOLLERR)) != 0) {
     // Not reading, and the peer reset the connection (or both directions are shut): reported

@@ -29,12 +29,14 @@ class EpollConnection final : public net::Connection {
   void send_pending();
   void redeliver_stash() { redeliver(); }
   void buffers_returned();  // was starved of receive buffers; some came back
+  void apply_interest();    // end of turn: tell the kernel what update_interest() decided
 
-  core::ListNode all_node;      // every connection of the loop, until freed
-  core::ListNode dirty_node;    // to settle and send at the end of this turn
-  core::ListNode starved_node;  // wants to read but every receive buffer is held
-  core::ListNode resumed_node;  // input resumed with bytes waiting in the stash
-  core::ListNode retired_node;  // descriptor closed: freed at the end of the turn
+  core::ListNode all_node;       // every connection of the loop, until freed
+  core::ListNode dirty_node;     // to settle and send at the end of this turn
+  core::ListNode starved_node;   // wants to read but every receive buffer is held
+  core::ListNode resumed_node;   // input resumed with bytes waiting in the stash
+  core::ListNode retired_node;   // descriptor closed: freed at the end of the turn
+  core::ListNode interest_node;  // its epoll interest changed this turn
 
  private:
   static constexpr int kMaxIov = 32;
@@ -50,6 +52,7 @@ class EpollConnection final : public net::Connection {
   void on_ready(std::uint32_t events);
   void receive();
   void update_interest();
+  std::uint32_t wanted_events() const;
 
   EpollLoop& loop_;
   Watch watch_;

@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <system_error>
@@ -70,7 +71,8 @@ void EpollLoop::run() {
     if (has_work()) {
       timeout_ms = 0;
     } else if (auto next = timers_.next_expiry_ms()) {
-      timeout_ms = static_cast<int>(*next > now_ms_ ? *next - now_ms_ : 0);
+      timeout_ms = static_cast<int>(
+          std::min<std::uint64_t>(*next > now_ms_ ? *next - now_ms_ : 0, INT32_MAX));
     }
     const int n = ::epoll_wait(epoll_fd_, events_.data(), kMaxEvents, timeout_ms);
     counters_.enter_calls.add();
@@ -106,14 +108,21 @@ void EpollLoop::end_of_turn() {
   core::IntrusiveList<EpollConnection, &EpollConnection::dirty_node> dirty;
   dirty.splice_back(work_.dirty);
   while (EpollConnection* conn = dirty.pop_front()) {
-    conn->settle_now();
+    // Send first: settling a connection that still has output queued and no send under way
+    // would mark it dirty again and cost the next turn a needless epoll_wait(0).
     conn->send_pending();
+    conn->settle_now();
   }
   // Let back in as many readers starved of buffers as there are buffers, oldest first.
   for (unsigned free = buffers_.available(); free > 0 && !work_.starved.empty(); --free) {
     work_.starved.pop_front()->buffers_returned();
   }
   log_.flush();
+  // Interest changes of the whole turn, once each: a connection that stopped reading and
+  // closed within the turn never costs an epoll_ctl. Applied before the wait, or a socket
+  // nobody reads would be reported again (level-triggered).
+  while (EpollConnection* conn = interest_.pop_front())
+    conn->apply_interest();
   release_retired();
   update_gauges();
 }
@@ -143,7 +152,12 @@ void EpollLoop::update_gauges() {
   counters_.buffers_held.set(buffers_.held());
 }
 
+void EpollLoop::interest_changed(EpollConnection& conn) {
+  if (!conn.interest_node.linked()) interest_.push_back(conn);
+}
+
 void EpollLoop::retire(EpollConnection& conn) {
+  if (conn.interest_node.linked()) interest_.remove(conn);
   // Not freed now: later events of this turn's batch may still name it.
   if (!conn.retired_node.linked()) retired_.push_back(conn);
 }
@@ -189,7 +203,10 @@ void EpollLoop::pause_accepting() {
 
 void EpollLoop::resume_accepting() {
   if (accepting_ || stopping_ || listen_fd_ < 0) return;
-  if (!watch(listen_fd_, listen_watch_, EPOLLIN, false)) return;
+  if (!watch(listen_fd_, listen_watch_, EPOLLIN, false)) {
+    timers_.arm(accept_retry_timer_, config_.accept_retry_ms);  // try again, do not give up
+    return;
+  }
   accepting_ = true;
   counters_.accept_rearms.add();
 }

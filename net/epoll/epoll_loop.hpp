@@ -53,7 +53,8 @@ class EpollLoop final : public LoopServices, private ConnectionEvents {
   // Adds fd to the epoll set or changes its interest; false (logged, counted) when it fails.
   bool watch(int fd, Watch& watch, std::uint32_t events, bool modify);
   WorkLists<EpollConnection>& work() { return work_; }
-  void retire(EpollConnection& conn);  // free at the end of this turn
+  void retire(EpollConnection& conn);            // free at the end of this turn
+  void interest_changed(EpollConnection& conn);  // apply at the end of this turn
 
  private:
   static constexpr int kMaxEvents = 256;
@@ -90,6 +91,7 @@ class EpollLoop final : public LoopServices, private ConnectionEvents {
   core::IntrusiveList<EpollConnection, &EpollConnection::all_node> all_;
   WorkLists<EpollConnection> work_;
   core::IntrusiveList<EpollConnection, &EpollConnection::retired_node> retired_;
+  core::IntrusiveList<EpollConnection, &EpollConnection::interest_node> interest_;
   core::Timer accept_retry_timer_;
   core::Timer grace_timer_;
   int epoll_fd_ = -1;

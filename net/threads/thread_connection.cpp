@@ -9,10 +9,11 @@ namespace rs::net::threads {
 ThreadConnection::ThreadConnection(int fd, std::uint64_t id, LoopServices& services,
                                    ResponseSlotPool& slots, const ConnectionLimits& limits,
                                    ConnectionEvents& events, epoll::RecvBuffers& buffers,
-                                   LoopCounters& counters)
+                                   LoopCounters& counters, WorkerClock& clock)
     : net::Connection(fd, id, services, slots, limits, events),
       buffers_(buffers),
-      counters_(counters) {
+      counters_(counters),
+      clock_(clock) {
   msg_.msg_iov = iov_;
 }
 
@@ -26,7 +27,9 @@ bool ThreadConnection::receive() {
   }
   const std::span<std::byte> room = buffers_.bytes(id);
   const ssize_t n = ::recv(fd(), room.data(), room.size(), 0);
+  const int error = errno;
   counters_.recv_sqes.add();
+  clock_.refresh();
   if (n > 0) {
     counters_.recv_completions.add();
     counters_.bytes_in.add(static_cast<std::uint64_t>(n));
@@ -34,7 +37,6 @@ bool ThreadConnection::receive() {
     buffers_.release_buffer(id);
     return true;
   }
-  const int error = errno;
   buffers_.release_buffer(id);
   if (n == 0) {
     deliver_end();

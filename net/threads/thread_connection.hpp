@@ -14,11 +14,21 @@
 
 namespace rs::net::threads {
 
+// The worker's clock: moved when a blocking recv returns, before the protocol sees what it
+// brought, so timers armed for that input count from its arrival, not from before the wait.
+class WorkerClock {
+ public:
+  virtual void refresh() = 0;
+
+ protected:
+  ~WorkerClock() = default;
+};
+
 class ThreadConnection final : public net::Connection {
  public:
   ThreadConnection(int fd, std::uint64_t id, LoopServices& services, ResponseSlotPool& slots,
                    const ConnectionLimits& limits, ConnectionEvents& events,
-                   epoll::RecvBuffers& buffers, LoopCounters& counters);
+                   epoll::RecvBuffers& buffers, LoopCounters& counters, WorkerClock& clock);
   ~ThreadConnection() = default;
 
   void attach_protocol(Protocol* protocol) { start(protocol); }
@@ -50,6 +60,7 @@ class ThreadConnection final : public net::Connection {
 
   epoll::RecvBuffers& buffers_;
   LoopCounters& counters_;
+  WorkerClock& clock_;
   msghdr msg_{};
   iovec iov_[kMaxIov]{};
   bool settle_wanted_ = false;

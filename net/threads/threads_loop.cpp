@@ -57,13 +57,15 @@ class SharedLog final : public LogSink {
  public:
   SharedLog(LoopCounters& counters, const LoopConfig& config)
       : timers_(core::monotonic_ms()),
-        log_(timers_, counters, config.access_log_path, config.access_log_max_buffered_bytes) {}
-  bool enabled() const { return log_.enabled(); }
+        log_(timers_, counters, config.access_log_path, config.access_log_max_buffered_bytes),
+        enabled_(log_.enabled()) {}
+  bool enabled() const { return enabled_; }
   void append(std::string_view line) override {
     std::lock_guard lock(mutex_);
     log_.append(line);
   }
   void flush() {
+    if (!enabled_) return;  // no lock on the request path when there is no log
     std::lock_guard lock(mutex_);
     timers_.advance(core::monotonic_ms());  // its write-retry timer
     log_.flush();
@@ -82,10 +84,11 @@ class SharedLog final : public LogSink {
   std::mutex mutex_;
   core::TimerWheel timers_;
   epoll::EpollLog log_;
+  const bool enabled_;
 };
 
 // One thread and the state of the one connection it serves at a time.
-class Worker final : public LoopServices, private ConnectionEvents {
+class Worker final : public LoopServices, private ConnectionEvents, private WorkerClock {
  public:
   Worker(ThreadsLoop& owner, LoopCounters& counters, SharedLog& log)
       : owner_(owner),
@@ -98,8 +101,8 @@ class Worker final : public LoopServices, private ConnectionEvents {
         files_(chunks_) {}
   ~Worker() { protocols_.reset(); }
 
-  // Starts the thread on its first connection; false when the system refused a thread.
-  bool start(int fd) {
+  // Starts the thread on its first connection; 0, or the error pthread_create gave.
+  int start(int fd) {
     first_fd_ = fd;
     pthread_attr_t attr;
     pthread_attr_init(&attr);
@@ -107,7 +110,7 @@ class Worker final : public LoopServices, private ConnectionEvents {
     const int rc = ::pthread_create(&thread_, &attr, &Worker::main, this);
     pthread_attr_destroy(&attr);
     started_ = rc == 0;
-    return started_;
+    return rc;
   }
   void join() {
     if (started_) ::pthread_join(thread_, nullptr);
@@ -147,6 +150,10 @@ class Worker final : public LoopServices, private ConnectionEvents {
     counters_.pool_grows.set(static_cast<std::int64_t>(chunks_.grows() + slots_.grows()));
     counters_.buffers_held.set(buffers_.held());
   }
+  void refresh() override {
+    now_ms_ = core::monotonic_ms();
+    timers_.advance(now_ms_);
+  }
   void on_input_paused() override { counters_.input_pauses.add(); }
   void on_stash_overflow() override { counters_.stash_overflows.add(); }
 
@@ -183,12 +190,13 @@ void Worker::run() {
 // next timer, then fires timers.
 void Worker::serve(int fd) {
   ThreadConnection conn(fd, next_id_++, *this, slots_, owner_.config().limits, *this, buffers_,
-                        counters_);
+                        counters_, *this);
   note_connection_opened(counters_);
   set_socket_timeout(fd, SO_SNDTIMEO, kSendSliceMs);
   recv_timeout_ms_ = 0;
   bool shut_down = false;
   bool cut = false;
+  refresh();  // the worker may have been idle: the connection's first timers count from now
   conn.attach_protocol(protocols_->open(conn));
   for (;;) {
     const bool redeliver = conn.wants_redeliver();
@@ -220,10 +228,9 @@ void Worker::serve(int fd) {
     if (!conn.wants_settle() && !conn.wants_redeliver() && !files_.has_posted() && !cut) {
       wait_for_input_or_timer(conn);
     }
-    now_ms_ = core::monotonic_ms();
-    timers_.advance(now_ms_);
+    refresh();
   }
-  timers_.advance(core::monotonic_ms());
+  refresh();
   counters_.closed.add();
   counters_.connections_open.dec();
   // Its place under the cap is given back once this worker is idle (wait_for_connection), so
@@ -236,7 +243,9 @@ void Worker::wait_for_input_or_timer(ThreadConnection& conn) {
     timeout_ms = static_cast<std::int64_t>(*next > now_ms_ ? *next - now_ms_ : 0);
     if (timeout_ms == 0) return;  // a timer is due now
   }
-  if (conn.receiving() && !conn.transport_closed()) {
+  // No free buffer (answers still pending hold them all): nothing could be read into; a
+  // timer releases them.
+  if (conn.receiving() && !conn.transport_closed() && buffers_.available() > 0) {
     // The socket timeout is the next timer. It changes only when the deadline moved by more
     // than a millisecond, so a keep-alive connection re-arming the same idle timeout costs no
     // setsockopt per request.
@@ -252,7 +261,7 @@ void Worker::wait_for_input_or_timer(ThreadConnection& conn) {
   }
   // Nothing to read (input paused, ended, or every buffer held by a pending answer): sleep
   // until the next timer. A pending GET /delay keeps its thread here.
-  ::poll(nullptr, 0, static_cast<int>(timeout_ms));
+  ::poll(nullptr, 0, static_cast<int>(std::min<std::int64_t>(timeout_ms, INT32_MAX)));
 }
 
 ThreadsLoop::ThreadsLoop(const LoopConfig& config, LoopContext& context)
@@ -273,6 +282,21 @@ ThreadsLoop::ThreadsLoop(const LoopConfig& config, LoopContext& context)
 }
 
 ThreadsLoop::~ThreadsLoop() {
+  // After run() returned busy_ is 0. After it threw, workers may still serve: cut them off
+  // (interrupting until each has noticed) before joining.
+  if (!cut()) {
+    stopping_.store(true, std::memory_order_release);
+    cut_.store(true, std::memory_order_release);
+    notice_.fetch_add(1, std::memory_order_acq_rel);
+  }
+  for (;;) {
+    {
+      std::lock_guard lock(mutex_);
+      if (busy_ == 0) break;
+    }
+    interrupt_workers();
+    ::poll(nullptr, 0, kStopPollMs);
+  }
   {
     std::lock_guard lock(mutex_);
     exit_workers_ = true;
@@ -298,10 +322,19 @@ void ThreadsLoop::run() {
     if (context_.signal_fd >= 0) fds[n++] = {context_.signal_fd, POLLIN, 0};
     // At the cap the listener is left alone: clients wait in the backlog until a worker is
     // free, and an idle worker says so through idle_fd_.
-    const bool accepting = !stopping() && listen_fd_ >= 0 && !cap.full();
+    const bool accepting = !stopping() && listen_fd_ >= 0 && !cap.full() &&
+                           core::monotonic_ms() >= accept_paused_until_;
     const nfds_t listen_at = accepting ? n : 0;
     if (accepting) fds[n++] = {listen_fd_, POLLIN, 0};
-    const int ready = ::poll(fds, n, stopping() ? kStopPollMs : -1);
+    int timeout = -1;
+    if (stopping()) {
+      timeout = kStopPollMs;
+    } else if (accept_paused_until_ != 0) {
+      const std::uint64_t now = core::monotonic_ms();
+      timeout = now >= accept_paused_until_ ? 0 : static_cast<int>(accept_paused_until_ - now);
+      if (now >= accept_paused_until_) accept_paused_until_ = 0;
+    }
+    const int ready = ::poll(fds, n, timeout);
     if (ready < 0 && errno != EINTR) {
       throw std::system_error(errno, std::generic_category(), "poll");
     }
@@ -327,7 +360,10 @@ void ThreadsLoop::run() {
     if (grace_deadline == 0) grace_deadline = core::monotonic_ms() + config_.grace_ms;
     {
       std::lock_guard lock(mutex_);
-      if (busy_ == 0) break;
+      if (busy_ == 0) {
+        log_->flush();  // what the last workers logged reaches the file before the exit
+        break;
+      }
     }
     if (!cut() && core::monotonic_ms() >= grace_deadline) {
       cut_.store(true, std::memory_order_release);
@@ -336,6 +372,11 @@ void ThreadsLoop::run() {
     }
     interrupt_workers();
   }
+}
+
+void ThreadsLoop::pause_accepting() {
+  counters_.accept_pauses.add();
+  accept_paused_until_ = core::monotonic_ms() + config_.accept_retry_ms;
 }
 
 void ThreadsLoop::take_messages() {
@@ -362,7 +403,11 @@ void ThreadsLoop::accept_ready() {
       if (error == EAGAIN || error == EINTR) return;
       if (error == ECONNABORTED || error == EPROTO) continue;
       counters_.accept_errors.add();
-      core::log_warn("accept: {}", std::strerror(error));
+      // Out of descriptors or memory: the listener stays out of poll for a while instead of
+      // being reported (level-triggered) and failing again at once.
+      core::log_warn("accept: {}; pausing accepts for {} ms", std::strerror(error),
+                     config_.accept_retry_ms);
+      pause_accepting();
       return;
     }
     hand_over(fd);
@@ -380,19 +425,24 @@ void ThreadsLoop::hand_over(int fd) {
     w->wake.notify_one();
     return;
   }
-  auto worker = std::make_unique<Worker>(*this, context_.add_counters(), *log_);
-  if (!worker->start(fd)) {
-    // Out of threads (RLIMIT_NPROC, memory): this client cannot be served now.
+  // In the list before its thread runs, so nothing can leave a running thread unowned.
+  workers_.push_back(std::make_unique<Worker>(*this, context_.add_counters(), *log_));
+  Worker* worker = workers_.back().get();
+  if (const int rc = worker->start(fd); rc != 0) {
+    // Out of threads (RLIMIT_NPROC, a container's pids limit, memory): this client is closed,
+    // and the next ones wait in the backlog for a while rather than be accepted and dropped.
+    workers_.pop_back();
     lock.unlock();
-    core::log_warn("no thread for a new connection: {}", std::strerror(EAGAIN));
+    core::log_warn("no thread for a new connection: {}; pausing accepts for {} ms",
+                   std::strerror(rc), config_.accept_retry_ms);
     ::close(fd);
     context_.cap->release();
     counters_.rejected_over_cap.add();
+    pause_accepting();
     return;
   }
   worker->busy = true;
   ++busy_;
-  workers_.push_back(std::move(worker));
 }
 
 bool ThreadsLoop::wait_for_connection(Worker& worker, int& fd) {

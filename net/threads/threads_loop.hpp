@@ -49,6 +49,7 @@ class ThreadsLoop {
   void accept_ready();
   void hand_over(int fd);
   void begin_stop();
+  void pause_accepting();  // for accept_retry_ms, after an error
   void interrupt_workers();
   void take_messages();
 
@@ -69,6 +70,7 @@ class ThreadsLoop {
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<Worker*> idle_;
   std::size_t busy_ = 0;
+  std::uint64_t accept_paused_until_ = 0;  // monotonic ms; 0: accepting
   bool exit_workers_ = false;
 };
 

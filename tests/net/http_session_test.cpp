@@ -2,9 +2,11 @@
 // send), graceful closes that linger, shutdown while requests are in flight, pipelining past
 // the pending cap, 100-continue, head buffers and start-up checks of the settings.
 #include <gtest/gtest.h>
+
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <thread>
 
 #include <cerrno>
 #include <cstring>
@@ -464,7 +466,54 @@ TEST(HttpConfigCheck, ZeroTimeoutsAndLimitsAreRefusedNamingTheFlag) {
   }
 }
 
+// Timers armed because of input count from the input's arrival, however long the loop (or a
+// worker thread, blocked in recv) waited before it: an idle keep-alive connection and then a
+// head in two pieces is served, not timed out, and a /delay takes at least its delay.
+TEST_P(HttpSessionTest, TimersArmedByInputCountFromItsArrival) {
+  start([](http::HttpConfig& c) { c.header_timeout_ms = 200; });
+  const int fd = connect();
+  Reader reader(fd);
+  ASSERT_TRUE(send_all(fd, kGetPlaintext));
+  ASSERT_EQ(reader.next(milliseconds(5000)).status, 200);
+  // Idle for longer than the header timeout: the stimulus, not a wait for the server.
+  std::this_thread::sleep_for(milliseconds(300));
+  ASSERT_TRUE(send_all(fd, "GET /plaintext HTTP/1.1\r\n"));
+  std::this_thread::sleep_for(milliseconds(50));
+  ASSERT_TRUE(send_all(fd, "Host: t\r\n\r\n"));
+  EXPECT_EQ(reader.next(milliseconds(5000)).status, 200);
+  std::this_thread::sleep_for(milliseconds(300));
+  const auto begin = Clock::now();
+  ASSERT_TRUE(send_all(fd, "GET /delay?ms=150 HTTP/1.1\r\nHost: t\r\n\r\n"));
+  EXPECT_EQ(reader.next(milliseconds(5000)).status, 200);
+  EXPECT_GE(Clock::now() - begin, milliseconds(150));
+}
+
+// The readiness loop's cost per keep-alive request: one epoll_wait, one recv, one sendmsg.
+// A loop that needed a second turn per response (an epoll_wait(0)) shows up here as two.
+class EpollHttpTest : public HttpServerFixture {};
+
+TEST_P(EpollHttpTest, OneLoopTurnPerKeepAliveRequest) {
+  start();
+  const int fd = connect();
+  Reader reader(fd);
+  ASSERT_TRUE(send_all(fd, kGetPlaintext));
+  ASSERT_EQ(reader.next(milliseconds(5000)).status, 200);
+  constexpr int kRequests = 300;
+  const std::int64_t turns_before = counter("enter_calls");
+  for (int i = 0; i < kRequests; ++i) {
+    ASSERT_TRUE(send_all(fd, kGetPlaintext));
+    ASSERT_EQ(reader.next(milliseconds(5000)).status, 200);
+  }
+  const std::int64_t turns = counter("enter_calls") - turns_before;
+  EXPECT_GE(turns, kRequests);
+  EXPECT_LE(turns, kRequests + kRequests / 10) << "epoll_wait calls for " << kRequests;
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, HttpSessionTest, ::testing::ValuesIn(all_backends()),
+                         [](const auto& info) { return backend_name(info.param); });
+
+INSTANTIATE_TEST_SUITE_P(Epoll, EpollHttpTest,
+                         ::testing::ValuesIn(backends_of(net::Backend::kEpoll)),
                          [](const auto& info) { return backend_name(info.param); });
 
 }  // namespace
