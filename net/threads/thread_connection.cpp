@@ -9,11 +9,11 @@ namespace rs::net::threads {
 ThreadConnection::ThreadConnection(int fd, std::uint64_t id, LoopServices& services,
                                    ResponseSlotPool& slots, const ConnectionLimits& limits,
                                    ConnectionEvents& events, epoll::RecvBuffers& buffers,
-                                   LoopCounters& counters, WorkerClock& clock)
+                                   LoopCounters& counters, WorkerWake& wake)
     : net::Connection(fd, id, services, slots, limits, events),
       buffers_(buffers),
       counters_(counters),
-      clock_(clock) {
+      wake_(wake) {
   msg_.msg_iov = iov_;
 }
 
@@ -29,15 +29,21 @@ bool ThreadConnection::receive() {
   const ssize_t n = ::recv(fd(), room.data(), room.size(), 0);
   const int error = errno;
   counters_.recv_sqes.add();
-  clock_.refresh();
   if (n > 0) {
     counters_.recv_completions.add();
     counters_.bytes_in.add(static_cast<std::uint64_t>(n));
+    wake_.on_wake(*this);
+    if (transport_closed_) {  // the stop cut the connection: what came is dropped with it
+      buffers_.release_buffer(id);
+      return true;
+    }
     deliver(room.first(static_cast<std::size_t>(n)), &buffers_, id);
     buffers_.release_buffer(id);
     return true;
   }
   buffers_.release_buffer(id);
+  wake_.on_wake(*this);
+  if (transport_closed_) return true;
   if (n == 0) {
     deliver_end();
     return true;

@@ -14,21 +14,25 @@
 
 namespace rs::net::threads {
 
-// The worker's clock: moved when a blocking recv returns, before the protocol sees what it
-// brought, so timers armed for that input count from its arrival, not from before the wait.
-class WorkerClock {
+class ThreadConnection;
+
+// What the worker does when a blocking recv returns, before the protocol sees what it brought:
+// move the clock, so timers armed for that input count from its arrival, not from before the
+// wait; and act on the owner's stop flags, so input that arrives once a stop has begun is
+// answered as part of the drain (with Connection: close), as the event loops answer it.
+class WorkerWake {
  public:
-  virtual void refresh() = 0;
+  virtual void on_wake(ThreadConnection& conn) = 0;
 
  protected:
-  ~WorkerClock() = default;
+  ~WorkerWake() = default;
 };
 
 class ThreadConnection final : public net::Connection {
  public:
   ThreadConnection(int fd, std::uint64_t id, LoopServices& services, ResponseSlotPool& slots,
                    const ConnectionLimits& limits, ConnectionEvents& events,
-                   epoll::RecvBuffers& buffers, LoopCounters& counters, WorkerClock& clock);
+                   epoll::RecvBuffers& buffers, LoopCounters& counters, WorkerWake& wake);
   ~ThreadConnection() = default;
 
   void attach_protocol(Protocol* protocol) { start(protocol); }
@@ -60,7 +64,7 @@ class ThreadConnection final : public net::Connection {
 
   epoll::RecvBuffers& buffers_;
   LoopCounters& counters_;
-  WorkerClock& clock_;
+  WorkerWake& wake_;
   msghdr msg_{};
   iovec iov_[kMaxIov]{};
   bool settle_wanted_ = false;

@@ -88,7 +88,7 @@ class SharedLog final : public LogSink {
 };
 
 // One thread and the state of the one connection it serves at a time.
-class Worker final : public LoopServices, private ConnectionEvents, private WorkerClock {
+class Worker final : public LoopServices, private ConnectionEvents, private WorkerWake {
  public:
   Worker(ThreadsLoop& owner, LoopCounters& counters, SharedLog& log)
       : owner_(owner),
@@ -150,10 +150,15 @@ class Worker final : public LoopServices, private ConnectionEvents, private Work
     counters_.pool_grows.set(static_cast<std::int64_t>(chunks_.grows() + slots_.grows()));
     counters_.buffers_held.set(buffers_.held());
   }
-  void refresh() override {
+  void refresh() {
     now_ms_ = core::monotonic_ms();
     timers_.advance(now_ms_);
   }
+  void on_wake(ThreadConnection& conn) override {
+    refresh();
+    observe_owner(conn);
+  }
+  void observe_owner(ThreadConnection& conn);
   void on_input_paused() override { counters_.input_pauses.add(); }
   void on_stash_overflow() override { counters_.stash_overflows.add(); }
 
@@ -172,6 +177,8 @@ class Worker final : public LoopServices, private ConnectionEvents, private Work
   int first_fd_ = -1;
   std::uint64_t next_id_ = 1;
   std::int64_t recv_timeout_ms_ = 0;  // SO_RCVTIMEO on the current socket; 0: none
+  bool shut_down_ = false;            // the current connection was told of the stop
+  bool cut_ = false;                  // the current connection was cut (the grace period ended)
   std::atomic<std::uint32_t> seen_{0};
 };
 
@@ -194,8 +201,8 @@ void Worker::serve(int fd) {
   note_connection_opened(counters_);
   set_socket_timeout(fd, SO_SNDTIMEO, kSendSliceMs);
   recv_timeout_ms_ = 0;
-  bool shut_down = false;
-  bool cut = false;
+  shut_down_ = false;
+  cut_ = false;
   refresh();  // the worker may have been idle: the connection's first timers count from now
   conn.attach_protocol(protocols_->open(conn));
   for (;;) {
@@ -214,18 +221,8 @@ void Worker::serve(int fd) {
       conn.settle_now();  // the protocol hears of the close
       break;
     }
-    // Read the owner's flags before acknowledging them: a notice sent after this load is
-    // acted on at the next pass, and the owner interrupts until it is acknowledged.
-    const std::uint32_t notice = owner_.notice();
-    if (owner_.cut() && !cut) {
-      cut = true;
-      conn.abort();
-    } else if (owner_.stopping() && !shut_down) {
-      shut_down = true;
-      conn.shutdown();
-    }
-    seen_.store(notice, std::memory_order_release);
-    if (!conn.wants_settle() && !conn.wants_redeliver() && !files_.has_posted() && !cut) {
+    observe_owner(conn);
+    if (!conn.wants_settle() && !conn.wants_redeliver() && !files_.has_posted() && !cut_) {
       wait_for_input_or_timer(conn);
     }
     refresh();
@@ -235,6 +232,21 @@ void Worker::serve(int fd) {
   counters_.connections_open.dec();
   // Its place under the cap is given back once this worker is idle (wait_for_connection), so
   // the next client finds a thread waiting instead of making one more.
+}
+
+// Acts on the owner's stop flags, once each per connection, then acknowledges them. The flags
+// are read before the acknowledgement: a notice sent after this load is acted on at the next
+// pass, and the owner interrupts until it is acknowledged.
+void Worker::observe_owner(ThreadConnection& conn) {
+  const std::uint32_t notice = owner_.notice();
+  if (owner_.cut() && !cut_) {
+    cut_ = true;
+    conn.abort();
+  } else if (owner_.stopping() && !shut_down_) {
+    shut_down_ = true;
+    conn.shutdown();
+  }
+  seen_.store(notice, std::memory_order_release);
 }
 
 void Worker::wait_for_input_or_timer(ThreadConnection& conn) {
