@@ -36,6 +36,8 @@ void add_server_flags(CLI::App& app, net::ServerConfig& config) {
   app.add_option("--threads", config.threads, "Event loops, each on its own thread")
       ->capture_default_str()
       ->check(CLI::Range(1U, 1024U));
+  app.add_flag("--pin", config.pin,
+               "Pin loop i to the i-th CPU the process may use (see taskset); uring and epoll");
   app.add_option("--max-connections", config.max_connections,
                  "Open connections allowed, all loops together; beyond it clients wait in the "
                  "listen backlog")

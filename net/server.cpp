@@ -1,5 +1,7 @@
 #include "net/server.hpp"
 
+#include <pthread.h>
+#include <sched.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -36,6 +38,33 @@ std::ostream& operator<<(std::ostream& os, Backend backend) {
   return os << to_string(backend);
 }
 
+namespace {
+
+// The CPUs this process may run on (its affinity mask, as taskset or a cgroup left it), in
+// order: loop i goes to the i-th.
+std::vector<int> allowed_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof(set), &set) != 0) {
+    throw StartupError(fmt::format("--pin: sched_getaffinity: {}", std::strerror(errno)));
+  }
+  std::vector<int> cpus;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (CPU_ISSET(cpu, &set)) cpus.push_back(cpu);
+  }
+  return cpus;
+}
+
+// Pins the calling thread; 0 or the error.
+int pin_to_cpu(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  return ::pthread_setaffinity_np(::pthread_self(), sizeof(set), &set);
+}
+
+}  // namespace
+
 struct Server::LoopSlot {
   LoopCounters counters;
   LoopContext context;
@@ -61,7 +90,19 @@ void Server::start() {
         "--threads sets the event loops of uring and epoll; the threads backend makes a thread "
         "per connection by itself (bound it with --max-connections): leave --threads at 1");
   }
+  if (config_.backend == Backend::kThreads && config_.pin) {
+    throw StartupError(
+        "--pin pins the event loops of uring and epoll; the threads backend's threads come and "
+        "go with connections: drop --pin (use taskset to confine the whole process)");
+  }
   check_connection_cap(config_.max_connections, config_.threads, raise_fd_limit());
+  if (config_.pin) {
+    pin_cpus_ = allowed_cpus();
+    if (pin_cpus_.size() < config_.threads) {
+      core::log_info("--pin: {} loops on {} CPUs: some loops share a CPU", config_.threads,
+                     pin_cpus_.size());
+    }
+  }
   cap_ = std::make_unique<ConnectionCap>(config_.max_connections);
   resolve_backend();
 
@@ -147,6 +188,17 @@ std::string describe_setup(const threads::ThreadsLoop& /*loop*/) {
 template <class Loop>
 void Server::run_loop(LoopSlot& slot) {
   std::optional<Loop> loop;
+  const int index = slot.context.index;
+  ::pthread_setname_np(::pthread_self(), fmt::format("rs-loop-{}", index).c_str());
+  if (!pin_cpus_.empty()) {
+    const int cpu = pin_cpus_[static_cast<std::size_t>(index) % pin_cpus_.size()];
+    if (const int error = pin_to_cpu(cpu); error != 0) {
+      ::close(std::exchange(slot.context.listen_fd, -1));
+      slot.ready.set_value(
+          fmt::format("--pin: cannot pin loop {} to CPU {}: {}", index, cpu, std::strerror(error)));
+      return;
+    }
+  }
   try {
     // The ring (or epoll set) is created here, on the thread that drives it.
     loop.emplace(config_.loop, slot.context);

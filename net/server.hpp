@@ -26,6 +26,8 @@ struct ServerConfig {
   std::uint16_t port = 9000;  // 0: any free port
   Backend backend = Backend::kAuto;
   unsigned threads = 1;
+  // Pin loop i to the i-th CPU this process may run on (wrapping when there are more loops).
+  bool pin = false;
   std::uint64_t max_connections = 10000;
   int backlog = 4096;
   // When >= 0, loop 0 reads this signalfd: SIGINT/SIGTERM stop the server, SIGHUP reopens
@@ -74,6 +76,7 @@ class Server {
   std::uint16_t port_ = 0;
   Backend backend_ = Backend::kAuto;
   std::string setup_mode_;
+  std::vector<int> pin_cpus_;  // --pin: loop i runs on pin_cpus_[i % size]
 };
 
 }  // namespace rs::net

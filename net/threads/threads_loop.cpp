@@ -110,6 +110,7 @@ class Worker final : public LoopServices, private ConnectionEvents, private Work
     const int rc = ::pthread_create(&thread_, &attr, &Worker::main, this);
     pthread_attr_destroy(&attr);
     started_ = rc == 0;
+    if (started_) ::pthread_setname_np(thread_, "rs-worker");
     return rc;
   }
   void join() {

@@ -2,9 +2,13 @@
 // where io_uring is refused, uring says what to do when it is, and a SIGTERM stops every loop
 // of a multi-loop server after answering what is pending.
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <signal.h>
 #include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -79,6 +83,53 @@ TEST(BackendApp, ThreadsBackendRefusesSeveralLoops) {
   ChildProcess server("ringserve-http", {"--backend", "threads", "--threads", "2", "--port", "0"});
   EXPECT_EQ(server.wait_exit(milliseconds(10000)), 1);
   EXPECT_NE(server.err().find("leave --threads at 1"), std::string::npos) << server.err();
+}
+
+// The CPUs a thread may run on, from /proc/PID/task/TID/status ("Cpus_allowed_list: 1").
+std::map<std::string, std::string> cpus_by_thread_name(pid_t pid) {
+  std::map<std::string, std::string> found;
+  const std::string task = "/proc/" + std::to_string(pid) + "/task";
+  for (const auto& entry : std::filesystem::directory_iterator(task)) {
+    std::ifstream comm(entry.path() / "comm");
+    std::string name;
+    std::getline(comm, name);
+    std::ifstream status(entry.path() / "status");
+    for (std::string line; std::getline(status, line);) {
+      const std::string key = "Cpus_allowed_list:";
+      if (line.rfind(key, 0) == 0) {
+        found[name] = line.substr(line.find_first_not_of(" \t", key.size()));
+      }
+    }
+  }
+  return found;
+}
+
+TEST(BackendApp, PinPutsLoopIOnTheIthAllowedCpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  ASSERT_EQ(::sched_getaffinity(0, sizeof(set), &set), 0);
+  std::vector<int> cpus;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (CPU_ISSET(cpu, &set)) cpus.push_back(cpu);
+  }
+  if (cpus.size() < 2) GTEST_SKIP() << "needs two CPUs to tell the loops apart";
+  ChildProcess server("ringserve-http",
+                      {"--backend", "epoll", "--threads", "2", "--pin", "--port", "0"});
+  const auto line = server.wait_for_line("listening on", milliseconds(10000));
+  ASSERT_TRUE(line) << server.err();
+  // Loops pin themselves before they report ready, and start() waits for every loop.
+  const auto threads = cpus_by_thread_name(server.pid());
+  ASSERT_TRUE(threads.count("rs-loop-0") && threads.count("rs-loop-1")) << server.err();
+  EXPECT_EQ(threads.at("rs-loop-0"), std::to_string(cpus[0]));
+  EXPECT_EQ(threads.at("rs-loop-1"), std::to_string(cpus[1]));
+  server.signal(SIGTERM);
+  EXPECT_EQ(server.wait_exit(milliseconds(10000)), 0) << server.err();
+}
+
+TEST(BackendApp, PinIsRefusedOnTheThreadsBackend) {
+  ChildProcess server("ringserve-http", {"--backend", "threads", "--pin", "--port", "0"});
+  EXPECT_EQ(server.wait_exit(milliseconds(10000)), 1);
+  EXPECT_NE(server.err().find("drop --pin"), std::string::npos) << server.err();
 }
 
 struct ShutdownCase {
