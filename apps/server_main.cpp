@@ -57,6 +57,21 @@ void add_server_flags(CLI::App& app, net::ServerConfig& config) {
   app.add_option("--buffer-size", config.loop.buffer_size, "Bytes per receive buffer")
       ->capture_default_str()
       ->check(CLI::Range(64U, 1U << 20));
+  // Ring tuning: each a flag so the perf lab can measure it on and off.
+  app.add_option("--uring-defer-taskrun", config.loop.ring.defer_taskrun,
+                 "uring: run completions only when the loop asks (SINGLE_ISSUER|DEFER_TASKRUN); "
+                 "false starts from COOP_TASKRUN")
+      ->capture_default_str();
+  app.add_option("--uring-wait-batch", config.loop.ring.wait_batch,
+                 "uring: a loop turn waits for this many completions, up to --uring-wait-usec "
+                 "(Linux 6.12+); 1: wake at the first")
+      ->capture_default_str()
+      ->check(CLI::Range(1U, 4096U));
+  app.add_option("--uring-wait-usec", config.loop.ring.wait_min_usec,
+                 "uring: longest a turn waits for --uring-wait-batch completions before taking "
+                 "what has come")
+      ->capture_default_str()
+      ->check(CLI::Range(0U, 100000U));
 }
 
 namespace {

@@ -27,4 +27,23 @@ inline void note_connection_closed(LoopCounters& counters, ConnectionCap& cap) {
   cap.release();
 }
 
+// At a stop: every connection's protocol finishes what is in flight and closes; queued output
+// drains until the grace timer. The iterator moves on first: shutting one down may unlink it.
+template <class Connections>
+void shut_down_all(Connections& all) {
+  for (auto it = all.begin(); it != all.end();) {
+    auto& conn = *it;
+    ++it;
+    conn.shutdown();
+  }
+}
+
+// When the grace period ends: whatever is still open is cut.
+template <class Connections>
+void abort_all(Connections& all) {
+  for (auto& conn : all) {
+    if (!conn.closed()) conn.abort();
+  }
+}
+
 }  // namespace rs::net

@@ -172,7 +172,8 @@ void Server::resolve_backend() {
 namespace {
 
 std::string describe_setup(const uring::RingLoop& loop) {
-  return fmt::format("io_uring {} ({})", uring::to_string(loop.setup_mode()), loop.setup_reason());
+  return fmt::format("io_uring {} ({}), batched wait {}", uring::to_string(loop.setup_mode()),
+                     loop.setup_reason(), loop.ring_wait_mode());
 }
 
 std::string describe_setup(const epoll::EpollLoop& /*loop*/) {

@@ -78,9 +78,11 @@ class Server:
     def requests_served(self):
         return None
 
+    stop_signal = signal.SIGTERM
+
     def stop(self):
         if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            self.proc.send_signal(self.stop_signal)
             try:
                 self.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
@@ -91,15 +93,17 @@ class Server:
 
 
 class Ringserve(Server):
-    def __init__(self, binary, backend, server_cpu, kind):
-        super().__init__(backend, kind)
+    def __init__(self, binary, backend, server_cpu, kind, label=None, extra_args=()):
+        super().__init__(label or backend, kind)
         self.binary = binary
         self.backend = backend
         self.server_cpu = server_cpu
+        self.extra_args = list(extra_args)
 
     def start(self):
         args = ["taskset", "-c", self.server_cpu, str(self.binary), "--port", "0",
-                "--backend", self.backend, "--max-connections", "12000", "--grace-ms", "2000"]
+                "--backend", self.backend, "--max-connections", "12000", "--grace-ms", "2000",
+                *self.extra_args]
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True)
         deadline = time.time() + 15
@@ -191,16 +195,7 @@ class Nginx(Server):
                                   text=True).stdout.split()
         self.pids = [self.proc.pid] + [int(c) for c in children]
 
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGQUIT)  # graceful
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.tmp:
-            shutil.rmtree(self.tmp, ignore_errors=True)
+    stop_signal = signal.SIGQUIT  # nginx's graceful stop
 
     def requests_served(self):
         body = http_get(self.port, "/nginx_status")
@@ -356,6 +351,7 @@ def matrix(full):
                 ("json c=256", "/json", 256, 1),
                 ("delay 100 ms c=10000", "/delay?ms=100", 10000, 1)]
         echo = [("echo 128 B c=64", 64), ("echo 128 B c=512", 512)]
+        knob_workloads = ["plaintext c=256", "echo 128 B c=64"]
         seconds = 10
     else:
         http = [("plaintext c=64", "/plaintext", 64, 1),
@@ -363,20 +359,62 @@ def matrix(full):
                 ("json c=64", "/json", 64, 1),
                 ("delay 100 ms c=500", "/delay?ms=100", 500, 1)]
         echo = [("echo 128 B c=64", 64)]
+        knob_workloads = ["plaintext c=64"]
         seconds = 1
-    return http, echo, seconds
+    return http, echo, knob_workloads, seconds
+
+
+# Ring tuning flags, each measured against the default uring row of the same workload.
+KNOBS = [
+    ("uring wait 16/50us", ["--uring-wait-batch", "16", "--uring-wait-usec", "50"]),
+    ("uring no DEFER_TASKRUN", ["--uring-defer-taskrun", "false"]),
+    ("uring 4 KiB buffers", ["--buffer-size", "4096"]),
+    ("uring 64 buffers", ["--buffer-count", "64"]),
+]
 
 
 def run_all(args):
     raise_fd_limit()
     server_cpu, load_cpus, load_threads = cpu_layout()
-    http, echo, seconds = matrix(args.full)
+    http, echo, knob_workloads, seconds = matrix(args.full)
+    knobs = KNOBS if args.full else KNOBS[:1]
     if args.seconds:
         seconds = args.seconds
     build = args.bin
     rows = []
     tmp = tempfile.mkdtemp(prefix="rs-bench-")
     try:
+        def run_http(server, name, path, conns, depth):
+            server.start()
+            try:
+                log(f"{name:32} {server.name:8}")
+                r = measure(server, lambda: wrk_load(server.port, path, conns, seconds, depth,
+                                                     load_threads, load_cpus, tmp),
+                            server_cpu, tmp)
+            finally:
+                server.stop()
+            rows.append({"workload": name, "server": server.name, "connections": conns,
+                         "depth": depth, **r})
+            log(f"  {fmt_row(rows[-1])}")
+
+        def run_echo(server, name, conns):
+            server.start()
+            try:
+                log(f"{name:32} {server.name:8}")
+                r = measure(server, lambda: echo_load(build / "echo-load", server.port, conns,
+                                                      seconds, 128, load_cpus),
+                            server_cpu, tmp)
+            finally:
+                server.stop()
+            # The echo server counts bytes, not messages: it must have echoed exactly every
+            # message the client sent (warm-up and the drain at the end included).
+            if server.bytes_out is not None and r.get("echo_messages") is not None:
+                r["server_requests"] = server.bytes_out // 128
+                r["requests_checked"] = r["echo_messages"]
+            rows.append({"workload": name, "server": server.name, "connections": conns,
+                         "depth": 1, **r})
+            log(f"  {fmt_row(rows[-1])}")
+
         http_servers = [lambda b=b: Ringserve(build / "ringserve-http", b, server_cpu, "http")
                         for b in ("uring", "epoll", "threads")]
         http_servers.append(lambda: Nginx(server_cpu))
@@ -385,42 +423,28 @@ def run_all(args):
                 server = make()
                 if server.name == "nginx" and path.startswith("/delay"):
                     continue  # nginx has no delayed answer without a third-party module
-                server.start()
-                try:
-                    log(f"{name:32} {server.name:8}")
-                    r = measure(server, lambda: wrk_load(server.port, path, conns, seconds,
-                                                         depth, load_threads, load_cpus, tmp),
-                                server_cpu, tmp)
-                finally:
-                    server.stop()
-                rows.append({"workload": name, "server": server.name, "connections": conns,
-                             "depth": depth, **r})
-                log(f"  {fmt_row(rows[-1])}")
-        if (build / "echo-load").exists():
+                run_http(server, name, path, conns, depth)
+        has_echo = (build / "echo-load").exists()
+        if has_echo:
             for backend in ("uring", "epoll", "threads"):
                 for name, conns in echo:
-                    server = Ringserve(build / "ringserve-echo", backend, server_cpu, "echo")
-                    server.start()
-                    try:
-                        log(f"{name:32} {backend:8}")
-                        r = measure(server, lambda: echo_load(build / "echo-load", server.port, conns,
-                                                              seconds, 128, load_cpus),
-                                    server_cpu, tmp)
-                    finally:
-                        server.stop()
-                    # The echo server counts bytes, not messages: it must have echoed exactly
-                    # every message the client sent (warm-up and the drain at the end included).
-                    if server.bytes_out is not None and r.get("echo_messages") is not None:
-                        r["server_requests"] = server.bytes_out // 128
-                        r["requests_checked"] = r["echo_messages"]
-                    rows.append({"workload": name, "server": backend, "connections": conns,
-                                 "depth": 1, **r})
-                    log(f"  {fmt_row(rows[-1])}")
+                    run_echo(Ringserve(build / "ringserve-echo", backend, server_cpu, "echo"),
+                             name, conns)
         else:
             log("echo-load is not built: echo workloads skipped")
+        for label, extra in knobs:
+            for name, path, conns, depth in http:
+                if name in knob_workloads:
+                    run_http(Ringserve(build / "ringserve-http", "uring", server_cpu, "http",
+                                       label, extra), name, path, conns, depth)
+            for name, conns in echo:
+                if name in knob_workloads and has_echo:
+                    run_echo(Ringserve(build / "ringserve-echo", "uring", server_cpu, "echo",
+                                       label, extra), name, conns)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return rows, {"server_cpu": server_cpu, "load_cpus": load_cpus, "seconds": seconds}
+    return rows, {"server_cpu": server_cpu, "load_cpus": load_cpus, "seconds": seconds,
+                  "knobs": {label: " ".join(extra) for label, extra in knobs}}
 
 
 def log(text):
@@ -480,7 +504,10 @@ def write_report(rows, meta, out_dir, full):
              "`count` compares the server's own request count with the client's.", "",
              "| workload | server | " + " | ".join(c[0] for c in COLUMNS) + " | errors | count |",
              "|---|---|" + "---|" * len(COLUMNS) + "---|---|"]
-    for r in rows:
+    knob_labels = meta.get("knobs", {})
+    knob_rows = [r for r in rows if r["server"] in knob_labels]
+    main_rows = [r for r in rows if r["server"] not in knob_labels]
+    for r in main_rows:
         cells = [num(r.get(key), d) for _, key, d in COLUMNS]
         lines.append(f"| {r['workload']} | {r['server']} | " + " | ".join(cells) +
                      f" | {r['errors']} | {r['count']} |")
@@ -502,7 +529,21 @@ def write_report(rows, meta, out_dir, full):
                              f"{rps:.2f}" if rps else f"CPU/req uring/{other} = {cpu:.2f}")
         if parts:
             lines.append(f"- {w}: " + "; ".join(parts))
-    charts = write_charts(rows, base)
+    if knob_rows:
+        lines += ["", "## Ring knobs", "",
+                  "Each flag on its own, against the default uring row of the same workload "
+                  "(a ratio below 1 means the flag saves CPU per request).", "",
+                  "| knob | flags | workload | CPU/req vs default | syscalls/req | "
+                  "default syscalls/req | req/s vs default |", "|---|---|---|---|---|---|---|"]
+        for r in knob_rows:
+            base_row = next((b for b in rows if b["workload"] == r["workload"] and
+                             b["server"] == "uring"), {})
+            cpu = ratio(rows, r["workload"], r["server"], "uring", "cpu_us")
+            rps = ratio(rows, r["workload"], r["server"], "uring", "rps")
+            lines.append(f"| {r['server']} | `{knob_labels[r['server']]}` | {r['workload']} | "
+                         f"{num(cpu, 2)} | {num(r.get('syscalls_per_req'), 3)} | "
+                         f"{num(base_row.get('syscalls_per_req'), 3)} | {num(rps, 2)} |")
+    charts = write_charts(main_rows, base)
     if charts:
         lines += ["", "## Charts", ""] + [f"![{c.stem}]({c.name})" for c in charts]
     report = base.with_suffix(".md")

@@ -53,7 +53,8 @@ else
   server_pid=$!
   for _ in $(seq 100); do grep -q "listening on" "$tmp/out" && break; sleep 0.05; done
   port=$(grep -o "port [0-9]*" "$tmp/out" | head -1 | cut -d' ' -f2)
-  comm=ringserve-http
+  # The loop threads name themselves (rs-loop-N; rs-worker for the threads backend).
+  comm=ringserve-http,rs-loop-0,rs-worker
 fi
 cat >"$tmp/pipeline.lua" <<LUA
 init = function(args)

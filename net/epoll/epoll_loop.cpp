@@ -256,20 +256,13 @@ void EpollLoop::begin_stop() {
   accepting_ = false;
   if (listen_fd_ >= 0) ::close(std::exchange(listen_fd_, -1));
   timers_.cancel(accept_retry_timer_);
-  // Protocols finish what is in flight and close; queued output drains until the grace timer.
-  for (auto it = all_.begin(); it != all_.end();) {
-    EpollConnection& conn = *it;
-    ++it;
-    conn.shutdown();
-  }
+  shut_down_all(all_);
   timers_.arm(grace_timer_, config_.grace_ms);
 }
 
 void EpollLoop::on_grace_expired(core::Timer& timer) {
   auto& self = *static_cast<EpollLoop*>(timer.context());
-  for (EpollConnection& conn : self.all_) {
-    if (!conn.closed()) conn.abort();
-  }
+  abort_all(self.all_);
   self.log_.abandon();  // lines the disk has not taken by now are dropped and counted
 }
 

@@ -1,6 +1,7 @@
 #include "net/uring/ring.hpp"
 
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <system_error>
 
@@ -21,6 +22,11 @@ const char* to_string(SetupMode mode) {
 }
 
 namespace {
+
+// IORING_FEAT_MIN_TIMEOUT (Linux 6.12), newer than liburing 2.3's headers.
+constexpr unsigned kFeatMinTimeout = 1U << 15;
+// The general timeout of a batched wait when no timer is due.
+constexpr std::uint64_t kIdleWaitNs = 3600ULL * 1000000000ULL;
 
 int try_setup(io_uring& ring, const RingOptions& options, unsigned flags) {
   io_uring_params params{};
@@ -50,18 +56,23 @@ std::string unavailable_message(int err) {
 Ring::Ring(const RingOptions& options, LoopCounters& counters) : counters_(counters) {
   // Best first: completions run only when this thread asks for them (DEFER_TASKRUN, 6.1+),
   // then cooperative task running (5.19+), then whatever the kernel offers.
-  int rc =
-      try_setup(ring_, options,
-                IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SUBMIT_ALL);
+  int rc = options.defer_taskrun
+               ? try_setup(ring_, options,
+                           IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+                               IORING_SETUP_SUBMIT_ALL)
+               : -EINVAL;
   if (rc == 0) {
     mode_ = SetupMode::kDeferTaskrun;
     mode_reason_ = "kernel supports it";
   } else {
     const int defer_error = -rc;
+    if (!options.defer_taskrun) mode_reason_ = "DEFER_TASKRUN switched off";
     rc = try_setup(ring_, options, IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG);
     if (rc == 0) {
       mode_ = SetupMode::kCoopTaskrun;
-      mode_reason_ = fmt::format("DEFER_TASKRUN refused: {}", std::strerror(defer_error));
+      if (options.defer_taskrun) {
+        mode_reason_ = fmt::format("DEFER_TASKRUN refused: {}", std::strerror(defer_error));
+      }
     } else {
       const int coop_error = -rc;
       rc = try_setup(ring_, options, 0);
@@ -74,6 +85,16 @@ Ring::Ring(const RingOptions& options, LoopCounters& counters) : counters_(count
     }
   }
   require_features();
+  if (options.wait_batch > 1 && options.wait_min_usec > 0 &&
+      (ring_.features & kFeatMinTimeout) != 0) {
+    wait_batch_ = options.wait_batch;
+    wait_min_usec_ = options.wait_min_usec;
+  }
+}
+
+std::string Ring::wait_mode() const {
+  if (wait_batch_ <= 1) return "off";
+  return fmt::format("{} completions or {} us", wait_batch_, wait_min_usec_);
 }
 
 Ring::~Ring() {
@@ -118,7 +139,16 @@ void Ring::submit_and_wait(std::optional<std::uint64_t> timeout_ns) {
   const unsigned to_submit = io_uring_sq_ready(&ring_);
   counters_.sqes_submitted.add(to_submit);
   io_uring_cqe* cqe = nullptr;
-  if (timeout_ns) {
+  if (wait_batch_ > 1 && timeout_ns != 0) {  // a timer due now: no wait to batch
+    counters_.enter_calls.add();
+    // The kernel ends the whole wait at the batch time when there is no general timeout, so
+    // an idle loop without timers gets a long one instead of waking every wait_min_usec.
+    const std::uint64_t ns = timeout_ns.value_or(kIdleWaitNs);
+    __kernel_timespec ts{};
+    ts.tv_sec = static_cast<long long>(ns / 1000000000ULL);
+    ts.tv_nsec = static_cast<long long>(ns % 1000000000ULL);
+    submit_and_wait_batch(ts);
+  } else if (timeout_ns) {
     // With a timeout liburing skips the kernel when a completion is already waiting and
     // nothing is queued; without one it always enters.
     if (to_submit > 0 || io_uring_cq_ready(&ring_) == 0) counters_.enter_calls.add();
@@ -132,6 +162,27 @@ void Ring::submit_and_wait(std::optional<std::uint64_t> timeout_ns) {
   }
   // -ETIME and -EINTR only mean nothing arrived; real errors surface in the CQEs.
   check_overflow();
+}
+
+// liburing 2.3 predates io_uring_submit_and_wait_min_timeout: publish the prepared SQEs
+// (what its internal flush does for a ring without SQPOLL) and enter with the extended
+// argument, whose pad field is min_wait_usec since Linux 6.12.
+void Ring::submit_and_wait_batch(const __kernel_timespec& timeout) {
+  io_uring_sq& sq = ring_.sq;
+  const unsigned tail = sq.sqe_tail;
+  if (sq.sqe_head != tail) {
+    sq.sqe_head = tail;
+    io_uring_smp_store_release(sq.ktail, tail);
+  }
+  const unsigned to_submit = tail - IO_URING_READ_ONCE(*sq.khead);
+  io_uring_getevents_arg arg{};
+  arg.sigmask_sz = _NSIG / 8;
+  arg.pad = wait_min_usec_;
+  arg.ts = reinterpret_cast<std::uint64_t>(&timeout);
+  // A short count or an error (-ETIME, -EINTR) only means fewer completions came.
+  io_uring_enter2(static_cast<unsigned>(ring_.ring_fd), to_submit, wait_batch_,
+                  IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, reinterpret_cast<sigset_t*>(&arg),
+                  sizeof(arg));
 }
 
 std::size_t Ring::reap(std::span<Completion> out) {

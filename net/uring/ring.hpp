@@ -22,6 +22,14 @@ struct RingOptions {
   unsigned sq_entries = 1024;
   // Multishot receive posts many CQEs per SQE, so the CQ is much deeper than the SQ.
   unsigned cq_entries = 16384;
+  // Try SINGLE_ISSUER|DEFER_TASKRUN first (off: start from COOP_TASKRUN), for measuring.
+  bool defer_taskrun = true;
+  // Batched waiting (IORING_FEAT_MIN_TIMEOUT, Linux 6.12+): a wait returns once wait_batch
+  // completions are there, or after wait_min_usec with whatever has come (at least one).
+  // Fewer, fuller loop turns under load, at up to wait_min_usec of added latency; an idle
+  // loop still sleeps until its next timer. wait_batch 1 or wait_min_usec 0: off.
+  unsigned wait_batch = 1;
+  unsigned wait_min_usec = 0;
 };
 
 struct Completion {
@@ -49,18 +57,23 @@ class Ring {
 
   SetupMode mode() const { return mode_; }
   const std::string& mode_reason() const { return mode_reason_; }
+  // The batched wait in force ("off" where not asked for or the kernel lacks it).
+  std::string wait_mode() const;
   io_uring* raw() { return &ring_; }
   unsigned cq_entries() const { return ring_.cq.ring_entries; }
 
  private:
   void check_overflow();
   void require_features();
+  void submit_and_wait_batch(const __kernel_timespec& timeout);
 
   io_uring ring_{};
   SetupMode mode_ = SetupMode::kPlain;
   std::string mode_reason_;
   LoopCounters& counters_;
   std::uint32_t last_koverflow_ = 0;
+  unsigned wait_batch_ = 1;  // > 1: submit_and_wait_batch with wait_min_usec_
+  unsigned wait_min_usec_ = 0;
 };
 
 }  // namespace rs::net::uring

@@ -29,11 +29,17 @@ void RingConnection::schedule_redeliver() {
 void RingConnection::send_pending() {
   core::BufferChain& out = pending_output();
   if (send_in_flight_ || transport_closed_ || out.empty()) return;
-  // One sendmsg over the front of the chain; a short send continues from the first unsent
-  // byte on a later turn because only what the kernel took is consumed.
+  // One send over the front of the chain; a short send continues from the first unsent byte
+  // on a later turn because only what the kernel took is consumed. A single piece (the usual
+  // unpipelined answer) goes as IORING_OP_SEND, which spares the kernel copying and checking a
+  // msghdr and an iovec array; several go as one sendmsg.
   msg_.msg_iovlen = out.gather(iov_, kMaxIov);
   io_uring_sqe* sqe = loop_.ring().sqe(send_op_);
-  io_uring_prep_sendmsg(sqe, fd(), &msg_, MSG_NOSIGNAL);
+  if (msg_.msg_iovlen == 1) {
+    io_uring_prep_send(sqe, fd(), iov_[0].iov_base, iov_[0].iov_len, MSG_NOSIGNAL);
+  } else {
+    io_uring_prep_sendmsg(sqe, fd(), &msg_, MSG_NOSIGNAL);
+  }
   send_in_flight_ = true;
   ++in_flight_;
   loop_.counters().send_sqes.add();

@@ -226,20 +226,13 @@ void RingLoop::begin_stop() {
   for (int fd : parked_)
     ::close(fd);
   parked_.clear();
-  // Protocols finish what is in flight and close; queued output drains until the grace timer.
-  for (auto it = all_.begin(); it != all_.end();) {
-    RingConnection& conn = *it;
-    ++it;
-    conn.shutdown();
-  }
+  shut_down_all(all_);
   timers_.arm(grace_timer_, config_.grace_ms);
 }
 
 void RingLoop::on_grace_expired(core::Timer& timer) {
   auto& self = *static_cast<RingLoop*>(timer.context());
-  for (RingConnection& conn : self.all_) {
-    if (!conn.closed()) conn.abort();
-  }
+  abort_all(self.all_);
   self.log_.abandon();  // lines the disk has not taken by now are dropped and counted
 }
 

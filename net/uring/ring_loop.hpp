@@ -40,6 +40,7 @@ class RingLoop final : public LoopServices, private AcceptHandler, private Conne
 
   SetupMode setup_mode() const { return ring_.mode(); }
   const std::string& setup_reason() const { return ring_.mode_reason(); }
+  std::string ring_wait_mode() const { return ring_.wait_mode(); }
 
   // LoopServices
   core::TimerWheel& timers() override { return timers_; }

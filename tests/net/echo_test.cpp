@@ -285,6 +285,30 @@ TEST_P(UringEchoTest, MultishotReceiveNeedsFarFewerSqesThanMessages) {
   EXPECT_LE(counter("recv_sqes"), 10);
 }
 
+// --uring-wait-batch: under load a turn takes several completions; an idle loop sleeps (the
+// kernel ends a batched wait without a general timeout at the batch time, which would make
+// an idle loop wake every wait_min_usec).
+TEST_P(UringEchoTest, BatchedWaitFillsTurnsUnderLoadAndSleepsWhenIdle) {
+  start([](net::ServerConfig& config) {
+    config.loop.ring.wait_batch = 16;
+    config.loop.ring.wait_min_usec = 2000;
+  });
+  auto jobs = make_jobs(port(), 32, 64 * 1024);
+  EXPECT_TRUE(run_echo_jobs(jobs, 512));
+  close_jobs(jobs);
+  ASSERT_TRUE(all_closed());
+  const std::int64_t turns = counter("loop_turns");
+  EXPECT_GT(counter("cqes_reaped"), 3 * turns) << "turns should carry several completions";
+  // Idle for a while: a loop waking every 2 ms would turn ~100 times; timers tick once a
+  // second at most.
+  EXPECT_FALSE(wait_until([&] { return counter("loop_turns") > turns + 20; },
+                          std::chrono::milliseconds(200)));
+  // One message on one connection still gets its echo: the batch time bounds the wait.
+  Fd c(connect_to(port()));
+  ASSERT_TRUE(send_all(c.fd, "ping"));
+  EXPECT_EQ(recv_string(c.fd, 4), "ping");
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, EchoTest, ::testing::ValuesIn(all_backends()),
                          [](const auto& info) { return backend_name(info.param); });
 INSTANTIATE_TEST_SUITE_P(Uring, UringEchoTest,

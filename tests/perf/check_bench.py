@@ -50,9 +50,21 @@ def main():
                 problems.append(f"{name}: {r['errors']} errors")
             if r.get("count") != "ok":
                 problems.append(f"{name}: count {r.get('count')}")
-        table = [l for l in md[0].read_text().splitlines() if l.startswith("| ") and "---" not in l]
-        if len(table) != len(rows) + 1:
-            problems.append(f"the table has {len(table) - 1} rows for {len(rows)} runs")
+        knobs = data["meta"].get("knobs", {})
+        knob_runs = [r for r in rows if r["server"] in knobs]
+        if not knob_runs:
+            problems.append("no ring knob runs")
+        text = md[0].read_text()
+        main_table, _, after = text.partition("\n\n## ")
+        table = [l for l in main_table.splitlines() if l.startswith("| ") and "---" not in l]
+        if len(table) != len(rows) - len(knob_runs) + 1:
+            problems.append(f"the table has {len(table) - 1} rows for "
+                            f"{len(rows) - len(knob_runs)} runs")
+        knob_section = text.partition("## Ring knobs")[2].partition("\n## ")[0]
+        knob_table = [l for l in knob_section.splitlines()
+                      if l.startswith("| ") and "---" not in l]
+        if len(knob_table) != len(knob_runs) + 1 or " - |" in knob_section:
+            problems.append(f"the ring knob table is incomplete: {knob_section!r}")
         if len(pngs) < 3:
             problems.append(f"expected 3 charts, found {len(pngs)}")
         if problems:

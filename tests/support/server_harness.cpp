@@ -18,12 +18,14 @@
 namespace rs::test {
 
 std::string backend_name(const BackendParam& param) {
-  return std::string(net::to_string(param.backend)) + "_" + std::to_string(param.loops) + "loop";
+  return std::string(net::to_string(param.backend)) + "_" + std::to_string(param.loops) + "loop" +
+         (param.batched_wait ? "_batched" : "");
 }
 
 std::vector<BackendParam> all_backends() {
   return {{net::Backend::kUring, 1},
-          {net::Backend::kUring, 2},
+          // Two loops also exercise the batched wait: the behaviour must not depend on it.
+          {net::Backend::kUring, 2, true},
           {net::Backend::kEpoll, 1},
           {net::Backend::kEpoll, 2},
           {net::Backend::kThreads, 1}};
@@ -44,6 +46,10 @@ net::ServerConfig test_config(const BackendParam& param) {
   config.backend = param.backend;
   config.threads = param.loops;
   config.loop.grace_ms = 5000;
+  if (param.batched_wait) {
+    config.loop.ring.wait_batch = 8;
+    config.loop.ring.wait_min_usec = 100;
+  }
   return config;
 }
 

@@ -17,6 +17,8 @@ namespace rs::test {
 struct BackendParam {
   net::Backend backend;
   unsigned loops;
+  // uring: batched waiting (--uring-wait-batch 8 --uring-wait-usec 100).
+  bool batched_wait = false;
 };
 std::string backend_name(const BackendParam& param);
 inline void PrintTo(const BackendParam& param, std::ostream* os) {
