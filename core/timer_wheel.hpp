@@ -6,6 +6,7 @@
 // on the first advance() whose time has reached their deadline, never earlier and never later.
 // Not thread-safe: one event loop owns a wheel and its timers.
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -76,6 +77,11 @@ class TimerWheel {
   // cancel or destroy any timer, themselves included, but must not call advance() or throw. Time
   // never goes backwards: an earlier now_ms is treated as now_ms(). Returns the number fired.
   std::size_t advance(std::uint64_t now_ms);
+  // Moves the clock that arm() counts from, firing nothing. An event loop calls it after a wait
+  // and advance() after handling what the wait brought, so a timer armed by new input counts
+  // from its arrival, and input that has arrived is handled before a deadline it beat (a loop
+  // that was slow to run must not time out a client whose bytes were already there).
+  void set_now(std::uint64_t now_ms) { now_ms_ = std::max(now_ms_, now_ms); }
 
   // A time at or before the earliest pending deadline (exact unless timers were cancelled since
   // their slot was last visited); may be earlier than now_ms() when something is already due.

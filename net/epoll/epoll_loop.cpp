@@ -79,14 +79,16 @@ void EpollLoop::run() {
     if (n < 0 && errno != EINTR) {
       throw std::system_error(errno, std::generic_category(), "epoll_wait");
     }
-    // The wheel's clock moves before any handler runs: a timer armed by one counts from now.
+    // The wheel's clock moves before any handler runs, so a timer armed by one counts from now;
+    // timers fire after the events, so input that has arrived beats a deadline it met.
     now_ms_ = core::monotonic_ms();
-    timers_.advance(now_ms_);
+    timers_.set_now(now_ms_);
     for (int i = 0; i < n; ++i) {
       Watch& w = *static_cast<Watch*>(events_[static_cast<std::size_t>(i)].data.ptr);
       w.ready(w, events_[static_cast<std::size_t>(i)].events);
     }
     files_.deliver_posted();
+    timers_.advance(now_ms_);
     counters_.loop_turns.add();
   }
   update_gauges();

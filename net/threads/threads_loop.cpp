@@ -155,8 +155,11 @@ class Worker final : public LoopServices, private ConnectionEvents, private Work
     now_ms_ = core::monotonic_ms();
     timers_.advance(now_ms_);
   }
+  // The clock moves at once (timers armed by the input count from its arrival); timers fire
+  // at the next refresh(), after the input was handled, as on the event loops.
   void on_wake(ThreadConnection& conn) override {
-    refresh();
+    now_ms_ = core::monotonic_ms();
+    timers_.set_now(now_ms_);
     observe_owner(conn);
   }
   void observe_owner(ThreadConnection& conn);

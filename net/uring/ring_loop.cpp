@@ -49,11 +49,13 @@ void RingLoop::run() {
       timeout_ns = (*next > now_ms_ ? *next - now_ms_ : 0) * 1000000ULL;
     }
     ring_.submit_and_wait(timeout_ns);
-    // The wheel's clock moves before any continuation runs: a timer armed by one must count
-    // from now, not from before the wait.
+    // The wheel's clock moves before any continuation runs, so a timer armed by one counts
+    // from now, not from before the wait; timers fire after the completions, so a client whose
+    // bytes arrived is served even if the loop was slow to look.
     now_ms_ = core::monotonic_ms();
-    timers_.advance(now_ms_);
+    timers_.set_now(now_ms_);
     dispatch_completions();
+    timers_.advance(now_ms_);
     counters_.loop_turns.add();
   }
   update_gauges();

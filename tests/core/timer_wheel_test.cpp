@@ -58,6 +58,31 @@ TEST(TimerWheel, FiresAtDeadlineAndNotBefore) {
   EXPECT_EQ(p.fired, 1);
 }
 
+// set_now() moves the clock arm() counts from and fires nothing: the loops call it after a
+// wait, handle what arrived (which may cancel a due timer), then advance().
+TEST(TimerWheel, SetNowMovesTheArmingClockWithoutFiring) {
+  TimerWheel wheel(1000);
+  Probe overdue(wheel, 1);
+  Probe cancelled(wheel, 2);
+  wheel.arm(overdue.timer, 10);
+  wheel.arm(cancelled.timer, 20);
+  wheel.set_now(3000);  // two revolutions of the 1024-slot wheel later
+  EXPECT_EQ(wheel.now_ms(), 3000U);
+  EXPECT_EQ(overdue.fired, 0);
+  wheel.cancel(cancelled.timer);  // the input that beat its deadline
+  Probe fresh(wheel, 3);
+  wheel.arm(fresh.timer, 10);
+  EXPECT_EQ(fresh.timer.expiry_ms(), 3010U) << "counts from the new clock";
+  EXPECT_EQ(wheel.advance(3000), 1U);
+  EXPECT_EQ(overdue.fired, 1);
+  EXPECT_EQ(cancelled.fired, 0);
+  EXPECT_EQ(wheel.advance(3009), 0U);
+  EXPECT_EQ(wheel.advance(3010), 1U);
+  EXPECT_EQ(fresh.fired, 1);
+  wheel.set_now(2000);  // never backwards
+  EXPECT_EQ(wheel.now_ms(), 3010U);
+}
+
 TEST(TimerWheel, CoarseTicksStillFireAtDeadlineAndNotBefore) {
   TimerWheel wheel(1003, 16, 10);
   std::vector<std::unique_ptr<Probe>> probes;
