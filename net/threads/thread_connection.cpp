@@ -28,11 +28,13 @@ bool ThreadConnection::receive() {
   const std::span<std::byte> room = buffers_.bytes(id);
   const ssize_t n = ::recv(fd(), room.data(), room.size(), 0);
   const int error = errno;
+  // Before anything is counted: once bytes_in shows this input, the stop decision for it has
+  // been made (tests wait on the counter, then stop).
+  if (n >= 0) wake_.on_wake(*this);
   counters_.recv_sqes.add();
   if (n > 0) {
     counters_.recv_completions.add();
     counters_.bytes_in.add(static_cast<std::uint64_t>(n));
-    wake_.on_wake(*this);
     if (transport_closed_) {  // the stop cut the connection: what came is dropped with it
       buffers_.release_buffer(id);
       return true;
@@ -42,7 +44,6 @@ bool ThreadConnection::receive() {
     return true;
   }
   buffers_.release_buffer(id);
-  wake_.on_wake(*this);
   if (transport_closed_) return true;
   if (n == 0) {
     deliver_end();
@@ -59,17 +60,19 @@ void ThreadConnection::send_pending() {
   if (transport_closed_ || out.empty()) return;
   msg_.msg_iovlen = out.gather(iov_, kMaxIov);
   const ssize_t n = ::sendmsg(fd(), &msg_, MSG_NOSIGNAL);
+  const int error = errno;
+  wake_.move_clock();
   counters_.send_sqes.add();
   if (n < 0) {
     // EAGAIN: SO_SNDTIMEO passed with nothing taken. The peer is not reading, and this thread
     // reads nothing while it sends: input is paused, as the event loops pause it above the
     // high-water mark. The worker runs its timers (--send-timeout-ms) and tries again.
-    if (errno == EAGAIN) {
+    if (error == EAGAIN) {
       if (!stalled_) counters_.input_pauses.add();
       stalled_ = true;
       return;
     }
-    if (errno == EINTR) return;
+    if (error == EINTR) return;
     counters_.send_errors.add();
     abort();
     return;

@@ -16,13 +16,17 @@ namespace rs::net::threads {
 
 class ThreadConnection;
 
-// What the worker does when a blocking recv returns, before the protocol sees what it brought:
-// move the clock, so timers armed for that input count from its arrival, not from before the
-// wait; and act on the owner's stop flags, so input that arrives once a stop has begun is
-// answered as part of the drain (with Connection: close), as the event loops answer it.
+// What the worker does when a blocking call returns, before the protocol hears what it did.
 class WorkerWake {
  public:
+  // After recv: move the clock, so timers armed for the input count from its arrival, not
+  // from before the wait; and act on the owner's stop flags, so input that arrives once a stop
+  // has begun is answered as part of the drain (with Connection: close), as the event loops
+  // answer it.
   virtual void on_wake(ThreadConnection& conn) = 0;
+  // After sendmsg (which may block for a send slice): move the clock, so a timer armed because
+  // the output went (the idle deadline) counts from then.
+  virtual void move_clock() = 0;
 
  protected:
   ~WorkerWake() = default;

@@ -155,12 +155,15 @@ class Worker final : public LoopServices, private ConnectionEvents, private Work
     now_ms_ = core::monotonic_ms();
     timers_.advance(now_ms_);
   }
-  // The clock moves at once (timers armed by the input count from its arrival); timers fire
-  // at the next refresh(), after the input was handled, as on the event loops.
+  // The clock moves at once; timers fire at the end of the pass, after what the call brought
+  // was handled, as on the event loops.
   void on_wake(ThreadConnection& conn) override {
+    move_clock();
+    observe_owner(conn);
+  }
+  void move_clock() override {
     now_ms_ = core::monotonic_ms();
     timers_.set_now(now_ms_);
-    observe_owner(conn);
   }
   void observe_owner(ThreadConnection& conn);
   void on_input_paused() override { counters_.input_pauses.add(); }
@@ -229,7 +232,10 @@ void Worker::serve(int fd) {
     if (!conn.wants_settle() && !conn.wants_redeliver() && !files_.has_posted() && !cut_) {
       wait_for_input_or_timer(conn);
     }
-    refresh();
+    // Stashed input waiting to be handed back arrived before any deadline now due: it goes to
+    // the protocol (at the top of the next pass) before timers fire.
+    move_clock();
+    if (!conn.wants_redeliver()) timers_.advance(now_ms_);
   }
   refresh();
   counters_.closed.add();

@@ -1,5 +1,7 @@
 #include "net/uring/ring.hpp"
 
+#include <algorithm>
+#include <cassert>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -139,15 +141,18 @@ void Ring::submit_and_wait(std::optional<std::uint64_t> timeout_ns) {
   const unsigned to_submit = io_uring_sq_ready(&ring_);
   counters_.sqes_submitted.add(to_submit);
   io_uring_cqe* cqe = nullptr;
-  if (wait_batch_ > 1 && timeout_ns != 0) {  // a timer due now: no wait to batch
+  // The kernel ends the whole wait at the batch time when there is no general timeout, so an
+  // idle loop without timers gets a long one instead of waking every wait_min_usec. The batch
+  // time never reaches past the next timer (the kernel would let it), so timers stay on time.
+  const std::uint64_t ns = timeout_ns.value_or(kIdleWaitNs);
+  const auto min_wait_usec =
+      static_cast<unsigned>(std::min<std::uint64_t>(wait_min_usec_, ns / 1000));
+  if (wait_batch_ > 1 && min_wait_usec > 0) {
     counters_.enter_calls.add();
-    // The kernel ends the whole wait at the batch time when there is no general timeout, so
-    // an idle loop without timers gets a long one instead of waking every wait_min_usec.
-    const std::uint64_t ns = timeout_ns.value_or(kIdleWaitNs);
     __kernel_timespec ts{};
     ts.tv_sec = static_cast<long long>(ns / 1000000000ULL);
     ts.tv_nsec = static_cast<long long>(ns % 1000000000ULL);
-    submit_and_wait_batch(ts);
+    check_enter(submit_and_wait_batch(ts, min_wait_usec));
   } else if (timeout_ns) {
     // With a timeout liburing skips the kernel when a completion is already waiting and
     // nothing is queued; without one it always enters.
@@ -155,19 +160,30 @@ void Ring::submit_and_wait(std::optional<std::uint64_t> timeout_ns) {
     __kernel_timespec ts{};
     ts.tv_sec = static_cast<long long>(*timeout_ns / 1000000000ULL);
     ts.tv_nsec = static_cast<long long>(*timeout_ns % 1000000000ULL);
-    io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+    check_enter(io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr));
   } else {
     counters_.enter_calls.add();
-    io_uring_submit_and_wait(&ring_, 1);
+    check_enter(io_uring_submit_and_wait(&ring_, 1));
   }
-  // -ETIME and -EINTR only mean nothing arrived; real errors surface in the CQEs.
   check_overflow();
+}
+
+// -ETIME and -EINTR only mean nothing arrived; -EAGAIN and -EBUSY that the kernel is short of
+// room for now (the next turn retries); -EBADR that completions were dropped (check_overflow
+// counts them). Anything else would repeat every turn: the loop stops with the reason.
+void Ring::check_enter(int rc) {
+  if (rc >= 0 || rc == -ETIME || rc == -EINTR || rc == -EAGAIN || rc == -EBUSY || rc == -EBADR) {
+    return;
+  }
+  throw std::system_error(-rc, std::generic_category(), "io_uring_enter");
 }
 
 // liburing 2.3 predates io_uring_submit_and_wait_min_timeout: publish the prepared SQEs
 // (what its internal flush does for a ring without SQPOLL) and enter with the extended
 // argument, whose pad field is min_wait_usec since Linux 6.12.
-void Ring::submit_and_wait_batch(const __kernel_timespec& timeout) {
+int Ring::submit_and_wait_batch(const __kernel_timespec& timeout, unsigned min_wait_usec) {
+  // Without SQPOLL (never set here) publishing the tail is all a flush does.
+  assert((ring_.flags & IORING_SETUP_SQPOLL) == 0);
   io_uring_sq& sq = ring_.sq;
   const unsigned tail = sq.sqe_tail;
   if (sq.sqe_head != tail) {
@@ -177,12 +193,11 @@ void Ring::submit_and_wait_batch(const __kernel_timespec& timeout) {
   const unsigned to_submit = tail - IO_URING_READ_ONCE(*sq.khead);
   io_uring_getevents_arg arg{};
   arg.sigmask_sz = _NSIG / 8;
-  arg.pad = wait_min_usec_;
+  arg.pad = min_wait_usec;
   arg.ts = reinterpret_cast<std::uint64_t>(&timeout);
-  // A short count or an error (-ETIME, -EINTR) only means fewer completions came.
-  io_uring_enter2(static_cast<unsigned>(ring_.ring_fd), to_submit, wait_batch_,
-                  IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, reinterpret_cast<sigset_t*>(&arg),
-                  sizeof(arg));
+  return io_uring_enter2(static_cast<unsigned>(ring_.ring_fd), to_submit, wait_batch_,
+                         IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
+                         reinterpret_cast<sigset_t*>(&arg), sizeof(arg));
 }
 
 std::size_t Ring::reap(std::span<Completion> out) {

@@ -65,7 +65,8 @@ class Ring {
  private:
   void check_overflow();
   void require_features();
-  void submit_and_wait_batch(const __kernel_timespec& timeout);
+  int submit_and_wait_batch(const __kernel_timespec& timeout, unsigned min_wait_usec);
+  void check_enter(int rc);
 
   io_uring ring_{};
   SetupMode mode_ = SetupMode::kPlain;

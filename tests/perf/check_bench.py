@@ -55,7 +55,7 @@ def main():
         if not knob_runs:
             problems.append("no ring knob runs")
         text = md[0].read_text()
-        main_table, _, after = text.partition("\n\n## ")
+        main_table = text.partition("\n\n## ")[0]
         table = [l for l in main_table.splitlines() if l.startswith("| ") and "---" not in l]
         if len(table) != len(rows) - len(knob_runs) + 1:
             problems.append(f"the table has {len(table) - 1} rows for "
