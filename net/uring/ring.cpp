@@ -168,11 +168,13 @@ void Ring::submit_and_wait(std::optional<std::uint64_t> timeout_ns) {
   check_overflow();
 }
 
-// -ETIME and -EINTR only mean nothing arrived; -EAGAIN and -EBUSY that the kernel is short of
-// room for now (the next turn retries); -EBADR that completions were dropped (check_overflow
-// counts them). Anything else would repeat every turn: the loop stops with the reason.
+// -ETIME and -EINTR only mean nothing arrived; -EAGAIN, -EBUSY and -ENOMEM that the kernel is
+// short of room or memory for now (the next turn retries); -EBADR that completions were dropped
+// (check_overflow counts them). Anything else would repeat every turn: the loop stops with the
+// reason.
 void Ring::check_enter(int rc) {
-  if (rc >= 0 || rc == -ETIME || rc == -EINTR || rc == -EAGAIN || rc == -EBUSY || rc == -EBADR) {
+  if (rc >= 0 || rc == -ETIME || rc == -EINTR || rc == -EAGAIN || rc == -EBUSY || rc == -ENOMEM ||
+      rc == -EBADR) {
     return;
   }
   throw std::system_error(-rc, std::generic_category(), "io_uring_enter");
