@@ -5,6 +5,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <future>
@@ -41,26 +42,40 @@ std::ostream& operator<<(std::ostream& os, Backend backend) {
 namespace {
 
 // The CPUs this process may run on (its affinity mask, as taskset or a cgroup left it), in
-// order: loop i goes to the i-th.
+// order: loop i goes to the i-th. The mask is sized for the host (CPU_ALLOC), so a machine
+// with more CPUs than a fixed cpu_set_t holds is no reason to refuse --pin.
 std::vector<int> allowed_cpus() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (::sched_getaffinity(0, sizeof(set), &set) != 0) {
-    throw StartupError(fmt::format("--pin: sched_getaffinity: {}", std::strerror(errno)));
+  const long configured = ::sysconf(_SC_NPROCESSORS_CONF);
+  for (int count = static_cast<int>(std::max<long>(configured, CPU_SETSIZE));; count *= 2) {
+    cpu_set_t* set = CPU_ALLOC(count);
+    if (set == nullptr) throw StartupError("--pin: out of memory for a CPU mask");
+    const std::size_t size = CPU_ALLOC_SIZE(count);
+    CPU_ZERO_S(size, set);
+    if (::sched_getaffinity(0, size, set) != 0) {
+      const int error = errno;
+      CPU_FREE(set);
+      if (error == EINVAL && count < (1 << 20)) continue;  // the kernel's mask is larger
+      throw StartupError(fmt::format("--pin: sched_getaffinity: {}", std::strerror(error)));
+    }
+    std::vector<int> cpus;
+    for (int cpu = 0; cpu < count; ++cpu) {
+      if (CPU_ISSET_S(cpu, size, set)) cpus.push_back(cpu);
+    }
+    CPU_FREE(set);
+    return cpus;
   }
-  std::vector<int> cpus;
-  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
-    if (CPU_ISSET(cpu, &set)) cpus.push_back(cpu);
-  }
-  return cpus;
 }
 
 // Pins the calling thread; 0 or the error.
 int pin_to_cpu(int cpu) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  return ::pthread_setaffinity_np(::pthread_self(), sizeof(set), &set);
+  cpu_set_t* set = CPU_ALLOC(cpu + 1);
+  if (set == nullptr) return ENOMEM;
+  const std::size_t size = CPU_ALLOC_SIZE(cpu + 1);
+  CPU_ZERO_S(size, set);
+  CPU_SET_S(cpu, size, set);
+  const int rc = ::pthread_setaffinity_np(::pthread_self(), size, set);
+  CPU_FREE(set);
+  return rc;
 }
 
 }  // namespace
