@@ -382,42 +382,41 @@ def run_all(args):
     server_cpu, load_cpus, load_threads = cpu_layout()
     http, echo, knob_workloads, seconds = matrix(args.full)
     knobs = KNOBS if args.full else KNOBS[:1]
+    knob_runs = [(KNOB_BASELINE, [])] + knobs
     if args.seconds:
         seconds = args.seconds
     build = args.bin
     rows = []
     tmp = tempfile.mkdtemp(prefix="rs-bench-")
     try:
-        def run_http(server, name, path, conns, depth):
+        def run(server, name, conns, depth, load):
+            """Starts the server, measures load(server) on it, stops it, records the row."""
             server.start()
             try:
                 log(f"{name:32} {server.name:8}")
-                r = measure(server, lambda: wrk_load(server.port, path, conns, seconds, depth,
-                                                     load_threads, load_cpus, tmp),
-                            server_cpu, tmp)
+                r = measure(server, lambda: load(server), server_cpu, tmp)
             finally:
                 server.stop()
             rows.append({"workload": name, "server": server.name, "connections": conns,
                          "depth": depth, "setup": getattr(server, "setup", None), **r})
             log(f"  {fmt_row(rows[-1])}")
+            return rows[-1]
+
+        def run_http(server, name, path, conns, depth):
+            run(server, name, conns, depth,
+                lambda s: wrk_load(s.port, path, conns, seconds, depth, load_threads, load_cpus,
+                                   tmp))
 
         def run_echo(server, name, conns):
-            server.start()
-            try:
-                log(f"{name:32} {server.name:8}")
-                r = measure(server, lambda: echo_load(build / "echo-load", server.port, conns,
-                                                      seconds, 128, load_cpus),
-                            server_cpu, tmp)
-            finally:
-                server.stop()
+            row = run(server, name, conns, 1,
+                      lambda s: echo_load(build / "echo-load", s.port, conns, seconds, 128,
+                                          load_cpus))
             # The echo server counts bytes, not messages: it must have echoed exactly every
-            # message the client sent (warm-up and the drain at the end included).
-            if server.bytes_out is not None and r.get("echo_messages") is not None:
-                r["server_requests"] = server.bytes_out // 128
-                r["requests_checked"] = r["echo_messages"]
-            rows.append({"workload": name, "server": server.name, "connections": conns,
-                         "depth": 1, "setup": getattr(server, "setup", None), **r})
-            log(f"  {fmt_row(rows[-1])}")
+            # message the client sent (warm-up and the drain at the end included). Its byte
+            # count comes at exit, after the row was made.
+            if server.bytes_out is not None and row.get("echo_messages") is not None:
+                row["server_requests"] = server.bytes_out // 128
+                row["requests_checked"] = row["echo_messages"]
 
         http_servers = [lambda b=b: Ringserve(build / "ringserve-http", b, server_cpu, "http")
                         for b in ("uring", "epoll", "threads")]
@@ -440,19 +439,19 @@ def run_all(args):
         # compared with a baseline measured moments before rather than minutes.
         for name, path, conns, depth in http:
             if name in knob_workloads:
-                for label, extra in [(KNOB_BASELINE, [])] + knobs:
+                for label, extra in knob_runs:
                     run_http(Ringserve(build / "ringserve-http", "uring", server_cpu, "http",
                                        label, extra), name, path, conns, depth)
         for name, conns in echo:
             if name in knob_workloads and has_echo:
-                for label, extra in [(KNOB_BASELINE, [])] + knobs:
+                for label, extra in knob_runs:
                     run_echo(Ringserve(build / "ringserve-echo", "uring", server_cpu, "echo",
                                        label, extra), name, conns)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return rows, {"server_cpu": server_cpu, "load_cpus": load_cpus, "seconds": seconds,
                   "knobs": {label: " ".join(extra) or "(defaults)"
-                            for label, extra in [(KNOB_BASELINE, [])] + knobs}}
+                            for label, extra in knob_runs}}
 
 
 def log(text):

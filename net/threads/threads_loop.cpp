@@ -152,7 +152,7 @@ class Worker final : public LoopServices, private ConnectionEvents, private Work
     counters_.buffers_held.set(buffers_.held());
   }
   void refresh() {
-    now_ms_ = core::monotonic_ms();
+    move_clock();
     timers_.advance(now_ms_);
   }
   // The clock moves at once; timers fire at the end of the pass, after what the call brought

@@ -30,6 +30,13 @@ constexpr unsigned kFeatMinTimeout = 1U << 15;
 // The general timeout of a batched wait when no timer is due.
 constexpr std::uint64_t kIdleWaitNs = 3600ULL * 1000000000ULL;
 
+__kernel_timespec to_timespec(std::uint64_t ns) {
+  __kernel_timespec ts{};
+  ts.tv_sec = static_cast<long long>(ns / 1000000000ULL);
+  ts.tv_nsec = static_cast<long long>(ns % 1000000000ULL);
+  return ts;
+}
+
 int try_setup(io_uring& ring, const RingOptions& options, unsigned flags) {
   io_uring_params params{};
   params.flags = flags | IORING_SETUP_CQSIZE;
@@ -149,17 +156,12 @@ void Ring::submit_and_wait(std::optional<std::uint64_t> timeout_ns) {
       static_cast<unsigned>(std::min<std::uint64_t>(wait_min_usec_, ns / 1000));
   if (wait_batch_ > 1 && min_wait_usec > 0) {
     counters_.enter_calls.add();
-    __kernel_timespec ts{};
-    ts.tv_sec = static_cast<long long>(ns / 1000000000ULL);
-    ts.tv_nsec = static_cast<long long>(ns % 1000000000ULL);
-    check_enter(submit_and_wait_batch(ts, min_wait_usec));
+    check_enter(submit_and_wait_batch(to_timespec(ns), min_wait_usec));
   } else if (timeout_ns) {
     // With a timeout liburing skips the kernel when a completion is already waiting and
     // nothing is queued; without one it always enters.
     if (to_submit > 0 || io_uring_cq_ready(&ring_) == 0) counters_.enter_calls.add();
-    __kernel_timespec ts{};
-    ts.tv_sec = static_cast<long long>(*timeout_ns / 1000000000ULL);
-    ts.tv_nsec = static_cast<long long>(*timeout_ns % 1000000000ULL);
+    __kernel_timespec ts = to_timespec(*timeout_ns);
     check_enter(io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr));
   } else {
     counters_.enter_calls.add();
