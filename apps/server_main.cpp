@@ -72,6 +72,21 @@ void add_server_flags(CLI::App& app, net::ServerConfig& config) {
                  "what has come")
       ->capture_default_str()
       ->check(CLI::Range(0U, 100000U));
+  app.add_option("--uring-fixed-files", config.loop.ring.fixed_files,
+                 "uring: registered file table slots per loop; connections in it are named by "
+                 "slot (no per-operation file lookup); 0: off")
+      ->capture_default_str()
+      ->check(CLI::Range(0U, 1U << 20));
+  app.add_option("--uring-recv-bundle", config.loop.ring.recv_bundle,
+                 "uring: one receive completion may fill several buffers (Linux 6.10+)")
+      ->capture_default_str();
+  app.add_option("--uring-incremental-buffers", config.loop.ring.incremental_buffers,
+                 "uring: receives fill a buffer a piece at a time instead of a whole one each "
+                 "(Linux 6.12+)")
+      ->capture_default_str();
+  app.add_option("--uring-send-zc", config.loop.ring.send_zc_min_bytes,
+                 "uring: sends of at least this many bytes go zero-copy (SEND_ZC); 0: off")
+      ->capture_default_str();
 }
 
 namespace {

@@ -31,8 +31,11 @@ struct LoopCounters {
   core::Counter enobufs;
   core::Counter send_sqes;
   core::Counter send_errors;
-  core::Counter input_pauses;     // receive stopped because the peer does not read
-  core::Counter stash_overflows;  // protocol left too much input unconsumed
+  core::Counter send_zc;            // sends that went as SEND_ZC / SENDMSG_ZC
+  core::Counter send_zc_copied;     // of those, the kernel copied after all (loopback always does)
+  core::Counter fixed_file_misses;  // connections on the plain descriptor: file table full
+  core::Counter input_pauses;       // receive stopped because the peer does not read
+  core::Counter stash_overflows;    // protocol left too much input unconsumed
   // the ring itself (zero on other backends)
   core::Counter sqes_submitted;
   core::Counter enter_calls;
@@ -72,6 +75,9 @@ struct LoopCounters {
     f("enobufs", enobufs.get());
     f("send_sqes", send_sqes.get());
     f("send_errors", send_errors.get());
+    f("send_zc", send_zc.get());
+    f("send_zc_copied", send_zc_copied.get());
+    f("fixed_file_misses", fixed_file_misses.get());
     f("input_pauses", input_pauses.get());
     f("stash_overflows", stash_overflows.get());
     f("sqes_submitted", sqes_submitted.get());

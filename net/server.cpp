@@ -187,8 +187,8 @@ void Server::resolve_backend() {
 namespace {
 
 std::string describe_setup(const uring::RingLoop& loop) {
-  return fmt::format("io_uring {} ({}), batched wait {}", uring::to_string(loop.setup_mode()),
-                     loop.setup_reason(), loop.ring_wait_mode());
+  return fmt::format("io_uring {} ({}), batched wait {}, {}", uring::to_string(loop.setup_mode()),
+                     loop.setup_reason(), loop.ring_wait_mode(), loop.ring_knobs());
 }
 
 std::string describe_setup(const epoll::EpollLoop& /*loop*/) {

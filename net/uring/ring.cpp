@@ -1,5 +1,7 @@
 #include "net/uring/ring.hpp"
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <cassert>
 #include <cerrno>
@@ -8,6 +10,8 @@
 #include <system_error>
 
 #include <fmt/format.h>
+
+#include "net/uring/kernel_abi.hpp"
 
 namespace rs::net::uring {
 
@@ -25,8 +29,6 @@ const char* to_string(SetupMode mode) {
 
 namespace {
 
-// IORING_FEAT_MIN_TIMEOUT (Linux 6.12), newer than liburing 2.3's headers.
-constexpr unsigned kFeatMinTimeout = 1U << 15;
 // The general timeout of a batched wait when no timer is due.
 constexpr std::uint64_t kIdleWaitNs = 3600ULL * 1000000000ULL;
 
@@ -95,10 +97,51 @@ Ring::Ring(const RingOptions& options, LoopCounters& counters) : counters_(count
   }
   require_features();
   if (options.wait_batch > 1 && options.wait_min_usec > 0 &&
-      (ring_.features & kFeatMinTimeout) != 0) {
+      (ring_.features & abi::kFeatMinTimeout) != 0) {
     wait_batch_ = options.wait_batch;
     wait_min_usec_ = options.wait_min_usec;
   }
+  recv_bundle_asked_ = options.recv_bundle;
+  recv_bundle_ = options.recv_bundle && (ring_.features & abi::kFeatRecvSendBundle) != 0;
+  send_zc_min_bytes_ = options.send_zc_min_bytes;
+  if (options.fixed_files > 0) register_fixed_files(options.fixed_files);
+}
+
+// A sparse table: every slot empty until a connection is installed in it. The kernel refuses
+// more slots than RLIMIT_NOFILE allows, so the table is cut to that.
+void Ring::register_fixed_files(unsigned slots) {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < slots) {
+    slots = static_cast<unsigned>(limit.rlim_cur);
+  }
+  const int rc = io_uring_register_files_sparse(&ring_, slots);
+  if (rc != 0) {
+    io_uring_queue_exit(&ring_);
+    throw std::system_error(-rc, std::generic_category(),
+                            fmt::format("--uring-fixed-files {}: registering the file table "
+                                        "failed; start without it",
+                                        slots));
+  }
+  fixed_files_ = slots;
+  free_fixed_.reserve(slots);
+  for (unsigned slot = slots; slot > 0; --slot)
+    free_fixed_.push_back(slot - 1);
+}
+
+int Ring::install_fixed(int fd) {
+  if (free_fixed_.empty()) return -1;
+  const unsigned slot = free_fixed_.back();
+  if (io_uring_register_files_update(&ring_, slot, &fd, 1) != 1) return -1;
+  free_fixed_.pop_back();
+  return static_cast<int>(slot);
+}
+
+std::string Ring::knobs() const {
+  return fmt::format(
+      "fixed files {}, recv bundles {}, send zc {}",
+      fixed_files_ > 0 ? fmt::format("{} slots", fixed_files_) : std::string("off"),
+      recv_bundle_ ? "on" : (recv_bundle_asked_ ? "unsupported" : "off"),
+      send_zc_min_bytes_ > 0 ? fmt::format(">= {} B", send_zc_min_bytes_) : std::string("off"));
 }
 
 std::string Ring::wait_mode() const {

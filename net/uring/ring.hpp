@@ -9,6 +9,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "net/loop_counters.hpp"
 #include "net/uring/operation.hpp"
@@ -30,6 +31,18 @@ struct RingOptions {
   // loop still sleeps until its next timer. wait_batch 1 or wait_min_usec 0: off.
   unsigned wait_batch = 1;
   unsigned wait_min_usec = 0;
+  // Direct descriptors: a registered file table of this many slots; each connection's socket
+  // is installed in a free one at accept, so its sends and receives skip the per-operation file
+  // lookup and reference count. Connections beyond the table use the plain descriptor. 0: off.
+  unsigned fixed_files = 0;
+  // Receive bundles (Linux 6.10+): one receive completion may fill several provided buffers.
+  bool recv_bundle = false;
+  // Incremental buffer consumption (Linux 6.12+): receives fill a provided buffer a piece at a
+  // time instead of taking a whole one each.
+  bool incremental_buffers = false;
+  // Sends of at least this many bytes go as SEND_ZC / SENDMSG_ZC (the kernel sends from our
+  // pages and says when it is done with them). 0: off.
+  unsigned send_zc_min_bytes = 0;
 };
 
 struct Completion {
@@ -59,12 +72,25 @@ class Ring {
   const std::string& mode_reason() const { return mode_reason_; }
   // The batched wait in force ("off" where not asked for or the kernel lacks it).
   std::string wait_mode() const;
+  // The ring knobs in force beside the wait (fixed files, bundles, SEND_ZC), for the start-up
+  // line; features the kernel lacks read "unsupported".
+  std::string knobs() const;
+  bool recv_bundle() const { return recv_bundle_; }
+  unsigned send_zc_min_bytes() const { return send_zc_min_bytes_; }
+
+  // Installs fd in a free slot of the registered file table: the slot, or -1 when the table
+  // is off or full (the connection then uses fd itself). The slot is freed by a close_direct
+  // of it, after whose completion free_fixed_slot hands it back.
+  int install_fixed(int fd);
+  void free_fixed_slot(int slot) { free_fixed_.push_back(static_cast<unsigned>(slot)); }
+
   io_uring* raw() { return &ring_; }
   unsigned cq_entries() const { return ring_.cq.ring_entries; }
 
  private:
   void check_overflow();
   void require_features();
+  void register_fixed_files(unsigned slots);
   int submit_and_wait_batch(const __kernel_timespec& timeout, unsigned min_wait_usec);
   void check_enter(int rc);
 
@@ -75,6 +101,11 @@ class Ring {
   std::uint32_t last_koverflow_ = 0;
   unsigned wait_batch_ = 1;  // > 1: submit_and_wait_batch with wait_min_usec_
   unsigned wait_min_usec_ = 0;
+  unsigned fixed_files_ = 0;
+  std::vector<unsigned> free_fixed_;  // reserved for the whole table: no allocation later
+  bool recv_bundle_ = false;
+  bool recv_bundle_asked_ = false;
+  unsigned send_zc_min_bytes_ = 0;
 };
 
 }  // namespace rs::net::uring

@@ -2,6 +2,7 @@
 
 #include <cerrno>
 
+#include "net/uring/kernel_abi.hpp"
 #include "net/uring/ring_loop.hpp"
 
 namespace rs::net::uring {
@@ -15,6 +16,7 @@ RingConnection::RingConnection(RingLoop& loop, int fd, std::uint64_t id)
   bind<&RingConnection::on_op_done>(cancel_send_op_, this);
   bind<&RingConnection::on_op_done>(close_op_, this);
   bind<&RingConnection::on_op_done>(shutdown_op_, this);
+  bind<&RingConnection::on_fixed_closed>(close_fixed_op_, this);
   msg_.msg_iov = iov_;
 }
 
@@ -34,18 +36,60 @@ void RingConnection::send_pending() {
   // unpipelined answer) goes as IORING_OP_SEND, which spares the kernel copying and checking a
   // msghdr and an iovec array; several go as one sendmsg.
   msg_.msg_iovlen = out.gather(iov_, kMaxIov);
-  io_uring_sqe* sqe = loop_.ring().sqe(send_op_);
-  if (msg_.msg_iovlen == 1) {
-    io_uring_prep_send(sqe, fd(), iov_[0].iov_base, iov_[0].iov_len, MSG_NOSIGNAL);
-  } else {
-    io_uring_prep_sendmsg(sqe, fd(), &msg_, MSG_NOSIGNAL);
-  }
+  std::size_t bytes = 0;
+  for (std::size_t i = 0; i < msg_.msg_iovlen; ++i)
+    bytes += iov_[i].iov_len;
+  prep_send(loop_.ring().sqe(send_op_), bytes);
   send_in_flight_ = true;
   ++in_flight_;
   loop_.counters().send_sqes.add();
 }
 
-void RingConnection::on_send(std::int32_t res, std::uint32_t /*flags*/) {
+void RingConnection::prep_send(io_uring_sqe* sqe, std::size_t bytes) {
+  const unsigned zc_min = loop_.ring().send_zc_min_bytes();
+  if (zc_min > 0 && bytes >= zc_min) {
+    // Zero copy: the kernel sends from the output chunks themselves and posts a notification
+    // once it no longer needs them, so they stay queued (send_in_flight) until then.
+    if (msg_.msg_iovlen == 1) {
+      io_uring_prep_send_zc(sqe, fd(), iov_[0].iov_base, iov_[0].iov_len, MSG_NOSIGNAL, 0);
+    } else {
+      io_uring_prep_sendmsg_zc(sqe, fd(), &msg_, MSG_NOSIGNAL);
+    }
+    sqe->ioprio |= abi::kSendZcReportUsage;
+    loop_.counters().send_zc.add();
+  } else if (msg_.msg_iovlen == 1) {
+    io_uring_prep_send(sqe, fd(), iov_[0].iov_base, iov_[0].iov_len, MSG_NOSIGNAL);
+  } else {
+    io_uring_prep_sendmsg(sqe, fd(), &msg_, MSG_NOSIGNAL);
+  }
+  set_target(sqe);
+}
+
+void RingConnection::set_target(io_uring_sqe* sqe) const {
+  if (fixed_slot_ >= 0) {
+    sqe->fd = fixed_slot_;
+    sqe->flags |= IOSQE_FIXED_FILE;
+  }
+}
+
+void RingConnection::on_send(std::int32_t res, std::uint32_t flags) {
+  if ((flags & IORING_CQE_F_NOTIF) != 0) {
+    // The zero-copy send's second completion: the kernel is done with the chunks. Loopback
+    // and devices without scatter-gather make it copy after all, which it reports here.
+    if ((static_cast<std::uint32_t>(res) & abi::kNotifUsageZcCopied) != 0) {
+      loop_.counters().send_zc_copied.add();
+    }
+    finish_send(zc_result_);
+    return;
+  }
+  if ((flags & IORING_CQE_F_MORE) != 0) {
+    zc_result_ = res;  // a notification follows; until then the chunks are the kernel's
+    return;
+  }
+  finish_send(res);
+}
+
+void RingConnection::finish_send(std::int32_t res) {
   send_in_flight_ = false;
   --in_flight_;
   if (res >= 0) {
@@ -73,8 +117,11 @@ void RingConnection::arm_receive() {
   // picks from the provided-buffer ring, until an error, EOF, ENOBUFS or a cancel ends it.
   io_uring_sqe* sqe = loop_.ring().sqe(recv_op_);
   io_uring_prep_recv_multishot(sqe, fd(), nullptr, 0, 0);
+  set_target(sqe);
   sqe->flags |= IOSQE_BUFFER_SELECT;
   sqe->buf_group = loop_.buffers().group_id();
+  // A bundle: one completion may fill several buffers (for_each_piece splits it).
+  if (loop_.ring().recv_bundle()) sqe->ioprio |= abi::kRecvSendBundle;
   if (recv_sqes_ > 0) loop_.counters().recv_rearms.add();
   ++recv_sqes_;
   recv_armed_ = true;
@@ -109,9 +156,11 @@ void RingConnection::on_recv(std::int32_t res, std::uint32_t flags) {
     LoopCounters& counters = loop_.counters();
     counters.recv_completions.add();
     counters.bytes_in.add(static_cast<std::uint64_t>(res));
-    // The handler borrows the buffer; it returns to the ring when the last hold is released.
-    deliver(buffers.take(id, static_cast<std::size_t>(res)), &buffers, id);
-    buffers.release_buffer(id);
+    // The handler borrows each buffer; it returns to the ring when the last hold is released.
+    buffers.for_each_piece(id, static_cast<std::size_t>(res), flags,
+                           [&](std::span<const std::byte> bytes, std::uint16_t buffer_id) {
+                             deliver(bytes, &buffers, buffer_id);
+                           });
   } else if (res == 0) {
     deliver_end();
   } else if (res == -ENOBUFS) {
@@ -147,14 +196,29 @@ void RingConnection::close_transport() {
   // every completion that names it (cancels and the close included) has arrived.
   if (recv_armed_) cancel(recv_op_, cancel_recv_op_);
   if (send_in_flight_) cancel(send_op_, cancel_send_op_);
+  // A socket in the file table stays open until its slot is emptied as well.
+  if (fixed_slot_ >= 0) {
+    io_uring_prep_close_direct(loop_.ring().sqe(close_fixed_op_),
+                               static_cast<unsigned>(fixed_slot_));
+    ++in_flight_;
+  }
   io_uring_sqe* sqe = loop_.ring().sqe(close_op_);
   io_uring_prep_close(sqe, fd());
   ++in_flight_;
 }
 
+void RingConnection::on_fixed_closed(std::int32_t res, std::uint32_t /*flags*/) {
+  // The slot is empty now and may take the next connection. A failed close leaves it out of
+  // circulation: what it holds is unknown.
+  if (res >= 0) loop_.ring().free_fixed_slot(fixed_slot_);
+  --in_flight_;
+  release_if_done();
+}
+
 void RingConnection::shutdown_write() {
   io_uring_sqe* sqe = loop_.ring().sqe(shutdown_op_);
   io_uring_prep_shutdown(sqe, fd(), SHUT_WR);
+  set_target(sqe);
   ++in_flight_;
 }
 

@@ -1,8 +1,11 @@
 // A connection on the ring: multishot receive from the provided-buffer ring, one ordered
-// sendmsg in flight, and a close that cancels before it closes and frees only after the last
-// completion that names the connection has arrived.
+// send in flight, and a close that cancels before it closes and frees only after the last
+// completion that names the connection has arrived. Where the loop has a registered file table
+// the socket is also in a slot of it, and every operation names the slot instead of the
+// descriptor.
 #pragma once
 
+#include <liburing.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -22,6 +25,8 @@ class RingConnection final : public net::Connection {
   ~RingConnection() = default;
 
   void attach_protocol(Protocol* protocol) { start(protocol); }
+  // Before attach_protocol: operations name this registered file slot from now on.
+  void use_fixed_slot(int slot) { fixed_slot_ = slot; }
   void shutdown() { begin_shutdown(); }
 
   // Called by the loop at the end of a turn.
@@ -46,6 +51,10 @@ class RingConnection final : public net::Connection {
   void shutdown_write() override;
 
   void arm_receive();
+  void set_target(io_uring_sqe* sqe) const;
+  void prep_send(io_uring_sqe* sqe, std::size_t bytes);
+  void finish_send(std::int32_t res);
+  void on_fixed_closed(std::int32_t res, std::uint32_t flags);
   void cancel(Operation& target, Operation& canceller);
   void on_recv(std::int32_t res, std::uint32_t flags);
   void on_send(std::int32_t res, std::uint32_t flags);
@@ -60,9 +69,12 @@ class RingConnection final : public net::Connection {
   Operation cancel_send_op_;
   Operation close_op_;
   Operation shutdown_op_;
+  Operation close_fixed_op_;
   msghdr msg_{};
   iovec iov_[kMaxIov]{};
   int in_flight_ = 0;
+  int fixed_slot_ = -1;         // registered file slot, or -1: the plain descriptor
+  std::int32_t zc_result_ = 0;  // a SEND_ZC's result, held until its notification
   std::uint32_t recv_sqes_ = 0;
   bool recv_armed_ = false;
   bool recv_cancel_pending_ = false;

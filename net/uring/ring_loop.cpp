@@ -5,6 +5,8 @@
 #include <csignal>
 #include <cstring>
 
+#include <fmt/format.h>
+
 #include "core/clock.hpp"
 #include "core/log.hpp"
 #include "net/loop_support.hpp"
@@ -28,7 +30,8 @@ RingLoop::RingLoop(const LoopConfig& config, LoopContext& context)
       log_(ring_, timers_, counters_, config.access_log_path, config.access_log_max_buffered_bytes),
       files_(ring_, chunks_),
       ring_(config.ring, counters_),
-      buffers_(*ring_.raw(), kBufferGroup, config.buffer_count, config.buffer_size),
+      buffers_(*ring_.raw(), kBufferGroup, config.buffer_count, config.buffer_size,
+               config.ring.incremental_buffers),
       acceptor_(ring_, std::exchange(context.listen_fd, -1), *this, counters_) {
   bind<&RingLoop::on_wake>(wake_op_, this);
   bind<&RingLoop::on_signal>(signal_op_, this);
@@ -37,6 +40,13 @@ RingLoop::RingLoop(const LoopConfig& config, LoopContext& context)
 }
 
 RingLoop::~RingLoop() = default;
+
+std::string RingLoop::ring_knobs() const {
+  const char* incremental = buffers_.incremental()             ? "on"
+                            : config_.ring.incremental_buffers ? "unsupported"
+                                                               : "off";
+  return fmt::format("{}, incremental buffers {}", ring_.knobs(), incremental);
+}
 
 void RingLoop::run() {
   arm_wake();
@@ -134,6 +144,14 @@ void RingLoop::on_accepted(int fd) {
 
 void RingLoop::open_connection(int fd) {
   auto* conn = connections_.make(*this, fd, next_connection_id_++);
+  if (config_.ring.fixed_files > 0) {
+    const int slot = ring_.install_fixed(fd);
+    if (slot >= 0) {
+      conn->use_fixed_slot(slot);
+    } else {
+      counters_.fixed_file_misses.add();
+    }
+  }
   all_.push_back(*conn);
   note_connection_opened(counters_);
   conn->attach_protocol(protocols_->open(*conn));

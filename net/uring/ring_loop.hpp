@@ -41,6 +41,8 @@ class RingLoop final : public LoopServices, private AcceptHandler, private Conne
   SetupMode setup_mode() const { return ring_.mode(); }
   const std::string& setup_reason() const { return ring_.mode_reason(); }
   std::string ring_wait_mode() const { return ring_.wait_mode(); }
+  // Fixed files, bundles, SEND_ZC and the buffer ring's mode, as in force.
+  std::string ring_knobs() const;
 
   // LoopServices
   core::TimerWheel& timers() override { return timers_; }

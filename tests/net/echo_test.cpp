@@ -313,6 +313,87 @@ TEST_P(UringEchoTest, BatchedWaitFillsTurnsUnderLoadAndSleepsWhenIdle) {
   EXPECT_EQ(recv_string(c.fd, 4), "ping");
 }
 
+// --uring-fixed-files: connections in the table and the one beyond it are all served, and a
+// closed connection's slot takes the next client.
+TEST_P(UringEchoTest, FixedFileTableServesBeyondItsSizeAndReusesSlots) {
+  start([](net::ServerConfig& config) {
+    config.threads = 1;  // one loop, one table
+    config.loop.ring.fixed_files = 2;
+  });
+  ASSERT_NE(server_->server().setup_mode().find("fixed files 2 slots"), std::string::npos)
+      << server_->server().setup_mode();
+  {
+    auto jobs = make_jobs(port(), 3, 50000);
+    EXPECT_TRUE(run_echo_jobs(jobs, 4096));
+    close_jobs(jobs);
+  }
+  EXPECT_EQ(counter("fixed_file_misses"), 1);
+  ASSERT_TRUE(all_closed());
+  auto again = make_jobs(port(), 2, 50000);
+  EXPECT_TRUE(run_echo_jobs(again, 4096));
+  close_jobs(again);
+  EXPECT_EQ(counter("fixed_file_misses"), 1) << "the freed slots were not reused";
+  EXPECT_TRUE(all_closed());
+}
+
+// --uring-recv-bundle: a stream larger than one buffer comes back whole, in fewer completions
+// than buffers it filled.
+TEST_P(UringEchoTest, RecvBundleFillsSeveralBuffersPerCompletion) {
+  start([](net::ServerConfig& config) {
+    config.loop.ring.recv_bundle = true;
+    config.loop.ring.incremental_buffers = false;
+    config.loop.buffer_size = 1024;
+    config.loop.buffer_count = 512;
+  });
+  if (server_->server().setup_mode().find("recv bundles on") == std::string::npos) {
+    GTEST_SKIP() << "no receive bundles (Linux 6.10+): " << server_->server().setup_mode();
+  }
+  auto jobs = make_jobs(port(), 4, 1 << 20);
+  EXPECT_TRUE(run_echo_jobs(jobs, 1 << 18));
+  close_jobs(jobs);
+  EXPECT_TRUE(all_closed());
+  const std::int64_t buffers_filled = counter("bytes_in") / 1024;
+  EXPECT_LT(counter("recv_completions"), buffers_filled / 2)
+      << "completions should carry several buffers each";
+}
+
+// --uring-incremental-buffers: small receives take a piece of a buffer, not a whole one, so
+// many connections fit in one buffer, and bytes of different connections side by side in it
+// never mix.
+TEST_P(UringEchoTest, IncrementalBuffersPackSmallReceivesIntoOneBuffer) {
+  start([](net::ServerConfig& config) {
+    config.loop.ring.incremental_buffers = true;
+    config.loop.buffer_size = 65536;
+    config.loop.buffer_count = 2;
+  });
+  if (server_->server().setup_mode().find("incremental buffers on") == std::string::npos) {
+    GTEST_SKIP() << "no incremental buffers (Linux 6.12+): " << server_->server().setup_mode();
+  }
+  // 64 clients at once with two buffers: whole buffers per receive would run dry at once.
+  auto jobs = make_jobs(port(), 64, 3000);
+  EXPECT_TRUE(run_echo_jobs(jobs, 100));
+  close_jobs(jobs);
+  EXPECT_TRUE(all_closed());
+  EXPECT_EQ(counter("enobufs"), 0);
+  EXPECT_GT(counter("recv_completions"), 64 * 2);
+}
+
+// --uring-send-zc: large echoes go zero-copy and come back intact; the chunks stay queued until
+// the kernel's notification, and everything is freed once the clients have gone.
+TEST_P(UringEchoTest, ZeroCopySendsDeliverEveryByteAndFreeTheirChunks) {
+  start([](net::ServerConfig& config) { config.loop.ring.send_zc_min_bytes = 4096; });
+  ASSERT_NE(server_->server().setup_mode().find("send zc >= 4096 B"), std::string::npos)
+      << server_->server().setup_mode();
+  auto jobs = make_jobs(port(), 8, 1 << 20);
+  EXPECT_TRUE(run_echo_jobs(jobs, 1 << 16));
+  close_jobs(jobs);
+  EXPECT_TRUE(all_closed());
+  EXPECT_GT(counter("send_zc"), 0);
+  // Loopback cannot send from our pages: the kernel copies and says so on each notification.
+  EXPECT_EQ(counter("send_zc_copied"), counter("send_zc"));
+  EXPECT_EQ(counter("send_errors"), 0);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, EchoTest, ::testing::ValuesIn(all_backends()),
                          [](const auto& info) { return backend_name(info.param); });
 INSTANTIATE_TEST_SUITE_P(Uring, UringEchoTest,

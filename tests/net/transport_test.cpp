@@ -18,6 +18,7 @@
 #include <charconv>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/slab_pool.hpp"
 #include "net/connection.hpp"
@@ -250,6 +251,38 @@ TEST_P(TransportTest, ClientLeavingWithAnswersPendingFreesEverything) {
   EXPECT_TRUE(wait_until([&] {
     return server_->counter("connections_open") == 0 &&
            server_->counter("pool_response_slots") == 0 && server_->counter("buffers_held") == 0;
+  }));
+}
+
+// Incremental buffers (uring, Linux 6.12+): a held receive keeps only its piece of a buffer.
+// Eight clients each hold their request in a ring of two buffers; with a whole buffer per
+// receive, two holds would empty the ring and the other six would wait for ever.
+TEST(UringTransport, IncrementalBuffersLetManyHoldsShareABuffer) {
+  net::ServerConfig config = test_config({net::Backend::kUring, 1});
+  config.loop.ring.incremental_buffers = true;
+  config.loop.buffer_count = 2;
+  config.loop.buffer_size = 16384;
+  InProcessServer server(config,
+                         [](net::LoopServices&) { return std::make_unique<LineFactory>(); });
+  if (server.server().setup_mode().find("incremental buffers on") == std::string::npos) {
+    GTEST_SKIP() << "no incremental buffers (Linux 6.12+): " << server.server().setup_mode();
+  }
+  std::vector<int> fds;
+  for (int i = 0; i < 8; ++i) {
+    fds.push_back(connect_to(server.port()));
+    ASSERT_GE(fds.back(), 0);
+    ASSERT_TRUE(send_all(fds.back(), "hold\n"));
+    EXPECT_EQ(recv_string(fds.back(), 5), "held\n") << "client " << i;
+  }
+  EXPECT_LE(server.counter("buffers_held"), 1);
+  EXPECT_EQ(server.counter("enobufs"), 0);
+  for (int fd : fds) {
+    ASSERT_TRUE(send_all(fd, "release\nnow ok\n"));
+    EXPECT_EQ(recv_string(fd, 12), "released\nok\n");
+    ::close(fd);
+  }
+  EXPECT_TRUE(wait_until([&] {
+    return server.counter("connections_open") == 0 && server.counter("buffers_held") == 0;
   }));
 }
 

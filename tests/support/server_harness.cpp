@@ -19,14 +19,14 @@ namespace rs::test {
 
 std::string backend_name(const BackendParam& param) {
   return std::string(net::to_string(param.backend)) + "_" + std::to_string(param.loops) + "loop" +
-         (param.batched_wait ? "_batched" : "");
+         (param.tuned ? "_tuned" : "");
 }
 
 std::vector<BackendParam> all_backends() {
   return {{net::Backend::kUring, 1},
           {net::Backend::kUring, 2},
-          // The batched wait (Linux 6.12+; off where the kernel lacks it): the behaviour must
-          // not depend on how a loop waits.
+          // Every ring knob on: the behaviour must not depend on how a loop waits, names its
+          // sockets, takes its buffers or sends.
           {net::Backend::kUring, 1, true},
           {net::Backend::kEpoll, 1},
           {net::Backend::kEpoll, 2},
@@ -48,11 +48,17 @@ net::ServerConfig test_config(const BackendParam& param) {
   config.backend = param.backend;
   config.threads = param.loops;
   config.loop.grace_ms = 5000;
-  if (param.batched_wait) {
-    config.loop.ring.wait_batch = 8;
-    config.loop.ring.wait_min_usec = 100;
-  }
+  if (param.tuned) apply_tuned_ring_options(config.loop);
   return config;
+}
+
+void apply_tuned_ring_options(net::LoopConfig& loop) {
+  loop.ring.wait_batch = 8;
+  loop.ring.wait_min_usec = 100;
+  loop.ring.fixed_files = 8;
+  loop.ring.recv_bundle = true;
+  loop.ring.incremental_buffers = true;
+  loop.buffer_size = 4096;
 }
 
 InProcessServer::InProcessServer(net::ServerConfig config, net::ProtocolFactoryMaker make)

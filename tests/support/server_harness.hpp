@@ -17,8 +17,8 @@ namespace rs::test {
 struct BackendParam {
   net::Backend backend;
   unsigned loops;
-  // uring: batched waiting (--uring-wait-batch 8 --uring-wait-usec 100).
-  bool batched_wait = false;
+  // uring: every ring knob on (tuned_ring_options): the behaviour must not depend on them.
+  bool tuned = false;
 };
 std::string backend_name(const BackendParam& param);
 inline void PrintTo(const BackendParam& param, std::ostream* os) {
@@ -45,6 +45,11 @@ class InProcessServer {
 };
 
 net::ServerConfig test_config(const BackendParam& param);
+// The knobs of a tuned uring run: batched wait, a file table smaller than some tests' connection
+// counts (so both the slot and the plain-descriptor paths serve), receive bundles, incremental
+// 4 KiB buffers (requests span buffers). Where the kernel lacks a feature it is off, as the
+// server's start-up line says. SEND_ZC is not among them: see UringZeroCopy in ring_test.
+void apply_tuned_ring_options(net::LoopConfig& loop);
 
 // A built executable from build/bin, run as a child with stdout and stderr captured.
 class ChildProcess {
