@@ -88,14 +88,18 @@ Chunk* BufferChain::push_chunk() {
   return c;
 }
 
-void BufferChain::pop_front_chunk() {
+void BufferChain::pop_front_chunk(RetiredChunks* retire) {
   Chunk* c = head_;
   head_ = c->next;
   if (head_ == nullptr) {
     tail_ = nullptr;
   }
   --chunk_count_;
-  pool_->put(c);
+  if (retire != nullptr) {
+    retire->add(c);
+  } else {
+    pool_->put(c);
+  }
 }
 
 void BufferChain::append(std::span<const std::byte> bytes) {
@@ -135,7 +139,7 @@ void BufferChain::commit(std::size_t n) {
   size_ += n;
 }
 
-void BufferChain::consume(std::size_t n) {
+void BufferChain::consume(std::size_t n, RetiredChunks* retire) {
   assert(n <= size_);
   n = std::min(n, size_);
   size_ -= n;
@@ -145,12 +149,12 @@ void BufferChain::consume(std::size_t n) {
     c->begin += static_cast<std::uint32_t>(take);
     n -= take;
     if (c->readable() == 0) {
-      pop_front_chunk();
+      pop_front_chunk(retire);
     }
   }
   // Also drops an uncommitted tail and any empty chunk left at the front by splice_back.
   while (head_ != nullptr && head_->readable() == 0) {
-    pop_front_chunk();
+    pop_front_chunk(retire);
   }
 }
 

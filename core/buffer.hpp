@@ -83,6 +83,32 @@ class ChunkPool {
   std::uint64_t grows_ = 0;
 };
 
+// Chunks whose bytes have been consumed but whose memory is still read elsewhere (the kernel
+// sending them zero-copy): they go back to their pool together, on release() or destruction.
+class RetiredChunks {
+ public:
+  explicit RetiredChunks(ChunkPool& pool) : pool_(&pool) {}
+  ~RetiredChunks() { release(); }
+  RetiredChunks(const RetiredChunks&) = delete;
+  RetiredChunks& operator=(const RetiredChunks&) = delete;
+
+  void add(Chunk* c) {
+    c->next = head_;
+    head_ = c;
+  }
+  void release() {
+    while (Chunk* c = head_) {
+      head_ = c->next;
+      pool_->put(c);
+    }
+  }
+  bool empty() const { return head_ == nullptr; }
+
+ private:
+  ChunkPool* pool_;
+  Chunk* head_ = nullptr;
+};
+
 // FIFO of bytes in a singly linked list of chunks from one pool (which must outlive the chain).
 // A span from prepare() stays valid only until the next call that changes the chain other than
 // commit(): prepare/commit is a synchronous pair, not a place to park an in-flight read.
@@ -107,7 +133,8 @@ class BufferChain {
 
   std::size_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
-  void consume(std::size_t n);  // n <= size(); fully read chunks go back to the pool
+  // n <= size(); fully read chunks go back to the pool, or to retire (same pool) when given.
+  void consume(std::size_t n, RetiredChunks* retire = nullptr);
 
   // Fills up to max_iov iovecs over the readable bytes, front first; returns how many.
   std::size_t gather(struct iovec* iov, std::size_t max_iov) const;
@@ -147,7 +174,7 @@ class BufferChain {
 
  private:
   Chunk* push_chunk();
-  void pop_front_chunk();
+  void pop_front_chunk(RetiredChunks* retire = nullptr);
 
   ChunkPool* pool_;
   Chunk* head_ = nullptr;

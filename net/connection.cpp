@@ -180,10 +180,10 @@ void Connection::deliver_end() {
   call_protocol([&](Protocol& p) { p.on_input_end(*this); });
 }
 
-void Connection::output_sent(std::size_t n) {
+void Connection::output_sent(std::size_t n, core::RetiredChunks* retire) {
   if (state_ == State::kClosed) return;
   bytes_sent_ += n;
-  out_.consume(n);
+  out_.consume(n, retire);
   // Everything sendable is in the kernel. Deferred answers may still be owed: one that streams
   // (a large file) waits for this to read on, also once a close has been asked for.
   if (out_.empty() && (state_ == State::kOpen || state_ == State::kClosing)) {

@@ -113,9 +113,11 @@ class Connection {
 
   // Called by the backend.
   void deliver(std::span<const std::byte> fresh, BufferOwner* owner, std::uint32_t buffer_id);
-  void redeliver();                 // the stash again, after resume_input()
-  void deliver_end();               // the peer sent FIN
-  void output_sent(std::size_t n);  // n bytes of output() reached the kernel
+  void redeliver();    // the stash again, after resume_input()
+  void deliver_end();  // the peer sent FIN
+  // n bytes of output() reached the kernel. Chunks it used up go back to the pool, or to retire
+  // when the kernel still reads them (a zero-copy send awaiting its notification).
+  void output_sent(std::size_t n, core::RetiredChunks* retire = nullptr);
   void begin_shutdown();
   // Finishes a graceful close once drained, applies backpressure, and tells the protocol of a
   // close. Never called while a protocol callback is running.

@@ -132,8 +132,9 @@ class Ringserve(Server):
         except subprocess.TimeoutExpired:
             self.proc.kill()
             rest, _ = self.proc.communicate()
-        m = re.search(r" bytes_out=(\d+)", rest or "")
-        self.bytes_out = int(m.group(1)) if m else None
+        # Every transport counter of the run, from the counters line printed at exit.
+        self.counters = {k: int(v) for k, v in re.findall(r" (\w+)=(\d+)", rest or "")}
+        self.bytes_out = self.counters.get("bytes_out")
 
     def requests_served(self):
         if self.kind != "http":
@@ -353,43 +354,55 @@ def matrix(full):
                 ("plaintext c=256 pipelined 16", "/plaintext", 256, 16),
                 ("json c=256", "/json", 256, 1),
                 ("delay 100 ms c=10000", "/delay?ms=100", 10000, 1)]
-        echo = [("echo 128 B c=64", 64), ("echo 128 B c=512", 512)]
-        knob_workloads = ["plaintext c=256", "echo 128 B c=64"]
+        # The 64 KiB echo is a stream: what receive bundles, incremental buffers and SEND_ZC
+        # are for.
+        echo = [("echo 128 B c=64", 64, 128), ("echo 128 B c=512", 512, 128),
+                ("echo 64 KiB c=16", 16, 65536)]
         seconds = 10
     else:
         http = [("plaintext c=64", "/plaintext", 64, 1),
                 ("plaintext c=64 pipelined 16", "/plaintext", 64, 16),
                 ("json c=64", "/json", 64, 1),
                 ("delay 100 ms c=500", "/delay?ms=100", 500, 1)]
-        echo = [("echo 128 B c=64", 64)]
-        knob_workloads = ["plaintext c=64"]
+        echo = [("echo 128 B c=64", 64, 128)]
         seconds = 1
-    return http, echo, knob_workloads, seconds
+    return http, echo, seconds
 
 
-# Ring tuning flags, each measured against a default uring run made just before it.
+# Ring tuning flags and the workloads each is measured on. The knobs of a workload run in
+# rounds: a default uring run, then every knob, round after round, and each knob's figure is the
+# median over rounds of its ratio to the default run of its own round, so the VM's drift from
+# minute to minute cancels instead of landing on one knob.
 KNOB_BASELINE = "uring knob baseline"
+_SMALL = ("plaintext c=256", "echo 128 B c=64")
+_STREAM = ("echo 128 B c=64", "echo 64 KiB c=16")
 KNOBS = [
-    ("uring wait 16/50us", ["--uring-wait-batch", "16", "--uring-wait-usec", "50"]),
-    ("uring no DEFER_TASKRUN", ["--uring-defer-taskrun", "false"]),
-    ("uring 4 KiB buffers", ["--buffer-size", "4096"]),
-    ("uring 64 buffers", ["--buffer-count", "64"]),
+    ("uring wait 16/50us", ["--uring-wait-batch", "16", "--uring-wait-usec", "50"], _SMALL),
+    ("uring no DEFER_TASKRUN", ["--uring-defer-taskrun", "false"], _SMALL),
+    ("uring 4 KiB buffers", ["--buffer-size", "4096"], _SMALL),
+    ("uring 64 buffers", ["--buffer-count", "64"], _SMALL),
+    ("uring fixed files", ["--uring-fixed-files", "4096"], _SMALL),
+    ("uring recv bundles", ["--uring-recv-bundle", "true"], _STREAM),
+    ("uring incremental buffers", ["--uring-incremental-buffers", "true"], _STREAM),
+    ("uring send zc >= 16 KiB", ["--uring-send-zc", "16384"], ("echo 64 KiB c=16",)),
 ]
+QUICK_KNOBS = [(KNOBS[0][0], KNOBS[0][1], ("plaintext c=64",))]
 
 
 def run_all(args):
     raise_fd_limit()
     server_cpu, load_cpus, load_threads = cpu_layout()
-    http, echo, knob_workloads, seconds = matrix(args.full)
-    knobs = KNOBS if args.full else KNOBS[:1]
-    knob_runs = [(KNOB_BASELINE, [])] + knobs
+    http, echo, seconds = matrix(args.full)
+    knobs = KNOBS if args.full else QUICK_KNOBS
+    rounds = args.knob_rounds or (3 if args.full else 1)
     if args.seconds:
         seconds = args.seconds
+    knob_seconds = min(seconds, 5)
     build = args.bin
     rows = []
     tmp = tempfile.mkdtemp(prefix="rs-bench-")
     try:
-        def run(server, name, conns, depth, load):
+        def run(server, name, conns, depth, load, extra=None):
             """Starts the server, measures load(server) on it, stops it, records the row."""
             server.start()
             try:
@@ -398,24 +411,29 @@ def run_all(args):
             finally:
                 server.stop()
             rows.append({"workload": name, "server": server.name, "connections": conns,
-                         "depth": depth, "setup": getattr(server, "setup", None), **r})
+                         "depth": depth, "setup": getattr(server, "setup", None), **r,
+                         **(extra or {})})
+            counters = getattr(server, "counters", {})
+            if counters.get("recv_completions"):
+                # Bytes per receive completion: what bundles and buffer sizes change.
+                rows[-1]["bytes_per_recv"] = counters["bytes_in"] / counters["recv_completions"]
             log(f"  {fmt_row(rows[-1])}")
             return rows[-1]
 
-        def run_http(server, name, path, conns, depth):
+        def run_http(server, name, path, conns, depth, secs=None, extra=None):
             run(server, name, conns, depth,
-                lambda s: wrk_load(s.port, path, conns, seconds, depth, load_threads, load_cpus,
-                                   tmp))
+                lambda s: wrk_load(s.port, path, conns, secs or seconds, depth, load_threads,
+                                   load_cpus, tmp), extra)
 
-        def run_echo(server, name, conns):
+        def run_echo(server, name, conns, size, secs=None, extra=None):
             row = run(server, name, conns, 1,
-                      lambda s: echo_load(build / "echo-load", s.port, conns, seconds, 128,
-                                          load_cpus))
+                      lambda s: echo_load(build / "echo-load", s.port, conns, secs or seconds,
+                                          size, load_cpus), extra)
             # The echo server counts bytes, not messages: it must have echoed exactly every
             # message the client sent (warm-up and the drain at the end included). Its byte
             # count comes at exit, after the row was made.
             if server.bytes_out is not None and row.get("echo_messages") is not None:
-                row["server_requests"] = server.bytes_out // 128
+                row["server_requests"] = server.bytes_out // size
                 row["requests_checked"] = row["echo_messages"]
 
         http_servers = [lambda b=b: Ringserve(build / "ringserve-http", b, server_cpu, "http")
@@ -430,28 +448,33 @@ def run_all(args):
         has_echo = (build / "echo-load").exists()
         if has_echo:
             for backend in ("uring", "epoll", "threads"):
-                for name, conns in echo:
+                for name, conns, size in echo:
                     run_echo(Ringserve(build / "ringserve-echo", backend, server_cpu, "echo"),
-                             name, conns)
+                             name, conns, size)
         else:
             log("echo-load is not built: echo workloads skipped")
-        # Each knob workload: a fresh default run, then every knob, back to back, so a knob is
-        # compared with a baseline measured moments before rather than minutes.
-        for name, path, conns, depth in http:
-            if name in knob_workloads:
-                for label, extra in knob_runs:
-                    run_http(Ringserve(build / "ringserve-http", "uring", server_cpu, "http",
-                                       label, extra), name, path, conns, depth)
-        for name, conns in echo:
-            if name in knob_workloads and has_echo:
-                for label, extra in knob_runs:
-                    run_echo(Ringserve(build / "ringserve-echo", "uring", server_cpu, "echo",
-                                       label, extra), name, conns)
+        # The knobs, in rounds per workload (see KNOBS).
+        workloads = {name: ("http", path, conns, depth) for name, path, conns, depth in http}
+        workloads.update({name: ("echo", conns, size) for name, conns, size in echo})
+        for workload, spec in workloads.items():
+            mine = [(label, flags) for label, flags, on in knobs if workload in on]
+            if not mine or (spec[0] == "echo" and not has_echo):
+                continue
+            for round_no in range(rounds):
+                for label, flags in [(KNOB_BASELINE, [])] + mine:
+                    binary = build / ("ringserve-http" if spec[0] == "http" else "ringserve-echo")
+                    server = Ringserve(binary, "uring", server_cpu, spec[0], label, flags)
+                    extra = {"round": round_no}
+                    if spec[0] == "http":
+                        run_http(server, workload, spec[1], spec[2], spec[3], knob_seconds, extra)
+                    else:
+                        run_echo(server, workload, spec[1], spec[2], knob_seconds, extra)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    knob_flags = {KNOB_BASELINE: "(defaults)"}
+    knob_flags.update({label: " ".join(flags) for label, flags, _ in knobs})
     return rows, {"server_cpu": server_cpu, "load_cpus": load_cpus, "seconds": seconds,
-                  "knobs": {label: " ".join(extra) or "(defaults)"
-                            for label, extra in knob_runs}}
+                  "knob_seconds": knob_seconds, "knob_rounds": rounds, "knobs": knob_flags}
 
 
 def log(text):
@@ -492,6 +515,38 @@ def ratio(rows, workload, a, b, key):
     if not ra or not rb or not ra.get(key) or not rb.get(key):
         return None
     return ra[key] / rb[key]
+
+
+def median(values):
+    values = sorted(v for v in values if v is not None)
+    if not values:
+        return None
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+
+def knob_summary(knob_rows):
+    """One line per (knob, workload): medians over rounds, ratios to the same round's baseline."""
+    out = []
+    keys = list(dict.fromkeys((r["workload"], r["server"]) for r in knob_rows))
+    keys.sort(key=lambda k: (k[0], k[1] != KNOB_BASELINE))
+    for workload, server in keys:
+        runs = [r for r in knob_rows if r["workload"] == workload and r["server"] == server]
+        cpu_ratios, rps_ratios = [], []
+        for r in runs:
+            base = next((b for b in knob_rows if b["workload"] == workload and
+                         b["server"] == KNOB_BASELINE and b.get("round") == r.get("round")), None)
+            if base and base.get("cpu_us") and r.get("cpu_us"):
+                cpu_ratios.append(r["cpu_us"] / base["cpu_us"])
+            if base and base.get("rps") and r.get("rps"):
+                rps_ratios.append(r["rps"] / base["rps"])
+        out.append({"workload": workload, "server": server,
+                    "cpu_us": median(r.get("cpu_us") for r in runs),
+                    "cpu_ratio": median(cpu_ratios), "rps_ratio": median(rps_ratios),
+                    "syscalls_per_req": median(r.get("syscalls_per_req") for r in runs),
+                    "bytes_per_recv": median(r.get("bytes_per_recv") for r in runs),
+                    "setup": runs[0].get("setup")})
+    return out
 
 
 def write_report(rows, meta, out_dir, full):
@@ -538,19 +593,21 @@ def write_report(rows, meta, out_dir, full):
             lines.append(f"- {w}: " + "; ".join(parts))
     if knob_rows:
         lines += ["", "## Ring knobs", "",
-                  "Each flag on its own, against a default uring run made just before it on the "
-                  "same workload (a CPU ratio below 1 means the flag saves CPU per request). "
-                  "`in force` is what the server reported setting up, so a flag the kernel "
-                  "cannot honour shows as such.", "",
+                  f"Each flag on its own, in {meta.get('knob_rounds', 1)} round(s) of "
+                  f"{meta.get('knob_seconds', meta['seconds'])} s runs per workload: a default "
+                  "uring run, then every flag. `vs baseline` is the median over rounds of the "
+                  "ratio to the default run of the same round (below 1: the flag saves CPU per "
+                  "request); the other figures are medians. `in force` is what the server "
+                  "reported setting up, so a flag the kernel cannot honour shows as such.", "",
                   "| knob | flags | workload | CPU µs/req | vs baseline | syscalls/req | "
-                  "req/s vs baseline | in force |", "|---|---|---|---|---|---|---|---|"]
-        for r in knob_rows:
-            cpu = ratio(rows, r["workload"], r["server"], KNOB_BASELINE, "cpu_us")
-            rps = ratio(rows, r["workload"], r["server"], KNOB_BASELINE, "rps")
+                  "req/s vs baseline | bytes/recv | in force |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for r in knob_summary(knob_rows):
             lines.append(f"| {r['server']} | `{knob_labels[r['server']]}` | {r['workload']} | "
-                         f"{num(r.get('cpu_us'), 2)} | {num(cpu, 2)} | "
-                         f"{num(r.get('syscalls_per_req'), 3)} | {num(rps, 2)} | "
-                         f"{(r.get('setup') or '-').replace('|', '&#124;')} |")
+                         f"{num(r['cpu_us'], 2)} | {num(r['cpu_ratio'], 2)} | "
+                         f"{num(r['syscalls_per_req'], 3)} | {num(r['rps_ratio'], 2)} | "
+                         f"{num(r['bytes_per_recv'], 0)} | "
+                         f"{(r['setup'] or '-').replace('|', '&#124;')} |")
     charts = write_charts(main_rows, base)
     if charts:
         lines += ["", "## Charts", ""] + [f"![{c.stem}]({c.name})" for c in charts]
@@ -598,6 +655,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--full", action="store_true", help="the whole matrix (minutes)")
     parser.add_argument("--seconds", type=int, help="seconds per run (default 1 quick, 10 full)")
+    parser.add_argument("--knob-rounds", type=int,
+                        help="rounds of the ring knob runs (default 1 quick, 3 full)")
     parser.add_argument("--bin", type=Path, default=ROOT / "build" / "bin",
                         help="the built binaries (release build)")
     parser.add_argument("--out", type=Path, default=ROOT / "perf" / "results",

@@ -87,8 +87,8 @@ class BufferRing final : public BufferOwner {
   std::size_t ring_bytes_ = 0;
   std::byte* memory_ = nullptr;
   std::size_t memory_bytes_ = 0;
-  std::vector<std::uint16_t> refs_;      // per id: the kernel's one (while in the ring) + holds
-  std::vector<std::uint16_t> holds_;     // per id: HeldBuffers (the handler's own not counted)
+  std::vector<std::uint32_t> refs_;      // per id: the kernel's one (while in the ring) + holds
+  std::vector<std::uint32_t> holds_;     // per id: HeldBuffers (the handler's own not counted)
   std::vector<std::uint32_t> consumed_;  // per id: bytes the kernel has filled (incremental)
   std::vector<std::uint16_t> position_;  // per id: its ring position (masked)
   std::vector<std::uint16_t> at_;        // per ring position: the id placed there

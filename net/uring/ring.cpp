@@ -101,8 +101,14 @@ Ring::Ring(const RingOptions& options, LoopCounters& counters) : counters_(count
     wait_batch_ = options.wait_batch;
     wait_min_usec_ = options.wait_min_usec;
   }
+  // Not with incremental buffers: kernels before the fix "io_uring/net: inherit
+  // IORING_CQE_F_BUF_MORE across bundle recv retries" (2026) can report a kept buffer as done
+  // on a bundle that retried, and no feature bit says which kernels have it. A buffer handed
+  // back while the kernel still fills it would mix two connections' bytes.
   recv_bundle_asked_ = options.recv_bundle;
-  recv_bundle_ = options.recv_bundle && (ring_.features & abi::kFeatRecvSendBundle) != 0;
+  incremental_asked_ = options.incremental_buffers;
+  recv_bundle_ = options.recv_bundle && !options.incremental_buffers &&
+                 (ring_.features & abi::kFeatRecvSendBundle) != 0;
   send_zc_min_bytes_ = options.send_zc_min_bytes;
   if (options.fixed_files > 0) register_fixed_files(options.fixed_files);
 }
@@ -140,7 +146,10 @@ std::string Ring::knobs() const {
   return fmt::format(
       "fixed files {}, recv bundles {}, send zc {}",
       fixed_files_ > 0 ? fmt::format("{} slots", fixed_files_) : std::string("off"),
-      recv_bundle_ ? "on" : (recv_bundle_asked_ ? "unsupported" : "off"),
+      recv_bundle_          ? "on"
+      : !recv_bundle_asked_ ? "off"
+      : incremental_asked_  ? "off (not with incremental buffers)"
+                            : "unsupported",
       send_zc_min_bytes_ > 0 ? fmt::format(">= {} B", send_zc_min_bytes_) : std::string("off"));
 }
 

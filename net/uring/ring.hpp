@@ -36,6 +36,7 @@ struct RingOptions {
   // lookup and reference count. Connections beyond the table use the plain descriptor. 0: off.
   unsigned fixed_files = 0;
   // Receive bundles (Linux 6.10+): one receive completion may fill several provided buffers.
+  // Ignored with incremental_buffers (see Ring::Ring).
   bool recv_bundle = false;
   // Incremental buffer consumption (Linux 6.12+): receives fill a provided buffer a piece at a
   // time instead of taking a whole one each.
@@ -105,6 +106,7 @@ class Ring {
   std::vector<unsigned> free_fixed_;  // reserved for the whole table: no allocation later
   bool recv_bundle_ = false;
   bool recv_bundle_asked_ = false;
+  bool incremental_asked_ = false;
   unsigned send_zc_min_bytes_ = 0;
 };
 

@@ -9,7 +9,8 @@ namespace rs::net::uring {
 
 RingConnection::RingConnection(RingLoop& loop, int fd, std::uint64_t id)
     : net::Connection(fd, id, loop, loop.response_slots(), loop.limits(), loop.events()),
-      loop_(loop) {
+      loop_(loop),
+      retired_(loop.chunks()) {
   bind<&RingConnection::on_recv>(recv_op_, this);
   bind<&RingConnection::on_send>(send_op_, this);
   bind<&RingConnection::on_recv_cancelled>(cancel_recv_op_, this);
@@ -30,7 +31,10 @@ void RingConnection::schedule_redeliver() {
 
 void RingConnection::send_pending() {
   core::BufferChain& out = pending_output();
-  if (send_in_flight_ || transport_closed_ || out.empty()) return;
+  if (send_in_flight_ || transport_closed_ || out.empty() ||
+      zc_notifications_ >= kMaxZcNotifications) {
+    return;
+  }
   // One send over the front of the chain; a short send continues from the first unsent byte
   // on a later turn because only what the kernel took is consumed. A single piece (the usual
   // unpipelined answer) goes as IORING_OP_SEND, which spares the kernel copying and checking a
@@ -49,7 +53,7 @@ void RingConnection::prep_send(io_uring_sqe* sqe, std::size_t bytes) {
   const unsigned zc_min = loop_.ring().send_zc_min_bytes();
   if (zc_min > 0 && bytes >= zc_min) {
     // Zero copy: the kernel sends from the output chunks themselves and posts a notification
-    // once it no longer needs them, so they stay queued (send_in_flight) until then.
+    // once it no longer needs them; chunks used up before it go to retired_ (on_send).
     if (msg_.msg_iovlen == 1) {
       io_uring_prep_send_zc(sqe, fd(), iov_[0].iov_base, iov_[0].iov_len, MSG_NOSIGNAL, 0);
     } else {
@@ -74,17 +78,23 @@ void RingConnection::set_target(io_uring_sqe* sqe) const {
 
 void RingConnection::on_send(std::int32_t res, std::uint32_t flags) {
   if ((flags & IORING_CQE_F_NOTIF) != 0) {
-    // The zero-copy send's second completion: the kernel is done with the chunks. Loopback
-    // and devices without scatter-gather make it copy after all, which it reports here.
+    // A zero-copy send's second completion: the kernel is done with its pages. Loopback and
+    // devices without scatter-gather make it copy after all, which it reports here.
     if ((static_cast<std::uint32_t>(res) & abi::kNotifUsageZcCopied) != 0) {
       loop_.counters().send_zc_copied.add();
     }
-    finish_send(zc_result_);
+    --in_flight_;
+    if (--zc_notifications_ == 0) retired_.release();
+    // Output may have waited for the notification cap.
+    if (!transport_closed_ && !pending_output().empty()) schedule_settle();
+    release_if_done();
     return;
   }
+  // A zero-copy send says on its first completion that a notification follows; until then the
+  // chunks it used stay out of the pool, but the next send may go.
   if ((flags & IORING_CQE_F_MORE) != 0) {
-    zc_result_ = res;  // a notification follows; until then the chunks are the kernel's
-    return;
+    ++zc_notifications_;
+    ++in_flight_;
   }
   finish_send(res);
 }
@@ -94,7 +104,7 @@ void RingConnection::finish_send(std::int32_t res) {
   --in_flight_;
   if (res >= 0) {
     loop_.counters().bytes_out.add(static_cast<std::uint64_t>(res));
-    output_sent(static_cast<std::size_t>(res));
+    output_sent(static_cast<std::size_t>(res), zc_notifications_ > 0 ? &retired_ : nullptr);
   } else if (res != -ECANCELED) {
     // EPIPE, ECONNRESET: the peer is gone; nothing queued can be delivered.
     loop_.counters().send_errors.add();

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 
+#include "core/buffer.hpp"
 #include "core/intrusive_list.hpp"
 #include "net/connection.hpp"
 #include "net/uring/operation.hpp"
@@ -42,6 +43,8 @@ class RingConnection final : public net::Connection {
 
  private:
   static constexpr int kMaxIov = 32;
+  // Zero-copy sends whose pages the kernel may still read; beyond it output waits.
+  static constexpr int kMaxZcNotifications = 8;
 
   void schedule_settle() override;
   void schedule_redeliver() override;
@@ -73,8 +76,9 @@ class RingConnection final : public net::Connection {
   msghdr msg_{};
   iovec iov_[kMaxIov]{};
   int in_flight_ = 0;
-  int fixed_slot_ = -1;         // registered file slot, or -1: the plain descriptor
-  std::int32_t zc_result_ = 0;  // a SEND_ZC's result, held until its notification
+  int fixed_slot_ = -1;          // registered file slot, or -1: the plain descriptor
+  int zc_notifications_ = 0;     // zero-copy sends whose notification has not come
+  core::RetiredChunks retired_;  // sent output the kernel may still read, until then
   std::uint32_t recv_sqes_ = 0;
   bool recv_armed_ = false;
   bool recv_cancel_pending_ = false;

@@ -4,7 +4,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <memory>
+#include <string>
 
 #include "net/echo/echo_protocol.hpp"
 #include "tests/support/net_client.hpp"
@@ -313,8 +317,32 @@ TEST_P(UringEchoTest, BatchedWaitFillsTurnsUnderLoadAndSleepsWhenIdle) {
   EXPECT_EQ(recv_string(c.fd, 4), "ping");
 }
 
-// --uring-fixed-files: connections in the table and the one beyond it are all served, and a
-// closed connection's slot takes the next client.
+// Sockets installed in the file tables of this process's rings, as the kernel lists them in the
+// ring's fdinfo ("UserFiles:" then one "N: socket:[inode]" line per filled slot); -1 when no
+// listing could be read (the kernel skips it while the ring's lock is held: ask again).
+int sockets_in_ring_file_tables() {
+  int total = -1;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+    std::error_code error;
+    const auto target = std::filesystem::read_symlink(entry.path(), error);
+    if (error || target.string() != "anon_inode:[io_uring]") continue;
+    std::ifstream info("/proc/self/fdinfo/" + entry.path().filename().string());
+    std::string line;
+    bool listed = false;
+    int sockets = 0;
+    while (std::getline(info, line)) {
+      if (line.starts_with("UserFiles:")) listed = true;
+      if (listed && line.find(": socket:[") != std::string::npos) ++sockets;
+    }
+    if (!listed) return -1;
+    total = std::max(total, 0) + sockets;
+  }
+  return total;
+}
+
+// --uring-fixed-files: connections in the table and the one beyond it are all served, the
+// table holds the sockets while they are open, and a closed connection's slot is emptied and
+// takes the next client.
 TEST_P(UringEchoTest, FixedFileTableServesBeyondItsSizeAndReusesSlots) {
   start([](net::ServerConfig& config) {
     config.threads = 1;  // one loop, one table
@@ -325,10 +353,14 @@ TEST_P(UringEchoTest, FixedFileTableServesBeyondItsSizeAndReusesSlots) {
   {
     auto jobs = make_jobs(port(), 3, 50000);
     EXPECT_TRUE(run_echo_jobs(jobs, 4096));
+    EXPECT_TRUE(wait_until([] { return sockets_in_ring_file_tables() == 2; }))
+        << sockets_in_ring_file_tables();
     close_jobs(jobs);
   }
   EXPECT_EQ(counter("fixed_file_misses"), 1);
   ASSERT_TRUE(all_closed());
+  EXPECT_TRUE(wait_until([] { return sockets_in_ring_file_tables() == 0; }))
+      << sockets_in_ring_file_tables();
   auto again = make_jobs(port(), 2, 50000);
   EXPECT_TRUE(run_echo_jobs(again, 4096));
   close_jobs(again);

@@ -24,12 +24,14 @@ namespace rs::test {
 
 class HttpServerFixture : public ::testing::TestWithParam<BackendParam> {
  protected:
-  void start(const std::function<void(http::HttpConfig&)>& tweak = {}) {
+  void start(const std::function<void(http::HttpConfig&)>& tweak = {},
+             const std::function<void(net::ServerConfig&)>& server_tweak = {}) {
     http::HttpConfig config;
     if (tweak) tweak(config);
     shared_ = std::make_unique<http::HttpShared>(config);
-    server_ = std::make_unique<InProcessServer>(test_config(GetParam()),
-                                                http::make_http_factory(*shared_));
+    net::ServerConfig server_config = test_config(GetParam());
+    if (server_tweak) server_tweak(server_config);
+    server_ = std::make_unique<InProcessServer>(server_config, http::make_http_factory(*shared_));
     shared_->set_transport_counters([this] { return server_->server().counters(); });
   }
   int connect() {

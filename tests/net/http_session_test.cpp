@@ -510,9 +510,44 @@ TEST_P(EpollHttpTest, OneLoopTurnPerKeepAliveRequest) {
   EXPECT_LE(turns, kRequests + kRequests / 10) << "epoll_wait calls for " << kRequests;
 }
 
+// --uring-send-zc: an answer sent zero-copy to a peer that stops reading is still cut by the
+// send timeout. On loopback the kernel holds the sent pages until the peer reads them or goes,
+// so the connection (and its chunks) is freed then, not at the cut: it must be freed then.
+class UringHttpTest : public HttpServerFixture {};
+
+TEST_P(UringHttpTest, ZeroCopyAnswerToAPeerThatStopsReadingIsCutThenFreedWhenThePeerGoes) {
+  start(
+      [](http::HttpConfig& c) {
+        c.send_timeout_ms = 200;
+        c.limits.max_body_bytes = 8 << 20;
+      },
+      [](net::ServerConfig& s) { s.loop.ring.send_zc_min_bytes = 4096; });
+  const int fd = connect_small_window();
+  const std::string body(8 << 20, 'x');
+  ASSERT_TRUE(send_all(fd, echo_head(body.size()) + body));
+  ASSERT_TRUE(wait_until([&] { return http_counter(&http::HttpCounters::send_timeouts) == 1; },
+                         milliseconds(5000)));
+  EXPECT_GT(counter("send_zc"), 0);
+  close_client(fd);
+  EXPECT_TRUE(wait_until([&] {
+    return counter("connections_open") == 0 && counter("pool_connections") == 0 &&
+           counter("pool_chunks") == 0;
+  }));
+  // The loop is not stuck behind it.
+  const int other = connect();
+  ASSERT_TRUE(send_all(other, echo_head(100000) + std::string(100000, 'y')));
+  Reader reader(other);
+  const Response answer = reader.next();
+  EXPECT_EQ(answer.status, 200);
+  EXPECT_EQ(answer.body, std::string(100000, 'y'));
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, HttpSessionTest, ::testing::ValuesIn(all_backends()),
                          [](const auto& info) { return backend_name(info.param); });
 
+INSTANTIATE_TEST_SUITE_P(Uring, UringHttpTest,
+                         ::testing::ValuesIn(backends_of(net::Backend::kUring)),
+                         [](const auto& info) { return backend_name(info.param); });
 INSTANTIATE_TEST_SUITE_P(Epoll, EpollHttpTest,
                          ::testing::ValuesIn(backends_of(net::Backend::kEpoll)),
                          [](const auto& info) { return backend_name(info.param); });

@@ -63,7 +63,8 @@ def main():
         knob_section = text.partition("## Ring knobs")[2].partition("\n## ")[0]
         knob_table = [l for l in knob_section.splitlines()
                       if l.startswith("| ") and "---" not in l]
-        if len(knob_table) != len(knob_runs) + 1 or " - |" in knob_section:
+        knob_lines = {(r["workload"], r["server"]) for r in knob_runs}
+        if len(knob_table) != len(knob_lines) + 1 or " - |" in knob_section:
             problems.append(f"the ring knob table is incomplete: {knob_section!r}")
         if len(pngs) < 3:
             problems.append(f"expected 3 charts, found {len(pngs)}")

@@ -19,14 +19,15 @@ namespace rs::test {
 
 std::string backend_name(const BackendParam& param) {
   return std::string(net::to_string(param.backend)) + "_" + std::to_string(param.loops) + "loop" +
-         (param.tuned ? "_tuned" : "");
+         (param.tuned ? "_tuned" : "") + (param.bundles ? "_bundles" : "");
 }
 
 std::vector<BackendParam> all_backends() {
   return {{net::Backend::kUring, 1},
-          {net::Backend::kUring, 2},
-          // Every ring knob on: the behaviour must not depend on how a loop waits, names its
-          // sockets, takes its buffers or sends.
+          // Two loops, with receive bundles: a completion may carry several buffers.
+          {net::Backend::kUring, 2, false, true},
+          // The ring knobs on: the behaviour must not depend on how a loop waits, names its
+          // sockets or takes its buffers.
           {net::Backend::kUring, 1, true},
           {net::Backend::kEpoll, 1},
           {net::Backend::kEpoll, 2},
@@ -49,6 +50,10 @@ net::ServerConfig test_config(const BackendParam& param) {
   config.threads = param.loops;
   config.loop.grace_ms = 5000;
   if (param.tuned) apply_tuned_ring_options(config.loop);
+  if (param.bundles) {
+    config.loop.ring.recv_bundle = true;
+    config.loop.buffer_size = 4096;
+  }
   return config;
 }
 
@@ -56,7 +61,6 @@ void apply_tuned_ring_options(net::LoopConfig& loop) {
   loop.ring.wait_batch = 8;
   loop.ring.wait_min_usec = 100;
   loop.ring.fixed_files = 8;
-  loop.ring.recv_bundle = true;
   loop.ring.incremental_buffers = true;
   loop.buffer_size = 4096;
 }

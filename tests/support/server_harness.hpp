@@ -17,8 +17,10 @@ namespace rs::test {
 struct BackendParam {
   net::Backend backend;
   unsigned loops;
-  // uring: every ring knob on (tuned_ring_options): the behaviour must not depend on them.
+  // uring: the ring knobs of apply_tuned_ring_options: the behaviour must not depend on them.
   bool tuned = false;
+  // uring: receive bundles over 4 KiB buffers (a request often spans several).
+  bool bundles = false;
 };
 std::string backend_name(const BackendParam& param);
 inline void PrintTo(const BackendParam& param, std::ostream* os) {
@@ -46,9 +48,11 @@ class InProcessServer {
 
 net::ServerConfig test_config(const BackendParam& param);
 // The knobs of a tuned uring run: batched wait, a file table smaller than some tests' connection
-// counts (so both the slot and the plain-descriptor paths serve), receive bundles, incremental
-// 4 KiB buffers (requests span buffers). Where the kernel lacks a feature it is off, as the
-// server's start-up line says. SEND_ZC is not among them: see UringZeroCopy in ring_test.
+// counts (so both the slot and the plain-descriptor paths serve), incremental 4 KiB buffers
+// (requests span buffers, and connections share one). Where the kernel lacks a feature it is
+// off, as the server's start-up line says. Receive bundles have their own parameter (the ring
+// refuses them beside incremental buffers); SEND_ZC has its own tests in echo_test.cpp and
+// http_session_test.cpp (it ties a connection's life to the peer's reading on loopback).
 void apply_tuned_ring_options(net::LoopConfig& loop);
 
 // A built executable from build/bin, run as a child with stdout and stderr captured.
