@@ -51,6 +51,7 @@ struct LoopCounters {
   core::Gauge pool_files;  // open files of the file service (freed after their last completion)
   core::Gauge pool_grows;
   core::Gauge buffers_held;
+  core::Gauge fixed_files_in_use;  // uring: slots of the registered file table holding a socket
   // access log
   core::Counter access_log_dropped;       // lines dropped: buffer full, or unwritten at exit
   core::Counter access_log_write_errors;  // failed writes (retried after a pause)
@@ -93,6 +94,7 @@ struct LoopCounters {
     f("pool_files", pool_files.get());
     f("pool_grows", pool_grows.get());
     f("buffers_held", buffers_held.get());
+    f("fixed_files_in_use", fixed_files_in_use.get());
     f("access_log_dropped", access_log_dropped.get());
     f("access_log_write_errors", access_log_write_errors.get());
     f("access_log_reopens", access_log_reopens.get());

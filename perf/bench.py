@@ -397,7 +397,7 @@ def run_all(args):
     rounds = args.knob_rounds or (3 if args.full else 1)
     if args.seconds:
         seconds = args.seconds
-    knob_seconds = min(seconds, 5)
+    knob_seconds = args.seconds or min(seconds, 5)
     build = args.bin
     rows = []
     tmp = tempfile.mkdtemp(prefix="rs-bench-")
@@ -461,7 +461,11 @@ def run_all(args):
             if not mine or (spec[0] == "echo" and not has_echo):
                 continue
             for round_no in range(rounds):
-                for label, flags in [(KNOB_BASELINE, [])] + mine:
+                # The baseline opens and closes every round (a knob is compared with their
+                # mean, which cancels a steady drift across the round); the knobs rotate.
+                shift = round_no % len(mine)
+                order = [(KNOB_BASELINE, [])] + mine[shift:] + mine[:shift] + [(KNOB_BASELINE, [])]
+                for label, flags in order:
                     binary = build / ("ringserve-http" if spec[0] == "http" else "ringserve-echo")
                     server = Ringserve(binary, "uring", server_cpu, spec[0], label, flags)
                     extra = {"round": round_no}
@@ -473,8 +477,12 @@ def run_all(args):
         shutil.rmtree(tmp, ignore_errors=True)
     knob_flags = {KNOB_BASELINE: "(defaults)"}
     knob_flags.update({label: " ".join(flags) for label, flags, _ in knobs})
+    # What the knob table must hold: every knob on each of its workloads, and their baselines.
+    plan = {label: [w for w in on if w in workloads] for label, _, on in knobs}
+    plan[KNOB_BASELINE] = sorted({w for ws in plan.values() for w in ws})
     return rows, {"server_cpu": server_cpu, "load_cpus": load_cpus, "seconds": seconds,
-                  "knob_seconds": knob_seconds, "knob_rounds": rounds, "knobs": knob_flags}
+                  "knob_seconds": knob_seconds, "knob_rounds": rounds, "knobs": knob_flags,
+                  "knob_plan": plan}
 
 
 def log(text):
@@ -534,12 +542,12 @@ def knob_summary(knob_rows):
         runs = [r for r in knob_rows if r["workload"] == workload and r["server"] == server]
         cpu_ratios, rps_ratios = [], []
         for r in runs:
-            base = next((b for b in knob_rows if b["workload"] == workload and
-                         b["server"] == KNOB_BASELINE and b.get("round") == r.get("round")), None)
-            if base and base.get("cpu_us") and r.get("cpu_us"):
-                cpu_ratios.append(r["cpu_us"] / base["cpu_us"])
-            if base and base.get("rps") and r.get("rps"):
-                rps_ratios.append(r["rps"] / base["rps"])
+            bases = [b for b in knob_rows if b["workload"] == workload and
+                     b["server"] == KNOB_BASELINE and b.get("round") == r.get("round")]
+            for key, ratios in (("cpu_us", cpu_ratios), ("rps", rps_ratios)):
+                level = [b[key] for b in bases if b.get(key)]
+                if level and r.get(key):
+                    ratios.append(r[key] / (sum(level) / len(level)))
         out.append({"workload": workload, "server": server,
                     "cpu_us": median(r.get("cpu_us") for r in runs),
                     "cpu_ratio": median(cpu_ratios), "rps_ratio": median(rps_ratios),
@@ -595,10 +603,11 @@ def write_report(rows, meta, out_dir, full):
         lines += ["", "## Ring knobs", "",
                   f"Each flag on its own, in {meta.get('knob_rounds', 1)} round(s) of "
                   f"{meta.get('knob_seconds', meta['seconds'])} s runs per workload: a default "
-                  "uring run, then every flag. `vs baseline` is the median over rounds of the "
-                  "ratio to the default run of the same round (below 1: the flag saves CPU per "
-                  "request); the other figures are medians. `in force` is what the server "
-                  "reported setting up, so a flag the kernel cannot honour shows as such.", "",
+                  "uring run, every flag (in a rotating order), a default run again. `vs "
+                  "baseline` is the median over rounds of the ratio to the mean of the two "
+                  "default runs of the same round (below 1: the flag saves CPU per request); "
+                  "the other figures are medians. `in force` is what the server reported "
+                  "setting up, so a flag the kernel cannot honour shows as such.", "",
                   "| knob | flags | workload | CPU µs/req | vs baseline | syscalls/req | "
                   "req/s vs baseline | bytes/recv | in force |",
                   "|---|---|---|---|---|---|---|---|---|"]

@@ -101,14 +101,8 @@ Ring::Ring(const RingOptions& options, LoopCounters& counters) : counters_(count
     wait_batch_ = options.wait_batch;
     wait_min_usec_ = options.wait_min_usec;
   }
-  // Not with incremental buffers: kernels before the fix "io_uring/net: inherit
-  // IORING_CQE_F_BUF_MORE across bundle recv retries" (2026) can report a kept buffer as done
-  // on a bundle that retried, and no feature bit says which kernels have it. A buffer handed
-  // back while the kernel still fills it would mix two connections' bytes.
   recv_bundle_asked_ = options.recv_bundle;
-  incremental_asked_ = options.incremental_buffers;
-  recv_bundle_ = options.recv_bundle && !options.incremental_buffers &&
-                 (ring_.features & abi::kFeatRecvSendBundle) != 0;
+  recv_bundle_ = options.recv_bundle && (ring_.features & abi::kFeatRecvSendBundle) != 0;
   send_zc_min_bytes_ = options.send_zc_min_bytes;
   if (options.fixed_files > 0) register_fixed_files(options.fixed_files);
 }
@@ -134,6 +128,16 @@ void Ring::register_fixed_files(unsigned slots) {
     free_fixed_.push_back(slot - 1);
 }
 
+// Not with incremental buffers: kernels before the fix "io_uring/net: inherit
+// IORING_CQE_F_BUF_MORE across bundle recv retries" (2026) can report a kept buffer as done on
+// a bundle that retried, and no feature bit says which kernels have it. A buffer handed back
+// while the kernel still fills it would mix two connections' bytes.
+void Ring::refuse_recv_bundle_beside_incremental() {
+  if (!recv_bundle_) return;
+  recv_bundle_ = false;
+  bundle_refused_ = true;
+}
+
 int Ring::install_fixed(int fd) {
   if (free_fixed_.empty()) return -1;
   const unsigned slot = free_fixed_.back();
@@ -148,7 +152,7 @@ std::string Ring::knobs() const {
       fixed_files_ > 0 ? fmt::format("{} slots", fixed_files_) : std::string("off"),
       recv_bundle_          ? "on"
       : !recv_bundle_asked_ ? "off"
-      : incremental_asked_  ? "off (not with incremental buffers)"
+      : bundle_refused_     ? "off (not with incremental buffers)"
                             : "unsupported",
       send_zc_min_bytes_ > 0 ? fmt::format(">= {} B", send_zc_min_bytes_) : std::string("off"));
 }

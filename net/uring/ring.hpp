@@ -36,7 +36,7 @@ struct RingOptions {
   // lookup and reference count. Connections beyond the table use the plain descriptor. 0: off.
   unsigned fixed_files = 0;
   // Receive bundles (Linux 6.10+): one receive completion may fill several provided buffers.
-  // Ignored with incremental_buffers (see Ring::Ring).
+  // Off where the buffer ring is incremental (Ring::refuse_recv_bundle_beside_incremental).
   bool recv_bundle = false;
   // Incremental buffer consumption (Linux 6.12+): receives fill a provided buffer a piece at a
   // time instead of taking a whole one each.
@@ -77,6 +77,8 @@ class Ring {
   // line; features the kernel lacks read "unsupported".
   std::string knobs() const;
   bool recv_bundle() const { return recv_bundle_; }
+  // The buffer ring is incremental: bundles go off (see ring.cpp).
+  void refuse_recv_bundle_beside_incremental();
   unsigned send_zc_min_bytes() const { return send_zc_min_bytes_; }
 
   // Installs fd in a free slot of the registered file table: the slot, or -1 when the table
@@ -84,6 +86,7 @@ class Ring {
   // of it, after whose completion free_fixed_slot hands it back.
   int install_fixed(int fd);
   void free_fixed_slot(int slot) { free_fixed_.push_back(static_cast<unsigned>(slot)); }
+  std::size_t fixed_files_in_use() const { return fixed_files_ - free_fixed_.size(); }
 
   io_uring* raw() { return &ring_; }
   unsigned cq_entries() const { return ring_.cq.ring_entries; }
@@ -106,7 +109,7 @@ class Ring {
   std::vector<unsigned> free_fixed_;  // reserved for the whole table: no allocation later
   bool recv_bundle_ = false;
   bool recv_bundle_asked_ = false;
-  bool incremental_asked_ = false;
+  bool bundle_refused_ = false;
   unsigned send_zc_min_bytes_ = 0;
 };
 

@@ -1,5 +1,6 @@
 #include "net/uring/ring_connection.hpp"
 
+#include <algorithm>
 #include <cerrno>
 
 #include "net/uring/kernel_abi.hpp"
@@ -18,6 +19,14 @@ RingConnection::RingConnection(RingLoop& loop, int fd, std::uint64_t id)
   bind<&RingConnection::on_op_done>(close_op_, this);
   bind<&RingConnection::on_op_done>(shutdown_op_, this);
   bind<&RingConnection::on_fixed_closed>(close_fixed_op_, this);
+  for (ZcSend& send : zc_sends_) {
+    send.conn = this;
+    send.op.owner = &send;
+    send.op.complete = [](Operation& op, std::int32_t res, std::uint32_t flags) {
+      ZcSend& self = op.owner_as<ZcSend>();
+      self.conn->on_zc_completion(self, res, flags);
+    };
+  }
   msg_.msg_iov = iov_;
 }
 
@@ -31,10 +40,7 @@ void RingConnection::schedule_redeliver() {
 
 void RingConnection::send_pending() {
   core::BufferChain& out = pending_output();
-  if (send_in_flight_ || transport_closed_ || out.empty() ||
-      zc_notifications_ >= kMaxZcNotifications) {
-    return;
-  }
+  if (send_in_flight_ || transport_closed_ || out.empty()) return;
   // One send over the front of the chain; a short send continues from the first unsent byte
   // on a later turn because only what the kernel took is consumed. A single piece (the usual
   // unpipelined answer) goes as IORING_OP_SEND, which spares the kernel copying and checking a
@@ -43,17 +49,14 @@ void RingConnection::send_pending() {
   std::size_t bytes = 0;
   for (std::size_t i = 0; i < msg_.msg_iovlen; ++i)
     bytes += iov_[i].iov_len;
-  prep_send(loop_.ring().sqe(send_op_), bytes);
-  send_in_flight_ = true;
-  ++in_flight_;
-  loop_.counters().send_sqes.add();
-}
-
-void RingConnection::prep_send(io_uring_sqe* sqe, std::size_t bytes) {
   const unsigned zc_min = loop_.ring().send_zc_min_bytes();
-  if (zc_min > 0 && bytes >= zc_min) {
+  ZcSend* zc = zc_min > 0 && bytes >= zc_min ? free_zc_slot() : nullptr;
+  send_target_ = zc != nullptr ? &zc->op : &send_op_;
+  io_uring_sqe* sqe = loop_.ring().sqe(*send_target_);
+  if (zc != nullptr) {
     // Zero copy: the kernel sends from the output chunks themselves and posts a notification
-    // once it no longer needs them; chunks used up before it go to retired_ (on_send).
+    // once it no longer needs them; chunks used up meanwhile wait in retired_.
+    zc->seq = zc_next_seq_++;
     if (msg_.msg_iovlen == 1) {
       io_uring_prep_send_zc(sqe, fd(), iov_[0].iov_base, iov_[0].iov_len, MSG_NOSIGNAL, 0);
     } else {
@@ -67,6 +70,16 @@ void RingConnection::prep_send(io_uring_sqe* sqe, std::size_t bytes) {
     io_uring_prep_sendmsg(sqe, fd(), &msg_, MSG_NOSIGNAL);
   }
   set_target(sqe);
+  send_in_flight_ = true;
+  ++in_flight_;
+  loop_.counters().send_sqes.add();
+}
+
+RingConnection::ZcSend* RingConnection::free_zc_slot() {
+  for (ZcSend& send : zc_sends_) {
+    if (send.seq == 0) return &send;
+  }
+  return nullptr;
 }
 
 void RingConnection::set_target(io_uring_sqe* sqe) const {
@@ -76,27 +89,37 @@ void RingConnection::set_target(io_uring_sqe* sqe) const {
   }
 }
 
-void RingConnection::on_send(std::int32_t res, std::uint32_t flags) {
-  if ((flags & IORING_CQE_F_NOTIF) != 0) {
-    // A zero-copy send's second completion: the kernel is done with its pages. Loopback and
-    // devices without scatter-gather make it copy after all, which it reports here.
-    if ((static_cast<std::uint32_t>(res) & abi::kNotifUsageZcCopied) != 0) {
-      loop_.counters().send_zc_copied.add();
+void RingConnection::on_send(std::int32_t res, std::uint32_t /*flags*/) {
+  finish_send(res);
+}
+
+// A zero-copy send completes twice: its result (flagged F_MORE when a notification follows),
+// then the notification that the kernel no longer reads its pages.
+void RingConnection::on_zc_completion(ZcSend& send, std::int32_t res, std::uint32_t flags) {
+  if ((flags & IORING_CQE_F_NOTIF) == 0) {
+    if ((flags & IORING_CQE_F_MORE) != 0) {
+      ++zc_pending_;
+      ++in_flight_;  // the notification
+    } else {
+      send.seq = 0;  // failed before it reached the socket: nothing to wait for
     }
-    --in_flight_;
-    if (--zc_notifications_ == 0) retired_.release();
-    // Output may have waited for the notification cap.
-    if (!transport_closed_ && !pending_output().empty()) schedule_settle();
-    release_if_done();
+    finish_send(res);
     return;
   }
-  // A zero-copy send says on its first completion that a notification follows; until then the
-  // chunks it used stay out of the pool, but the next send may go.
-  if ((flags & IORING_CQE_F_MORE) != 0) {
-    ++zc_notifications_;
-    ++in_flight_;
+  // Loopback and devices without scatter-gather make the kernel copy after all; it says so.
+  if ((static_cast<std::uint32_t>(res) & abi::kNotifUsageZcCopied) != 0) {
+    loop_.counters().send_zc_copied.add();
   }
-  finish_send(res);
+  send.seq = 0;
+  --zc_pending_;
+  --in_flight_;
+  // Chunks retired under a tag below every zero-copy send still out are free now.
+  std::uint64_t done = zc_next_seq_ - 1;
+  for (const ZcSend& other : zc_sends_) {
+    if (other.seq != 0) done = std::min(done, other.seq - 1);
+  }
+  retired_.release_through(done);
+  release_if_done();
 }
 
 void RingConnection::finish_send(std::int32_t res) {
@@ -104,7 +127,10 @@ void RingConnection::finish_send(std::int32_t res) {
   --in_flight_;
   if (res >= 0) {
     loop_.counters().bytes_out.add(static_cast<std::uint64_t>(res));
-    output_sent(static_cast<std::size_t>(res), zc_notifications_ > 0 ? &retired_ : nullptr);
+    // While any zero-copy send may still read them, used-up chunks are retired under the
+    // newest such send, not freed.
+    if (zc_pending_ > 0) retired_.set_tag(zc_next_seq_ - 1);
+    output_sent(static_cast<std::size_t>(res), zc_pending_ > 0 ? &retired_ : nullptr);
   } else if (res != -ECANCELED) {
     // EPIPE, ECONNRESET: the peer is gone; nothing queued can be delivered.
     loop_.counters().send_errors.add();
@@ -201,11 +227,18 @@ void RingConnection::on_op_done(std::int32_t /*res*/, std::uint32_t /*flags*/) {
 
 void RingConnection::close_transport() {
   transport_closed_ = true;
+  // A cut (output still queued, or the stop's grace ran out) while the kernel holds zero-copy
+  // pages: a reset empties the socket's queues, so the notifications come now rather than when
+  // (if ever) a peer that stopped reading takes the data, and the connection can be freed.
+  if (zc_pending_ > 0 && (!pending_output().empty() || loop_.grace_expired())) {
+    const linger reset{1, 0};
+    ::setsockopt(fd(), SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+  }
   loop_.work().forget(*this);
   // Cancel while the descriptor is still open, then close; the connection is freed only when
   // every completion that names it (cancels and the close included) has arrived.
   if (recv_armed_) cancel(recv_op_, cancel_recv_op_);
-  if (send_in_flight_) cancel(send_op_, cancel_send_op_);
+  if (send_in_flight_) cancel(*send_target_, cancel_send_op_);
   // A socket in the file table stays open until its slot is emptied as well.
   if (fixed_slot_ >= 0) {
     io_uring_prep_close_direct(loop_.ring().sqe(close_fixed_op_),

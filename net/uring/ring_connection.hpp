@@ -43,8 +43,16 @@ class RingConnection final : public net::Connection {
 
  private:
   static constexpr int kMaxIov = 32;
-  // Zero-copy sends whose pages the kernel may still read; beyond it output waits.
-  static constexpr int kMaxZcNotifications = 8;
+  // Zero-copy sends whose pages the kernel may still read; while all are taken, output goes
+  // as plain (copying) sends.
+  static constexpr std::size_t kZcSlots = 8;
+
+  // One zero-copy send: its own operation, so its notification says which send is done.
+  struct ZcSend {
+    Operation op;
+    RingConnection* conn = nullptr;
+    std::uint64_t seq = 0;  // 0: free
+  };
 
   void schedule_settle() override;
   void schedule_redeliver() override;
@@ -55,8 +63,9 @@ class RingConnection final : public net::Connection {
 
   void arm_receive();
   void set_target(io_uring_sqe* sqe) const;
-  void prep_send(io_uring_sqe* sqe, std::size_t bytes);
   void finish_send(std::int32_t res);
+  ZcSend* free_zc_slot();
+  void on_zc_completion(ZcSend& send, std::int32_t res, std::uint32_t flags);
   void on_fixed_closed(std::int32_t res, std::uint32_t flags);
   void cancel(Operation& target, Operation& canceller);
   void on_recv(std::int32_t res, std::uint32_t flags);
@@ -76,8 +85,11 @@ class RingConnection final : public net::Connection {
   msghdr msg_{};
   iovec iov_[kMaxIov]{};
   int in_flight_ = 0;
-  int fixed_slot_ = -1;          // registered file slot, or -1: the plain descriptor
-  int zc_notifications_ = 0;     // zero-copy sends whose notification has not come
+  int fixed_slot_ = -1;                 // registered file slot, or -1: the plain descriptor
+  Operation* send_target_ = &send_op_;  // the operation of the send in flight
+  ZcSend zc_sends_[kZcSlots];
+  std::uint64_t zc_next_seq_ = 1;
+  int zc_pending_ = 0;           // zero-copy sends whose notification has not come
   core::RetiredChunks retired_;  // sent output the kernel may still read, until then
   std::uint32_t recv_sqes_ = 0;
   bool recv_armed_ = false;

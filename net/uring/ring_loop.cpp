@@ -33,6 +33,7 @@ RingLoop::RingLoop(const LoopConfig& config, LoopContext& context)
       buffers_(*ring_.raw(), kBufferGroup, config.buffer_count, config.buffer_size,
                config.ring.incremental_buffers),
       acceptor_(ring_, std::exchange(context.listen_fd, -1), *this, counters_) {
+  if (buffers_.incremental()) ring_.refuse_recv_bundle_beside_incremental();
   bind<&RingLoop::on_wake>(wake_op_, this);
   bind<&RingLoop::on_signal>(signal_op_, this);
   parked_.reserve(kMaxParked);
@@ -103,6 +104,7 @@ void RingLoop::update_gauges() {
   counters_.pool_grows.set(
       static_cast<std::int64_t>(chunks_.grows() + slots_.grows() + connections_.grows()));
   counters_.buffers_held.set(buffers_.held());
+  counters_.fixed_files_in_use.set(static_cast<std::int64_t>(ring_.fixed_files_in_use()));
 }
 
 void RingLoop::dispatch_completions() {
@@ -252,6 +254,7 @@ void RingLoop::begin_stop() {
 
 void RingLoop::on_grace_expired(core::Timer& timer) {
   auto& self = *static_cast<RingLoop*>(timer.context());
+  self.grace_expired_ = true;
   abort_all(self.all_);
   self.log_.abandon();  // lines the disk has not taken by now are dropped and counted
 }

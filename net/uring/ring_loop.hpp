@@ -59,7 +59,8 @@ class RingLoop final : public LoopServices, private AcceptHandler, private Conne
   const ConnectionLimits& limits() const { return config_.limits; }
   ConnectionEvents& events() { return *this; }
   WorkLists<RingConnection>& work() { return work_; }
-  void release(RingConnection& conn);  // the last completion arrived: free it
+  void release(RingConnection& conn);                    // the last completion arrived: free it
+  bool grace_expired() const { return grace_expired_; }  // a stop is cutting what is left
 
  private:
   static constexpr std::size_t kBatch = 256;
@@ -103,6 +104,7 @@ class RingLoop final : public LoopServices, private AcceptHandler, private Conne
   std::uint64_t next_connection_id_ = 1;
   bool stopping_ = false;
   bool accept_paused_for_cap_ = false;
+  bool grace_expired_ = false;
   std::vector<int> parked_;  // accepted over the cap, waiting for a place (reserved up front)
   std::array<Completion, kBatch> batch_{};
   // The access log: its writes and opens are operations, so it is declared before ring_.

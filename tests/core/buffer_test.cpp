@@ -485,5 +485,62 @@ TEST(ChunkPoolDeathTest, TouchingReturnedChunkIsCaughtByAsan) {
 }
 #endif
 
+// Retired chunks (zero-copy sends): consumed chunks stay out of the pool until every send up
+// to their tag is done with them.
+TEST(RetiredChunks, ConsumedChunksWaitForTheirTag) {
+  ChunkPool pool(64, 4);
+  RetiredChunks retired(pool);
+  BufferChain chain(pool);
+  chain.append(std::string(200, 'a'));  // four chunks
+  ASSERT_EQ(pool.outstanding(), 4u);
+  retired.set_tag(1);
+  chain.consume(64, &retired);  // the first chunk, read by send 1
+  retired.set_tag(3);
+  chain.consume(100, &retired);  // the second (and part of the third), read by sends up to 3
+  EXPECT_EQ(pool.outstanding(), 4u) << "retired chunks are not back in the pool";
+  EXPECT_EQ(chain.size(), 36u);
+  retired.release_through(0);
+  EXPECT_EQ(pool.outstanding(), 4u);
+  retired.release_through(2);  // send 1 and 2 done: the first chunk goes back
+  EXPECT_EQ(pool.outstanding(), 3u);
+  retired.release_through(3);
+  EXPECT_EQ(pool.outstanding(), 2u);
+  EXPECT_TRUE(retired.empty());
+  chain.consume(36);  // no zero-copy send left: straight back to the pool
+  EXPECT_EQ(pool.outstanding(), 0u);
+}
+
+TEST(RetiredChunks, MoreTagsThanBatchesFreeLaterNeverSooner) {
+  ChunkPool pool(16, 8);
+  RetiredChunks retired(pool);
+  BufferChain chain(pool);
+  chain.append(std::string(16 * 40, 'b'));
+  for (std::uint64_t tag = 1; tag <= 40; ++tag) {
+    retired.set_tag(tag);
+    chain.consume(16, &retired);
+  }
+  EXPECT_EQ(pool.outstanding(), 40u);
+  // Tags past the batch count share the newest batch under the latest tag: nothing of it may
+  // go back before that tag is done.
+  retired.release_through(39);
+  EXPECT_GT(pool.outstanding(), 0u);
+  EXPECT_FALSE(retired.empty());
+  retired.release_through(40);
+  EXPECT_EQ(pool.outstanding(), 0u);
+}
+
+TEST(RetiredChunks, DestructionGivesEverythingBack) {
+  ChunkPool pool(16, 4);
+  {
+    RetiredChunks retired(pool);
+    BufferChain chain(pool);
+    chain.append(std::string(48, 'c'));
+    retired.set_tag(5);
+    chain.consume(48, &retired);
+    EXPECT_EQ(pool.outstanding(), 3u);
+  }
+  EXPECT_EQ(pool.outstanding(), 0u);
+}
+
 }  // namespace
 }  // namespace rs::core

@@ -63,8 +63,15 @@ def main():
         knob_section = text.partition("## Ring knobs")[2].partition("\n## ")[0]
         knob_table = [l for l in knob_section.splitlines()
                       if l.startswith("| ") and "---" not in l]
-        knob_lines = {(r["workload"], r["server"]) for r in knob_runs}
-        if len(knob_table) != len(knob_lines) + 1 or " - |" in knob_section:
+        plan = data["meta"].get("knob_plan", {})
+        rounds = data["meta"].get("knob_rounds", 1)
+        knob_lines = {(w, label) for label, ws in plan.items() for w in ws}
+        for workload, label in sorted(knob_lines):
+            got = sum(1 for r in knob_runs if r["workload"] == workload and r["server"] == label)
+            planned = rounds * (2 if label == "uring knob baseline" else 1)
+            if got != planned:
+                problems.append(f"knob {label} on {workload}: {got} runs, {planned} planned")
+        if not knob_lines or len(knob_table) != len(knob_lines) + 1 or " - |" in knob_section:
             problems.append(f"the ring knob table is incomplete: {knob_section!r}")
         if len(pngs) < 3:
             problems.append(f"expected 3 charts, found {len(pngs)}")
