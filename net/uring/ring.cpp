@@ -104,6 +104,16 @@ Ring::Ring(const RingOptions& options, LoopCounters& counters) : counters_(count
   recv_bundle_asked_ = options.recv_bundle;
   recv_bundle_ = options.recv_bundle && (ring_.features & abi::kFeatRecvSendBundle) != 0;
   send_zc_min_bytes_ = options.send_zc_min_bytes;
+  if (send_zc_min_bytes_ > 0) {
+    // SEND_ZC itself is required above; SENDMSG_ZC came a release later. The usage report
+    // (Linux 6.2) cannot be probed: a kernel refusing it answers EINVAL, and the first
+    // connection to meet that switches zero copy off (refuse_send_zc).
+    io_uring_probe* probe = io_uring_get_probe_ring(&ring_);
+    if (probe == nullptr || io_uring_opcode_supported(probe, IORING_OP_SENDMSG_ZC) == 0) {
+      refuse_send_zc();
+    }
+    if (probe != nullptr) io_uring_free_probe(probe);
+  }
   if (options.fixed_files > 0) register_fixed_files(options.fixed_files);
 }
 
@@ -138,6 +148,12 @@ void Ring::refuse_recv_bundle_beside_incremental() {
   bundle_refused_ = true;
 }
 
+void Ring::refuse_send_zc() {
+  if (send_zc_min_bytes_ == 0) return;
+  send_zc_min_bytes_ = 0;
+  send_zc_refused_ = true;
+}
+
 int Ring::install_fixed(int fd) {
   if (free_fixed_.empty()) return -1;
   const unsigned slot = free_fixed_.back();
@@ -147,14 +163,15 @@ int Ring::install_fixed(int fd) {
 }
 
 std::string Ring::knobs() const {
-  return fmt::format(
-      "fixed files {}, recv bundles {}, send zc {}",
-      fixed_files_ > 0 ? fmt::format("{} slots", fixed_files_) : std::string("off"),
-      recv_bundle_          ? "on"
-      : !recv_bundle_asked_ ? "off"
-      : bundle_refused_     ? "off (not with incremental buffers)"
-                            : "unsupported",
-      send_zc_min_bytes_ > 0 ? fmt::format(">= {} B", send_zc_min_bytes_) : std::string("off"));
+  return fmt::format("fixed files {}, recv bundles {}, send zc {}",
+                     fixed_files_ > 0 ? fmt::format("{} slots", fixed_files_) : std::string("off"),
+                     recv_bundle_          ? "on"
+                     : !recv_bundle_asked_ ? "off"
+                     : bundle_refused_     ? "off (not with incremental buffers)"
+                                           : "unsupported",
+                     send_zc_min_bytes_ > 0 ? fmt::format(">= {} B", send_zc_min_bytes_)
+                     : send_zc_refused_     ? std::string("unsupported")
+                                            : std::string("off"));
 }
 
 std::string Ring::wait_mode() const {

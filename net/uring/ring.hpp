@@ -80,6 +80,8 @@ class Ring {
   // The buffer ring is incremental: bundles go off (see ring.cpp).
   void refuse_recv_bundle_beside_incremental();
   unsigned send_zc_min_bytes() const { return send_zc_min_bytes_; }
+  // The kernel refused a zero-copy send (EINVAL): plain sends from now on, as knobs() says.
+  void refuse_send_zc();
 
   // Installs fd in a free slot of the registered file table: the slot, or -1 when the table
   // is off or full (the connection then uses fd itself). The slot is freed by a close_direct
@@ -111,6 +113,7 @@ class Ring {
   bool recv_bundle_asked_ = false;
   bool bundle_refused_ = false;
   unsigned send_zc_min_bytes_ = 0;
+  bool send_zc_refused_ = false;
 };
 
 }  // namespace rs::net::uring

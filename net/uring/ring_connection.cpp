@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "core/log.hpp"
 #include "net/uring/kernel_abi.hpp"
 #include "net/uring/ring_loop.hpp"
 
@@ -46,11 +47,13 @@ void RingConnection::send_pending() {
   // unpipelined answer) goes as IORING_OP_SEND, which spares the kernel copying and checking a
   // msghdr and an iovec array; several go as one sendmsg.
   msg_.msg_iovlen = out.gather(iov_, kMaxIov);
-  std::size_t bytes = 0;
-  for (std::size_t i = 0; i < msg_.msg_iovlen; ++i)
-    bytes += iov_[i].iov_len;
-  const unsigned zc_min = loop_.ring().send_zc_min_bytes();
-  ZcSend* zc = zc_min > 0 && bytes >= zc_min ? free_zc_slot() : nullptr;
+  ZcSend* zc = nullptr;
+  if (const unsigned zc_min = loop_.ring().send_zc_min_bytes(); zc_min > 0) {
+    std::size_t bytes = 0;
+    for (std::size_t i = 0; i < msg_.msg_iovlen; ++i)
+      bytes += iov_[i].iov_len;
+    if (bytes >= zc_min) zc = free_zc_slot();
+  }
   send_target_ = zc != nullptr ? &zc->op : &send_op_;
   io_uring_sqe* sqe = loop_.ring().sqe(*send_target_);
   if (zc != nullptr) {
@@ -102,6 +105,17 @@ void RingConnection::on_zc_completion(ZcSend& send, std::int32_t res, std::uint3
       ++in_flight_;  // the notification
     } else {
       send.seq = 0;  // failed before it reached the socket: nothing to wait for
+      if (res == -EINVAL) {
+        // A kernel without zero-copy sends (or their usage report): nothing was sent, so the
+        // same output goes again as a plain send, now and for every connection of the loop.
+        core::log_warn("zero-copy send refused (EINVAL): --uring-send-zc is off for this loop");
+        loop_.ring().refuse_send_zc();
+        send_in_flight_ = false;
+        --in_flight_;
+        if (!transport_closed_) schedule_settle();
+        release_if_done();
+        return;
+      }
     }
     finish_send(res);
     return;

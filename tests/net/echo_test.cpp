@@ -425,8 +425,9 @@ TEST_P(UringEchoTest, IncrementalBuffersPackSmallReceivesIntoOneBuffer) {
 // the kernel's notification, and everything is freed once the clients have gone.
 TEST_P(UringEchoTest, ZeroCopySendsDeliverEveryByteAndFreeTheirChunks) {
   start([](net::ServerConfig& config) { config.loop.ring.send_zc_min_bytes = 4096; });
-  ASSERT_NE(server_->server().setup_mode().find("send zc >= 4096 B"), std::string::npos)
-      << server_->server().setup_mode();
+  if (server_->server().setup_mode().find("send zc >= 4096 B") == std::string::npos) {
+    GTEST_SKIP() << "no zero-copy sends (Linux 6.1+): " << server_->server().setup_mode();
+  }
   auto jobs = make_jobs(port(), 8, 1 << 20);
   EXPECT_TRUE(run_echo_jobs(jobs, 1 << 16));
   close_jobs(jobs);

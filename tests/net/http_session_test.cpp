@@ -526,6 +526,9 @@ TEST_P(UringHttpTest, ZeroCopyAnswerToAPeerThatStopsReadingIsResetAndFreed) {
         s.threads = 1;  // the second client must meet the same loop
         s.loop.ring.send_zc_min_bytes = 4096;
       });
+  if (server_->server().setup_mode().find("send zc >= 4096 B") == std::string::npos) {
+    GTEST_SKIP() << "no zero-copy sends (Linux 6.1+): " << server_->server().setup_mode();
+  }
   const int fd = connect_small_window();
   const std::string body(8 << 20, 'x');
   ASSERT_TRUE(send_all(fd, echo_head(body.size()) + body));
