@@ -514,7 +514,7 @@ TEST(RetiredChunks, MoreTagsThanBatchesFreeLaterNeverSooner) {
   ChunkPool pool(16, 8);
   RetiredChunks retired(pool);
   BufferChain chain(pool);
-  chain.append(std::string(16 * 40, 'b'));
+  chain.append(std::string(std::size_t{16} * 40, 'b'));
   for (std::uint64_t tag = 1; tag <= 40; ++tag) {
     retired.set_tag(tag);
     chain.consume(16, &retired);

@@ -301,7 +301,7 @@ TEST_P(UringEchoTest, BatchedWaitFillsTurnsUnderLoadAndSleepsWhenIdle) {
     GTEST_SKIP() << "this kernel has no IORING_FEAT_MIN_TIMEOUT (Linux 6.12+): "
                  << server_->server().setup_mode();
   }
-  auto jobs = make_jobs(port(), 32, 64 * 1024);
+  auto jobs = make_jobs(port(), 32, std::size_t{64} * 1024);
   EXPECT_TRUE(run_echo_jobs(jobs, 512));
   close_jobs(jobs);
   ASSERT_TRUE(all_closed());

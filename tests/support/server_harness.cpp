@@ -103,6 +103,7 @@ ChildProcess::ChildProcess(const std::string& name, const std::vector<std::strin
   std::vector<std::string> argv_storage{path};
   argv_storage.insert(argv_storage.end(), args.begin(), args.end());
   std::vector<char*> argv;
+  argv.reserve(argv_storage.size() + 1);
   for (auto& a : argv_storage)
     argv.push_back(a.data());
   argv.push_back(nullptr);
