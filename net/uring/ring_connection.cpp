@@ -85,6 +85,16 @@ RingConnection::ZcSend* RingConnection::free_zc_slot() {
   return nullptr;
 }
 
+// A slot is taken from the send until its notification (or a failure without one), so this
+// also covers a zero-copy send still in flight.
+bool RingConnection::zc_out() const {
+  if (zc_next_seq_ == 1) return false;  // never sent zero-copy: the usual case, one compare
+  for (const ZcSend& send : zc_sends_) {
+    if (send.seq != 0) return true;
+  }
+  return false;
+}
+
 void RingConnection::set_target(io_uring_sqe* sqe) const {
   if (fixed_slot_ >= 0) {
     sqe->fd = fixed_slot_;
@@ -101,7 +111,6 @@ void RingConnection::on_send(std::int32_t res, std::uint32_t /*flags*/) {
 void RingConnection::on_zc_completion(ZcSend& send, std::int32_t res, std::uint32_t flags) {
   if ((flags & IORING_CQE_F_NOTIF) == 0) {
     if ((flags & IORING_CQE_F_MORE) != 0) {
-      ++zc_pending_;
       ++in_flight_;  // the notification
     } else {
       send.seq = 0;  // failed before it reached the socket: nothing to wait for
@@ -125,7 +134,6 @@ void RingConnection::on_zc_completion(ZcSend& send, std::int32_t res, std::uint3
     loop_.counters().send_zc_copied.add();
   }
   send.seq = 0;
-  --zc_pending_;
   --in_flight_;
   // Chunks retired under a tag below every zero-copy send still out are free now.
   std::uint64_t done = zc_next_seq_ - 1;
@@ -143,8 +151,9 @@ void RingConnection::finish_send(std::int32_t res) {
     loop_.counters().bytes_out.add(static_cast<std::uint64_t>(res));
     // While any zero-copy send may still read them, used-up chunks are retired under the
     // newest such send, not freed.
-    if (zc_pending_ > 0) retired_.set_tag(zc_next_seq_ - 1);
-    output_sent(static_cast<std::size_t>(res), zc_pending_ > 0 ? &retired_ : nullptr);
+    const bool retire = zc_out();
+    if (retire) retired_.set_tag(zc_next_seq_ - 1);
+    output_sent(static_cast<std::size_t>(res), retire ? &retired_ : nullptr);
   } else if (res != -ECANCELED) {
     // EPIPE, ECONNRESET: the peer is gone; nothing queued can be delivered.
     loop_.counters().send_errors.add();
@@ -244,7 +253,7 @@ void RingConnection::close_transport() {
   // A cut (output still queued, or the stop's grace ran out) while the kernel holds zero-copy
   // pages: a reset empties the socket's queues, so the notifications come now rather than when
   // (if ever) a peer that stopped reading takes the data, and the connection can be freed.
-  if (zc_pending_ > 0 && (!pending_output().empty() || loop_.grace_expired())) {
+  if (zc_out() && (!pending_output().empty() || loop_.grace_expired())) {
     const linger reset{1, 0};
     ::setsockopt(fd(), SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
   }

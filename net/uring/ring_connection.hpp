@@ -65,6 +65,7 @@ class RingConnection final : public net::Connection {
   void set_target(io_uring_sqe* sqe) const;
   void finish_send(std::int32_t res);
   ZcSend* free_zc_slot();
+  bool zc_out() const;  // a zero-copy send whose pages the kernel may still read
   void on_zc_completion(ZcSend& send, std::int32_t res, std::uint32_t flags);
   void on_fixed_closed(std::int32_t res, std::uint32_t flags);
   void cancel(Operation& target, Operation& canceller);
@@ -89,7 +90,6 @@ class RingConnection final : public net::Connection {
   Operation* send_target_ = &send_op_;  // the operation of the send in flight
   ZcSend zc_sends_[kZcSlots];
   std::uint64_t zc_next_seq_ = 1;
-  int zc_pending_ = 0;           // zero-copy sends whose notification has not come
   core::RetiredChunks retired_;  // sent output the kernel may still read, until then
   std::uint32_t recv_sqes_ = 0;
   bool recv_armed_ = false;

@@ -297,7 +297,7 @@ TEST_P(UringEchoTest, BatchedWaitFillsTurnsUnderLoadAndSleepsWhenIdle) {
     config.loop.ring.wait_batch = 16;
     config.loop.ring.wait_min_usec = 2000;
   });
-  if (server_->server().setup_mode().find("batched wait off") != std::string::npos) {
+  if (server_->in_force("batched wait off")) {
     GTEST_SKIP() << "this kernel has no IORING_FEAT_MIN_TIMEOUT (Linux 6.12+): "
                  << server_->server().setup_mode();
   }
@@ -356,8 +356,7 @@ TEST_P(UringEchoTest, FixedFileTableServesBeyondItsSizeAndReusesSlots) {
     config.threads = 1;  // one loop, one table
     config.loop.ring.fixed_files = 2;
   });
-  ASSERT_NE(server_->server().setup_mode().find("fixed files 2 slots"), std::string::npos)
-      << server_->server().setup_mode();
+  ASSERT_TRUE(server_->in_force("fixed files 2 slots")) << server_->server().setup_mode();
   {
     auto jobs = make_jobs(port(), 3, 50000);
     EXPECT_TRUE(run_echo_jobs(jobs, 4096));
@@ -388,7 +387,7 @@ TEST_P(UringEchoTest, RecvBundleFillsSeveralBuffersPerCompletion) {
     config.loop.buffer_size = 1024;
     config.loop.buffer_count = 512;
   });
-  if (server_->server().setup_mode().find("recv bundles on") == std::string::npos) {
+  if (!server_->in_force("recv bundles on")) {
     GTEST_SKIP() << "no receive bundles (Linux 6.10+): " << server_->server().setup_mode();
   }
   auto jobs = make_jobs(port(), 4, 1 << 20);
@@ -409,7 +408,7 @@ TEST_P(UringEchoTest, IncrementalBuffersPackSmallReceivesIntoOneBuffer) {
     config.loop.buffer_size = 65536;
     config.loop.buffer_count = 2;
   });
-  if (server_->server().setup_mode().find("incremental buffers on") == std::string::npos) {
+  if (!server_->in_force("incremental buffers on")) {
     GTEST_SKIP() << "no incremental buffers (Linux 6.12+): " << server_->server().setup_mode();
   }
   // 64 clients at once with two buffers: whole buffers per receive would run dry at once.
@@ -425,7 +424,7 @@ TEST_P(UringEchoTest, IncrementalBuffersPackSmallReceivesIntoOneBuffer) {
 // the kernel's notification, and everything is freed once the clients have gone.
 TEST_P(UringEchoTest, ZeroCopySendsDeliverEveryByteAndFreeTheirChunks) {
   start([](net::ServerConfig& config) { config.loop.ring.send_zc_min_bytes = 4096; });
-  if (server_->server().setup_mode().find("send zc >= 4096 B") == std::string::npos) {
+  if (!server_->in_force("send zc >= 4096 B")) {
     GTEST_SKIP() << "no zero-copy sends (Linux 6.1+): " << server_->server().setup_mode();
   }
   auto jobs = make_jobs(port(), 8, 1 << 20);

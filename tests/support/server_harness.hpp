@@ -38,6 +38,10 @@ class InProcessServer {
   std::uint16_t port() const { return server_.port(); }
   std::int64_t counter(std::string_view name) const { return server_.counters().get(name); }
   net::Server& server() { return server_; }
+  // Whether the start-up line names this setting as in force ("recv bundles on", ...).
+  bool in_force(std::string_view setting) const {
+    return server_.setup_mode().find(setting) != std::string::npos;
+  }
   // Stops and joins; true when every loop returned within the timeout.
   bool stop_and_wait(std::chrono::milliseconds timeout);
 
