@@ -87,6 +87,11 @@ void add_server_flags(CLI::App& app, net::ServerConfig& config) {
   app.add_option("--uring-send-zc", config.loop.ring.send_zc_min_bytes,
                  "uring: sends of at least this many bytes go zero-copy (SEND_ZC); 0: off")
       ->capture_default_str();
+  app.add_option("--uring-send-zc-close-wait-ms", config.loop.ring.send_zc_close_wait_ms,
+                 "uring: a closed connection whose zero-copy data the peer has not taken is "
+                 "reset after this long")
+      ->capture_default_str()
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{3600000}));
 }
 
 namespace {

@@ -33,6 +33,7 @@ struct LoopCounters {
   core::Counter send_errors;
   core::Counter send_zc;            // sends that went as SEND_ZC / SENDMSG_ZC
   core::Counter send_zc_copied;     // of those, the kernel copied after all (loopback always does)
+  core::Counter send_zc_resets;     // closed by a reset to get zero-copy pages back from the kernel
   core::Counter fixed_file_misses;  // connections on the plain descriptor: file table full
   core::Counter input_pauses;       // receive stopped because the peer does not read
   core::Counter stash_overflows;    // protocol left too much input unconsumed
@@ -51,7 +52,8 @@ struct LoopCounters {
   core::Gauge pool_files;  // open files of the file service (freed after their last completion)
   core::Gauge pool_grows;
   core::Gauge buffers_held;
-  core::Gauge fixed_files_in_use;  // uring: slots of the registered file table holding a socket
+  core::Gauge fixed_files_in_use;   // uring: slots of the registered file table holding a socket
+  core::Gauge send_zc_close_waits;  // uring: closed, socket kept open for zero-copy notifications
   // access log
   core::Counter access_log_dropped;       // lines dropped: buffer full, or unwritten at exit
   core::Counter access_log_write_errors;  // failed writes (retried after a pause)
@@ -78,6 +80,7 @@ struct LoopCounters {
     f("send_errors", send_errors.get());
     f("send_zc", send_zc.get());
     f("send_zc_copied", send_zc_copied.get());
+    f("send_zc_resets", send_zc_resets.get());
     f("fixed_file_misses", fixed_file_misses.get());
     f("input_pauses", input_pauses.get());
     f("stash_overflows", stash_overflows.get());
@@ -95,6 +98,7 @@ struct LoopCounters {
     f("pool_grows", pool_grows.get());
     f("buffers_held", buffers_held.get());
     f("fixed_files_in_use", fixed_files_in_use.get());
+    f("send_zc_close_waits", send_zc_close_waits.get());
     f("access_log_dropped", access_log_dropped.get());
     f("access_log_write_errors", access_log_write_errors.get());
     f("access_log_reopens", access_log_reopens.get());

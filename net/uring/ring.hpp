@@ -44,6 +44,11 @@ struct RingOptions {
   // Sends of at least this many bytes go as SEND_ZC / SENDMSG_ZC (the kernel sends from our
   // pages and says when it is done with them). 0: off.
   unsigned send_zc_min_bytes = 0;
+  // A connection closed while the kernel still holds its zero-copy pages (sent, not yet acked)
+  // keeps its socket open this long for the notifications, then resets it: a plain close would
+  // leave the pages, and the connection's place, to an orphaned socket for as long as TCP
+  // keeps trying a peer that does not read. A stop's grace period ends the wait too.
+  std::uint64_t send_zc_close_wait_ms = 30000;
 };
 
 struct Completion {

@@ -122,9 +122,11 @@ void RingConnection::on_zc_completion(ZcSend& send, std::int32_t res, std::uint3
         send_in_flight_ = false;
         --in_flight_;
         if (!transport_closed_) schedule_settle();
+        zc_notified();
         release_if_done();
         return;
       }
+      zc_notified();
     }
     finish_send(res);
     return;
@@ -141,6 +143,7 @@ void RingConnection::on_zc_completion(ZcSend& send, std::int32_t res, std::uint3
     if (other.seq != 0) done = std::min(done, other.seq - 1);
   }
   retired_.release_through(done);
+  zc_notified();
   release_if_done();
 }
 
@@ -250,13 +253,8 @@ void RingConnection::on_op_done(std::int32_t /*res*/, std::uint32_t /*flags*/) {
 
 void RingConnection::close_transport() {
   transport_closed_ = true;
-  // A cut (output still queued, or the stop's grace ran out) while the kernel holds zero-copy
-  // pages: a reset empties the socket's queues, so the notifications come now rather than when
-  // (if ever) a peer that stopped reading takes the data, and the connection can be freed.
-  if (zc_out() && (!pending_output().empty() || loop_.grace_expired())) {
-    const linger reset{1, 0};
-    ::setsockopt(fd(), SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
-  }
+  const bool zc_held = zc_out();
+  const bool cut = !pending_output().empty() || loop_.grace_expired();
   loop_.work().forget(*this);
   // Cancel while the descriptor is still open, then close; the connection is freed only when
   // every completion that names it (cancels and the close included) has arrived.
@@ -268,9 +266,48 @@ void RingConnection::close_transport() {
                                static_cast<unsigned>(fixed_slot_));
     ++in_flight_;
   }
+  if (zc_held && !cut) {
+    // Everything was handed over, but the kernel still holds zero-copy pages until the peer
+    // acknowledges them. Closed now, the socket would be orphaned with them, and a peer that
+    // does not read would keep them (and this connection's place) until TCP gives up. Open,
+    // it can still be reset if the peer has not taken the data in time.
+    close_waiting_ = true;
+    loop_.counters().send_zc_close_waits.inc();
+    close_wait_timer_.set(&RingConnection::on_close_wait_expired, this);
+    loop_.timers().arm(close_wait_timer_, loop_.zc_close_wait_ms());
+    return;
+  }
+  // A cut while the kernel holds zero-copy pages: a reset empties the socket's queues, so the
+  // notifications come now rather than when (if ever) a peer that stopped reading takes the data.
+  close_socket(zc_held);
+}
+
+void RingConnection::close_socket(bool reset) {
+  if (reset) {
+    const linger abortive{1, 0};
+    ::setsockopt(fd(), SOL_SOCKET, SO_LINGER, &abortive, sizeof(abortive));
+    loop_.counters().send_zc_resets.add();
+  }
   io_uring_sqe* sqe = loop_.ring().sqe(close_op_);
   io_uring_prep_close(sqe, fd());
   ++in_flight_;
+}
+
+// A zero-copy slot came free: a close that waited for the last one goes ahead, gracefully.
+void RingConnection::zc_notified() {
+  if (close_waiting_ && !zc_out()) end_close_wait(false);
+}
+
+void RingConnection::end_close_wait(bool reset) {
+  if (!close_waiting_) return;
+  close_waiting_ = false;
+  loop_.counters().send_zc_close_waits.dec();
+  loop_.timers().cancel(close_wait_timer_);
+  close_socket(reset);
+}
+
+void RingConnection::on_close_wait_expired(core::Timer& timer) {
+  static_cast<RingConnection*>(timer.context())->end_close_wait(true);
 }
 
 void RingConnection::on_fixed_closed(std::int32_t res, std::uint32_t /*flags*/) {

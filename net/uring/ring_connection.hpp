@@ -13,6 +13,7 @@
 
 #include "core/buffer.hpp"
 #include "core/intrusive_list.hpp"
+#include "core/timer_wheel.hpp"
 #include "net/connection.hpp"
 #include "net/uring/operation.hpp"
 
@@ -35,6 +36,9 @@ class RingConnection final : public net::Connection {
   void send_pending();
   void retry_receive();
   void redeliver_stash() { redeliver(); }
+  // A close waiting for zero-copy notifications goes ahead: with a reset when the wait or a
+  // stop's grace ran out, gracefully once the last notification came.
+  void end_close_wait(bool reset);
 
   core::ListNode all_node;      // every connection of the loop, until freed
   core::ListNode dirty_node;    // to settle and send at the end of this turn
@@ -68,6 +72,9 @@ class RingConnection final : public net::Connection {
   bool zc_out() const;  // a zero-copy send whose pages the kernel may still read
   void on_zc_completion(ZcSend& send, std::int32_t res, std::uint32_t flags);
   void on_fixed_closed(std::int32_t res, std::uint32_t flags);
+  void close_socket(bool reset);
+  void zc_notified();
+  static void on_close_wait_expired(core::Timer& timer);
   void cancel(Operation& target, Operation& canceller);
   void on_recv(std::int32_t res, std::uint32_t flags);
   void on_send(std::int32_t res, std::uint32_t flags);
@@ -90,12 +97,14 @@ class RingConnection final : public net::Connection {
   Operation* send_target_ = &send_op_;  // the operation of the send in flight
   ZcSend zc_sends_[kZcSlots];
   std::uint64_t zc_next_seq_ = 1;
-  core::RetiredChunks retired_;  // sent output the kernel may still read, until then
+  core::RetiredChunks retired_;   // sent output the kernel may still read, until then
+  core::Timer close_wait_timer_;  // armed while the close waits for zero-copy notifications
   std::uint32_t recv_sqes_ = 0;
   bool recv_armed_ = false;
   bool recv_cancel_pending_ = false;
   bool send_in_flight_ = false;
   bool transport_closed_ = false;
+  bool close_waiting_ = false;  // the socket stays open until the notifications or the timer
 };
 
 }  // namespace rs::net::uring

@@ -256,6 +256,9 @@ void RingLoop::on_grace_expired(core::Timer& timer) {
   auto& self = *static_cast<RingLoop*>(timer.context());
   self.grace_expired_ = true;
   abort_all(self.all_);
+  // Closed connections still waiting for zero-copy notifications are reset, not waited for.
+  for (RingConnection& conn : self.all_)
+    conn.end_close_wait(true);
   self.log_.abandon();  // lines the disk has not taken by now are dropped and counted
 }
 

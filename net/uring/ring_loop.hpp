@@ -61,6 +61,7 @@ class RingLoop final : public LoopServices, private AcceptHandler, private Conne
   WorkLists<RingConnection>& work() { return work_; }
   void release(RingConnection& conn);                    // the last completion arrived: free it
   bool grace_expired() const { return grace_expired_; }  // a stop is cutting what is left
+  std::uint64_t zc_close_wait_ms() const { return config_.ring.send_zc_close_wait_ms; }
 
  private:
   static constexpr std::size_t kBatch = 256;

@@ -443,9 +443,76 @@ TEST_P(UringEchoTest, ZeroCopySendsDeliverEveryByteAndFreeTheirChunks) {
   EXPECT_EQ(counter("send_errors"), 0);
 }
 
+// --uring-send-zc, closing: the client sends a little, half-closes and does not read, so the
+// server echoes it all, closes, and the kernel still holds zero-copy pages the client's full
+// window keeps unacknowledged. The socket stays open for the notifications (a plain close
+// would leave the pages to an orphaned socket until TCP gives up), and then:
+class UringZeroCopyCloseTest : public EchoTest {
+ protected:
+  static constexpr std::size_t kBytes = 8 << 10;
+
+  // Starts the server, and returns a client whose echo waits in the server's closed socket.
+  int client_left_unread(std::uint64_t close_wait_ms, std::uint64_t grace_ms = 5000) {
+    start([&](net::ServerConfig& config) {
+      config.threads = 1;
+      config.loop.grace_ms = grace_ms;
+      config.loop.ring.send_zc_min_bytes = 1;
+      config.loop.ring.send_zc_close_wait_ms = close_wait_ms;
+    });
+    if (!server_->in_force("send zc >= 1 B")) return -1;
+    client_ = std::make_unique<Fd>(connect_to(port(), 4 << 10, 1024));
+    EXPECT_GE(client_->fd, 0);
+    EXPECT_TRUE(send_all(client_->fd, pattern(kBytes, 5)));
+    EXPECT_EQ(::shutdown(client_->fd, SHUT_WR), 0);
+    EXPECT_TRUE(wait_until([&] { return counter("send_zc_close_waits") == 1; }))
+        << "bytes_out " << counter("bytes_out") << " of " << kBytes;
+    EXPECT_EQ(counter("bytes_out"), static_cast<std::int64_t>(kBytes));
+    EXPECT_EQ(counter("connections_open"), 1);
+    return client_->fd;
+  }
+
+  std::unique_ptr<Fd> client_;
+};
+
+// ... a peer that reads late still gets every byte and a clean end, with no reset;
+TEST_P(UringZeroCopyCloseTest, APeerThatReadsLateGetsEverythingAndAnEnd) {
+  const int fd = client_left_unread(30000);
+  if (fd < 0) GTEST_SKIP() << "no zero-copy sends (Linux 6.1+): " << server_->server().setup_mode();
+  std::vector<std::byte> back(kBytes);
+  ASSERT_TRUE(recv_exact(fd, back));
+  EXPECT_EQ(back, pattern(kBytes, 5));
+  char byte = 0;
+  EXPECT_EQ(::recv(fd, &byte, 1, 0), 0) << "a clean end, not a reset";
+  EXPECT_TRUE(all_closed());
+  EXPECT_EQ(counter("send_zc_close_waits"), 0);
+  EXPECT_EQ(counter("send_zc_resets"), 0);
+}
+
+// ... a peer that never reads is reset once the wait is over, and everything is freed;
+TEST_P(UringZeroCopyCloseTest, APeerThatNeverReadsIsResetAfterTheWait) {
+  const int fd = client_left_unread(300);
+  if (fd < 0) GTEST_SKIP() << "no zero-copy sends (Linux 6.1+): " << server_->server().setup_mode();
+  EXPECT_TRUE(all_closed());
+  EXPECT_EQ(counter("send_zc_close_waits"), 0);
+  EXPECT_EQ(counter("send_zc_resets"), 1);
+  EXPECT_TRUE(wait_closed(fd));
+}
+
+// ... and a stop does not wait for it beyond its grace period.
+TEST_P(UringZeroCopyCloseTest, AStopResetsItWhenTheGraceEnds) {
+  const int fd = client_left_unread(600000, 200);
+  if (fd < 0) GTEST_SKIP() << "no zero-copy sends (Linux 6.1+): " << server_->server().setup_mode();
+  EXPECT_TRUE(server_->stop_and_wait(milliseconds(10000)));
+  EXPECT_EQ(counter("send_zc_resets"), 1);
+  EXPECT_EQ(counter("connections_open"), 0);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, EchoTest, ::testing::ValuesIn(all_backends()),
                          [](const auto& info) { return backend_name(info.param); });
 INSTANTIATE_TEST_SUITE_P(Uring, UringEchoTest,
+                         ::testing::ValuesIn(backends_of(net::Backend::kUring)),
+                         [](const auto& info) { return backend_name(info.param); });
+INSTANTIATE_TEST_SUITE_P(Uring, UringZeroCopyCloseTest,
                          ::testing::ValuesIn(backends_of(net::Backend::kUring)),
                          [](const auto& info) { return backend_name(info.param); });
 

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -42,12 +43,15 @@ bool wait_until(const std::function<bool()>& pred, milliseconds timeout) {
   return true;
 }
 
-int connect_to(std::uint16_t port, int receive_buffer_bytes) {
+int connect_to(std::uint16_t port, int receive_buffer_bytes, int max_segment) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
+  // Before connect, so the window and the segment size the server sees hold from the handshake.
   if (receive_buffer_bytes > 0) {
-    // Before connect, so the window the server sees is small from the handshake on.
     ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer_bytes, sizeof(receive_buffer_bytes));
+  }
+  if (max_segment > 0) {
+    ::setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &max_segment, sizeof(max_segment));
   }
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -131,7 +135,7 @@ std::vector<std::byte> pattern(std::size_t size, std::uint32_t seed) {
 bool run_echo_jobs(std::vector<EchoJob>& jobs, std::size_t fragment, milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
   std::vector<pollfd> fds(jobs.size());
-  std::vector<std::byte> scratch(256 * 1024);
+  std::vector<std::byte> scratch(std::size_t{256} * 1024);
   for (auto& job : jobs)
     set_nonblocking(job.fd);
   for (;;) {

@@ -19,8 +19,11 @@ using std::chrono::milliseconds;
 bool wait_until(const std::function<bool()>& pred, milliseconds timeout = milliseconds(10000));
 
 // A connected IPv4 socket to 127.0.0.1:port (blocking), or -1. With receive_buffer_bytes > 0
-// its receive buffer is that small, so the server meets a slow reader at once.
-int connect_to(std::uint16_t port, int receive_buffer_bytes = 0);
+// its receive buffer is that small, so the server meets a slow reader at once. With
+// max_segment > 0 the connection's segments are that small, as on a real network; loopback's
+// 64 KiB segments do not fit a small window, so the server's side would send only at the pace
+// of its persist timer (backing off to seconds) once the window has closed.
+int connect_to(std::uint16_t port, int receive_buffer_bytes = 0, int max_segment = 0);
 void set_nonblocking(int fd);
 
 bool send_all(int fd, std::span<const std::byte> bytes, milliseconds timeout = milliseconds(10000));
