@@ -29,6 +29,7 @@ struct LoopCounters {
   core::Counter recv_rearms;
   core::Counter recv_errors;
   core::Counter enobufs;
+  core::Counter recv_buffers_used;  // uring: provided buffers the kernel finished with
   core::Counter send_sqes;
   core::Counter send_errors;
   core::Counter send_zc;            // sends that went as SEND_ZC / SENDMSG_ZC
@@ -76,6 +77,7 @@ struct LoopCounters {
     f("recv_rearms", recv_rearms.get());
     f("recv_errors", recv_errors.get());
     f("enobufs", enobufs.get());
+    f("recv_buffers_used", recv_buffers_used.get());
     f("send_sqes", send_sqes.get());
     f("send_errors", send_errors.get());
     f("send_zc", send_zc.get());

@@ -104,6 +104,7 @@ std::span<const std::byte> BufferRing::take(std::uint16_t id, std::size_t length
   if (!kernel_keeps) {
     --refs_[id];
     --available_;
+    ++used_;
   }
   return {memory_ + static_cast<std::size_t>(id) * size_ + offset, n};
 }

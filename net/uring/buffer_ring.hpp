@@ -69,6 +69,9 @@ class BufferRing final : public BufferOwner {
   unsigned available() const { return available_; }
   // Buffers protocol code holds beyond a handler (an incremental one may be the kernel's too).
   unsigned held() const { return held_; }
+  // Buffers the kernel has finished with since the ring was set up (filled, or with
+  // incremental consumption filled to the end): bytes in over this is what one buffer carried.
+  std::uint64_t used() const { return used_; }
 
  private:
   // The next piece of a completion from buffer id (at most length bytes), referenced once.
@@ -95,6 +98,7 @@ class BufferRing final : public BufferOwner {
   unsigned unpublished_ = 0;
   unsigned available_ = 0;
   unsigned held_ = 0;  // ids with holds_ > 0
+  std::uint64_t used_ = 0;
 };
 
 }  // namespace rs::net::uring

@@ -254,7 +254,8 @@ void RingConnection::on_op_done(std::int32_t /*res*/, std::uint32_t /*flags*/) {
 void RingConnection::close_transport() {
   transport_closed_ = true;
   const bool zc_held = zc_out();
-  const bool cut = !pending_output().empty() || loop_.grace_expired();
+  // A cut: output still queued, or the stop's grace ran out.
+  const bool cut = zc_held && (!pending_output().empty() || loop_.grace_expired());
   loop_.work().forget(*this);
   // Cancel while the descriptor is still open, then close; the connection is freed only when
   // every completion that names it (cancels and the close included) has arrived.
@@ -270,7 +271,9 @@ void RingConnection::close_transport() {
     // Everything was handed over, but the kernel still holds zero-copy pages until the peer
     // acknowledges them. Closed now, the socket would be orphaned with them, and a peer that
     // does not read would keep them (and this connection's place) until TCP gives up. Open,
-    // it can still be reset if the peer has not taken the data in time.
+    // it can still be reset if the peer has not taken the data in time. The FIN goes now,
+    // behind the data, so a peer reading to the end does not wait for the wait to end.
+    ::shutdown(fd(), SHUT_WR);
     close_waiting_ = true;
     loop_.counters().send_zc_close_waits.inc();
     close_wait_timer_.set(&RingConnection::on_close_wait_expired, this);

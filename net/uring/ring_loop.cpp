@@ -104,6 +104,7 @@ void RingLoop::update_gauges() {
   counters_.pool_grows.set(
       static_cast<std::int64_t>(chunks_.grows() + slots_.grows() + connections_.grows()));
   counters_.buffers_held.set(buffers_.held());
+  counters_.recv_buffers_used.set(buffers_.used());
   counters_.fixed_files_in_use.set(static_cast<std::int64_t>(ring_.fixed_files_in_use()));
 }
 

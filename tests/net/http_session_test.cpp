@@ -527,7 +527,8 @@ TEST_P(UringHttpTest, ZeroCopyAnswerToAPeerThatStopsReadingIsResetAndFreed) {
         s.loop.ring.send_zc_min_bytes = 4096;
       });
   if (!server_->in_force("send zc >= 4096 B")) {
-    GTEST_SKIP() << "no zero-copy sends (Linux 6.1+): " << server_->server().setup_mode();
+    GTEST_SKIP() << "no zero-copy sends with usage reports (Linux 6.2+): "
+                 << server_->server().setup_mode();
   }
   const int fd = connect_small_window();
   const std::string body(8 << 20, 'x');
