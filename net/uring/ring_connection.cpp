@@ -109,42 +109,42 @@ void RingConnection::on_send(std::int32_t res, std::uint32_t /*flags*/) {
 // A zero-copy send completes twice: its result (flagged F_MORE when a notification follows),
 // then the notification that the kernel no longer reads its pages.
 void RingConnection::on_zc_completion(ZcSend& send, std::int32_t res, std::uint32_t flags) {
-  if ((flags & IORING_CQE_F_NOTIF) == 0) {
-    if ((flags & IORING_CQE_F_MORE) != 0) {
-      ++in_flight_;  // the notification
-    } else {
-      send.seq = 0;  // failed before it reached the socket: nothing to wait for
-      if (res == -EINVAL) {
-        // A kernel without zero-copy sends (or their usage report): nothing was sent, so the
-        // same output goes again as a plain send, now and for every connection of the loop.
-        core::log_warn("zero-copy send refused (EINVAL): --uring-send-zc is off for this loop");
-        loop_.ring().refuse_send_zc();
-        send_in_flight_ = false;
-        --in_flight_;
-        if (!transport_closed_) schedule_settle();
-        zc_notified();
-        release_if_done();
-        return;
-      }
-      zc_notified();
+  if ((flags & IORING_CQE_F_NOTIF) != 0) {
+    // Loopback and devices without scatter-gather make the kernel copy after all; it says so.
+    if ((static_cast<std::uint32_t>(res) & abi::kNotifUsageZcCopied) != 0) {
+      loop_.counters().send_zc_copied.add();
     }
-    finish_send(res);
+    --in_flight_;
+    zc_done(send);
+    release_if_done();
     return;
   }
-  // Loopback and devices without scatter-gather make the kernel copy after all; it says so.
-  if ((static_cast<std::uint32_t>(res) & abi::kNotifUsageZcCopied) != 0) {
-    loop_.counters().send_zc_copied.add();
+  if ((flags & IORING_CQE_F_MORE) != 0) {
+    ++in_flight_;  // the notification
+  } else {
+    zc_done(send);  // failed before it reached the socket: nothing to wait for
+    if (res == -EINVAL) {
+      // A kernel without zero-copy sends (or their usage report) sent nothing: zero copy goes
+      // off for every connection of the loop, and this output goes again as a plain send.
+      core::log_warn("zero-copy send refused (EINVAL): --uring-send-zc is off for this loop");
+      loop_.ring().refuse_send_zc();
+      res = 0;
+    }
   }
+  finish_send(res);
+}
+
+// A zero-copy send's slot comes free: chunks retired under a tag below every send still out go
+// back to the pool, and once none is out a close that waited for them goes ahead.
+void RingConnection::zc_done(ZcSend& send) {
   send.seq = 0;
-  --in_flight_;
-  // Chunks retired under a tag below every zero-copy send still out are free now.
-  std::uint64_t done = zc_next_seq_ - 1;
+  const std::uint64_t newest = zc_next_seq_ - 1;
+  std::uint64_t done = newest;
   for (const ZcSend& other : zc_sends_) {
     if (other.seq != 0) done = std::min(done, other.seq - 1);
   }
   retired_.release_through(done);
-  zc_notified();
-  release_if_done();
+  if (done == newest) end_close_wait(false);
 }
 
 void RingConnection::finish_send(std::int32_t res) {
@@ -274,7 +274,6 @@ void RingConnection::close_transport() {
     // it can still be reset if the peer has not taken the data in time. The FIN goes now,
     // behind the data, so a peer reading to the end does not wait for the wait to end.
     ::shutdown(fd(), SHUT_WR);
-    close_waiting_ = true;
     loop_.counters().send_zc_close_waits.inc();
     close_wait_timer_.set(&RingConnection::on_close_wait_expired, this);
     loop_.timers().arm(close_wait_timer_, loop_.zc_close_wait_ms());
@@ -296,21 +295,20 @@ void RingConnection::close_socket(bool reset) {
   ++in_flight_;
 }
 
-// A zero-copy slot came free: a close that waited for the last one goes ahead, gracefully.
-void RingConnection::zc_notified() {
-  if (close_waiting_ && !zc_out()) end_close_wait(false);
-}
-
+// The close wait lasts exactly while its timer is armed.
 void RingConnection::end_close_wait(bool reset) {
-  if (!close_waiting_) return;
-  close_waiting_ = false;
-  loop_.counters().send_zc_close_waits.dec();
+  if (!close_wait_timer_.armed()) return;
   loop_.timers().cancel(close_wait_timer_);
-  close_socket(reset);
+  close_after_wait(reset);
 }
 
 void RingConnection::on_close_wait_expired(core::Timer& timer) {
-  static_cast<RingConnection*>(timer.context())->end_close_wait(true);
+  static_cast<RingConnection*>(timer.context())->close_after_wait(true);
+}
+
+void RingConnection::close_after_wait(bool reset) {
+  loop_.counters().send_zc_close_waits.dec();
+  close_socket(reset);
 }
 
 void RingConnection::on_fixed_closed(std::int32_t res, std::uint32_t /*flags*/) {

@@ -72,8 +72,9 @@ class RingConnection final : public net::Connection {
   bool zc_out() const;  // a zero-copy send whose pages the kernel may still read
   void on_zc_completion(ZcSend& send, std::int32_t res, std::uint32_t flags);
   void on_fixed_closed(std::int32_t res, std::uint32_t flags);
+  void zc_done(ZcSend& send);
   void close_socket(bool reset);
-  void zc_notified();
+  void close_after_wait(bool reset);
   static void on_close_wait_expired(core::Timer& timer);
   void cancel(Operation& target, Operation& canceller);
   void on_recv(std::int32_t res, std::uint32_t flags);
@@ -98,13 +99,12 @@ class RingConnection final : public net::Connection {
   ZcSend zc_sends_[kZcSlots];
   std::uint64_t zc_next_seq_ = 1;
   core::RetiredChunks retired_;   // sent output the kernel may still read, until then
-  core::Timer close_wait_timer_;  // armed while the close waits for zero-copy notifications
+  core::Timer close_wait_timer_;  // armed exactly while the close waits for notifications
   std::uint32_t recv_sqes_ = 0;
   bool recv_armed_ = false;
   bool recv_cancel_pending_ = false;
   bool send_in_flight_ = false;
   bool transport_closed_ = false;
-  bool close_waiting_ = false;  // the socket stays open until the notifications or the timer
 };
 
 }  // namespace rs::net::uring
