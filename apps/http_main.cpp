@@ -3,7 +3,7 @@
 #include <cstdio>
 
 #include "apps/server_main.hpp"
-#include "net/http/http_loop.hpp"
+#include "net/http/session_factory.hpp"
 
 namespace {
 

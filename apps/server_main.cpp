@@ -58,36 +58,36 @@ void add_server_flags(CLI::App& app, net::ServerConfig& config) {
       ->capture_default_str()
       ->check(CLI::Range(64U, 1U << 20));
   // Ring tuning: each a flag so the perf lab can measure it on and off.
-  app.add_option("--uring-defer-taskrun", config.loop.ring.defer_taskrun,
+  app.add_option("--uring-defer-taskrun", config.ring.defer_taskrun,
                  "uring: run completions only when the loop asks (SINGLE_ISSUER|DEFER_TASKRUN); "
                  "false starts from COOP_TASKRUN")
       ->capture_default_str();
-  app.add_option("--uring-wait-batch", config.loop.ring.wait_batch,
+  app.add_option("--uring-wait-batch", config.ring.wait_batch,
                  "uring: a loop turn waits for this many completions, up to --uring-wait-usec "
                  "(Linux 6.12+); 1: wake at the first")
       ->capture_default_str()
       ->check(CLI::Range(1U, 4096U));
-  app.add_option("--uring-wait-usec", config.loop.ring.wait_min_usec,
+  app.add_option("--uring-wait-usec", config.ring.wait_min_usec,
                  "uring: longest a turn waits for --uring-wait-batch completions before taking "
                  "what has come")
       ->capture_default_str()
       ->check(CLI::Range(0U, 100000U));
-  app.add_option("--uring-fixed-files", config.loop.ring.fixed_files,
+  app.add_option("--uring-fixed-files", config.ring.fixed_files,
                  "uring: registered file table slots per loop; connections in it are named by "
                  "slot (no per-operation file lookup); 0: off")
       ->capture_default_str()
       ->check(CLI::Range(0U, 1U << 20));
-  app.add_option("--uring-recv-bundle", config.loop.ring.recv_bundle,
+  app.add_option("--uring-recv-bundle", config.ring.recv_bundle,
                  "uring: one receive completion may fill several buffers (Linux 6.10+)")
       ->capture_default_str();
-  app.add_option("--uring-incremental-buffers", config.loop.ring.incremental_buffers,
+  app.add_option("--uring-incremental-buffers", config.ring.incremental_buffers,
                  "uring: receives fill a buffer a piece at a time instead of a whole one each "
                  "(Linux 6.12+)")
       ->capture_default_str();
-  app.add_option("--uring-send-zc", config.loop.ring.send_zc_min_bytes,
+  app.add_option("--uring-send-zc", config.ring.send_zc_min_bytes,
                  "uring: sends of at least this many bytes go zero-copy (SEND_ZC); 0: off")
       ->capture_default_str();
-  app.add_option("--uring-send-zc-close-wait-ms", config.loop.ring.send_zc_close_wait_ms,
+  app.add_option("--uring-send-zc-close-wait-ms", config.ring.send_zc_close_wait_ms,
                  "uring: a closed connection whose zero-copy data the peer has not taken is "
                  "reset after this long")
       ->capture_default_str()
@@ -111,8 +111,8 @@ int block_signals_and_open_signalfd() {
 
 void print_counters(const char* name, const net::CounterValues& values) {
   std::string text = fmt::format("{} counters:", name);
-  for (const auto& [counter, value] : values.values()) {
-    text += fmt::format(" {}={}", counter, value);
+  for (const auto& [info, value] : values.values()) {
+    text += fmt::format(" {}={}", info.name, value);
   }
   std::puts(text.c_str());
   std::fflush(stdout);

@@ -88,15 +88,15 @@ Chunk* BufferChain::push_chunk() {
   return c;
 }
 
-void BufferChain::pop_front_chunk(RetiredChunks* retire) {
+void BufferChain::pop_front_chunk(ChunkSink* used) {
   Chunk* c = head_;
   head_ = c->next;
   if (head_ == nullptr) {
     tail_ = nullptr;
   }
   --chunk_count_;
-  if (retire != nullptr) {
-    retire->add(c);
+  if (used != nullptr) {
+    used->take(c);
   } else {
     pool_->put(c);
   }
@@ -139,7 +139,7 @@ void BufferChain::commit(std::size_t n) {
   size_ += n;
 }
 
-void BufferChain::consume(std::size_t n, RetiredChunks* retire) {
+void BufferChain::consume(std::size_t n, ChunkSink* used) {
   assert(n <= size_);
   n = std::min(n, size_);
   size_ -= n;
@@ -149,12 +149,12 @@ void BufferChain::consume(std::size_t n, RetiredChunks* retire) {
     c->begin += static_cast<std::uint32_t>(take);
     n -= take;
     if (c->readable() == 0) {
-      pop_front_chunk(retire);
+      pop_front_chunk(used);
     }
   }
   // Also drops an uncommitted tail and any empty chunk left at the front by splice_back.
   while (head_ != nullptr && head_->readable() == 0) {
-    pop_front_chunk(retire);
+    pop_front_chunk(used);
   }
 }
 

@@ -83,65 +83,14 @@ class ChunkPool {
   std::uint64_t grows_ = 0;
 };
 
-// Chunks whose bytes have been consumed but whose memory is still read elsewhere (the kernel
-// sending them zero-copy). Each chunk is retired under a tag (the last zero-copy send that may
-// read it) and goes back to its pool once every send up to that tag is done with its pages.
-// Tags arrive in non-decreasing order; a bounded number of batches keeps it allocation-free
-// (when they run out the newest batch takes the later tag, which only frees later).
-class RetiredChunks {
+// Where a chain's used-up chunks go instead of straight back to their pool, while their memory
+// is still read elsewhere (the ring backend's zero-copy sends: net/uring/retired_chunks.hpp).
+class ChunkSink {
  public:
-  explicit RetiredChunks(ChunkPool& pool) : pool_(&pool) {}
-  ~RetiredChunks() { release_through(UINT64_MAX); }
-  RetiredChunks(const RetiredChunks&) = delete;
-  RetiredChunks& operator=(const RetiredChunks&) = delete;
+  virtual void take(Chunk* chunk) = 0;
 
-  // Tag for the chunks the next consume() retires.
-  void set_tag(std::uint64_t tag) { tag_ = tag; }
-  void add(Chunk* c) {
-    c->next = nullptr;
-    if (count_ == 0 || (back().tag != tag_ && count_ < kBatches)) push_batch();
-    Batch& b = back();
-    b.tag = tag_;  // joining the newest batch only ever raises its tag: it frees later
-    if (b.tail == nullptr) {
-      b.head = c;
-    } else {
-      b.tail->next = c;
-    }
-    b.tail = c;
-  }
-  // Gives back every chunk retired under a tag <= done.
-  void release_through(std::uint64_t done) {
-    while (count_ > 0 && batches_[front_].tag <= done) {
-      Batch& b = batches_[front_];
-      while (Chunk* c = b.head) {
-        b.head = c->next;
-        pool_->put(c);
-      }
-      b = Batch{};
-      front_ = (front_ + 1) % kBatches;
-      --count_;
-    }
-  }
-  bool empty() const { return count_ == 0; }
-
- private:
-  static constexpr std::size_t kBatches = 16;
-  struct Batch {
-    Chunk* head = nullptr;
-    Chunk* tail = nullptr;
-    std::uint64_t tag = 0;
-  };
-  Batch& back() { return batches_[(front_ + count_ - 1) % kBatches]; }
-  void push_batch() {
-    ++count_;
-    back() = Batch{};
-  }
-
-  ChunkPool* pool_;
-  Batch batches_[kBatches];
-  std::size_t front_ = 0;
-  std::size_t count_ = 0;
-  std::uint64_t tag_ = 0;
+ protected:
+  ~ChunkSink() = default;
 };
 
 // FIFO of bytes in a singly linked list of chunks from one pool (which must outlive the chain).
@@ -168,8 +117,8 @@ class BufferChain {
 
   std::size_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
-  // n <= size(); fully read chunks go back to the pool, or to retire (same pool) when given.
-  void consume(std::size_t n, RetiredChunks* retire = nullptr);
+  // n <= size(); fully read chunks go back to the pool, or to `used` when given.
+  void consume(std::size_t n, ChunkSink* used = nullptr);
 
   // Fills up to max_iov iovecs over the readable bytes, front first; returns how many.
   std::size_t gather(struct iovec* iov, std::size_t max_iov) const;
@@ -209,7 +158,7 @@ class BufferChain {
 
  private:
   Chunk* push_chunk();
-  void pop_front_chunk(RetiredChunks* retire = nullptr);
+  void pop_front_chunk(ChunkSink* used = nullptr);
 
   ChunkPool* pool_;
   Chunk* head_ = nullptr;

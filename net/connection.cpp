@@ -12,22 +12,19 @@ void Protocol::on_shutdown(Connection& conn) {
   conn.close_lingering(conn.limits().shutdown_linger_ms);
 }
 
-Connection::Connection(int fd, std::uint64_t id, LoopServices& services, ResponseSlotPool& slots,
-                       const ConnectionLimits& limits, ConnectionEvents& events)
+Connection::Connection(int fd, std::uint64_t id, ConnectionContext& context, Transport& transport)
     : fd_(fd),
       id_(id),
-      services_(services),
-      slot_pool_(slots),
-      limits_(limits),
-      events_(events),
-      out_(services.chunks()),
-      stash_(services.chunks()) {}
+      context_(context),
+      transport_(transport),
+      out_(context.services.chunks()),
+      stash_(context.services.chunks()) {}
 
 Connection::~Connection() {
   assert(slots_.empty() && protocol_ == nullptr);
 }
 
-void Connection::start(Protocol* protocol) {
+void DrivenConnection::start(Protocol* protocol) {
   protocol_ = protocol;
   update_receiving();
 }
@@ -42,11 +39,19 @@ void Connection::write(std::string_view bytes) {
 }
 
 void Connection::flush() {
-  if (state_ != State::kClosed) schedule_settle();
+  if (state_ != State::kClosed) send_this_turn();
+}
+
+void Connection::send_this_turn() {
+  context_.turn.flush_this_turn(static_cast<DrivenConnection&>(*this));
+}
+
+void Connection::redeliver_this_turn() {
+  context_.turn.redeliver_this_turn(static_cast<DrivenConnection&>(*this));
 }
 
 ResponseSlot* Connection::defer() {
-  ResponseSlot* slot = slot_pool_.make(services_.chunks());
+  ResponseSlot* slot = context_.slots.make(context_.services.chunks());
   slots_.push_back(*slot);
   return slot;
 }
@@ -81,7 +86,7 @@ void Connection::resume_input() {
   pause_reasons_ &= static_cast<std::uint8_t>(~kPausedByProtocol);
   update_receiving();
   // Bytes that arrived before or during the pause would otherwise wait for the next receive.
-  if ((!stash_.empty() || end_pending_) && state_ == State::kOpen) schedule_redeliver();
+  if ((!stash_.empty() || end_pending_) && state_ == State::kOpen) redeliver_this_turn();
 }
 
 void Connection::close() {
@@ -106,12 +111,13 @@ void Connection::abort() {
   state_ = State::kClosed;
   receiving_wanted_ = false;
   linger_timer_.set(nullptr, nullptr);
-  services_.timers().cancel(linger_timer_);
+  context_.services.timers().cancel(linger_timer_);
   // out_ is not cleared here: a send in flight may still read it. Its chunks go back to the pool
   // with the connection, after the last completion.
   stash_.clear();
-  close_transport();
-  schedule_settle();
+  context_.turn.forget(static_cast<DrivenConnection&>(*this));
+  transport_.close_transport();
+  send_this_turn();  // the protocol hears of the close when the turn ends
 }
 
 const sockaddr_storage& Connection::peer() {
@@ -133,8 +139,8 @@ void Connection::call_protocol(F&& f) {
   settle();
 }
 
-void Connection::deliver(std::span<const std::byte> fresh, BufferOwner* owner,
-                         std::uint32_t buffer_id) {
+void DrivenConnection::deliver(std::span<const std::byte> fresh, BufferOwner* owner,
+                               std::uint32_t buffer_id) {
   // Input that arrives after close() was called is dropped: nobody will answer it.
   if (state_ != State::kOpen) return;
   if (!input_paused()) {
@@ -145,15 +151,15 @@ void Connection::deliver(std::span<const std::byte> fresh, BufferOwner* owner,
   // What the protocol left (or was not given, while paused) waits in the stash.
   if (state_ == State::kOpen && !fresh.empty()) {
     stash_.append(fresh);
-    if (stash_.size() > limits_.max_stash_bytes) {
-      events_.on_stash_overflow();
+    if (stash_.size() > context_.limits.max_stash_bytes) {
+      context_.counters.stash_overflows.add();
       abort();
       settle();
     }
   }
 }
 
-void Connection::redeliver() {
+void DrivenConnection::redeliver() {
   if (state_ != State::kOpen || input_paused()) return;
   if (!stash_.empty()) deliver({}, nullptr, 0);
   // The end of input waited behind the stashed bytes; they have been offered now.
@@ -163,7 +169,7 @@ void Connection::redeliver() {
   }
 }
 
-void Connection::deliver_end() {
+void DrivenConnection::deliver_end() {
   input_ended_ = true;
   update_receiving();
   if (state_ == State::kLingering) {
@@ -174,16 +180,16 @@ void Connection::deliver_end() {
   if (state_ != State::kOpen) return;
   if (input_paused() || !stash_.empty()) {
     end_pending_ = true;  // after the bytes that came before it
-    if (!input_paused()) schedule_redeliver();
+    if (!input_paused()) redeliver_this_turn();
     return;
   }
   call_protocol([&](Protocol& p) { p.on_input_end(*this); });
 }
 
-void Connection::output_sent(std::size_t n, core::RetiredChunks* retire) {
+void DrivenConnection::output_sent(std::size_t n) {
   if (state_ == State::kClosed) return;
   bytes_sent_ += n;
-  out_.consume(n, retire);
+  out_.consume(n, sent_chunks_);
   // Everything sendable is in the kernel. Deferred answers may still be owed: one that streams
   // (a large file) waits for this to read on, also once a close has been asked for.
   if (out_.empty() && (state_ == State::kOpen || state_ == State::kClosing)) {
@@ -193,20 +199,20 @@ void Connection::output_sent(std::size_t n, core::RetiredChunks* retire) {
   }
 }
 
-void Connection::begin_shutdown() {
+void DrivenConnection::shut_down() {
   if (state_ != State::kOpen) return;
   call_protocol([&](Protocol& p) { p.on_shutdown(*this); });
 }
 
 void Connection::settle() {
   if (in_protocol_call_) return;  // the callback's own settle follows
-  if (state_ == State::kClosing && out_.empty() && slots_.empty() && !send_in_flight()) {
+  if (state_ == State::kClosing && out_.empty() && slots_.empty() && !transport_.send_in_flight()) {
     if (linger_ms_ > 0 && !input_ended_) {
       state_ = State::kLingering;
-      shutdown_write();
+      transport_.shutdown_write();
       update_receiving();
       linger_timer_.set(&Connection::on_linger_expired, this);
-      services_.timers().arm(linger_timer_, linger_ms_);
+      context_.services.timers().arm(linger_timer_, linger_ms_);
       return;
     }
     abort();
@@ -216,7 +222,7 @@ void Connection::settle() {
     return;
   }
   update_backpressure();
-  if (!out_.empty() && !send_in_flight()) schedule_settle();
+  if (!out_.empty() && !transport_.send_in_flight()) send_this_turn();
 }
 
 void Connection::update_receiving() {
@@ -224,17 +230,19 @@ void Connection::update_receiving() {
                                       state_ == State::kLingering);
   if (want == receiving_wanted_) return;
   receiving_wanted_ = want;
-  set_receiving(want);
+  if (!want) context_.turn.stop_waiting_for_buffers(static_cast<DrivenConnection&>(*this));
+  transport_.set_receiving(want);
 }
 
 void Connection::update_backpressure() {
   const std::size_t queued = queued_bytes();
-  if ((pause_reasons_ & kPausedByBackpressure) == 0 && queued > limits_.output_high_water_bytes) {
+  const ConnectionLimits& limits = context_.limits;
+  if ((pause_reasons_ & kPausedByBackpressure) == 0 && queued > limits.output_high_water_bytes) {
     pause_reasons_ |= kPausedByBackpressure;
-    events_.on_input_paused();
+    context_.counters.input_pauses.add();
     update_receiving();
   } else if ((pause_reasons_ & kPausedByBackpressure) != 0 &&
-             queued <= limits_.output_low_water_bytes) {
+             queued <= limits.output_low_water_bytes) {
     pause_reasons_ &= static_cast<std::uint8_t>(~kPausedByBackpressure);
     update_receiving();
   }
@@ -245,7 +253,7 @@ void Connection::release_slots_in_order() {
     ResponseSlot* slot = slots_.pop_front();
     out_.splice_back(slot->response);
     out_.splice_back(slot->after);
-    slot_pool_.destroy(slot);
+    context_.slots.destroy(slot);
   }
 }
 
@@ -254,7 +262,7 @@ void Connection::release_slots_in_order() {
 void Connection::notify_closed() {
   if (Protocol* p = std::exchange(protocol_, nullptr)) p->on_close(*this);
   while (!slots_.empty())
-    slot_pool_.destroy(slots_.pop_front());
+    context_.slots.destroy(slots_.pop_front());
 }
 
 }  // namespace rs::net

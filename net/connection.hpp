@@ -1,11 +1,12 @@
-// A connection as protocol code sees it, and the part of it that every backend shares:
-// ordered output (immediate and deferred answers), the stash of unconsumed input, input
-// pause/resume with backpressure, and graceful close. A backend derives from Connection and
-// implements the transport hooks at the bottom.
+// A connection in two parts. Connection is the handle protocol code holds: ordered output
+// (immediate and deferred answers), input pause/resume, close. DrivenConnection is the part the
+// loop and the backend drive: they hand it input, tell it what the kernel took, and end its turn.
+// Behind both is the logic every backend shares (the stash of unconsumed input, backpressure,
+// graceful and lingering close); what differs per backend is a net::Transport.
 //
 // Re-entrancy rule: a call protocol code makes on its connection never calls back into the
-// protocol. Work that may (finishing a close, Protocol::on_close) happens in settle(), which
-// the backend runs right after a protocol callback returns or at the end of the loop turn.
+// protocol. Work that may (finishing a close, Protocol::on_close) happens when the connection
+// settles: right after a protocol callback returns, or when the loop ends its turn.
 #pragma once
 
 #include <sys/socket.h>
@@ -18,6 +19,7 @@
 #include "core/buffer.hpp"
 #include "core/intrusive_list.hpp"
 #include "core/slab_pool.hpp"
+#include "net/loop_counters.hpp"
 #include "net/transport.hpp"
 
 namespace rs::net {
@@ -44,19 +46,20 @@ struct ConnectionLimits {
   std::uint64_t shutdown_linger_ms = 1000;
 };
 
-// Counters a connection reports into; owned by the loop.
-struct ConnectionEvents {
-  virtual void on_input_paused() = 0;
-  virtual void on_stash_overflow() = 0;
+class TurnLists;
 
- protected:
-  ~ConnectionEvents() = default;
+// What every connection of a loop shares; owned by the loop, one reference per connection.
+struct ConnectionContext {
+  LoopServices& services;
+  ResponseSlotPool& slots;
+  const ConnectionLimits& limits;
+  LoopCounters& counters;
+  TurnLists& turn;
 };
 
+// The handle protocol code holds.
 class Connection {
  public:
-  Connection(int fd, std::uint64_t id, LoopServices& services, ResponseSlotPool& slots,
-             const ConnectionLimits& limits, ConnectionEvents& events);
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
@@ -65,6 +68,7 @@ class Connection {
   // callback are sent this loop turn; outside one (a timer) call flush() afterwards.
   core::BufferChain& output();
   void write(std::string_view bytes);
+  // Sends what output() holds this turn.
   void flush();
   // Reserves the place of an answer that completes later; answers written after this wait for
   // it. The slot stays valid until Protocol::on_close (complete() after an abort is a no-op).
@@ -94,52 +98,33 @@ class Connection {
   // Like close(), then shut down the sending side and read (and drop) the peer's input until
   // it closes or linger_ms pass, so a client still sending gets our last answer, not a reset.
   void close_lingering(std::uint64_t linger_ms);
-  void abort();  // now; queued output is dropped; on_close follows at the next settle
+  void abort();  // now; queued output is dropped; on_close follows when the connection settles
   bool open() const { return state_ == State::kOpen; }
   bool closed() const { return state_ == State::kClosed; }
 
   std::uint64_t bytes_sent() const { return bytes_sent_; }
   const sockaddr_storage& peer();
-  LoopServices& services() { return services_; }
-  const ConnectionLimits& limits() const { return limits_; }
+  LoopServices& services() { return context_.services; }
+  const ConnectionLimits& limits() const { return context_.limits; }
   std::uint64_t id() const { return id_; }
   int fd() const { return fd_; }
   Protocol* protocol() const { return protocol_; }
 
- protected:
-  ~Connection();
-  // Hands the connection to its protocol and starts receiving.
-  void start(Protocol* protocol);
-
-  // Called by the backend.
-  void deliver(std::span<const std::byte> fresh, BufferOwner* owner, std::uint32_t buffer_id);
-  void redeliver();    // the stash again, after resume_input()
-  void deliver_end();  // the peer sent FIN
-  // n bytes of output() reached the kernel. Chunks it used up go back to the pool, or to retire
-  // when the kernel still reads them (a zero-copy send awaiting its notification).
-  void output_sent(std::size_t n, core::RetiredChunks* retire = nullptr);
-  void begin_shutdown();
-  // Finishes a graceful close once drained, applies backpressure, and tells the protocol of a
-  // close. Never called while a protocol callback is running.
-  void settle();
-  core::BufferChain& pending_output() { return out_; }
-  bool receiving_wanted() const { return receiving_wanted_; }
-
-  // Implemented by the backend.
-  virtual void schedule_settle() = 0;       // settle() and send pending_output() this turn
-  virtual void schedule_redeliver() = 0;    // call redeliver() later this loop turn
-  virtual void set_receiving(bool on) = 0;  // arm or stop receiving
-  virtual bool send_in_flight() const = 0;  // a send of pending_output() is in the kernel
-  virtual void close_transport() = 0;       // cancel, close, free after the last completion
-  virtual void shutdown_write() = 0;        // send FIN after the queued output
-
  private:
+  friend class DrivenConnection;
   // kLingering: output sent and FIN sent, input drained until EOF or the linger timer.
   enum class State : std::uint8_t { kOpen, kClosing, kLingering, kClosed };
   enum PauseReason : std::uint8_t { kPausedByProtocol = 1, kPausedByBackpressure = 2 };
 
+  // Only a DrivenConnection is ever made.
+  Connection(int fd, std::uint64_t id, ConnectionContext& context, Transport& transport);
+  ~Connection();
+
   template <class F>
   void call_protocol(F&& f);
+  void settle();
+  void send_this_turn();
+  void redeliver_this_turn();
   void update_receiving();
   void update_backpressure();
   void release_slots_in_order();
@@ -147,7 +132,6 @@ class Connection {
   static void on_linger_expired(core::Timer& timer);
 
   int fd_;
-  std::uint64_t id_;
   State state_ = State::kOpen;
   std::uint8_t pause_reasons_ = 0;
   bool receiving_wanted_ = false;
@@ -155,18 +139,87 @@ class Connection {
   bool in_protocol_call_ = false;
   bool end_pending_ = false;  // EOF arrived while stashed input still waited
   bool peer_known_ = false;
+  std::uint64_t id_;
   std::uint64_t linger_ms_ = 0;  // 0: plain close
   std::uint64_t bytes_sent_ = 0;
   core::Timer linger_timer_;
-  LoopServices& services_;
-  ResponseSlotPool& slot_pool_;
-  const ConnectionLimits& limits_;
-  ConnectionEvents& events_;
+  ConnectionContext& context_;
+  Transport& transport_;
+  core::ChunkSink* sent_chunks_ = nullptr;  // where used-up output goes; null: the pool
   Protocol* protocol_ = nullptr;
   core::BufferChain out_;
   core::BufferChain stash_;
   core::IntrusiveList<ResponseSlot, &ResponseSlot::node> slots_;
   sockaddr_storage peer_{};
+};
+
+// The part of a connection that its loop and backend drive. A backend's connection derives
+// from it and implements net::Transport.
+class DrivenConnection : public Connection {
+ public:
+  // Hands the connection to its protocol and starts receiving.
+  void start(Protocol* protocol);
+  // Input arrived: fresh bytes in a buffer that owner lends (buffer_id names it).
+  void deliver(std::span<const std::byte> fresh, BufferOwner* owner, std::uint32_t buffer_id);
+  void deliver_end();  // the peer sent FIN
+  void redeliver();    // the stash again, after resume_input()
+  // n bytes of pending_output() reached the kernel. The connection settles.
+  void output_sent(std::size_t n);
+  // The server is stopping: the protocol finishes what is in flight, then closes.
+  void shut_down();
+  // The loop's end of this connection's turn: finish a graceful close once drained, apply
+  // backpressure, tell the protocol of a close.
+  void turn_done() { settle(); }
+
+  core::BufferChain& pending_output() { return out_; }
+  bool receiving_wanted() const { return receiving_wanted_; }
+  // Used-up output chunks go here instead of back to the pool (the kernel may still read
+  // them: zero-copy sends).
+  void send_used_chunks_to(core::ChunkSink* sink) { sent_chunks_ = sink; }
+
+  core::ListNode all_node;      // every connection of the loop, until freed
+  core::ListNode flush_node;    // output or a close to handle when the turn ends
+  core::ListNode resumed_node;  // input resumed with bytes waiting in the stash
+  core::ListNode starved_node;  // wants to read, but no receive buffer is free
+
+ protected:
+  DrivenConnection(int fd, std::uint64_t id, ConnectionContext& context, Transport& transport)
+      : Connection(fd, id, context, transport) {}
+  ~DrivenConnection() = default;
+  TurnLists& turn() { return context_.turn; }
+  LoopCounters& counters() { return context_.counters; }
+};
+
+using ConnectionList = core::IntrusiveList<DrivenConnection, &DrivenConnection::all_node>;
+
+// The work a loop keeps for the end of its turn, as lists of its connections: output to send
+// and closes to settle (flush), input resumed with bytes in the stash (resumed), and readers
+// waiting for receive buffers to come back (starved). A connection is on each at most once.
+class TurnLists {
+ public:
+  void flush_this_turn(DrivenConnection& conn) {
+    if (!conn.flush_node.linked()) flush.push_back(conn);
+  }
+  void redeliver_this_turn(DrivenConnection& conn) {
+    if (!conn.resumed_node.linked()) resumed.push_back(conn);
+  }
+  void wait_for_buffers(DrivenConnection& conn) {
+    if (!conn.starved_node.linked()) starved.push_back(conn);
+  }
+  void stop_waiting_for_buffers(DrivenConnection& conn) {
+    if (conn.starved_node.linked()) starved.remove(conn);
+  }
+  // The transport closed: the connection leaves every list.
+  void forget(DrivenConnection& conn) {
+    if (conn.flush_node.linked()) flush.remove(conn);
+    if (conn.resumed_node.linked()) resumed.remove(conn);
+    stop_waiting_for_buffers(conn);
+  }
+  bool empty() const { return flush.empty() && resumed.empty(); }
+
+  core::IntrusiveList<DrivenConnection, &DrivenConnection::flush_node> flush;
+  core::IntrusiveList<DrivenConnection, &DrivenConnection::resumed_node> resumed;
+  core::IntrusiveList<DrivenConnection, &DrivenConnection::starved_node> starved;
 };
 
 }  // namespace rs::net

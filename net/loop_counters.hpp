@@ -1,132 +1,164 @@
-// What one loop counts. The loop thread writes; any thread may read (core::Counter is a
+// What one loop counts, declared once: the table below yields the fields, the visit over them,
+// and the /metrics names. The loop thread writes; any thread may read (core::Counter is a
 // single-writer relaxed atomic), so /metrics and the shutdown report never stop a loop.
+//
+// Every counter means the same on every backend that has it. One that only a backend has (the
+// ring's operations, the plain calls of epoll and the threads backend) is absent elsewhere,
+// not reused with another meaning.
 #pragma once
 
 #include <cstdint>
 #include <string_view>
-#include <utility>
+#include <type_traits>
 #include <vector>
 
 #include "core/counters.hpp"
 
 namespace rs::net {
 
-struct LoopCounters {
-  // connections
-  core::Counter accepted;
-  core::Counter closed;
-  core::Counter rejected_over_cap;  // accepted while the process was at --max-connections
-  core::Counter accept_pauses;      // accepting stopped: fd exhaustion or the cap
-  core::Counter accept_errors;
-  core::Counter accept_rearms;
-  core::Gauge connections_open;
-  core::Gauge connections_peak;
-  // bytes and I/O operations
-  core::Counter bytes_in;
-  core::Counter bytes_out;
-  core::Counter recv_sqes;
-  core::Counter recv_completions;
-  core::Counter recv_rearms;
-  core::Counter recv_errors;
-  core::Counter enobufs;
-  core::Counter recv_buffers_used;  // uring: provided buffers the kernel finished with
-  core::Counter send_sqes;
-  core::Counter send_errors;
-  core::Counter send_zc;            // sends that went as SEND_ZC / SENDMSG_ZC
-  core::Counter send_zc_copied;     // of those, the kernel copied after all (loopback always does)
-  core::Counter send_zc_resets;     // closed by a reset to get zero-copy pages back from the kernel
-  core::Counter fixed_file_misses;  // connections on the plain descriptor: file table full
-  core::Counter input_pauses;       // receive stopped because the peer does not read
-  core::Counter stash_overflows;    // protocol left too much input unconsumed
-  // the ring itself (zero on other backends)
-  core::Counter sqes_submitted;
-  core::Counter enter_calls;
-  core::Counter cqes_reaped;
-  core::Counter sq_full_flushes;
-  core::Counter cq_overflow_dropped;
-  core::Counter cq_overflow_buffered;
-  core::Counter loop_turns;
-  // pools
-  core::Gauge pool_connections;
-  core::Gauge pool_chunks;
-  core::Gauge pool_response_slots;
-  core::Gauge pool_files;  // open files of the file service (freed after their last completion)
-  core::Gauge pool_grows;
-  core::Gauge buffers_held;
-  core::Gauge fixed_files_in_use;   // uring: slots of the registered file table holding a socket
-  core::Gauge send_zc_close_waits;  // uring: closed, socket kept open for zero-copy notifications
-  // access log
-  core::Counter access_log_dropped;       // lines dropped: buffer full, or unwritten at exit
-  core::Counter access_log_write_errors;  // failed writes (retried after a pause)
-  core::Counter access_log_reopens;       // the log switched to a newly opened file (SIGHUP)
+// The backends a counter exists on (a bit set).
+namespace backends {
+inline constexpr std::uint8_t kUring = 1;
+inline constexpr std::uint8_t kEpoll = 2;
+inline constexpr std::uint8_t kThreads = 4;
+inline constexpr std::uint8_t kEventLoops = kUring | kEpoll;
+inline constexpr std::uint8_t kPlainCalls = kEpoll | kThreads;
+inline constexpr std::uint8_t kAll = kUring | kEpoll | kThreads;
+}  // namespace backends
 
-  template <class F>
-  void visit(F&& f) const {
-    f("accepted", accepted.get());
-    f("closed", closed.get());
-    f("rejected_over_cap", rejected_over_cap.get());
-    f("accept_pauses", accept_pauses.get());
-    f("accept_errors", accept_errors.get());
-    f("accept_rearms", accept_rearms.get());
-    f("connections_open", connections_open.get());
-    f("connections_peak", connections_peak.get());
-    f("bytes_in", bytes_in.get());
-    f("bytes_out", bytes_out.get());
-    f("recv_sqes", recv_sqes.get());
-    f("recv_completions", recv_completions.get());
-    f("recv_rearms", recv_rearms.get());
-    f("recv_errors", recv_errors.get());
-    f("enobufs", enobufs.get());
-    f("recv_buffers_used", recv_buffers_used.get());
-    f("send_sqes", send_sqes.get());
-    f("send_errors", send_errors.get());
-    f("send_zc", send_zc.get());
-    f("send_zc_copied", send_zc_copied.get());
-    f("send_zc_resets", send_zc_resets.get());
-    f("fixed_file_misses", fixed_file_misses.get());
-    f("input_pauses", input_pauses.get());
-    f("stash_overflows", stash_overflows.get());
-    f("sqes_submitted", sqes_submitted.get());
-    f("enter_calls", enter_calls.get());
-    f("cqes_reaped", cqes_reaped.get());
-    f("sq_full_flushes", sq_full_flushes.get());
-    f("cq_overflow_dropped", cq_overflow_dropped.get());
-    f("cq_overflow_buffered", cq_overflow_buffered.get());
-    f("loop_turns", loop_turns.get());
-    f("pool_connections", pool_connections.get());
-    f("pool_chunks", pool_chunks.get());
-    f("pool_response_slots", pool_response_slots.get());
-    f("pool_files", pool_files.get());
-    f("pool_grows", pool_grows.get());
-    f("buffers_held", buffers_held.get());
-    f("fixed_files_in_use", fixed_files_in_use.get());
-    f("send_zc_close_waits", send_zc_close_waits.get());
-    f("access_log_dropped", access_log_dropped.get());
-    f("access_log_write_errors", access_log_write_errors.get());
-    f("access_log_reopens", access_log_reopens.get());
-  }
+// X(type, field, backends, metric name (after "ringserve_"), help)
+#define RS_LOOP_COUNTERS(X)                                                                       \
+  /* connections */                                                                               \
+  X(Counter, accepted, kAll, "accepted_total", "Connections accepted.")                           \
+  X(Counter, closed, kAll, "closed_total", "Connections closed and freed.")                       \
+  X(Counter, rejected_over_cap, kAll, "rejected_over_cap_total",                                  \
+    "Connections accepted at --max-connections with no place to wait, closed at once.")           \
+  X(Counter, accept_pauses, kAll, "accept_pauses_total",                                          \
+    "Times accepting stopped: the connection cap, or out of descriptors or memory.")              \
+  X(Counter, accept_errors, kAll, "accept_errors_total", "Accepts that failed.")                  \
+  X(Counter, accept_rearms, kEventLoops, "accept_rearms_total",                                   \
+    "Times accepting was armed again (multishot accept, or the listener back in the epoll set).") \
+  X(Gauge, connections_open, kAll, "connections_open", "Connections open now.")                   \
+  X(Gauge, connections_peak, kAll, "connections_peak", "Most connections open at once.")          \
+  /* bytes and I/O operations */                                                                  \
+  X(Counter, bytes_in, kAll, "bytes_in_total", "Bytes received.")                                 \
+  X(Counter, bytes_out, kAll, "bytes_out_total", "Bytes the kernel took to send.")                \
+  X(Counter, recv_sqes, kUring, "recv_sqes_total", "Receive SQEs (multishot) submitted.")         \
+  X(Counter, recv_calls, kPlainCalls, "recv_calls_total", "recv(2) calls.")                       \
+  X(Counter, recv_completions, kAll, "recv_completions_total", "Receives that brought bytes.")    \
+  X(Counter, recv_rearms, kEventLoops, "recv_rearms_total",                                       \
+    "Times receiving was armed again after it ended or paused.")                                  \
+  X(Counter, recv_errors, kAll, "recv_errors_total", "Receives that failed (reset, error).")      \
+  X(Counter, enobufs, kAll, "enobufs_total", "Receives that found no free receive buffer.")       \
+  X(Counter, recv_buffers_used, kUring, "recv_buffers_used_total",                                \
+    "Provided buffers the kernel finished with.")                                                 \
+  X(Counter, send_sqes, kUring, "send_sqes_total", "Send SQEs submitted.")                        \
+  X(Counter, send_calls, kPlainCalls, "send_calls_total", "sendmsg(2) calls.")                    \
+  X(Counter, send_errors, kAll, "send_errors_total", "Sends that failed (the peer is gone).")     \
+  X(Counter, send_zc, kUring, "send_zc_total", "Sends that went as SEND_ZC or SENDMSG_ZC.")       \
+  X(Counter, send_zc_copied, kUring, "send_zc_copied_total",                                      \
+    "Zero-copy sends the kernel copied after all (loopback always does).")                        \
+  X(Counter, send_zc_resets, kUring, "send_zc_resets_total",                                      \
+    "Connections reset to get zero-copy pages back from the kernel.")                             \
+  X(Counter, fixed_file_misses, kUring, "fixed_file_misses_total",                                \
+    "Connections on their plain descriptor: the registered file table was full.")                 \
+  X(Counter, input_pauses, kAll, "input_pauses_total",                                            \
+    "Times receiving stopped because the peer does not read its answers.")                        \
+  X(Counter, stash_overflows, kAll, "stash_overflows_total",                                      \
+    "Connections cut because the protocol left too much input unconsumed.")                       \
+  /* the kernel interface of each backend */                                                      \
+  X(Counter, sqes_submitted, kUring, "sqes_submitted_total", "SQEs submitted.")                   \
+  X(Counter, enter_calls, kUring, "enter_calls_total", "io_uring_enter calls.")                   \
+  X(Counter, wait_calls, kPlainCalls, "wait_calls_total",                                         \
+    "epoll_wait calls (epoll), poll calls of the acceptor (threads).")                            \
+  X(Counter, cqes_reaped, kUring, "cqes_reaped_total", "CQEs reaped.")                            \
+  X(Counter, sq_full_flushes, kUring, "sq_full_flushes_total",                                    \
+    "Times the SQ was full and flushed to the kernel mid-turn.")                                  \
+  X(Counter, cq_overflow_dropped, kUring, "cq_overflow_dropped_total",                            \
+    "Completions the kernel dropped: the CQ overflowed.")                                         \
+  X(Counter, cq_overflow_buffered, kUring, "cq_overflow_buffered_total",                          \
+    "Completions the kernel held back while the CQ was full.")                                    \
+  X(Counter, loop_turns, kEventLoops, "loop_turns_total", "Turns of the event loops.")            \
+  /* pools */                                                                                     \
+  X(Gauge, pool_connections, kEventLoops, "pool_connections", "Connections in the slab now.")     \
+  X(Gauge, pool_chunks, kAll, "pool_chunks", "Output and stash chunks handed out now.")           \
+  X(Gauge, pool_response_slots, kAll, "pool_response_slots",                                      \
+    "Places of deferred answers held now.")                                                       \
+  X(Gauge, pool_files, kAll, "pool_files",                                                        \
+    "Open files of the file service (freed after their last completion).")                        \
+  X(Gauge, pool_grows, kAll, "pool_grows", "Times a pool grew by a slab.")                        \
+  X(Gauge, buffers_held, kAll, "buffers_held", "Receive buffers held by pending answers now.")    \
+  X(Gauge, fixed_files_in_use, kUring, "fixed_files_in_use_total",                                \
+    "Slots of the registered file table holding a socket now.")                                   \
+  X(Gauge, send_zc_close_waits, kUring, "send_zc_close_waits_total",                              \
+    "Closed connections keeping their socket open for zero-copy notifications now.")              \
+  /* access log */                                                                                \
+  X(Counter, access_log_dropped, kAll, "access_log_dropped_total",                                \
+    "Access log lines dropped: buffer full, or unwritten at exit.")                               \
+  X(Counter, access_log_write_errors, kAll, "access_log_write_errors_total",                      \
+    "Access log writes that failed (retried after a pause).")                                     \
+  X(Counter, access_log_reopens, kAll, "access_log_reopens_total",                                \
+    "Times the access log switched to a newly opened file (SIGHUP).")
+
+struct LoopCounters {
+#define RS_COUNTER_FIELD(type, field, scope, metric, help) core::type field;
+  RS_LOOP_COUNTERS(RS_COUNTER_FIELD)
+#undef RS_COUNTER_FIELD
 };
 
-// Named values summed over loops, in a stable order.
+// One counter as /metrics and the shutdown report show it.
+struct CounterInfo {
+  std::string_view name;
+  std::string_view metric;  // after "ringserve_"
+  std::string_view help;
+  bool gauge;
+  std::uint8_t backends;
+};
+
+// Calls f(info, value) for every counter, in the table's order.
+template <class F>
+void visit_counters(const LoopCounters& counters, F&& f) {
+#define RS_COUNTER_VISIT(type, field, scope, metric, help)                                       \
+  f(CounterInfo{#field, metric, help, std::is_same_v<core::type, core::Gauge>, backends::scope}, \
+    static_cast<std::int64_t>(counters.field.get()));
+  RS_LOOP_COUNTERS(RS_COUNTER_VISIT)
+#undef RS_COUNTER_VISIT
+}
+
+// Counters summed over loops, in the table's order: those the serving backend has.
 class CounterValues {
  public:
-  void add(const LoopCounters& counters) {
+  struct Value {
+    CounterInfo info;
+    std::int64_t value;
+  };
+
+  // backend: one of backends::k*, the backend that counted.
+  void add(const LoopCounters& counters, std::uint8_t backend) {
     std::size_t i = 0;
-    counters.visit([&](std::string_view name, auto value) {
-      if (i == values_.size()) values_.emplace_back(name, 0);
-      values_[i++].second += static_cast<std::int64_t>(value);
+    visit_counters(counters, [&](const CounterInfo& info, std::int64_t value) {
+      if ((info.backends & backend) == 0) return;
+      if (i == values_.size()) values_.push_back(Value{info, 0});
+      values_[i++].value += value;
     });
   }
+  // 0 for a counter the backend does not have.
   std::int64_t get(std::string_view name) const {
-    for (const auto& [n, v] : values_) {
-      if (n == name) return v;
+    for (const Value& v : values_) {
+      if (v.info.name == name) return v.value;
     }
     return 0;
   }
-  const std::vector<std::pair<std::string_view, std::int64_t>>& values() const { return values_; }
+  bool has(std::string_view name) const {
+    for (const Value& v : values_) {
+      if (v.info.name == name) return true;
+    }
+    return false;
+  }
+  const std::vector<Value>& values() const { return values_; }
 
  private:
-  std::vector<std::pair<std::string_view, std::int64_t>> values_;
+  std::vector<Value> values_;
 };
 
 }  // namespace rs::net

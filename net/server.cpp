@@ -14,12 +14,18 @@
 #include <fmt/format.h>
 
 #include "core/log.hpp"
-#include "net/epoll/epoll_loop.hpp"
+#include "net/epoll/epoll_poller.hpp"
+#include "net/loop/event_loop.hpp"
 #include "net/socket.hpp"
-#include "net/threads/threads_loop.hpp"
-#include "net/uring/ring_loop.hpp"
+#include "net/threads/acceptor.hpp"
+#include "net/uring/ring.hpp"
+#include "net/uring/ring_poller.hpp"
 
 namespace rs::net {
+
+// Each backend's loop is compiled once, in its poller's source file.
+extern template class EventLoop<uring::RingPoller>;
+extern template class EventLoop<epoll::EpollPoller>;
 
 const char* to_string(Backend backend) {
   switch (backend) {
@@ -152,11 +158,11 @@ void Server::start() {
     auto ready = slot->ready.get_future();
     slot->thread = std::thread([this, s = slot.get()] {
       if (backend_ == Backend::kEpoll) {
-        run_loop<epoll::EpollLoop>(*s);
+        run_loop<EventLoop<epoll::EpollPoller>>(*s, epoll::EpollOptions{});
       } else if (backend_ == Backend::kThreads) {
-        run_loop<threads::ThreadsLoop>(*s);
+        run_loop<threads::Acceptor>(*s);
       } else {
-        run_loop<uring::RingLoop>(*s);
+        run_loop<EventLoop<uring::RingPoller>>(*s, config_.ring);
       }
     });
     std::string error = ready.get();
@@ -184,25 +190,8 @@ void Server::resolve_backend() {
   }
 }
 
-namespace {
-
-std::string describe_setup(const uring::RingLoop& loop) {
-  return fmt::format("io_uring {} ({}), batched wait {}, {}", uring::to_string(loop.setup_mode()),
-                     loop.setup_reason(), loop.ring_wait_mode(), loop.ring_knobs());
-}
-
-std::string describe_setup(const epoll::EpollLoop& /*loop*/) {
-  return "epoll (level-triggered)";
-}
-
-std::string describe_setup(const threads::ThreadsLoop& /*loop*/) {
-  return "a thread per connection (blocking recv/send)";
-}
-
-}  // namespace
-
-template <class Loop>
-void Server::run_loop(LoopSlot& slot) {
+template <class Loop, class... Options>
+void Server::run_loop(LoopSlot& slot, const Options&... options) {
   std::optional<Loop> loop;
   const int index = slot.context.index;
   ::pthread_setname_np(::pthread_self(), fmt::format("rs-loop-{}", index).c_str());
@@ -217,13 +206,13 @@ void Server::run_loop(LoopSlot& slot) {
   }
   try {
     // The ring (or epoll set) is created here, on the thread that drives it.
-    loop.emplace(config_.loop, slot.context);
+    loop.emplace(config_.loop, slot.context, options...);
   } catch (const std::exception& e) {
     if (slot.context.listen_fd >= 0) ::close(slot.context.listen_fd);  // not yet handed over
     slot.ready.set_value(e.what());
     return;
   }
-  if (slot.context.index == 0) setup_mode_ = describe_setup(*loop);
+  if (slot.context.index == 0) setup_mode_ = loop->describe();
   slot.ready.set_value({});
   try {
     loop->run();
@@ -260,10 +249,13 @@ void Server::wait() {
 }
 
 CounterValues Server::counters() const {
+  std::uint8_t backend = backends::kUring;
+  if (backend_ == Backend::kEpoll) backend = backends::kEpoll;
+  if (backend_ == Backend::kThreads) backend = backends::kThreads;
   CounterValues values;
   for (const auto& slot : loops_) {
-    values.add(slot->counters);
-    slot->context.for_each_extra_counters([&](const LoopCounters& c) { values.add(c); });
+    values.add(slot->counters, backend);
+    slot->context.for_each_extra_counters([&](const LoopCounters& c) { values.add(c, backend); });
   }
   return values;
 }

@@ -10,8 +10,10 @@
 #include <thread>
 #include <vector>
 
-#include "net/loop_config.hpp"
+#include "net/loop/loop_config.hpp"
 #include "net/loop_counters.hpp"
+#include "net/transport.hpp"
+#include "net/uring/ring_options.hpp"
 
 namespace rs::net {
 
@@ -34,6 +36,8 @@ struct ServerConfig {
   // the access log on every loop.
   int signal_fd = -1;
   LoopConfig loop;
+  // The ring backend's knobs (--uring-*); the other backends have none.
+  uring::RingOptions ring;
 };
 
 class Server {
@@ -64,8 +68,8 @@ class Server {
 
  private:
   struct LoopSlot;
-  template <class Loop>
-  void run_loop(LoopSlot& slot);
+  template <class Loop, class... Options>
+  void run_loop(LoopSlot& slot, const Options&... options);
   void resolve_backend();
   void broadcast(std::uint32_t message);  // a loop_message bit to every loop
 

@@ -8,6 +8,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 
 #include "core/buffer.hpp"
 #include "core/timer_wheel.hpp"
@@ -18,6 +20,7 @@
 namespace rs::net {
 
 class Connection;
+class LoopServices;
 
 // Per-connection protocol state. The backend calls these on the loop thread, never reentrantly.
 class Protocol {
@@ -45,6 +48,10 @@ class ProtocolFactory {
   virtual Protocol* open(Connection& conn) = 0;
 };
 
+// Makes a loop's factory, on that loop's thread, once its services exist. What a net::Server
+// takes, so the same server runs echo or HTTP.
+using ProtocolFactoryMaker = std::function<std::unique_ptr<ProtocolFactory>(LoopServices&)>;
+
 // What a loop offers protocol code beside connections. File reads and log appends join with
 // the HTTP server.
 class LoopServices {
@@ -59,6 +66,20 @@ class LoopServices {
 
  protected:
   ~LoopServices() = default;
+};
+
+// What a backend does for one of its connections, asked by the connection's shared logic
+// (net/connection.cpp). Each backend's connection implements it: the ring with operations, epoll
+// with the epoll set and plain calls, the threads backend with blocking calls.
+class Transport {
+ public:
+  virtual void set_receiving(bool on) = 0;  // arm or stop receiving
+  virtual bool send_in_flight() const = 0;  // the kernel has not yet taken a send we started
+  virtual void shutdown_write() = 0;        // send FIN after the output already sent
+  virtual void close_transport() = 0;       // cancel, close; freed after the last completion
+
+ protected:
+  ~Transport() = default;
 };
 
 }  // namespace rs::net

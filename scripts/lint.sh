@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# clang-format over every C++ file, then clang-tidy over the sources (needs build/ configured).
-# --format-only skips clang-tidy (quick; part of scripts/test.sh).
+# The include rules (scripts/check_layers.py), clang-format over every C++ file, then clang-tidy
+# over the sources (needs build/ configured). --format-only skips clang-tidy (quick; part of
+# scripts/test.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Who may include what: no file of core, the seam or the protocols reaches liburing or a backend.
+python3 scripts/check_layers.py
 if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
   mapfile -t files < <(git ls-files --cached --others --exclude-standard -- '*.cpp' '*.hpp')
 else

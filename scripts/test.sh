@@ -10,7 +10,7 @@ step setup
 # --lab: the perf lab's quick mode is one of the suites (wrk, nginx, perf, gnuplot).
 scripts/setup.sh --lab
 
-step "format check"
+step "include rules and format check"
 scripts/lint.sh --format-only
 
 step "release build"

@@ -5,30 +5,19 @@
 
 #include <cerrno>
 
-#include "net/epoll/epoll_loop.hpp"
+#include "net/epoll/epoll_poller.hpp"
 
 namespace rs::net::epoll {
 
-EpollConnection::EpollConnection(EpollLoop& loop, int fd, std::uint64_t id)
-    : net::Connection(fd, id, loop, loop.response_slots(), loop.limits(), loop.events()),
-      loop_(loop) {
+EpollConnection::EpollConnection(EpollPoller& poller, ConnectionContext& context, int fd,
+                                 std::uint64_t id)
+    : DrivenConnection(fd, id, context, *this), poller_(poller) {
   bind<&EpollConnection::on_ready>(watch_, this);
   msg_.msg_iov = iov_;
 }
 
-void EpollConnection::schedule_settle() {
-  loop_.work().mark_dirty(*this);
-}
-
-void EpollConnection::schedule_redeliver() {
-  if (!transport_closed_) loop_.work().mark_resumed(*this);
-}
-
 void EpollConnection::set_receiving(bool on) {
-  if (!on && starved_) {
-    starved_ = false;
-    loop_.work().stop_waiting_for_buffers(*this);
-  }
+  if (!on) starved_ = false;  // the connection left the starved list too
   update_interest();
 }
 
@@ -46,19 +35,19 @@ std::uint32_t EpollConnection::wanted_events() const {
 
 // Only noted here; the loop applies the turn's changes together (apply_interest).
 void EpollConnection::update_interest() {
-  if (!transport_closed_) loop_.interest_changed(*this);
+  if (!transport_closed_) poller_.interest_changed(*this);
 }
 
 void EpollConnection::apply_interest() {
   if (transport_closed_) return;
   const std::uint32_t want = wanted_events();
   if (want == registered_ && (in_epoll_ || want == 0)) return;
-  if (!loop_.watch(fd(), watch_, want, in_epoll_)) {
+  if (!poller_.watch(fd(), watch_, want, in_epoll_)) {
     abort();  // the epoll set is full (max_user_watches): logged by the loop
     return;
   }
   // Reading again after a pause: the readiness model's counterpart of re-arming a receive.
-  if (in_epoll_ && (want & ~registered_ & EPOLLIN) != 0) loop_.counters().recv_rearms.add();
+  if (in_epoll_ && (want & ~registered_ & EPOLLIN) != 0) poller_.counters().recv_rearms.add();
   in_epoll_ = true;
   registered_ = want;
 }
@@ -67,7 +56,7 @@ void EpollConnection::on_ready(std::uint32_t events) {
   if (transport_closed_) return;
   if ((events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0 && write_blocked_) {
     write_blocked_ = false;
-    send_pending();
+    if (!send_pending()) flush();  // EINTR: settle, and send again, at the end of the turn
     if (transport_closed_) return;
   }
   // What this turn wants, not what the kernel was last told: a pause decided earlier in the
@@ -77,27 +66,27 @@ void EpollConnection::on_ready(std::uint32_t events) {
   } else if ((events & (EPOLLHUP | EPOLLERR)) != 0) {
     // Not reading, and the peer reset the connection (or both directions are shut): reported
     // again every turn (level-triggered) until the descriptor goes.
-    loop_.counters().recv_errors.add();
+    poller_.counters().recv_errors.add();
     abort();
   }
 }
 
 void EpollConnection::receive() {
-  RecvBuffers& buffers = loop_.buffers();
-  LoopCounters& counters = loop_.counters();
+  sync::RecvBuffers& buffers = poller_.buffers();
+  LoopCounters& counters = poller_.counters();
   const std::uint32_t id = buffers.acquire();
-  if (id == RecvBuffers::kNone) {
+  if (id == sync::RecvBuffers::kNone) {
     // Every buffer is held by a pending answer: stop asking until one comes back, or the
     // readable socket would be reported (and skipped) on every turn.
     counters.enobufs.add();
     starved_ = true;
-    loop_.work().wait_for_buffers(*this);
+    turn().wait_for_buffers(*this);
     update_interest();
     return;
   }
   const std::span<std::byte> room = buffers.bytes(id);
   const ssize_t n = ::recv(fd(), room.data(), room.size(), 0);
-  counters.recv_sqes.add();
+  counters.recv_calls.add();
   if (n > 0) {
     counters.recv_completions.add();
     counters.bytes_in.add(static_cast<std::uint64_t>(n));
@@ -121,44 +110,42 @@ void EpollConnection::buffers_returned() {
   update_interest();
 }
 
-void EpollConnection::send_pending() {
+bool EpollConnection::send_pending() {
   core::BufferChain& out = pending_output();
-  if (write_blocked_ || transport_closed_ || out.empty()) return;
+  if (write_blocked_ || transport_closed_ || out.empty()) return false;
   // One sendmsg over the front of the chain; what the kernel did not take stays queued.
   msg_.msg_iovlen = out.gather(iov_, kMaxIov);
   std::size_t gathered = 0;
   for (std::size_t i = 0; i < msg_.msg_iovlen; ++i)
     gathered += iov_[i].iov_len;
   const ssize_t n = ::sendmsg(fd(), &msg_, MSG_NOSIGNAL);
-  LoopCounters& counters = loop_.counters();
-  counters.send_sqes.add();
+  LoopCounters& counters = poller_.counters();
+  counters.send_calls.add();
   if (n < 0) {
     if (errno == EAGAIN) {
       write_blocked_ = true;
       update_interest();
-    } else if (errno == EINTR) {
-      loop_.work().mark_dirty(*this);
-    } else {
+    } else if (errno != EINTR) {  // EINTR: settling puts it back for the next turn
       // EPIPE, ECONNRESET: the peer is gone; nothing queued can be delivered.
       counters.send_errors.add();
       abort();
     }
-    return;
+    return false;
   }
   // A short send means the socket buffer is full: the rest goes when EPOLLOUT says so.
   write_blocked_ = static_cast<std::size_t>(n) < gathered;
   update_interest();
   counters.bytes_out.add(static_cast<std::uint64_t>(n));
   output_sent(static_cast<std::size_t>(n));
+  return true;
 }
 
 void EpollConnection::close_transport() {
   transport_closed_ = true;
   starved_ = false;
-  loop_.work().forget(*this);
   // Closing the descriptor also takes it out of the epoll set (it was never duplicated).
   ::close(fd());
-  loop_.retire(*this);
+  poller_.retire(*this);
 }
 
 void EpollConnection::shutdown_write() {

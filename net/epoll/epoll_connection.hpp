@@ -11,38 +11,29 @@
 #include "core/intrusive_list.hpp"
 #include "net/connection.hpp"
 #include "net/epoll/watch.hpp"
+#include "net/transport.hpp"
 
 namespace rs::net::epoll {
 
-class EpollLoop;
+class EpollPoller;
 
-class EpollConnection final : public net::Connection {
+class EpollConnection final : public DrivenConnection, private Transport {
  public:
-  EpollConnection(EpollLoop& loop, int fd, std::uint64_t id);
+  EpollConnection(EpollPoller& poller, ConnectionContext& context, int fd, std::uint64_t id);
   ~EpollConnection() = default;
 
-  void attach_protocol(Protocol* protocol) { start(protocol); }
-  void shutdown() { begin_shutdown(); }
-
-  // Called by the loop.
-  void settle_now() { settle(); }
-  void send_pending();
-  void redeliver_stash() { redeliver(); }
+  // The turn's send: one sendmsg of pending_output(). True when the kernel answered (and the
+  // connection settled); false when the send buffer was already known to be full.
+  bool send_pending();
   void buffers_returned();  // was starved of receive buffers; some came back
-  void apply_interest();    // end of turn: tell the kernel what update_interest() decided
+  void apply_interest();    // before the wait: tell the kernel what update_interest() decided
 
-  core::ListNode all_node;       // every connection of the loop, until freed
-  core::ListNode dirty_node;     // to settle and send at the end of this turn
-  core::ListNode starved_node;   // wants to read but every receive buffer is held
-  core::ListNode resumed_node;   // input resumed with bytes waiting in the stash
-  core::ListNode retired_node;   // descriptor closed: freed at the end of the turn
   core::ListNode interest_node;  // its epoll interest changed this turn
 
  private:
   static constexpr int kMaxIov = 32;
 
-  void schedule_settle() override;
-  void schedule_redeliver() override;
+  // Transport
   void set_receiving(bool on) override;
   // Output waits for EPOLLOUT: the kernel has not taken it yet, so a close waits too.
   bool send_in_flight() const override { return write_blocked_; }
@@ -54,7 +45,7 @@ class EpollConnection final : public net::Connection {
   void update_interest();
   std::uint32_t wanted_events() const;
 
-  EpollLoop& loop_;
+  EpollPoller& poller_;
   Watch watch_;
   msghdr msg_{};
   iovec iov_[kMaxIov]{};

@@ -4,11 +4,11 @@
 
 #include <charconv>
 
-#include "net/http/http_loop.hpp"
 #include "net/http/json_writer.hpp"
 #include "net/http/metrics.hpp"
 #include "net/http/response.hpp"
 #include "net/http/session.hpp"
+#include "net/http/session_factory.hpp"
 #include "net/http/static_files.hpp"
 
 namespace rs::http {
@@ -55,7 +55,7 @@ bool method_allowed(Route route, Method method) {
 void respond_allow(HttpSession& s, const Request& r, int status) {
   s.note_response(r, status, 0);
   core::BufferChain& out = s.connection().output();
-  ResponseHead head(out, status, s.loop().date());
+  ResponseHead head(out, status, s.factory().date());
   head.add("Allow", allow_for(r.route)).add("Content-Length", std::uint64_t{0});
   head.finish(r.persistence());
 }
@@ -70,7 +70,7 @@ void respond_json(HttpSession& s, const Request& r) {
 void respond_echo(HttpSession& s, const Request& r, core::BufferChain& body) {
   s.note_response(r, 200, body.size());
   core::BufferChain& out = s.connection().output();
-  ResponseHead head(out, 200, s.loop().date());
+  ResponseHead head(out, 200, s.factory().date());
   head.add("Content-Type", r.content_type.view()).add("Content-Length", body.size());
   head.finish(r.persistence());
   out.splice_back(body);  // the body's chunks move to the output: no copy
@@ -98,7 +98,7 @@ void start_delay(HttpSession& s, const Request& r) {
   pending->timer.set(&answer_delay, pending);
   // The wheel counts whole milliseconds from the start of this loop turn; one more makes the
   // answer never early, whatever fraction of a millisecond has passed.
-  s.loop().services().timers().arm(pending->timer, r.delay_ms + 1);
+  s.factory().services().timers().arm(pending->timer, r.delay_ms + 1);
 }
 
 }  // namespace

@@ -5,8 +5,8 @@
 #include <array>
 #include <iterator>
 
-#include "net/http/http_loop.hpp"
 #include "net/http/session.hpp"
+#include "net/http/session_factory.hpp"
 
 namespace rs::http {
 
@@ -15,11 +15,6 @@ namespace {
 void family(fmt::memory_buffer& out, std::string_view name, std::string_view type,
             std::string_view help) {
   fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
-}
-
-// Transport counters that are gauges rather than running totals.
-bool is_gauge(std::string_view name) {
-  return name.starts_with("connections_") || name.starts_with("pool_") || name == "buffers_held";
 }
 
 }  // namespace
@@ -79,17 +74,16 @@ std::string render_metrics(const HttpShared& shared) {
 
   // The transport and ring counters of every loop, one family each.
   const net::CounterValues transport = shared.transport_counters();
-  for (const auto& [name, value] : transport.values()) {
-    const bool gauge = is_gauge(name);
-    const std::string metric = fmt::format("ringserve_{}{}", name, gauge ? "" : "_total");
-    family(out, metric, gauge ? "gauge" : "counter", "Transport counter summed over loops.");
+  for (const auto& [info, value] : transport.values()) {
+    const std::string metric = fmt::format("ringserve_{}", info.metric);
+    family(out, metric, info.gauge ? "gauge" : "counter", info.help);
     fmt::format_to(it, "{} {}\n", metric, value);
   }
   return fmt::to_string(out);
 }
 
 void respond_metrics(HttpSession& session, const Request& request) {
-  const std::string text = render_metrics(session.loop().shared());
+  const std::string text = render_metrics(session.factory().shared());
   session.respond(request, session.connection().output(), 200,
                   "text/plain; version=0.0.4; charset=utf-8", text);
 }

@@ -4,8 +4,8 @@
 #include <cstring>
 
 #include "net/http/handlers.hpp"
-#include "net/http/http_loop.hpp"
 #include "net/http/response.hpp"
+#include "net/http/session_factory.hpp"
 
 namespace rs::http {
 
@@ -25,8 +25,8 @@ Method method_of(std::string_view m) {
 
 }  // namespace
 
-HttpSession::HttpSession(HttpLoop& loop, net::Connection& conn)
-    : loop_(loop),
+HttpSession::HttpSession(SessionFactory& loop, net::Connection& conn)
+    : factory_(loop),
       conn_(conn),
       parser_(loop.config().limits),
       body_(loop.services().chunks()),
@@ -36,14 +36,14 @@ HttpSession::HttpSession(HttpLoop& loop, net::Connection& conn)
   // client_header_timeout to it: a client that connects and sends nothing is not a keep-alive
   // client resting after an answer. If it expires before a byte arrives the close is silent
   // (and counted as idle). The idle timeout runs from the end of each response.
-  arm_read_timer(loop_.config().header_timeout_ms);
+  arm_read_timer(factory_.config().header_timeout_ms);
 }
 
 HttpSession::~HttpSession() {
   release_body();
-  if (head_buffer_ != nullptr) loop_.head_buffers().put(head_buffer_);
+  if (head_buffer_ != nullptr) factory_.head_buffers().put(head_buffer_);
   while (Pending* p = pending_.pop_front())
-    loop_.pendings().destroy(p);
+    factory_.pendings().destroy(p);
 }
 
 void HttpSession::on_input(net::Connection& /*conn*/, net::Input& input) {
@@ -59,13 +59,13 @@ void HttpSession::on_input(net::Connection& /*conn*/, net::Input& input) {
         // Too many answers outstanding: leave the rest in the stash until they drain. The client
         // is waiting for us, not idle: no read deadline meanwhile (the send timeout watches).
         paused_ = true;
-        loop_.counters().pipeline_pauses.add();
-        loop_.services().timers().cancel(read_timer_);
+        factory_.counters().pipeline_pauses.add();
+        factory_.services().timers().cancel(read_timer_);
         conn_.pause_input();
         break;
       }
       phase_ = Phase::kHead;
-      arm_read_timer(loop_.config().header_timeout_ms);  // absolute: from the first byte
+      arm_read_timer(factory_.config().header_timeout_ms);  // absolute: from the first byte
     }
     if (phase_ == Phase::kHead && !read_head(input)) break;
     if (phase_ == Phase::kBody && !read_body(input)) break;
@@ -96,7 +96,7 @@ bool HttpSession::read_head(net::Input& input) {
   if (head_buffer_ == nullptr) {
     status = parser_.parse_head(bytes);
     if (status == ParseStatus::kIncomplete) {
-      head_buffer_ = loop_.head_buffers().get(bytes.size());
+      head_buffer_ = factory_.head_buffers().get(bytes.size());
       input.consume(append_to_head_buffer(bytes));
       return true;
     }
@@ -109,7 +109,7 @@ bool HttpSession::read_head(net::Input& input) {
     if (status == ParseStatus::kIncomplete) {
       input.consume(n);
       // The parser decides before the largest head buffer fills; this only keeps it bounded.
-      if (head_buffer_->end >= loop_.head_buffers().max_bytes()) {
+      if (head_buffer_->end >= factory_.head_buffers().max_bytes()) {
         reject(ParseError::kHeaderTooLarge);
       }
       return phase_ != Phase::kClosing;
@@ -124,7 +124,7 @@ bool HttpSession::read_head(net::Input& input) {
   // The head's views are dead from here on: begin_request copied what it needs.
   input.consume(used);
   if (head_buffer_ != nullptr) {
-    loop_.head_buffers().put(head_buffer_);
+    factory_.head_buffers().put(head_buffer_);
     head_buffer_ = nullptr;
   }
   if (phase_ == Phase::kClosing) return false;
@@ -132,16 +132,16 @@ bool HttpSession::read_head(net::Input& input) {
     dispatch();
   } else if (continue_ == Continue::kNoRoom) {
     phase_ = Phase::kBody;  // the request is known: the access log names it
-    loop_.counters().body_memory_rejections.add();
+    factory_.counters().body_memory_rejections.add();
     reject_with(503, "too much request body buffered, retry later");
   } else {
     phase_ = Phase::kBody;
     if (continue_ == Continue::kQueued) {
       // The client may wait for the 100 before it sends a byte: the body deadline starts once
       // the 100 has left (on_output_drained), which may be after earlier answers.
-      loop_.services().timers().cancel(read_timer_);
+      factory_.services().timers().cancel(read_timer_);
     } else {
-      arm_read_timer(loop_.config().body_timeout_ms);
+      arm_read_timer(factory_.config().body_timeout_ms);
     }
   }
   return phase_ != Phase::kClosing;
@@ -151,7 +151,7 @@ bool HttpSession::read_head(net::Input& input) {
 // (never beyond the largest head). Returns how many were copied.
 std::size_t HttpSession::append_to_head_buffer(std::string_view bytes) {
   if (head_buffer_->writable() < bytes.size()) {
-    head_buffer_ = loop_.head_buffers().grow(head_buffer_, head_buffer_->end + bytes.size());
+    head_buffer_ = factory_.head_buffers().grow(head_buffer_, head_buffer_->end + bytes.size());
   }
   const std::size_t n = std::min(bytes.size(), head_buffer_->writable());
   std::memcpy(head_buffer_->data() + head_buffer_->end, bytes.data(), n);
@@ -166,8 +166,8 @@ void HttpSession::begin_request(const RequestHead& head) {
   request_.keep_alive = head.keep_alive && !stopping_;
   request_.http10 = head.version_minor == 0;
   request_.has_body = !parser_.body_done();
-  route_request(head, request_, loop_.config());
-  if (loop_.access_log() != nullptr) capture_access_fields(head, request_.log);
+  route_request(head, request_, factory_.config());
+  if (factory_.access_log() != nullptr) capture_access_fields(head, request_.log);
   if (request_.keep_body()) {
     const auto type = head.header_value("Content-Type");
     request_.content_type.assign(type.value_or("application/octet-stream"));
@@ -188,13 +188,13 @@ void HttpSession::expect_continue(const RequestHead& head) {
     request_.keep_alive = false;
     return;
   }
-  if (head.content_length && !loop_.shared().body_memory_available(*head.content_length)) {
+  if (head.content_length && !factory_.shared().body_memory_available(*head.content_length)) {
     continue_ = Continue::kNoRoom;
     return;
   }
   continue_ = Continue::kQueued;
   conn_.output().append("HTTP/1.1 100 Continue\r\n\r\n");
-  loop_.counters().responses_by_class[1].add();
+  factory_.counters().responses_by_class[1].add();
 }
 
 bool HttpSession::read_body(net::Input& input) {
@@ -205,8 +205,8 @@ bool HttpSession::read_body(net::Input& input) {
       return false;
     }
     if (!r.data.empty() && request_.keep_body()) {
-      if (!loop_.shared().reserve_body_memory(r.data.size())) {
-        loop_.counters().body_memory_rejections.add();
+      if (!factory_.shared().reserve_body_memory(r.data.size())) {
+        factory_.counters().body_memory_rejections.add();
         reject_with(503, "too much request body buffered, retry later");
         return false;
       }
@@ -223,7 +223,7 @@ bool HttpSession::read_body(net::Input& input) {
 }
 
 void HttpSession::dispatch() {
-  loop_.counters().requests.add();
+  factory_.counters().requests.add();
   // The server began to stop while this request was being read: its answer is the last.
   if (stopping_) request_.keep_alive = false;
   last_pending_ = nullptr;  // defer() sets it when this request's answer comes later
@@ -242,20 +242,20 @@ void HttpSession::finish_request() {
   phase_ = Phase::kIdle;
   // The idle deadline starts when the answer has been sent (on_output_drained), not before:
   // until then the client is waiting for us.
-  loop_.services().timers().cancel(read_timer_);
+  factory_.services().timers().cancel(read_timer_);
   arm_idle_timer_if_quiet();
 }
 
 void HttpSession::respond(const Request& request, core::BufferChain& out, int status,
                           std::string_view content_type, std::string_view body) {
   note_response(request, status, request.head_only ? 0 : body.size());
-  write_response(out, status, loop_.date(), content_type, body, request.head_only,
+  write_response(out, status, factory_.date(), content_type, body, request.head_only,
                  request.persistence());
 }
 
 void HttpSession::note_response(const Request& request, int status, std::uint64_t body_bytes) {
-  loop_.counters().responses_by_class[static_cast<std::size_t>(status / 100) % 6].add();
-  if (AccessLog* log = loop_.access_log()) {
+  factory_.counters().responses_by_class[static_cast<std::size_t>(status / 100) % 6].add();
+  if (AccessLog* log = factory_.access_log()) {
     log->write(peer_text(), request.log, status, body_bytes);
   }
 }
@@ -268,7 +268,7 @@ std::string_view HttpSession::peer_text() {
 void HttpSession::deferred_done(Pending& pending) {
   if (last_pending_ == &pending) last_pending_ = nullptr;
   pending_.remove(pending);
-  loop_.pendings().destroy(&pending);
+  factory_.pendings().destroy(&pending);
   watch_send();
   if (pending_.empty() && phase_ == Phase::kIdle && stopping_) {
     // The last answer in request order went out without Connection: close (it was immediate,
@@ -284,7 +284,7 @@ void HttpSession::deferred_done(Pending& pending) {
 }
 
 Pending* HttpSession::defer(const Request& request) {
-  Pending* p = loop_.pendings().make();
+  Pending* p = factory_.pendings().make();
   p->slot = conn_.defer();
   p->session = this;
   p->request = request;
@@ -300,7 +300,7 @@ bool HttpSession::answer_closes(const Pending& pending) {
 }
 
 void HttpSession::reject(ParseError error, std::string_view raw_head) {
-  loop_.counters().parse_errors[static_cast<std::size_t>(error)].add();
+  factory_.counters().parse_errors[static_cast<std::size_t>(error)].add();
   reject_with(status_for(error), to_string(error), raw_head);
 }
 
@@ -309,7 +309,7 @@ void HttpSession::reject(ParseError error, std::string_view raw_head) {
 void HttpSession::reject_with(int status, std::string_view why, std::string_view raw_head) {
   Request r;
   r.keep_alive = false;
-  if (loop_.access_log() != nullptr) {
+  if (factory_.access_log() != nullptr) {
     // The log names what was rejected: the request being read, or the first line of a head
     // that never parsed (as received).
     if (phase_ == Phase::kBody) {
@@ -343,23 +343,23 @@ void HttpSession::reject_with(int status, std::string_view why, std::string_view
 // (a body, more pipelined requests) reads our last answer instead of a reset.
 void HttpSession::close_session() {
   phase_ = Phase::kClosing;
-  loop_.services().timers().cancel(read_timer_);
+  factory_.services().timers().cancel(read_timer_);
   conn_.close_lingering(linger_ms());
 }
 
 // After a stop began, the server's own shutdown linger bounds it too.
 std::uint64_t HttpSession::linger_ms() const {
-  const std::uint64_t ms = loop_.config().linger_ms;
+  const std::uint64_t ms = factory_.config().linger_ms;
   return stopping_ ? std::min(ms, conn_.limits().shutdown_linger_ms) : ms;
 }
 
 bool HttpSession::should_wait() const {
-  return pending_.size() >= loop_.config().max_pending_requests ||
-         conn_.queued_bytes() > loop_.config().max_queued_output_bytes;
+  return pending_.size() >= factory_.config().max_pending_requests ||
+         conn_.queued_bytes() > factory_.config().max_queued_output_bytes;
 }
 
 void HttpSession::arm_read_timer(std::uint64_t ms) {
-  loop_.services().timers().arm(read_timer_, ms);
+  factory_.services().timers().arm(read_timer_, ms);
 }
 
 // The idle deadline runs from the end of a response to the next request's first byte: armed
@@ -370,12 +370,12 @@ void HttpSession::arm_idle_timer_if_quiet() {
       read_timer_.armed()) {
     return;
   }
-  arm_read_timer(loop_.config().idle_timeout_ms);
+  arm_read_timer(factory_.config().idle_timeout_ms);
 }
 
 void HttpSession::on_read_timer(core::Timer& timer) {
   auto& self = *static_cast<HttpSession*>(timer.context());
-  HttpCounters& counters = self.loop_.counters();
+  HttpCounters& counters = self.factory_.counters();
   switch (self.phase_) {
     case Phase::kIdle:
       counters.idle_timeouts.add();
@@ -401,7 +401,7 @@ void HttpSession::on_read_timer(core::Timer& timer) {
 void HttpSession::watch_send() {
   if (send_timer_.armed() || conn_.sendable_bytes() == 0) return;
   send_mark_ = conn_.bytes_sent();
-  loop_.services().timers().arm(send_timer_, loop_.config().send_timeout_ms);
+  factory_.services().timers().arm(send_timer_, factory_.config().send_timeout_ms);
 }
 
 void HttpSession::on_send_timer(core::Timer& timer) {
@@ -411,19 +411,19 @@ void HttpSession::on_send_timer(core::Timer& timer) {
     self.watch_send();  // slow but moving
     return;
   }
-  self.loop_.counters().send_timeouts.add();
+  self.factory_.counters().send_timeouts.add();
   self.conn_.abort();
 }
 
 void HttpSession::on_input_end(net::Connection& /*conn*/) {
   // A half-finished request can never be completed; answers already owed still go out.
   phase_ = Phase::kClosing;
-  loop_.services().timers().cancel(read_timer_);
+  factory_.services().timers().cancel(read_timer_);
   conn_.close();
 }
 
 void HttpSession::on_output_drained(net::Connection& /*conn*/) {
-  loop_.services().timers().cancel(send_timer_);
+  factory_.services().timers().cancel(send_timer_);
   // Streamed answers (files) stop reading while output is queued and go on from here. None of
   // them finishes inside resume(), so the list stays intact while it is walked.
   for (Pending& pending : pending_)
@@ -435,7 +435,7 @@ void HttpSession::on_output_drained(net::Connection& /*conn*/) {
   // Everything up to the 100 has been sent: the client may send the body from now on.
   if (phase_ == Phase::kBody && continue_ == Continue::kQueued && conn_.queued_bytes() == 0) {
     continue_ = Continue::kNone;
-    arm_read_timer(loop_.config().body_timeout_ms);
+    arm_read_timer(factory_.config().body_timeout_ms);
   }
   arm_idle_timer_if_quiet();
 }
@@ -448,12 +448,12 @@ void HttpSession::on_shutdown(net::Connection& /*conn*/) {
 }
 
 void HttpSession::on_close(net::Connection& /*conn*/) {
-  loop_.release(this);
+  factory_.release(this);
 }
 
 void HttpSession::release_body() {
   if (body_reserved_ > 0) {
-    loop_.shared().release_body_memory(body_reserved_);
+    factory_.shared().release_body_memory(body_reserved_);
     body_reserved_ = 0;
   }
   body_.clear();

@@ -15,11 +15,11 @@
 
 namespace rs::http {
 
-class HttpLoop;
+class SessionFactory;
 
 class HttpSession final : public net::Protocol {
  public:
-  HttpSession(HttpLoop& loop, net::Connection& conn);
+  HttpSession(SessionFactory& loop, net::Connection& conn);
   ~HttpSession();
   HttpSession(const HttpSession&) = delete;
   HttpSession& operator=(const HttpSession&) = delete;
@@ -32,7 +32,7 @@ class HttpSession final : public net::Protocol {
 
   // For handlers.
   net::Connection& connection() { return conn_; }
-  HttpLoop& loop() { return loop_; }
+  SessionFactory& factory() { return factory_; }
   // Reserves the request's place in the response order for an answer that comes later.
   Pending* defer(const Request& request);
   // The deferred answer was written and its slot completed.
@@ -77,7 +77,7 @@ class HttpSession final : public net::Protocol {
   static void on_read_timer(core::Timer& timer);
   static void on_send_timer(core::Timer& timer);
 
-  HttpLoop& loop_;
+  SessionFactory& factory_;
   net::Connection& conn_;
   RequestParser parser_;
   Phase phase_ = Phase::kIdle;

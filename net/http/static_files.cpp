@@ -12,9 +12,9 @@
 #include <utility>
 
 #include "net/http/http_date.hpp"
-#include "net/http/http_loop.hpp"
 #include "net/http/response.hpp"
 #include "net/http/session.hpp"
+#include "net/http/session_factory.hpp"
 
 namespace rs::http {
 
@@ -99,7 +99,7 @@ void serve_static(HttpSession& s, const Request& r) {
     return;
   }
   Pending* pending = s.defer(r);
-  pending->transfer.start(*pending, s.loop().shared().root_fd());
+  pending->transfer.start(*pending, s.factory().shared().root_fd());
 }
 
 FileTransfer::~FileTransfer() {
@@ -109,7 +109,7 @@ FileTransfer::~FileTransfer() {
 void FileTransfer::start(Pending& pending, int root_fd) {
   pending_ = &pending;
   root_fd_ = root_fd;
-  files_ = &pending.session->loop().services().files();
+  files_ = &pending.session->factory().services().files();
   handle_ = files_->open(root_fd, pending.request.file.path(), *this);
 }
 
@@ -181,7 +181,7 @@ void FileTransfer::answer(const net::FileInfo& info) {
   s.note_response(r, status, has_body ? length : 0);
 
   net::Connection& conn = s.connection();
-  ResponseHead head(conn.deferred_output(p.slot), status, s.loop().date());
+  ResponseHead head(conn.deferred_output(p.slot), status, s.factory().date());
   char range_text[72];
   if (status == 304) {
     head.add("ETag", etag).add("Last-Modified", {modified, kImfFixdateLength});

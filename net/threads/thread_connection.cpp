@@ -6,23 +6,18 @@
 
 namespace rs::net::threads {
 
-ThreadConnection::ThreadConnection(int fd, std::uint64_t id, LoopServices& services,
-                                   ResponseSlotPool& slots, const ConnectionLimits& limits,
-                                   ConnectionEvents& events, epoll::RecvBuffers& buffers,
-                                   LoopCounters& counters, WorkerWake& wake)
-    : net::Connection(fd, id, services, slots, limits, events),
-      buffers_(buffers),
-      counters_(counters),
-      wake_(wake) {
+ThreadConnection::ThreadConnection(ConnectionContext& context, int fd, std::uint64_t id,
+                                   sync::RecvBuffers& buffers, WorkerWake& wake)
+    : DrivenConnection(fd, id, context, *this), buffers_(buffers), wake_(wake) {
   msg_.msg_iov = iov_;
 }
 
 bool ThreadConnection::receive() {
   const std::uint32_t id = buffers_.acquire();
-  if (id == epoll::RecvBuffers::kNone) {
+  if (id == sync::RecvBuffers::kNone) {
     // Every buffer is held by answers still pending: they complete on a timer, which the
     // worker waits for instead of reading.
-    counters_.enobufs.add();
+    counters().enobufs.add();
     return false;
   }
   const std::span<std::byte> room = buffers_.bytes(id);
@@ -31,10 +26,10 @@ bool ThreadConnection::receive() {
   // Before anything is counted: once bytes_in shows this input, the stop decision for it has
   // been made (tests wait on the counter, then stop).
   if (n >= 0) wake_.on_wake(*this);
-  counters_.recv_sqes.add();
+  counters().recv_calls.add();
   if (n > 0) {
-    counters_.recv_completions.add();
-    counters_.bytes_in.add(static_cast<std::uint64_t>(n));
+    counters().recv_completions.add();
+    counters().bytes_in.add(static_cast<std::uint64_t>(n));
     if (transport_closed_) {  // the stop cut the connection: what came is dropped with it
       buffers_.release_buffer(id);
       return true;
@@ -50,36 +45,37 @@ bool ThreadConnection::receive() {
     return true;
   }
   if (error == EAGAIN || error == EINTR) return false;  // the timeout (a timer is due) or stop
-  counters_.recv_errors.add();
+  counters().recv_errors.add();
   abort();
   return true;
 }
 
-void ThreadConnection::send_pending() {
+bool ThreadConnection::send_pending() {
   core::BufferChain& out = pending_output();
-  if (transport_closed_ || out.empty()) return;
+  if (transport_closed_ || out.empty()) return false;
   msg_.msg_iovlen = out.gather(iov_, kMaxIov);
   const ssize_t n = ::sendmsg(fd(), &msg_, MSG_NOSIGNAL);
   const int error = errno;
   wake_.move_clock();
-  counters_.send_sqes.add();
+  counters().send_calls.add();
   if (n < 0) {
     // EAGAIN: SO_SNDTIMEO passed with nothing taken. The peer is not reading, and this thread
     // reads nothing while it sends: input is paused, as the event loops pause it above the
     // high-water mark. The worker runs its timers (--send-timeout-ms) and tries again.
     if (error == EAGAIN) {
-      if (!stalled_) counters_.input_pauses.add();
+      if (!stalled_) counters().input_pauses.add();
       stalled_ = true;
-      return;
+      return false;  // settling puts it back for the next pass, once the timers ran
     }
-    if (error == EINTR) return;
-    counters_.send_errors.add();
+    if (error == EINTR) return false;
+    counters().send_errors.add();
     abort();
-    return;
+    return false;
   }
   stalled_ = false;
-  counters_.bytes_out.add(static_cast<std::uint64_t>(n));
+  counters().bytes_out.add(static_cast<std::uint64_t>(n));
   output_sent(static_cast<std::size_t>(n));
+  return true;
 }
 
 void ThreadConnection::close_transport() {

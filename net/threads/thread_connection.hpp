@@ -1,6 +1,6 @@
 // A connection served by its own thread: blocking recv(2) and sendmsg(2) on a blocking socket.
-// The transport hooks only record what the worker's loop (threads_loop.cpp) does next; nothing
-// here waits.
+// The transport hooks only record what the worker's loop (worker.cpp) does next; nothing here
+// waits.
 #pragma once
 
 #include <sys/socket.h>
@@ -9,8 +9,8 @@
 #include <cstdint>
 
 #include "net/connection.hpp"
-#include "net/epoll/recv_buffers.hpp"
 #include "net/loop_counters.hpp"
+#include "net/sync/recv_buffers.hpp"
 
 namespace rs::net::threads {
 
@@ -32,47 +32,34 @@ class WorkerWake {
   ~WorkerWake() = default;
 };
 
-class ThreadConnection final : public net::Connection {
+class ThreadConnection final : public DrivenConnection, private Transport {
  public:
-  ThreadConnection(int fd, std::uint64_t id, LoopServices& services, ResponseSlotPool& slots,
-                   const ConnectionLimits& limits, ConnectionEvents& events,
-                   epoll::RecvBuffers& buffers, LoopCounters& counters, WorkerWake& wake);
+  ThreadConnection(ConnectionContext& context, int fd, std::uint64_t id, sync::RecvBuffers& buffers,
+                   WorkerWake& wake);
   ~ThreadConnection() = default;
-
-  void attach_protocol(Protocol* protocol) { start(protocol); }
-  void shutdown() { begin_shutdown(); }
-  void settle_now() { settle(); }
-  void redeliver_stash() { redeliver(); }
 
   // One blocking recv (bounded by SO_RCVTIMEO); false when it timed out or was interrupted.
   bool receive();
-  // One blocking sendmsg of the queued output (bounded by SO_SNDTIMEO).
-  void send_pending();
+  // One blocking sendmsg of the queued output (bounded by SO_SNDTIMEO). True when the kernel
+  // took bytes (and the connection settled).
+  bool send_pending();
 
-  bool wants_settle() const { return settle_wanted_; }
-  bool wants_redeliver() const { return redeliver_wanted_; }
-  void clear_wants() { settle_wanted_ = redeliver_wanted_ = false; }
   bool receiving() const { return receiving_; }
-  bool output_waiting() { return !pending_output().empty(); }
   bool transport_closed() const { return transport_closed_; }
 
  private:
   static constexpr int kMaxIov = 32;
 
-  void schedule_settle() override { settle_wanted_ = true; }
-  void schedule_redeliver() override { redeliver_wanted_ = true; }
+  // Transport
   void set_receiving(bool on) override { receiving_ = on; }
   bool send_in_flight() const override { return false; }  // sends finish before they return
   void close_transport() override;
   void shutdown_write() override;
 
-  epoll::RecvBuffers& buffers_;
-  LoopCounters& counters_;
+  sync::RecvBuffers& buffers_;
   WorkerWake& wake_;
   msghdr msg_{};
   iovec iov_[kMaxIov]{};
-  bool settle_wanted_ = false;
-  bool redeliver_wanted_ = false;
   bool receiving_ = false;
   bool transport_closed_ = false;
   bool stalled_ = false;  // the last send took nothing within its time slice

@@ -5,14 +5,15 @@
 
 #include "core/log.hpp"
 #include "net/uring/kernel_abi.hpp"
-#include "net/uring/ring_loop.hpp"
+#include "net/uring/ring_poller.hpp"
 
 namespace rs::net::uring {
 
-RingConnection::RingConnection(RingLoop& loop, int fd, std::uint64_t id)
-    : net::Connection(fd, id, loop, loop.response_slots(), loop.limits(), loop.events()),
-      loop_(loop),
-      retired_(loop.chunks()) {
+RingConnection::RingConnection(RingPoller& poller, ConnectionContext& context, int fd,
+                               std::uint64_t id)
+    : DrivenConnection(fd, id, context, *this),
+      poller_(poller),
+      retired_(context.services.chunks()) {
   bind<&RingConnection::on_recv>(recv_op_, this);
   bind<&RingConnection::on_send>(send_op_, this);
   bind<&RingConnection::on_recv_cancelled>(cancel_recv_op_, this);
@@ -31,14 +32,6 @@ RingConnection::RingConnection(RingLoop& loop, int fd, std::uint64_t id)
   msg_.msg_iov = iov_;
 }
 
-void RingConnection::schedule_settle() {
-  loop_.work().mark_dirty(*this);
-}
-
-void RingConnection::schedule_redeliver() {
-  if (!transport_closed_) loop_.work().mark_resumed(*this);
-}
-
 void RingConnection::send_pending() {
   core::BufferChain& out = pending_output();
   if (send_in_flight_ || transport_closed_ || out.empty()) return;
@@ -48,14 +41,14 @@ void RingConnection::send_pending() {
   // msghdr and an iovec array; several go as one sendmsg.
   msg_.msg_iovlen = out.gather(iov_, kMaxIov);
   ZcSend* zc = nullptr;
-  if (const unsigned zc_min = loop_.ring().send_zc_min_bytes(); zc_min > 0) {
+  if (const unsigned zc_min = poller_.ring().send_zc_min_bytes(); zc_min > 0) {
     std::size_t bytes = 0;
     for (std::size_t i = 0; i < msg_.msg_iovlen; ++i)
       bytes += iov_[i].iov_len;
     if (bytes >= zc_min) zc = free_zc_slot();
   }
   send_target_ = zc != nullptr ? &zc->op : &send_op_;
-  io_uring_sqe* sqe = loop_.ring().sqe(*send_target_);
+  io_uring_sqe* sqe = poller_.ring().sqe(*send_target_);
   if (zc != nullptr) {
     // Zero copy: the kernel sends from the output chunks themselves and posts a notification
     // once it no longer needs them; chunks used up meanwhile wait in retired_.
@@ -66,7 +59,7 @@ void RingConnection::send_pending() {
       io_uring_prep_sendmsg_zc(sqe, fd(), &msg_, MSG_NOSIGNAL);
     }
     sqe->ioprio |= abi::kSendZcReportUsage;
-    loop_.counters().send_zc.add();
+    poller_.counters().send_zc.add();
   } else if (msg_.msg_iovlen == 1) {
     io_uring_prep_send(sqe, fd(), iov_[0].iov_base, iov_[0].iov_len, MSG_NOSIGNAL);
   } else {
@@ -75,7 +68,7 @@ void RingConnection::send_pending() {
   set_target(sqe);
   send_in_flight_ = true;
   ++in_flight_;
-  loop_.counters().send_sqes.add();
+  poller_.counters().send_sqes.add();
 }
 
 RingConnection::ZcSend* RingConnection::free_zc_slot() {
@@ -112,7 +105,7 @@ void RingConnection::on_zc_completion(ZcSend& send, std::int32_t res, std::uint3
   if ((flags & IORING_CQE_F_NOTIF) != 0) {
     // Loopback and devices without scatter-gather make the kernel copy after all; it says so.
     if ((static_cast<std::uint32_t>(res) & abi::kNotifUsageZcCopied) != 0) {
-      loop_.counters().send_zc_copied.add();
+      poller_.counters().send_zc_copied.add();
     }
     --in_flight_;
     zc_done(send);
@@ -127,7 +120,7 @@ void RingConnection::on_zc_completion(ZcSend& send, std::int32_t res, std::uint3
       // A kernel without zero-copy sends (or their usage report) sent nothing: zero copy goes
       // off for every connection of the loop, and this output goes again as a plain send.
       core::log_warn("zero-copy send refused (EINVAL): --uring-send-zc is off for this loop");
-      loop_.ring().refuse_send_zc();
+      poller_.ring().refuse_send_zc();
       res = 0;
     }
   }
@@ -151,15 +144,16 @@ void RingConnection::finish_send(std::int32_t res) {
   send_in_flight_ = false;
   --in_flight_;
   if (res >= 0) {
-    loop_.counters().bytes_out.add(static_cast<std::uint64_t>(res));
+    poller_.counters().bytes_out.add(static_cast<std::uint64_t>(res));
     // While any zero-copy send may still read them, used-up chunks are retired under the
     // newest such send, not freed.
     const bool retire = zc_out();
     if (retire) retired_.set_tag(zc_next_seq_ - 1);
-    output_sent(static_cast<std::size_t>(res), retire ? &retired_ : nullptr);
+    send_used_chunks_to(retire ? &retired_ : nullptr);
+    output_sent(static_cast<std::size_t>(res));
   } else if (res != -ECANCELED) {
     // EPIPE, ECONNRESET: the peer is gone; nothing queued can be delivered.
-    loop_.counters().send_errors.add();
+    poller_.counters().send_errors.add();
     abort();
   }
   release_if_done();
@@ -169,7 +163,6 @@ void RingConnection::set_receiving(bool on) {
   if (on) {
     if (!recv_armed_ && !recv_cancel_pending_ && !transport_closed_) arm_receive();
   } else {
-    loop_.work().stop_waiting_for_buffers(*this);
     if (recv_armed_) cancel(recv_op_, cancel_recv_op_);
   }
 }
@@ -177,18 +170,18 @@ void RingConnection::set_receiving(bool on) {
 void RingConnection::arm_receive() {
   // Multishot: one SQE keeps posting a CQE per received chunk, each in a buffer the kernel
   // picks from the provided-buffer ring, until an error, EOF, ENOBUFS or a cancel ends it.
-  io_uring_sqe* sqe = loop_.ring().sqe(recv_op_);
+  io_uring_sqe* sqe = poller_.ring().sqe(recv_op_);
   io_uring_prep_recv_multishot(sqe, fd(), nullptr, 0, 0);
   set_target(sqe);
   sqe->flags |= IOSQE_BUFFER_SELECT;
-  sqe->buf_group = loop_.buffers().group_id();
+  sqe->buf_group = poller_.buffers().group_id();
   // A bundle: one completion may fill several buffers (for_each_piece splits it).
-  if (loop_.ring().recv_bundle()) sqe->ioprio |= abi::kRecvSendBundle;
-  if (recv_sqes_ > 0) loop_.counters().recv_rearms.add();
+  if (poller_.ring().recv_bundle()) sqe->ioprio |= abi::kRecvSendBundle;
+  if (recv_sqes_ > 0) poller_.counters().recv_rearms.add();
   ++recv_sqes_;
   recv_armed_ = true;
   ++in_flight_;
-  loop_.counters().recv_sqes.add();
+  poller_.counters().recv_sqes.add();
 }
 
 void RingConnection::retry_receive() {
@@ -202,7 +195,7 @@ void RingConnection::cancel(Operation& target, Operation& canceller) {
     if (recv_cancel_pending_) return;
     recv_cancel_pending_ = true;
   }
-  io_uring_sqe* sqe = loop_.ring().sqe(canceller);
+  io_uring_sqe* sqe = poller_.ring().sqe(canceller);
   io_uring_prep_cancel64(sqe, reinterpret_cast<std::uint64_t>(&target), 0);
   ++in_flight_;
 }
@@ -214,8 +207,8 @@ void RingConnection::on_recv(std::int32_t res, std::uint32_t flags) {
   }
   if (res > 0) {
     const auto id = static_cast<std::uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
-    BufferRing& buffers = loop_.buffers();
-    LoopCounters& counters = loop_.counters();
+    BufferRing& buffers = poller_.buffers();
+    LoopCounters& counters = poller_.counters();
     counters.recv_completions.add();
     counters.bytes_in.add(static_cast<std::uint64_t>(res));
     // The handler borrows each buffer; it returns to the ring when the last hold is released.
@@ -228,10 +221,10 @@ void RingConnection::on_recv(std::int32_t res, std::uint32_t flags) {
   } else if (res == -ENOBUFS) {
     // The ring ran dry: the data waits in the socket. Re-arm once buffers have come back,
     // not at once, or an empty ring would spin.
-    loop_.counters().enobufs.add();
-    if (receiving_wanted() && !transport_closed_) loop_.work().wait_for_buffers(*this);
+    poller_.counters().enobufs.add();
+    if (receiving_wanted() && !transport_closed_) turn().wait_for_buffers(*this);
   } else if (res != -ECANCELED) {
-    loop_.counters().recv_errors.add();
+    poller_.counters().recv_errors.add();
     abort();
   }
   if (res != -ENOBUFS && res != 0 && !recv_armed_) retry_receive();
@@ -255,15 +248,14 @@ void RingConnection::close_transport() {
   transport_closed_ = true;
   const bool zc_held = zc_out();
   // A cut: output still queued, or the stop's grace ran out.
-  const bool cut = zc_held && (!pending_output().empty() || loop_.grace_expired());
-  loop_.work().forget(*this);
+  const bool cut = zc_held && (!pending_output().empty() || poller_.grace_expired());
   // Cancel while the descriptor is still open, then close; the connection is freed only when
   // every completion that names it (cancels and the close included) has arrived.
   if (recv_armed_) cancel(recv_op_, cancel_recv_op_);
   if (send_in_flight_) cancel(*send_target_, cancel_send_op_);
   // A socket in the file table stays open until its slot is emptied as well.
   if (fixed_slot_ >= 0) {
-    io_uring_prep_close_direct(loop_.ring().sqe(close_fixed_op_),
+    io_uring_prep_close_direct(poller_.ring().sqe(close_fixed_op_),
                                static_cast<unsigned>(fixed_slot_));
     ++in_flight_;
   }
@@ -274,9 +266,9 @@ void RingConnection::close_transport() {
     // it can still be reset if the peer has not taken the data in time. The FIN goes now,
     // behind the data, so a peer reading to the end does not wait for the wait to end.
     ::shutdown(fd(), SHUT_WR);
-    loop_.counters().send_zc_close_waits.inc();
+    poller_.counters().send_zc_close_waits.inc();
     close_wait_timer_.set(&RingConnection::on_close_wait_expired, this);
-    loop_.timers().arm(close_wait_timer_, loop_.zc_close_wait_ms());
+    poller_.timers().arm(close_wait_timer_, poller_.zc_close_wait_ms());
     return;
   }
   // A cut while the kernel holds zero-copy pages: a reset empties the socket's queues, so the
@@ -288,9 +280,9 @@ void RingConnection::close_socket(bool reset) {
   if (reset) {
     const linger abortive{1, 0};
     ::setsockopt(fd(), SOL_SOCKET, SO_LINGER, &abortive, sizeof(abortive));
-    loop_.counters().send_zc_resets.add();
+    poller_.counters().send_zc_resets.add();
   }
-  io_uring_sqe* sqe = loop_.ring().sqe(close_op_);
+  io_uring_sqe* sqe = poller_.ring().sqe(close_op_);
   io_uring_prep_close(sqe, fd());
   ++in_flight_;
 }
@@ -298,7 +290,7 @@ void RingConnection::close_socket(bool reset) {
 // The close wait lasts exactly while its timer is armed.
 void RingConnection::end_close_wait(bool reset) {
   if (!close_wait_timer_.armed()) return;
-  loop_.timers().cancel(close_wait_timer_);
+  poller_.timers().cancel(close_wait_timer_);
   close_after_wait(reset);
 }
 
@@ -307,27 +299,27 @@ void RingConnection::on_close_wait_expired(core::Timer& timer) {
 }
 
 void RingConnection::close_after_wait(bool reset) {
-  loop_.counters().send_zc_close_waits.dec();
+  poller_.counters().send_zc_close_waits.dec();
   close_socket(reset);
 }
 
 void RingConnection::on_fixed_closed(std::int32_t res, std::uint32_t /*flags*/) {
   // The slot is empty now and may take the next connection. A failed close leaves it out of
   // circulation: what it holds is unknown.
-  if (res >= 0) loop_.ring().free_fixed_slot(fixed_slot_);
+  if (res >= 0) poller_.ring().free_fixed_slot(fixed_slot_);
   --in_flight_;
   release_if_done();
 }
 
 void RingConnection::shutdown_write() {
-  io_uring_sqe* sqe = loop_.ring().sqe(shutdown_op_);
+  io_uring_sqe* sqe = poller_.ring().sqe(shutdown_op_);
   io_uring_prep_shutdown(sqe, fd(), SHUT_WR);
   set_target(sqe);
   ++in_flight_;
 }
 
 void RingConnection::release_if_done() {
-  if (transport_closed_ && in_flight_ == 0) loop_.release(*this);
+  if (transport_closed_ && in_flight_ == 0) poller_.release(*this);
 }
 
 }  // namespace rs::net::uring

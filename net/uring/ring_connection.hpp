@@ -15,35 +15,28 @@
 #include "core/intrusive_list.hpp"
 #include "core/timer_wheel.hpp"
 #include "net/connection.hpp"
+#include "net/transport.hpp"
 #include "net/uring/operation.hpp"
+#include "net/uring/retired_chunks.hpp"
 
 namespace rs::net::uring {
 
-class RingLoop;
+class RingPoller;
 
-class RingConnection final : public net::Connection {
+class RingConnection final : public DrivenConnection, private Transport {
  public:
-  RingConnection(RingLoop& loop, int fd, std::uint64_t id);
+  RingConnection(RingPoller& poller, ConnectionContext& context, int fd, std::uint64_t id);
   ~RingConnection() = default;
 
-  void attach_protocol(Protocol* protocol) { start(protocol); }
-  // Before attach_protocol: operations name this registered file slot from now on.
+  // Before start(): operations name this registered file slot from now on.
   void use_fixed_slot(int slot) { fixed_slot_ = slot; }
-  void shutdown() { begin_shutdown(); }
-
-  // Called by the loop at the end of a turn.
-  void settle_now() { settle(); }
+  // The turn's send: one send (or zero-copy send) of the front of pending_output().
   void send_pending();
+  // Receive ended with ENOBUFS; buffers came back.
   void retry_receive();
-  void redeliver_stash() { redeliver(); }
   // A close waiting for zero-copy notifications goes ahead: with a reset when the wait or a
   // stop's grace ran out, gracefully once the last notification came.
   void end_close_wait(bool reset);
-
-  core::ListNode all_node;      // every connection of the loop, until freed
-  core::ListNode dirty_node;    // to settle and send at the end of this turn
-  core::ListNode starved_node;  // receive ended with ENOBUFS; waits for buffers
-  core::ListNode resumed_node;  // input resumed with bytes waiting in the stash
 
  private:
   static constexpr int kMaxIov = 32;
@@ -58,8 +51,7 @@ class RingConnection final : public net::Connection {
     std::uint64_t seq = 0;  // 0: free
   };
 
-  void schedule_settle() override;
-  void schedule_redeliver() override;
+  // Transport
   void set_receiving(bool on) override;
   bool send_in_flight() const override { return send_in_flight_; }
   void close_transport() override;
@@ -83,7 +75,7 @@ class RingConnection final : public net::Connection {
   void on_op_done(std::int32_t res, std::uint32_t flags);
   void release_if_done();
 
-  RingLoop& loop_;
+  RingPoller& poller_;
   Operation recv_op_;
   Operation send_op_;
   Operation cancel_recv_op_;
@@ -98,7 +90,7 @@ class RingConnection final : public net::Connection {
   Operation* send_target_ = &send_op_;  // the operation of the send in flight
   ZcSend zc_sends_[kZcSlots];
   std::uint64_t zc_next_seq_ = 1;
-  core::RetiredChunks retired_;   // sent output the kernel may still read, until then
+  RetiredChunks retired_;         // sent output the kernel may still read, until then
   core::Timer close_wait_timer_;  // armed exactly while the close waits for notifications
   std::uint32_t recv_sqes_ = 0;
   bool recv_armed_ = false;

@@ -11,8 +11,8 @@
 #include <string_view>
 
 #include "core/timer_wheel.hpp"
-#include "net/log_buffer.hpp"
 #include "net/log_sink.hpp"
+#include "net/loop/log_buffer.hpp"
 #include "net/loop_counters.hpp"
 #include "net/uring/operation.hpp"
 #include "net/uring/ring.hpp"

@@ -12,7 +12,7 @@
 #include <fstream>
 #include <string>
 
-#include "net/http/http_loop.hpp"
+#include "net/http/session_factory.hpp"
 #include "tests/support/alloc_counter.hpp"
 #include "tests/support/net_client.hpp"
 #include "tests/support/server_harness.hpp"

@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "net/http/access_log.hpp"
-#include "net/http/http_loop.hpp"
+#include "net/http/session_factory.hpp"
 #include "net/socket.hpp"
 #include "tests/support/net_client.hpp"
 #include "tests/support/server_harness.hpp"

@@ -11,7 +11,7 @@
 #include <string_view>
 
 #include "net/echo/echo_protocol.hpp"
-#include "net/http/http_loop.hpp"
+#include "net/http/session_factory.hpp"
 #include "tests/support/alloc_counter.hpp"
 #include "tests/support/net_client.hpp"
 #include "tests/support/server_harness.hpp"

@@ -294,8 +294,8 @@ TEST_P(UringEchoTest, MultishotReceiveNeedsFarFewerSqesThanMessages) {
 // an idle loop wake every wait_min_usec).
 TEST_P(UringEchoTest, BatchedWaitFillsTurnsUnderLoadAndSleepsWhenIdle) {
   start([](net::ServerConfig& config) {
-    config.loop.ring.wait_batch = 16;
-    config.loop.ring.wait_min_usec = 2000;
+    config.ring.wait_batch = 16;
+    config.ring.wait_min_usec = 2000;
   });
   if (server_->in_force("batched wait off")) {
     GTEST_SKIP() << "this kernel has no IORING_FEAT_MIN_TIMEOUT (Linux 6.12+): "
@@ -354,7 +354,7 @@ int slots_in_ring_file_tables() {
 TEST_P(UringEchoTest, FixedFileTableServesBeyondItsSizeAndReusesSlots) {
   start([](net::ServerConfig& config) {
     config.threads = 1;  // one loop, one table
-    config.loop.ring.fixed_files = 2;
+    config.ring.fixed_files = 2;
   });
   ASSERT_TRUE(server_->in_force("fixed files 2 slots")) << server_->server().setup_mode();
   {
@@ -382,8 +382,8 @@ TEST_P(UringEchoTest, FixedFileTableServesBeyondItsSizeAndReusesSlots) {
 // than buffers it filled.
 TEST_P(UringEchoTest, RecvBundleFillsSeveralBuffersPerCompletion) {
   start([](net::ServerConfig& config) {
-    config.loop.ring.recv_bundle = true;
-    config.loop.ring.incremental_buffers = false;
+    config.ring.recv_bundle = true;
+    config.ring.incremental_buffers = false;
     config.loop.buffer_size = 1024;
     config.loop.buffer_count = 512;
   });
@@ -404,7 +404,7 @@ TEST_P(UringEchoTest, RecvBundleFillsSeveralBuffersPerCompletion) {
 // never mix.
 TEST_P(UringEchoTest, IncrementalBuffersPackSmallReceivesIntoOneBuffer) {
   start([](net::ServerConfig& config) {
-    config.loop.ring.incremental_buffers = true;
+    config.ring.incremental_buffers = true;
     config.loop.buffer_size = 65536;
     config.loop.buffer_count = 2;
   });
@@ -432,7 +432,7 @@ TEST_P(UringEchoTest, IncrementalBuffersPackSmallReceivesIntoOneBuffer) {
 // --uring-send-zc: large echoes go zero-copy and come back intact; the chunks stay queued until
 // the kernel's notification, and everything is freed once the clients have gone.
 TEST_P(UringEchoTest, ZeroCopySendsDeliverEveryByteAndFreeTheirChunks) {
-  start([](net::ServerConfig& config) { config.loop.ring.send_zc_min_bytes = 4096; });
+  start([](net::ServerConfig& config) { config.ring.send_zc_min_bytes = 4096; });
   if (!server_->in_force("send zc >= 4096 B")) {
     GTEST_SKIP() << "no zero-copy sends with usage reports (Linux 6.2+): "
                  << server_->server().setup_mode();
@@ -464,8 +464,8 @@ class UringZeroCopyCloseTest : public EchoTest {
     start([&](net::ServerConfig& config) {
       config.threads = 1;
       config.loop.grace_ms = grace_ms;
-      config.loop.ring.send_zc_min_bytes = 1;
-      config.loop.ring.send_zc_close_wait_ms = close_wait_ms;
+      config.ring.send_zc_min_bytes = 1;
+      config.ring.send_zc_close_wait_ms = close_wait_ms;
     });
     if (!server_->in_force("send zc >= 1 B")) return -1;
     client_ = std::make_unique<Fd>(connect_to(port(), 4 << 10, 1024));

@@ -500,12 +500,12 @@ TEST_P(EpollHttpTest, OneLoopTurnPerKeepAliveRequest) {
   ASSERT_TRUE(send_all(fd, kGetPlaintext));
   ASSERT_EQ(reader.next(milliseconds(5000)).status, 200);
   constexpr int kRequests = 300;
-  const std::int64_t turns_before = counter("enter_calls");
+  const std::int64_t turns_before = counter("wait_calls");
   for (int i = 0; i < kRequests; ++i) {
     ASSERT_TRUE(send_all(fd, kGetPlaintext));
     ASSERT_EQ(reader.next(milliseconds(5000)).status, 200);
   }
-  const std::int64_t turns = counter("enter_calls") - turns_before;
+  const std::int64_t turns = counter("wait_calls") - turns_before;
   EXPECT_GE(turns, kRequests);
   EXPECT_LE(turns, kRequests + kRequests / 10) << "epoll_wait calls for " << kRequests;
 }
@@ -524,7 +524,7 @@ TEST_P(UringHttpTest, ZeroCopyAnswerToAPeerThatStopsReadingIsResetAndFreed) {
       },
       [](net::ServerConfig& s) {
         s.threads = 1;  // the second client must meet the same loop
-        s.loop.ring.send_zc_min_bytes = 4096;
+        s.ring.send_zc_min_bytes = 4096;
       });
   if (!server_->in_force("send zc >= 4096 B")) {
     GTEST_SKIP() << "no zero-copy sends with usage reports (Linux 6.2+): "

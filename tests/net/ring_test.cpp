@@ -1,9 +1,12 @@
 // The ring wrapper on its own: a full SQ is flushed, not an error; completions come back in
-// batches, each to the operation that named it.
+// batches, each to the operation that named it. And the zero-copy send's sink of sent chunks.
 #include <gtest/gtest.h>
 
+#include <string>
 #include <vector>
 
+#include "core/buffer.hpp"
+#include "net/uring/retired_chunks.hpp"
 #include "net/uring/ring.hpp"
 
 namespace rs::net::uring {
@@ -97,6 +100,63 @@ TEST(Ring, CompletionsBeyondTheCqAreCountedAndNotLost) {
   }
   EXPECT_EQ(reaped, ops.size());
   EXPECT_EQ(counters.cq_overflow_dropped.get(), 0u);
+}
+
+// Retired chunks (zero-copy sends): consumed chunks stay out of the pool until every send up
+// to their tag is done with them.
+TEST(RetiredChunks, ConsumedChunksWaitForTheirTag) {
+  core::ChunkPool pool(64, 4);
+  RetiredChunks retired(pool);
+  core::BufferChain chain(pool);
+  chain.append(std::string(200, 'a'));  // four chunks
+  ASSERT_EQ(pool.outstanding(), 4u);
+  retired.set_tag(1);
+  chain.consume(64, &retired);  // the first chunk, read by send 1
+  retired.set_tag(3);
+  chain.consume(100, &retired);  // the second (and part of the third), read by sends up to 3
+  EXPECT_EQ(pool.outstanding(), 4u) << "retired chunks are not back in the pool";
+  EXPECT_EQ(chain.size(), 36u);
+  retired.release_through(0);
+  EXPECT_EQ(pool.outstanding(), 4u);
+  retired.release_through(2);  // send 1 and 2 done: the first chunk goes back
+  EXPECT_EQ(pool.outstanding(), 3u);
+  retired.release_through(3);
+  EXPECT_EQ(pool.outstanding(), 2u);
+  EXPECT_TRUE(retired.empty());
+  chain.consume(36);  // no zero-copy send left: straight back to the pool
+  EXPECT_EQ(pool.outstanding(), 0u);
+}
+
+TEST(RetiredChunks, MoreTagsThanBatchesFreeLaterNeverSooner) {
+  core::ChunkPool pool(16, 8);
+  RetiredChunks retired(pool);
+  core::BufferChain chain(pool);
+  chain.append(std::string(std::size_t{16} * 40, 'b'));
+  for (std::uint64_t tag = 1; tag <= 40; ++tag) {
+    retired.set_tag(tag);
+    chain.consume(16, &retired);
+  }
+  EXPECT_EQ(pool.outstanding(), 40u);
+  // Tags past the batch count share the newest batch under the latest tag: nothing of it may
+  // go back before that tag is done.
+  retired.release_through(39);
+  EXPECT_GT(pool.outstanding(), 0u);
+  EXPECT_FALSE(retired.empty());
+  retired.release_through(40);
+  EXPECT_EQ(pool.outstanding(), 0u);
+}
+
+TEST(RetiredChunks, DestructionGivesEverythingBack) {
+  core::ChunkPool pool(16, 4);
+  {
+    RetiredChunks retired(pool);
+    core::BufferChain chain(pool);
+    chain.append(std::string(48, 'c'));
+    retired.set_tag(5);
+    chain.consume(48, &retired);
+    EXPECT_EQ(pool.outstanding(), 3u);
+  }
+  EXPECT_EQ(pool.outstanding(), 0u);
 }
 
 }  // namespace

@@ -18,7 +18,7 @@
 #include <string>
 
 #include "net/http/http_date.hpp"
-#include "net/http/http_loop.hpp"
+#include "net/http/session_factory.hpp"
 #include "tests/support/http_client.hpp"
 #include "tests/support/net_client.hpp"
 #include "tests/support/server_harness.hpp"

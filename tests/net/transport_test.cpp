@@ -259,7 +259,7 @@ TEST_P(TransportTest, ClientLeavingWithAnswersPendingFreesEverything) {
 // receive, two holds would empty the ring and the other six would wait for ever.
 TEST(UringTransport, IncrementalBuffersLetManyHoldsShareABuffer) {
   net::ServerConfig config = test_config({net::Backend::kUring, 1});
-  config.loop.ring.incremental_buffers = true;
+  config.ring.incremental_buffers = true;
   config.loop.buffer_count = 2;
   config.loop.buffer_size = 16384;
   InProcessServer server(config,

@@ -49,20 +49,20 @@ net::ServerConfig test_config(const BackendParam& param) {
   config.backend = param.backend;
   config.threads = param.loops;
   config.loop.grace_ms = 5000;
-  if (param.tuned) apply_tuned_ring_options(config.loop);
+  if (param.tuned) apply_tuned_ring_options(config);
   if (param.bundles) {
-    config.loop.ring.recv_bundle = true;
+    config.ring.recv_bundle = true;
     config.loop.buffer_size = 4096;
   }
   return config;
 }
 
-void apply_tuned_ring_options(net::LoopConfig& loop) {
-  loop.ring.wait_batch = 8;
-  loop.ring.wait_min_usec = 100;
-  loop.ring.fixed_files = 8;
-  loop.ring.incremental_buffers = true;
-  loop.buffer_size = 4096;
+void apply_tuned_ring_options(net::ServerConfig& config) {
+  config.ring.wait_batch = 8;
+  config.ring.wait_min_usec = 100;
+  config.ring.fixed_files = 8;
+  config.ring.incremental_buffers = true;
+  config.loop.buffer_size = 4096;
 }
 
 InProcessServer::InProcessServer(net::ServerConfig config, net::ProtocolFactoryMaker make)

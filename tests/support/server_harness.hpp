@@ -57,7 +57,7 @@ net::ServerConfig test_config(const BackendParam& param);
 // off, as the server's start-up line says. Receive bundles have their own parameter (the ring
 // refuses them beside incremental buffers); SEND_ZC has its own tests in echo_test.cpp and
 // http_session_test.cpp (it ties a connection's life to the peer's reading on loopback).
-void apply_tuned_ring_options(net::LoopConfig& loop);
+void apply_tuned_ring_options(net::ServerConfig& config);
 
 // A built executable from build/bin, run as a child with stdout and stderr captured.
 class ChildProcess {

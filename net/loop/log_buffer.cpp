@@ -1,4 +1,4 @@
-#include "net/log_buffer.hpp"
+#include "net/loop/log_buffer.hpp"
 
 #include <fcntl.h>
 

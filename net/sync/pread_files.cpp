@@ -1,4 +1,4 @@
-#include "net/epoll/epoll_files.hpp"
+#include "net/sync/pread_files.hpp"
 
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -11,16 +11,16 @@
 
 #include "net/file_open.hpp"
 
-namespace rs::net::epoll {
+namespace rs::net::sync {
 
-EpollFiles::~EpollFiles() {
-  while (EpollFile* file = posted_.pop_front()) {
+PreadFiles::~PreadFiles() {
+  while (PreadFile* file = posted_.pop_front()) {
     if (file->chunk_ != nullptr) chunks_.put(std::exchange(file->chunk_, nullptr));
   }
 }
 
-FileHandle* EpollFiles::open(int dir_fd, std::string_view relative_path, FileReader& reader) {
-  EpollFile* file = files_.make();
+FileHandle* PreadFiles::open(int dir_fd, std::string_view relative_path, FileReader& reader) {
+  PreadFile* file = files_.make();
   file->reader_ = &reader;
   file->open_error_ = refused_path_error(relative_path);
   if (file->open_error_ == 0) {
@@ -40,13 +40,13 @@ FileHandle* EpollFiles::open(int dir_fd, std::string_view relative_path, FileRea
       file->info_ = file_info_from(file->fd_, st);
     }
   }
-  post(*file, EpollFile::Posted::kOpened);
+  post(*file, PreadFile::Posted::kOpened);
   return file;
 }
 
-void EpollFiles::read(FileHandle* handle, std::uint64_t offset, std::size_t max_bytes) {
-  auto* file = static_cast<EpollFile*>(handle);
-  assert(file->fd_ >= 0 && file->posted_ == EpollFile::Posted::kNothing);
+void PreadFiles::read(FileHandle* handle, std::uint64_t offset, std::size_t max_bytes) {
+  auto* file = static_cast<PreadFile*>(handle);
+  assert(file->fd_ >= 0 && file->posted_ == PreadFile::Posted::kNothing);
   core::Chunk* chunk = chunks_.get();
   const std::size_t want = std::clamp<std::size_t>(max_bytes, 1, chunk->capacity);
   ssize_t n;
@@ -61,30 +61,30 @@ void EpollFiles::read(FileHandle* handle, std::uint64_t offset, std::size_t max_
     file->read_result_ = n == 0 ? 0 : -errno;
     chunks_.put(chunk);
   }
-  post(*file, EpollFile::Posted::kRead);
+  post(*file, PreadFile::Posted::kRead);
 }
 
-void EpollFiles::close(FileHandle* handle) {
-  auto* file = static_cast<EpollFile*>(handle);
+void PreadFiles::close(FileHandle* handle) {
+  auto* file = static_cast<PreadFile*>(handle);
   if (file->posted_node_.linked()) posted_.remove(*file);
   if (file->chunk_ != nullptr) chunks_.put(std::exchange(file->chunk_, nullptr));
   if (file->fd_ >= 0) ::close(file->fd_);
   files_.destroy(file);
 }
 
-void EpollFiles::post(EpollFile& file, EpollFile::Posted what) {
+void PreadFiles::post(PreadFile& file, PreadFile::Posted what) {
   file.posted_ = what;
   posted_.push_back(file);
 }
 
-bool EpollFiles::deliver_posted() {
+bool PreadFiles::deliver_posted() {
   if (posted_.empty()) return false;
   // As many as were posted when the call began: what the readers start now waits for the
   // next call. A callback may close (and so unpost) any file, so each is popped afresh.
   for (std::size_t n = posted_.size(); n > 0 && !posted_.empty(); --n) {
-    EpollFile* file = posted_.pop_front();
-    const EpollFile::Posted what = std::exchange(file->posted_, EpollFile::Posted::kNothing);
-    if (what == EpollFile::Posted::kOpened) {
+    PreadFile* file = posted_.pop_front();
+    const PreadFile::Posted what = std::exchange(file->posted_, PreadFile::Posted::kNothing);
+    if (what == PreadFile::Posted::kOpened) {
       file->reader_->on_file_opened(file->open_error_,
                                     file->open_error_ == 0 ? file->info_ : FileInfo{});
     } else {
@@ -94,4 +94,4 @@ bool EpollFiles::deliver_posted() {
   return true;
 }
 
-}  // namespace rs::net::epoll
+}  // namespace rs::net::sync

@@ -1,4 +1,5 @@
-// Settings shared by every loop of a server, and what each loop is handed by the server.
+// Settings shared by every loop of a server, whatever its backend, and what each loop is handed
+// by the server. Backend knobs (uring::RingOptions) live beside them in ServerConfig.
 #pragma once
 
 #include <atomic>
@@ -12,7 +13,6 @@
 #include "net/connection.hpp"
 #include "net/loop_counters.hpp"
 #include "net/transport.hpp"
-#include "net/uring/ring.hpp"
 
 namespace rs::net {
 
@@ -22,7 +22,6 @@ struct LoopConfig {
   unsigned buffer_size = 16384;
   // Output and stash chunk payload size.
   std::size_t chunk_bytes = 16384;
-  uring::RingOptions ring;
   ConnectionLimits limits;
   // How long queued output may drain after a stop before connections are cut.
   std::uint64_t grace_ms = 5000;
@@ -58,8 +57,6 @@ class ConnectionCap {
   std::atomic<std::uint64_t> open_{0};
   std::uint64_t max_;
 };
-
-using ProtocolFactoryMaker = std::function<std::unique_ptr<ProtocolFactory>(LoopServices&)>;
 
 struct LoopContext {
   int index = 0;

@@ -1,8 +1,8 @@
-#include "net/epoll/recv_buffers.hpp"
+#include "net/sync/recv_buffers.hpp"
 
 #include <cassert>
 
-namespace rs::net::epoll {
+namespace rs::net::sync {
 
 RecvBuffers::RecvBuffers(unsigned count, unsigned size)
     : count_(count),
@@ -27,4 +27,4 @@ void RecvBuffers::release_buffer(std::uint32_t id) {
   if (--refs_[id] == 0) free_.push_back(id);
 }
 
-}  // namespace rs::net::epoll
+}  // namespace rs::net::sync

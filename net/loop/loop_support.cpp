@@ -1,4 +1,4 @@
-#include "net/loop_support.hpp"
+#include "net/loop/loop_support.hpp"
 
 #include <csignal>
 

@@ -1,8 +1,8 @@
-// The epoll backend's access-log writer (net::LogSink): lines wait in a net::LogBuffer and are
-// written with write(2) at the end of a loop turn, all of a turn's lines in as few writes as
-// there are chunks. A write to a regular file may wait for the disk; a readiness loop has no
-// way around that (epoll does not apply to regular files), which is one of the costs the ring
-// backend's asynchronous writes avoid.
+// An access-log writer of plain write(2) calls (net::LogSink), for the epoll loop and the threads
+// backend's shared log: lines wait in a net::LogBuffer and are written at the end of a turn, all of
+// a turn's lines in as few writes as there are chunks. A write to a regular file may wait for the
+// disk; a readiness loop has no way around that (epoll does not apply to regular files), which is
+// one of the costs the ring backend's asynchronous writes avoid.
 #pragma once
 
 #include <cstddef>
@@ -11,23 +11,23 @@
 #include <string_view>
 
 #include "core/timer_wheel.hpp"
-#include "net/log_buffer.hpp"
 #include "net/log_sink.hpp"
+#include "net/loop/log_buffer.hpp"
 #include "net/loop_counters.hpp"
 
-namespace rs::net::epoll {
+namespace rs::net::sync {
 
-class EpollLog final : public LogSink {
+class WriteLog final : public LogSink {
  public:
   // After a failed write (ENOSPC, EIO) the next try waits this long instead of spinning.
   static constexpr std::uint64_t kRetryMs = 1000;
 
   // Opens `path` for appending, or stays disabled when it is empty. Throws StartupError.
-  EpollLog(core::TimerWheel& timers, LoopCounters& counters, std::string path,
+  WriteLog(core::TimerWheel& timers, LoopCounters& counters, std::string path,
            std::size_t max_buffered_bytes);
-  ~EpollLog();
-  EpollLog(const EpollLog&) = delete;
-  EpollLog& operator=(const EpollLog&) = delete;
+  ~WriteLog();
+  WriteLog(const WriteLog&) = delete;
+  WriteLog& operator=(const WriteLog&) = delete;
 
   bool enabled() const { return fd_ >= 0; }
   void append(std::string_view line) override { buffer_.append(line); }
@@ -53,4 +53,4 @@ class EpollLog final : public LogSink {
   bool error_reported_ = false;  // one message per run of failed writes
 };
 
-}  // namespace rs::net::epoll
+}  // namespace rs::net::sync

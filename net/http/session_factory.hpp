@@ -1,5 +1,5 @@
 // The HTTP server's state on one loop: its pools (sessions, deferred requests, head buffers),
-// counters and Date cache. It is the loop's ProtocolFactory.
+// counters and Date cache. It is the loop's ProtocolFactory: it opens a session per connection.
 #pragma once
 
 #include <memory>
@@ -13,15 +13,14 @@
 #include "net/http/http_date.hpp"
 #include "net/http/request.hpp"
 #include "net/http/session.hpp"
-#include "net/loop_config.hpp"
 #include "net/transport.hpp"
 
 namespace rs::http {
 
-class HttpLoop final : public net::ProtocolFactory {
+class SessionFactory final : public net::ProtocolFactory {
  public:
-  HttpLoop(HttpShared& shared, net::LoopServices& services);
-  ~HttpLoop() override;
+  SessionFactory(HttpShared& shared, net::LoopServices& services);
+  ~SessionFactory() override;
 
   net::Protocol* open(net::Connection& conn) override;
   void release(HttpSession* session) { sessions_.destroy(session); }
@@ -51,7 +50,7 @@ class HttpLoop final : public net::ProtocolFactory {
 // The factory maker a net::Server takes.
 inline net::ProtocolFactoryMaker make_http_factory(HttpShared& shared) {
   return [&shared](net::LoopServices& services) {
-    return std::make_unique<HttpLoop>(shared, services);
+    return std::make_unique<SessionFactory>(shared, services);
   };
 }
 

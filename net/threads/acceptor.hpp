@@ -1,12 +1,9 @@
 // The thread-per-connection model: an acceptor thread hands each connection to a worker thread
-// of its own, which serves it with blocking recv and send and sleeps while an answer is
-// pending (GET /delay blocks its thread: that is the point of the comparison). Workers are
-// kept for the next connection once theirs closes, at most --max-connections of them.
-//
-// Each worker runs the same protocol code through the same net::Connection as the event
-// loops, with its own timer wheel, pools and protocol state; its waits are bounded by socket
-// timeouts (SO_RCVTIMEO up to the next timer, SO_SNDTIMEO slices), so the header, idle, body
-// and send limits hold. A stop interrupts blocked workers with SIGUSR1.
+// of its own (net/threads/worker.hpp), which serves it with blocking recv and send and sleeps
+// while an answer is pending (GET /delay blocks its thread: that is the point of the
+// comparison). Workers are kept for the next connection once theirs closes, at most
+// --max-connections of them. The acceptor holds the cap, the stop and the grace period; a stop
+// interrupts blocked workers with SIGUSR1.
 #pragma once
 
 #include <pthread.h>
@@ -16,9 +13,10 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <vector>
 
-#include "net/loop_config.hpp"
+#include "net/loop/loop_config.hpp"
 #include "net/loop_counters.hpp"
 
 namespace rs::net::threads {
@@ -26,14 +24,15 @@ namespace rs::net::threads {
 class Worker;
 class SharedLog;
 
-class ThreadsLoop {
+class Acceptor {
  public:
-  ThreadsLoop(const LoopConfig& config, LoopContext& context);
-  ~ThreadsLoop();
-  ThreadsLoop(const ThreadsLoop&) = delete;
-  ThreadsLoop& operator=(const ThreadsLoop&) = delete;
+  Acceptor(const LoopConfig& config, LoopContext& context);
+  ~Acceptor();
+  Acceptor(const Acceptor&) = delete;
+  Acceptor& operator=(const Acceptor&) = delete;
 
   void run();
+  std::string describe() const { return "a thread per connection (blocking recv/send)"; }
 
   // For workers.
   const LoopConfig& config() const { return config_; }

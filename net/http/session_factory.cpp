@@ -1,10 +1,10 @@
-#include "net/http/http_loop.hpp"
+#include "net/http/session_factory.hpp"
 
 #include "core/clock.hpp"
 
 namespace rs::http {
 
-HttpLoop::HttpLoop(HttpShared& shared, net::LoopServices& services)
+SessionFactory::SessionFactory(HttpShared& shared, net::LoopServices& services)
     : shared_(shared),
       services_(services),
       // Up to the longest head the limits allow: leading empty lines, request line, fields.
@@ -13,15 +13,15 @@ HttpLoop::HttpLoop(HttpShared& shared, net::LoopServices& services)
   shared_.register_counters(&counters_);
 }
 
-HttpLoop::~HttpLoop() {
+SessionFactory::~SessionFactory() {
   shared_.unregister_counters(&counters_);
 }
 
-net::Protocol* HttpLoop::open(net::Connection& conn) {
+net::Protocol* SessionFactory::open(net::Connection& conn) {
   return sessions_.make(*this, conn);
 }
 
-std::string_view HttpLoop::date() {
+std::string_view SessionFactory::date() {
   return date_.get(static_cast<std::time_t>(core::realtime_s()));
 }
 

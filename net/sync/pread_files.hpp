@@ -1,7 +1,8 @@
-// The epoll loop's file service: openat2 (RESOLVE_BENEATH), statx and pread(2) made on the loop
-// thread, as an event-loop server without asynchronous file I/O does (nginx without aio). A
-// read of a file in the page cache costs a copy; a cold file stalls the whole loop for the disk,
-// which is the readiness model's known weakness and what the ring's file service avoids.
+// A file service of plain system calls, for the epoll loop and the threads backend's workers:
+// openat2 (RESOLVE_BENEATH), statx and pread(2) made on the calling thread, as an event-loop
+// server without asynchronous file I/O does (nginx without aio). A read of a file in the page
+// cache costs a copy; a cold file stalls the whole loop for the disk, which is the readiness
+// model's known weakness and what the ring's file service avoids.
 // Results are posted and handed to the reader later in the same loop turn, so callers are
 // never called back from inside open() or read(), as the FileService contract promises.
 #pragma once
@@ -14,11 +15,11 @@
 #include "core/slab_pool.hpp"
 #include "net/file_service.hpp"
 
-namespace rs::net::epoll {
+namespace rs::net::sync {
 
-class EpollFile final : public FileHandle {
+class PreadFile final : public FileHandle {
  private:
-  friend class EpollFiles;
+  friend class PreadFiles;
   enum class Posted : std::uint8_t { kNothing, kOpened, kRead };
 
   FileReader* reader_ = nullptr;
@@ -31,12 +32,12 @@ class EpollFile final : public FileHandle {
   core::ListNode posted_node_;
 };
 
-class EpollFiles final : public FileService {
+class PreadFiles final : public FileService {
  public:
-  explicit EpollFiles(core::ChunkPool& chunks) : chunks_(chunks) {}
-  ~EpollFiles();
-  EpollFiles(const EpollFiles&) = delete;
-  EpollFiles& operator=(const EpollFiles&) = delete;
+  explicit PreadFiles(core::ChunkPool& chunks) : chunks_(chunks) {}
+  ~PreadFiles();
+  PreadFiles(const PreadFiles&) = delete;
+  PreadFiles& operator=(const PreadFiles&) = delete;
 
   FileHandle* open(int dir_fd, std::string_view relative_path, FileReader& reader) override;
   void read(FileHandle* file, std::uint64_t offset, std::size_t max_bytes) override;
@@ -50,11 +51,11 @@ class EpollFiles final : public FileService {
   std::size_t open_files() const { return files_.outstanding(); }
 
  private:
-  void post(EpollFile& file, EpollFile::Posted what);
+  void post(PreadFile& file, PreadFile::Posted what);
 
   core::ChunkPool& chunks_;
-  core::SlabPool<EpollFile> files_{16};
-  core::IntrusiveList<EpollFile, &EpollFile::posted_node_> posted_;
+  core::SlabPool<PreadFile> files_{16};
+  core::IntrusiveList<PreadFile, &PreadFile::posted_node_> posted_;
 };
 
-}  // namespace rs::net::epoll
+}  // namespace rs::net::sync

@@ -1,7 +1,7 @@
-// Receive buffers of the epoll loop: a fixed set of equal buffers that recv(2) fills, lent to
-// protocol code the way the ring's provided buffers are (net::BufferOwner), so a handler that
-// holds one keeps its bytes valid without a copy. The most recently returned buffer is reused
-// first, so the steady state touches one warm buffer.
+// Receive buffers for recv(2) (the epoll loop, the threads backend's workers): a fixed set of
+// equal buffers, lent to protocol code the way the ring's provided buffers are
+// (net::BufferOwner), so a handler that holds one keeps its bytes valid without a copy. The most
+// recently returned buffer is reused first, so the steady state touches one warm buffer.
 #pragma once
 
 #include <cstddef>
@@ -12,7 +12,7 @@
 
 #include "net/input.hpp"
 
-namespace rs::net::epoll {
+namespace rs::net::sync {
 
 class RecvBuffers final : public BufferOwner {
  public:
@@ -43,4 +43,4 @@ class RecvBuffers final : public BufferOwner {
   std::vector<std::uint32_t> free_;  // a stack
 };
 
-}  // namespace rs::net::epoll
+}  // namespace rs::net::sync

@@ -1,4 +1,4 @@
-#include "net/epoll/epoll_log.hpp"
+#include "net/sync/write_log.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -9,24 +9,24 @@
 
 #include "core/log.hpp"
 
-namespace rs::net::epoll {
+namespace rs::net::sync {
 
-EpollLog::EpollLog(core::TimerWheel& timers, LoopCounters& counters, std::string path,
+WriteLog::WriteLog(core::TimerWheel& timers, LoopCounters& counters, std::string path,
                    std::size_t max_buffered_bytes)
     : timers_(timers),
       counters_(counters),
       path_(std::move(path)),
       buffer_(counters, max_buffered_bytes),
-      retry_timer_(&EpollLog::on_retry, this) {
+      retry_timer_(&WriteLog::on_retry, this) {
   if (!path_.empty()) fd_ = open_access_log(path_);
 }
 
-EpollLog::~EpollLog() {
+WriteLog::~WriteLog() {
   if (fd_ >= 0) ::close(fd_);
   if (next_fd_ >= 0) ::close(next_fd_);
 }
 
-void EpollLog::flush() {
+void WriteLog::flush() {
   if (fd_ < 0 || buffer_.abandoned() || retry_timer_.armed()) return;
   while (!buffer_.empty()) {
     // One chunk of whole lines per write: a short write resumes mid-chunk, never mid-file.
@@ -56,11 +56,11 @@ void EpollLog::flush() {
   }
 }
 
-void EpollLog::on_retry(core::Timer& /*timer*/) {
+void WriteLog::on_retry(core::Timer& /*timer*/) {
   // Nothing to do here: the end of this loop turn flushes again.
 }
 
-void EpollLog::reopen() {
+void WriteLog::reopen() {
   if (fd_ < 0) return;
   const int fd = ::open(path_.c_str(), access_log_open_flags(), kAccessLogMode);
   if (fd < 0) {
@@ -72,10 +72,10 @@ void EpollLog::reopen() {
   next_fd_ = fd;
 }
 
-void EpollLog::abandon() {
+void WriteLog::abandon() {
   buffer_.abandon();
   timers_.cancel(retry_timer_);
   buffer_.drop_buffered();
 }
 
-}  // namespace rs::net::epoll
+}  // namespace rs::net::sync

@@ -1,0 +1,169 @@
+#include "net/epoll/epoll_poller.hpp"
+
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <system_error>
+
+#include "core/log.hpp"
+#include "net/loop/event_loop.hpp"
+#include "net/loop/loop_support.hpp"
+
+namespace rs::net {
+// The loop of this backend is compiled once, here.
+template class EventLoop<epoll::EpollPoller>;
+}  // namespace rs::net
+
+namespace rs::net::epoll {
+
+EpollPoller::EpollPoller(EventLoop<EpollPoller>& loop, const EpollOptions& /*options*/,
+                         int listen_fd)
+    : loop_(loop),
+      counters_(loop.counters()),
+      listen_fd_(listen_fd),
+      buffers_(loop.config().buffer_count, loop.config().buffer_size),
+      log_(loop.timers(), counters_, loop.config().access_log_path,
+           loop.config().access_log_max_buffered_bytes),
+      files_(loop.chunks()) {
+  epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+  if (epoll_fd_ < 0) {
+    const int error = errno;
+    ::close(listen_fd_);
+    throw std::system_error(error, std::generic_category(), "epoll_create1");
+  }
+  bind<&EpollPoller::on_listener_ready>(listen_watch_, this);
+  bind<&EpollPoller::on_wake_ready>(wake_watch_, this);
+  bind<&EpollPoller::on_signal_ready>(signal_watch_, this);
+  const LoopContext& context = loop.context();
+  if (!watch(context.wake_fd, wake_watch_, EPOLLIN, false) ||
+      (context.signal_fd >= 0 && !watch(context.signal_fd, signal_watch_, EPOLLIN, false))) {
+    const int error = errno;
+    ::close(listen_fd_);
+    ::close(epoll_fd_);
+    throw std::system_error(error, std::generic_category(), "epoll_ctl");
+  }
+}
+
+EpollPoller::~EpollPoller() {
+  if (listen_fd_ >= 0) ::close(listen_fd_);
+  ::close(epoll_fd_);
+}
+
+bool EpollPoller::watch(int fd, Watch& w, std::uint32_t events, bool modify) {
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.ptr = &w;
+  if (::epoll_ctl(epoll_fd_, modify ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev) == 0) return true;
+  if (!watch_error_reported_) {
+    watch_error_reported_ = true;
+    core::log_error("epoll_ctl: {}; the connection is closed (raise fs.epoll.max_user_watches?)",
+                    std::strerror(errno));
+  }
+  return false;
+}
+
+void EpollPoller::wait(std::optional<std::uint64_t> timeout_ms) {
+  // Interest changes of the whole turn, once each: a connection that stopped reading and
+  // closed within the turn never costs an epoll_ctl. Applied before the wait, or a socket
+  // nobody reads would be reported again (level-triggered).
+  while (EpollConnection* conn = interest_.pop_front())
+    conn->apply_interest();
+  const int timeout =
+      timeout_ms ? static_cast<int>(std::min<std::uint64_t>(*timeout_ms, INT32_MAX)) : -1;
+  ready_ = ::epoll_wait(epoll_fd_, events_.data(), kMaxEvents, timeout);
+  counters_.wait_calls.add();
+  if (ready_ < 0) {
+    if (errno != EINTR) throw std::system_error(errno, std::generic_category(), "epoll_wait");
+    ready_ = 0;
+  }
+}
+
+void EpollPoller::dispatch() {
+  for (int i = 0; i < ready_; ++i) {
+    Watch& w = *static_cast<Watch*>(events_[static_cast<std::size_t>(i)].data.ptr);
+    w.ready(w, events_[static_cast<std::size_t>(i)].events);
+  }
+  ready_ = 0;
+  files_.deliver_posted();
+}
+
+void EpollPoller::update_gauges(LoopCounters& counters) const {
+  counters.buffers_held.set(buffers_.held());
+}
+
+void EpollPoller::interest_changed(EpollConnection& conn) {
+  if (!conn.interest_node.linked()) interest_.push_back(conn);
+}
+
+void EpollPoller::retire(EpollConnection& conn) {
+  if (conn.interest_node.linked()) interest_.remove(conn);
+  loop_.retire(conn);
+}
+
+void EpollPoller::on_listener_ready(std::uint32_t /*events*/) {
+  for (int i = 0; i < kAcceptBatch && accepting_; ++i) {
+    const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      loop_.on_accepted(fd);  // at the cap, it stops accepting
+      continue;
+    }
+    const int error = errno;
+    if (error == EAGAIN || error == EINTR) return;
+    if (error == ECONNABORTED || error == EPROTO) continue;  // that client is gone
+    counters_.accept_errors.add();
+    loop_.on_accept_exhausted(error);
+    return;
+  }
+}
+
+void EpollPoller::set_accepting(bool on) {
+  if (on == accepting_ || listen_fd_ < 0) return;
+  if (!on) {
+    accepting_ = false;
+    counters_.accept_pauses.add();
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, listen_fd_, nullptr);
+    return;
+  }
+  if (!watch(listen_fd_, listen_watch_, EPOLLIN, false)) {
+    loop_.on_accept_exhausted(errno);  // tried again later, not given up
+    return;
+  }
+  accepting_ = true;
+  counters_.accept_rearms.add();
+}
+
+void EpollPoller::stop_accepting() {
+  accepting_ = false;
+  if (listen_fd_ >= 0) ::close(std::exchange(listen_fd_, -1));
+}
+
+void EpollPoller::on_wake_ready(std::uint32_t /*events*/) {
+  std::uint64_t value = 0;
+  const ssize_t n = ::read(loop_.context().wake_fd, &value, sizeof(value));
+  if (n < 0 && errno != EAGAIN && errno != EINTR) {
+    core::log_error("eventfd read failed: {}; stopping this loop", std::strerror(errno));
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, loop_.context().wake_fd, nullptr);
+    loop_.begin_stop();
+    return;
+  }
+  loop_.take_messages();
+}
+
+void EpollPoller::on_signal_ready(std::uint32_t /*events*/) {
+  signalfd_siginfo info{};
+  const int signal_fd = loop_.context().signal_fd;
+  const ssize_t n = ::read(signal_fd, &info, sizeof(info));
+  if (n == static_cast<ssize_t>(sizeof(info))) {
+    handle_loop_signal(loop_.context(), info.ssi_signo);
+  } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+    core::log_error("signalfd read failed: {}; signals are no longer handled",
+                    std::strerror(errno));
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, signal_fd, nullptr);
+  }
+}
+
+}  // namespace rs::net::epoll

@@ -1,0 +1,348 @@
+// The event loop, written once for every readiness or completion backend. It owns what a loop
+// is beside its kernel interface: the clock and timer wheel, the pools, the connection slab and
+// lists, the connection cap and parked accepts, stop and grace, wake messages, the protocol
+// factory, the gauges and LoopServices. A backend plugs in as a Poller, chosen at compile time:
+// the loop calls it directly, never through a virtual, and the poller's own dispatch reaches
+// each connection with one indirect call per event (uring::Operation, epoll::Watch).
+//
+// A Poller provides:
+//   using Connection;                    // derives from net::DrivenConnection
+//   using Options;                       // its knobs, from ServerConfig
+//   Poller(EventLoop<Poller>&, const Options&, int listen_fd);
+//   void start();                        // wake and signal reads armed, accepting on
+//   void set_accepting(bool on);         // pause or resume accepting
+//   void stop_accepting();               // for good: the listener closes
+//   void adopt(Connection&);             // a new connection, before its protocol starts
+//   bool send(Connection&);              // hand pending_output() to the kernel; true when the
+//                                        // connection heard output_sent() (and so settled)
+//   void readmit(Connection&);           // was starved of receive buffers: some came back
+//   unsigned free_receive_buffers() const;
+//   bool has_work() const;               // results already waiting: the wait must not block
+//   void wait(std::optional<std::uint64_t> timeout_ms);   // submit, then block for events
+//   void dispatch();                     // run what the wait brought
+//   bool idle() const;                   // nothing of the poller's left in the kernel
+//   void on_grace_expired(ConnectionList&);  // what the poller cuts beside aborting them
+//   void update_gauges(LoopCounters&) const;
+//   auto& log();  auto& files();         // LogSink and FileService with flush/reopen/abandon/idle
+//   std::string describe() const;        // for the start-up line
+//
+// A turn: redeliver resumed input, flush output, readmit starved readers, flush the log, free
+// what closed, then wait (until the next timer, or not at all when work is already known),
+// dispatch the events, fire timers.
+#pragma once
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/buffer.hpp"
+#include "core/clock.hpp"
+#include "core/intrusive_list.hpp"
+#include "core/log.hpp"
+#include "core/slab_pool.hpp"
+#include "core/timer_wheel.hpp"
+#include "net/connection.hpp"
+#include "net/loop/loop_config.hpp"
+#include "net/loop/loop_support.hpp"
+#include "net/loop_counters.hpp"
+#include "net/transport.hpp"
+
+namespace rs::net {
+
+template <class Poller>
+class EventLoop final : public LoopServices {
+ public:
+  using Connection = typename Poller::Connection;
+
+  // Must run on the thread that will call run(): a ring is bound to its creator.
+  EventLoop(const LoopConfig& config, LoopContext& context,
+            const typename Poller::Options& options);
+  ~EventLoop();
+  EventLoop(const EventLoop&) = delete;
+  EventLoop& operator=(const EventLoop&) = delete;
+
+  void run();
+  std::string describe() const { return poller_.describe(); }
+
+  // LoopServices
+  core::TimerWheel& timers() override { return timers_; }
+  core::ChunkPool& chunks() override { return chunks_; }
+  std::uint64_t now_ms() const override { return now_ms_; }
+  LogSink* access_log() override { return poller_.log().enabled() ? &poller_.log() : nullptr; }
+  FileService& files() override { return poller_.files(); }
+
+  // For the poller and its connections.
+  const LoopConfig& config() const { return config_; }
+  LoopContext& context() { return context_; }
+  LoopCounters& counters() { return counters_; }
+  ConnectionContext& connection_context() { return connection_context_; }
+  TurnLists& turn() { return turn_; }
+  bool stopping() const { return stopping_; }
+  bool grace_expired() const { return grace_expired_; }
+  // A connection accepted on the listener.
+  void on_accepted(int fd);
+  // EMFILE, ENFILE, ENOBUFS, ENOMEM on accept: pause, retry later.
+  void on_accept_exhausted(int error);
+  // The wake eventfd was read: act on the messages other threads left.
+  void take_messages();
+  void begin_stop();
+  // The transport closed and nothing of the connection is left in the kernel: it is freed when
+  // the turn ends (later events of this turn's batch may still name it).
+  void retire(Connection& conn);
+
+ private:
+  static constexpr std::size_t kMaxParked = 64;
+
+  void end_of_turn();
+  void release_retired();
+  void open_connection(int fd);
+  void admit_parked();
+  void resume_accepting_if_room();
+  void update_gauges();
+  bool finished() const;
+  std::optional<std::uint64_t> wait_ms() const;
+  static void on_accept_retry(core::Timer& timer);
+  static void on_grace_expired(core::Timer& timer);
+
+  const LoopConfig& config_;
+  LoopContext& context_;
+  LoopCounters& counters_;
+  std::uint64_t now_ms_;
+  core::TimerWheel timers_;
+  core::ChunkPool chunks_;
+  ResponseSlotPool slots_;
+  TurnLists turn_;
+  ConnectionContext connection_context_;
+  core::SlabPool<Connection> connections_;
+  // Open connections (all_), and those closed whose memory goes at the end of the turn.
+  ConnectionList all_;
+  ConnectionList retired_;
+  core::Timer accept_retry_timer_;
+  core::Timer grace_timer_;
+  std::uint64_t next_connection_id_ = 1;
+  bool stopping_ = false;
+  bool accept_paused_ = false;  // at the cap, or after an accept error
+  bool grace_expired_ = false;
+  std::vector<int> parked_;  // accepted over the cap, waiting for a place (reserved up front)
+  // Declared after everything the kernel may write to (connections, their buffers) so that a
+  // ring is torn down before they are.
+  Poller poller_;
+  // Last, so destroyed first: whatever a protocol factory holds goes back while the pools and
+  // the poller still exist.
+  std::unique_ptr<ProtocolFactory> protocols_;
+};
+
+template <class Poller>
+EventLoop<Poller>::EventLoop(const LoopConfig& config, LoopContext& context,
+                             const typename Poller::Options& options)
+    : config_(config),
+      context_(context),
+      counters_(*context.counters),
+      now_ms_(core::monotonic_ms()),
+      timers_(now_ms_),
+      chunks_(config.chunk_bytes),
+      connection_context_{*this, slots_, config.limits, counters_, turn_},
+      accept_retry_timer_(&EventLoop::on_accept_retry, this),
+      grace_timer_(&EventLoop::on_grace_expired, this),
+      poller_(*this, options, std::exchange(context.listen_fd, -1)) {
+  parked_.reserve(kMaxParked);
+  protocols_ = context.make_protocols(*this);
+}
+
+template <class Poller>
+EventLoop<Poller>::~EventLoop() {
+  for (int fd : parked_)
+    ::close(fd);
+}
+
+template <class Poller>
+void EventLoop<Poller>::run() {
+  poller_.start();
+  for (;;) {
+    // Connections closed this turn are freed in it, so whether the loop is done is known only
+    // after it, before a wait that might have nothing left to wake it.
+    end_of_turn();
+    if (finished()) break;
+    poller_.wait(wait_ms());
+    // The wheel's clock moves before any continuation runs, so a timer armed by one counts
+    // from now, not from before the wait; timers fire after the events, so a client whose
+    // bytes arrived is served even if the loop was slow to look.
+    now_ms_ = core::monotonic_ms();
+    timers_.set_now(now_ms_);
+    poller_.dispatch();
+    timers_.advance(now_ms_);
+    counters_.loop_turns.add();
+  }
+  update_gauges();
+}
+
+// Work that is already known does not wait: waiting would only add latency.
+template <class Poller>
+std::optional<std::uint64_t> EventLoop<Poller>::wait_ms() const {
+  if (!turn_.empty() || !retired_.empty() || poller_.has_work()) return 0;
+  if (auto next = timers_.next_expiry_ms()) return *next > now_ms_ ? *next - now_ms_ : 0;
+  return std::nullopt;
+}
+
+template <class Poller>
+void EventLoop<Poller>::end_of_turn() {
+  redeliver_and_flush(turn_, [this](DrivenConnection& conn) {
+    return poller_.send(static_cast<Connection&>(conn));
+  });
+  // Let back in as many readers starved of buffers as there are free buffers, oldest first.
+  for (unsigned free = poller_.free_receive_buffers(); free > 0 && !turn_.starved.empty(); --free) {
+    poller_.readmit(static_cast<Connection&>(*turn_.starved.pop_front()));
+  }
+  // The log lines of every response of this turn leave in (at most) one write.
+  poller_.log().flush();
+  release_retired();
+  update_gauges();
+}
+
+template <class Poller>
+void EventLoop<Poller>::retire(Connection& conn) {
+  all_.remove(conn);
+  retired_.push_back(conn);
+}
+
+template <class Poller>
+void EventLoop<Poller>::release_retired() {
+  if (retired_.empty()) return;
+  while (DrivenConnection* conn = retired_.pop_front()) {
+    conn->turn_done();  // the protocol hears of the close before the memory goes
+    turn_.forget(*conn);
+    connections_.destroy(static_cast<Connection*>(conn));
+    note_connection_closed(counters_, *context_.cap);
+  }
+  if (stopping_) return;
+  admit_parked();
+  resume_accepting_if_room();
+}
+
+template <class Poller>
+void EventLoop<Poller>::on_accepted(int fd) {
+  if (stopping_) {
+    ::close(fd);
+    return;
+  }
+  ConnectionCap& cap = *context_.cap;
+  if (cap.try_acquire()) {
+    open_connection(fd);
+  } else if (parked_.size() < kMaxParked) {
+    // Accepted in the same batch as the one that filled the cap (or by another loop's race):
+    // it waits here, as it would have in the backlog, until a place frees.
+    parked_.push_back(fd);
+  } else {
+    ::close(fd);
+    counters_.rejected_over_cap.add();
+  }
+  // At the cap, stop accepting so further clients wait in the backlog instead of being
+  // accepted and dropped; a close (or the retry timer, for other loops' closes) resumes.
+  if (cap.full() && !accept_paused_) {
+    accept_paused_ = true;
+    poller_.set_accepting(false);
+    timers_.arm(accept_retry_timer_, config_.accept_retry_ms);
+  }
+}
+
+template <class Poller>
+void EventLoop<Poller>::open_connection(int fd) {
+  Connection* conn = connections_.make(poller_, connection_context_, fd, next_connection_id_++);
+  poller_.adopt(*conn);
+  all_.push_back(*conn);
+  note_connection_opened(counters_);
+  conn->start(protocols_->open(*conn));
+}
+
+// Parked clients go first, in arrival order, whenever the cap has room.
+template <class Poller>
+void EventLoop<Poller>::admit_parked() {
+  std::size_t admitted = 0;
+  while (admitted < parked_.size() && context_.cap->try_acquire()) {
+    open_connection(parked_[admitted++]);
+  }
+  parked_.erase(parked_.begin(), parked_.begin() + static_cast<std::ptrdiff_t>(admitted));
+}
+
+template <class Poller>
+void EventLoop<Poller>::resume_accepting_if_room() {
+  if (!accept_paused_ || !parked_.empty() || context_.cap->full()) return;
+  accept_paused_ = false;
+  timers_.cancel(accept_retry_timer_);
+  poller_.set_accepting(true);
+}
+
+template <class Poller>
+void EventLoop<Poller>::on_accept_exhausted(int error) {
+  // Out of descriptors or memory: retrying at once would spin on the same error.
+  core::log_warn("accept: {}; pausing accepts for {} ms", std::strerror(error),
+                 config_.accept_retry_ms);
+  accept_paused_ = true;
+  poller_.set_accepting(false);
+  timers_.arm(accept_retry_timer_, config_.accept_retry_ms);
+}
+
+template <class Poller>
+void EventLoop<Poller>::on_accept_retry(core::Timer& timer) {
+  auto& self = *static_cast<EventLoop*>(timer.context());
+  if (self.stopping_) return;
+  self.admit_parked();
+  if (self.context_.cap->full() || !self.parked_.empty()) {
+    self.timers_.arm(self.accept_retry_timer_, self.config_.accept_retry_ms);
+    return;
+  }
+  self.resume_accepting_if_room();
+}
+
+template <class Poller>
+void EventLoop<Poller>::take_messages() {
+  const std::uint32_t messages = net::take_messages(context_);
+  if ((messages & loop_message::kStop) != 0) begin_stop();
+  if ((messages & loop_message::kReopenLogs) != 0) poller_.log().reopen();
+}
+
+template <class Poller>
+void EventLoop<Poller>::begin_stop() {
+  if (stopping_) return;
+  stopping_ = true;
+  poller_.stop_accepting();
+  timers_.cancel(accept_retry_timer_);
+  for (int fd : parked_)
+    ::close(fd);
+  parked_.clear();
+  shut_down_all(all_);
+  timers_.arm(grace_timer_, config_.grace_ms);
+}
+
+template <class Poller>
+void EventLoop<Poller>::on_grace_expired(core::Timer& timer) {
+  auto& self = *static_cast<EventLoop*>(timer.context());
+  self.grace_expired_ = true;
+  abort_all(self.all_);
+  self.poller_.on_grace_expired(self.all_);
+  self.poller_.log().abandon();  // lines the disk has not taken by now are dropped and counted
+}
+
+template <class Poller>
+void EventLoop<Poller>::update_gauges() {
+  update_pool_gauges(counters_, chunks_, slots_, poller_.files().open_files());
+  counters_.pool_connections.set(static_cast<std::int64_t>(connections_.outstanding()));
+  counters_.pool_grows.set(
+      static_cast<std::int64_t>(chunks_.grows() + slots_.grows() + connections_.grows()));
+  poller_.update_gauges(counters_);
+}
+
+template <class Poller>
+bool EventLoop<Poller>::finished() const {
+  // The log last: closing connections write their final lines, which must reach the file.
+  return stopping_ && connections_.outstanding() == 0 && poller_.idle() && poller_.files().idle() &&
+         poller_.log().idle();
+}
+
+}  // namespace rs::net

@@ -1,0 +1,245 @@
+#include "net/threads/acceptor.hpp"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <system_error>
+#include <utility>
+
+#include "core/clock.hpp"
+#include "core/log.hpp"
+#include "net/loop/loop_support.hpp"
+#include "net/threads/shared_log.hpp"
+#include "net/threads/worker.hpp"
+
+namespace rs::net::threads {
+
+namespace {
+
+// While stopping, workers that have not noticed yet are interrupted again this often.
+constexpr int kStopPollMs = 50;
+
+// SIGUSR1 interrupts a worker's blocking recv, send or sleep (no SA_RESTART): the worker then
+// looks at the stop flags. The handler itself does nothing.
+void on_interrupt(int /*signo*/) {}
+
+}  // namespace
+
+Acceptor::Acceptor(const LoopConfig& config, LoopContext& context)
+    : config_(config), context_(context), counters_(*context.counters) {
+  listen_fd_ = std::exchange(context.listen_fd, -1);
+  idle_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (idle_fd_ < 0) {
+    const int error = errno;
+    ::close(listen_fd_);
+    throw std::system_error(error, std::generic_category(), "eventfd");
+  }
+  struct sigaction action {};
+  action.sa_handler = &on_interrupt;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = 0;  // no SA_RESTART: blocked calls return EINTR
+  ::sigaction(SIGUSR1, &action, nullptr);
+  log_ = std::make_unique<SharedLog>(counters_, config_);
+}
+
+Acceptor::~Acceptor() {
+  // After run() returned busy_ is 0. After it threw, workers may still serve: cut them off
+  // (interrupting until each has noticed) before joining.
+  if (!cut()) {
+    stopping_.store(true, std::memory_order_release);
+    cut_.store(true, std::memory_order_release);
+    notice_.fetch_add(1, std::memory_order_acq_rel);
+  }
+  for (;;) {
+    {
+      std::lock_guard lock(mutex_);
+      if (busy_ == 0) break;
+    }
+    interrupt_workers();
+    ::poll(nullptr, 0, kStopPollMs);
+  }
+  {
+    std::lock_guard lock(mutex_);
+    exit_workers_ = true;
+    for (auto& w : workers_)
+      w->wake.notify_one();
+  }
+  for (auto& w : workers_)
+    w->join();
+  workers_.clear();
+  if (listen_fd_ >= 0) ::close(listen_fd_);
+  ::close(idle_fd_);
+}
+
+void Acceptor::run() {
+  const ConnectionCap& cap = *context_.cap;
+  std::uint64_t grace_deadline = 0;
+  for (;;) {
+    pollfd fds[4];
+    nfds_t n = 0;
+    fds[n++] = {context_.wake_fd, POLLIN, 0};
+    fds[n++] = {idle_fd_, POLLIN, 0};
+    const nfds_t signal_at = context_.signal_fd >= 0 ? n : 0;
+    if (context_.signal_fd >= 0) fds[n++] = {context_.signal_fd, POLLIN, 0};
+    // At the cap the listener is left alone: clients wait in the backlog until a worker is
+    // free, and an idle worker says so through idle_fd_.
+    const bool accepting = !stopping() && listen_fd_ >= 0 && !cap.full() &&
+                           core::monotonic_ms() >= accept_paused_until_;
+    const nfds_t listen_at = accepting ? n : 0;
+    if (accepting) fds[n++] = {listen_fd_, POLLIN, 0};
+    int timeout = -1;
+    if (stopping()) {
+      timeout = kStopPollMs;
+    } else if (accept_paused_until_ != 0) {
+      const std::uint64_t now = core::monotonic_ms();
+      timeout = now >= accept_paused_until_ ? 0 : static_cast<int>(accept_paused_until_ - now);
+      if (now >= accept_paused_until_) accept_paused_until_ = 0;
+    }
+    const int ready = ::poll(fds, n, timeout);
+    if (ready < 0 && errno != EINTR) {
+      throw std::system_error(errno, std::generic_category(), "poll");
+    }
+    counters_.wait_calls.add();
+    if (ready > 0) {
+      if ((fds[0].revents & POLLIN) != 0) take_messages();
+      if ((fds[1].revents & POLLIN) != 0) {
+        std::uint64_t value = 0;
+        [[maybe_unused]] auto r = ::read(idle_fd_, &value, sizeof(value));
+      }
+      if (signal_at != 0 && (fds[signal_at].revents & POLLIN) != 0) {
+        signalfd_siginfo info{};
+        if (::read(context_.signal_fd, &info, sizeof(info)) == sizeof(info)) {
+          handle_loop_signal(context_, info.ssi_signo);
+        }
+      }
+      if (listen_at != 0 && (fds[listen_at].revents & POLLIN) != 0 && !stopping()) {
+        accept_ready();
+      }
+    }
+    if (!stopping()) continue;
+    if (grace_deadline == 0) grace_deadline = core::monotonic_ms() + config_.grace_ms;
+    {
+      std::lock_guard lock(mutex_);
+      if (busy_ == 0) {
+        log_->flush();  // what the last workers logged reaches the file before the exit
+        break;
+      }
+    }
+    if (!cut() && core::monotonic_ms() >= grace_deadline) {
+      cut_.store(true, std::memory_order_release);
+      notice_.fetch_add(1, std::memory_order_acq_rel);
+      log_->abandon();  // lines the disk has not taken by now are dropped and counted
+    }
+    interrupt_workers();
+  }
+}
+
+void Acceptor::pause_accepting() {
+  counters_.accept_pauses.add();
+  accept_paused_until_ = core::monotonic_ms() + config_.accept_retry_ms;
+}
+
+void Acceptor::take_messages() {
+  std::uint64_t value = 0;
+  [[maybe_unused]] auto r = ::read(context_.wake_fd, &value, sizeof(value));
+  const std::uint32_t messages = net::take_messages(context_);
+  if ((messages & loop_message::kStop) != 0) begin_stop();
+  if ((messages & loop_message::kReopenLogs) != 0) log_->reopen();
+}
+
+void Acceptor::accept_ready() {
+  ConnectionCap& cap = *context_.cap;
+  for (int i = 0; i < kAcceptBatch; ++i) {
+    if (!cap.try_acquire()) {
+      counters_.accept_pauses.add();
+      return;
+    }
+    // Blocking, unlike the listener: the worker waits in recv and send.
+    const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) {
+      const int error = errno;
+      cap.release();
+      if (error == EAGAIN || error == EINTR) return;
+      if (error == ECONNABORTED || error == EPROTO) continue;
+      counters_.accept_errors.add();
+      // Out of descriptors or memory: the listener stays out of poll for a while instead of
+      // being reported (level-triggered) and failing again at once.
+      core::log_warn("accept: {}; pausing accepts for {} ms", std::strerror(error),
+                     config_.accept_retry_ms);
+      pause_accepting();
+      return;
+    }
+    hand_over(fd);
+  }
+}
+
+void Acceptor::hand_over(int fd) {
+  std::unique_lock lock(mutex_);
+  if (!idle_.empty()) {
+    Worker* w = idle_.back();
+    idle_.pop_back();
+    w->next_fd = fd;
+    w->busy = true;
+    ++busy_;
+    w->wake.notify_one();
+    return;
+  }
+  // In the list before its thread runs, so nothing can leave a running thread unowned.
+  workers_.push_back(std::make_unique<Worker>(*this, context_.add_counters(), *log_));
+  Worker* worker = workers_.back().get();
+  if (const int rc = worker->start(fd); rc != 0) {
+    // Out of threads (RLIMIT_NPROC, a container's pids limit, memory): this client is closed,
+    // and the next ones wait in the backlog for a while rather than be accepted and dropped.
+    workers_.pop_back();
+    lock.unlock();
+    core::log_warn("no thread for a new connection: {}; pausing accepts for {} ms",
+                   std::strerror(rc), config_.accept_retry_ms);
+    ::close(fd);
+    context_.cap->release();
+    counters_.rejected_over_cap.add();
+    pause_accepting();
+    return;
+  }
+  worker->busy = true;
+  ++busy_;
+}
+
+bool Acceptor::wait_for_connection(Worker& worker, int& fd) {
+  std::unique_lock lock(mutex_);
+  worker.busy = false;
+  --busy_;
+  idle_.push_back(&worker);
+  context_.cap->release();
+  const std::uint64_t one = 1;
+  [[maybe_unused]] auto r = ::write(idle_fd_, &one, sizeof(one));
+  worker.wake.wait(lock, [&] { return worker.next_fd >= 0 || exit_workers_; });
+  if (worker.next_fd < 0) return false;
+  fd = std::exchange(worker.next_fd, -1);
+  return true;
+}
+
+void Acceptor::begin_stop() {
+  if (stopping()) return;
+  stopping_.store(true, std::memory_order_release);
+  notice_.fetch_add(1, std::memory_order_acq_rel);
+  if (listen_fd_ >= 0) ::close(std::exchange(listen_fd_, -1));
+  interrupt_workers();
+}
+
+// Workers blocked in recv, send or a sleep do not see a flag change: interrupt each busy one
+// until it has acknowledged the latest notice.
+void Acceptor::interrupt_workers() {
+  const std::uint32_t notice = notice_.load(std::memory_order_acquire);
+  std::lock_guard lock(mutex_);
+  for (auto& w : workers_) {
+    if (w->busy && w->seen() != notice) w->interrupt();
+  }
+}
+
+}  // namespace rs::net::threads

@@ -1,0 +1,187 @@
+#include "net/threads/worker.hpp"
+
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <csignal>
+
+#include "core/clock.hpp"
+#include "net/loop/loop_support.hpp"
+#include "net/threads/acceptor.hpp"
+
+namespace rs::net::threads {
+
+namespace {
+
+// A worker's stack: its loop keeps its state on the heap, so a small stack is plenty, and
+// thousands of workers do not reserve gigabytes of address space.
+constexpr std::size_t kWorkerStackBytes = 256 << 10;
+// Receive buffers per worker: one to read into, one for an answer that holds its bytes.
+constexpr unsigned kWorkerBuffers = 2;
+// Output chunks per slab of a worker's pool: one connection at a time needs few.
+constexpr std::size_t kWorkerChunksPerSlab = 4;
+// A blocking send returns after this long without progress, so the worker's timers
+// (--send-timeout-ms among them) keep running while a peer does not read.
+constexpr int kSendSliceMs = 200;
+
+void set_socket_timeout(int fd, int option, std::int64_t ms) {
+  timeval tv{};
+  tv.tv_sec = static_cast<time_t>(ms / 1000);
+  tv.tv_usec = static_cast<suseconds_t>((ms % 1000) * 1000);
+  ::setsockopt(fd, SOL_SOCKET, option, &tv, sizeof(tv));
+}
+
+}  // namespace
+
+Worker::Worker(Acceptor& owner, LoopCounters& counters, SharedLog& log)
+    : owner_(owner),
+      counters_(counters),
+      log_(log),
+      now_ms_(core::monotonic_ms()),
+      timers_(now_ms_),
+      chunks_(owner.config().chunk_bytes, kWorkerChunksPerSlab),
+      connection_context_{*this, slots_, owner.config().limits, counters, turn_},
+      buffers_(kWorkerBuffers, owner.config().buffer_size),
+      files_(chunks_) {}
+
+Worker::~Worker() {
+  protocols_.reset();
+}
+
+int Worker::start(int fd) {
+  first_fd_ = fd;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, kWorkerStackBytes);
+  const int rc = ::pthread_create(&thread_, &attr, &Worker::main, this);
+  pthread_attr_destroy(&attr);
+  started_ = rc == 0;
+  if (started_) ::pthread_setname_np(thread_, "rs-worker");
+  return rc;
+}
+
+void Worker::join() {
+  if (started_) ::pthread_join(thread_, nullptr);
+  started_ = false;
+}
+
+void Worker::interrupt() {
+  if (started_) ::pthread_kill(thread_, SIGUSR1);
+}
+
+void* Worker::main(void* self) {
+  static_cast<Worker*>(self)->run();
+  return nullptr;
+}
+
+void Worker::run() {
+  protocols_ = owner_.context().make_protocols(*this);
+  int fd = first_fd_;
+  do {
+    serve(fd);
+    update_gauges();  // the connection's chunks went back with it
+  } while (owner_.wait_for_connection(*this, fd));
+  protocols_.reset();
+}
+
+void Worker::update_gauges() {
+  update_pool_gauges(counters_, chunks_, slots_, files_.open_files());
+  counters_.pool_grows.set(static_cast<std::int64_t>(chunks_.grows() + slots_.grows()));
+  counters_.buffers_held.set(buffers_.held());
+}
+
+void Worker::refresh() {
+  move_clock();
+  timers_.advance(now_ms_);
+}
+
+void Worker::on_wake(ThreadConnection& conn) {
+  move_clock();
+  observe_owner(conn);
+}
+
+void Worker::move_clock() {
+  now_ms_ = core::monotonic_ms();
+  timers_.set_now(now_ms_);
+}
+
+// One connection, start to close: each pass does what the event loops' turns do (redelivered
+// input, then a blocking send and the settle), hands over file results, writes the log, then
+// waits in recv (or sleeps) until input or the next timer, then fires timers.
+void Worker::serve(int fd) {
+  ThreadConnection conn(connection_context_, fd, next_id_++, buffers_, *this);
+  note_connection_opened(counters_);
+  set_socket_timeout(fd, SO_SNDTIMEO, kSendSliceMs);
+  recv_timeout_ms_ = 0;
+  shut_down_ = false;
+  cut_ = false;
+  refresh();  // the worker may have been idle: the connection's first timers count from now
+  conn.start(protocols_->open(conn));
+  for (;;) {
+    // The send blocks for at most kSendSliceMs without progress.
+    redeliver_and_flush(turn_, [&conn](DrivenConnection& /*c*/) { return conn.send_pending(); });
+    files_.deliver_posted();
+    log_.flush();
+    update_gauges();
+    if (conn.closed() && turn_.empty()) {
+      conn.turn_done();  // the protocol hears of the close
+      break;
+    }
+    observe_owner(conn);
+    if (turn_.empty() && !files_.has_posted() && !cut_) wait_for_input_or_timer(conn);
+    // Stashed input waiting to be handed back arrived before any deadline now due: it goes to
+    // the protocol (at the top of the next pass) before timers fire.
+    move_clock();
+    if (turn_.resumed.empty()) timers_.advance(now_ms_);
+  }
+  refresh();
+  counters_.closed.add();
+  counters_.connections_open.dec();
+  // Its place under the cap is given back once this worker is idle (wait_for_connection), so
+  // the next client finds a thread waiting instead of making one more.
+}
+
+// Acts on the owner's stop flags, once each per connection, then acknowledges them. The flags
+// are read before the acknowledgement: a notice sent after this load is acted on at the next
+// pass, and the owner interrupts until it is acknowledged.
+void Worker::observe_owner(ThreadConnection& conn) {
+  const std::uint32_t notice = owner_.notice();
+  if (owner_.cut() && !cut_) {
+    cut_ = true;
+    conn.abort();
+  } else if (owner_.stopping() && !shut_down_) {
+    shut_down_ = true;
+    conn.shut_down();
+  }
+  seen_.store(notice, std::memory_order_release);
+}
+
+void Worker::wait_for_input_or_timer(ThreadConnection& conn) {
+  std::int64_t timeout_ms = -1;  // no timer: wait for input (or a stop) alone
+  if (auto next = timers_.next_expiry_ms()) {
+    timeout_ms = static_cast<std::int64_t>(*next > now_ms_ ? *next - now_ms_ : 0);
+    if (timeout_ms == 0) return;  // a timer is due now
+  }
+  // No free buffer (answers still pending hold them all): nothing could be read into; a
+  // timer releases them.
+  if (conn.receiving() && !conn.transport_closed() && buffers_.available() > 0) {
+    // The socket timeout is the next timer. It changes only when the deadline moved by more
+    // than a millisecond, so a keep-alive connection re-arming the same idle timeout costs no
+    // setsockopt per request.
+    const std::int64_t want = timeout_ms < 0 ? 0 : timeout_ms;
+    if (want == 0 ? recv_timeout_ms_ != 0
+                  : (recv_timeout_ms_ == 0 || want < recv_timeout_ms_ - 1 ||
+                     want > recv_timeout_ms_ + 1)) {
+      set_socket_timeout(conn.fd(), SO_RCVTIMEO, want);
+      recv_timeout_ms_ = want;
+    }
+    conn.receive();  // returns with input, at the timeout (a timer is due) or on a stop
+    return;
+  }
+  // Nothing to read (input paused, ended, or every buffer held by a pending answer): sleep
+  // until the next timer. A pending GET /delay keeps its thread here.
+  ::poll(nullptr, 0, static_cast<int>(std::min<std::int64_t>(timeout_ms, INT32_MAX)));
+}
+
+}  // namespace rs::net::threads

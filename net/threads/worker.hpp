@@ -1,0 +1,92 @@
+// One thread of the threads backend and the state of the one connection it serves at a time:
+// its own timer wheel, pools and protocol state, and the turn order of the event loops
+// (net::redeliver_and_flush) around blocking calls. Its waits are bounded by socket timeouts
+// (SO_RCVTIMEO up to the next timer, SO_SNDTIMEO slices), so the header, idle, body and send
+// limits hold. The acceptor's stop flags reach it through SIGUSR1, which interrupts a blocked
+// recv, send or sleep.
+#pragma once
+
+#include <pthread.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+
+#include "core/buffer.hpp"
+#include "core/timer_wheel.hpp"
+#include "net/connection.hpp"
+#include "net/loop_counters.hpp"
+#include "net/sync/pread_files.hpp"
+#include "net/sync/recv_buffers.hpp"
+#include "net/threads/shared_log.hpp"
+#include "net/threads/thread_connection.hpp"
+#include "net/transport.hpp"
+
+namespace rs::net::threads {
+
+class Acceptor;
+
+class Worker final : public LoopServices, private WorkerWake {
+ public:
+  Worker(Acceptor& owner, LoopCounters& counters, SharedLog& log);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Starts the thread on its first connection; 0, or the error pthread_create gave.
+  int start(int fd);
+  void join();
+  // Makes a blocked recv, send or sleep return (EINTR) so the worker looks at the flags.
+  void interrupt();
+  // The owner's notice number this worker has acted on.
+  std::uint32_t seen() const { return seen_.load(std::memory_order_acquire); }
+
+  // Guarded by the owner's mutex.
+  std::condition_variable wake;
+  int next_fd = -1;
+  bool busy = false;
+
+  // LoopServices
+  core::TimerWheel& timers() override { return timers_; }
+  core::ChunkPool& chunks() override { return chunks_; }
+  std::uint64_t now_ms() const override { return now_ms_; }
+  LogSink* access_log() override { return log_.enabled() ? &log_ : nullptr; }
+  FileService& files() override { return files_; }
+
+ private:
+  static void* main(void* self);
+  void run();
+  void serve(int fd);
+  void wait_for_input_or_timer(ThreadConnection& conn);
+  void update_gauges();
+  void refresh();
+  // The clock moves at once; timers fire at the end of the pass, after what the call brought
+  // was handled, as on the event loops.
+  void on_wake(ThreadConnection& conn) override;
+  void move_clock() override;
+  void observe_owner(ThreadConnection& conn);
+
+  Acceptor& owner_;
+  LoopCounters& counters_;
+  SharedLog& log_;
+  std::uint64_t now_ms_;
+  core::TimerWheel timers_;
+  core::ChunkPool chunks_;
+  ResponseSlotPool slots_;
+  TurnLists turn_;
+  ConnectionContext connection_context_;
+  sync::RecvBuffers buffers_;
+  sync::PreadFiles files_;
+  std::unique_ptr<ProtocolFactory> protocols_;
+  pthread_t thread_{};
+  bool started_ = false;
+  int first_fd_ = -1;
+  std::uint64_t next_id_ = 1;
+  std::int64_t recv_timeout_ms_ = 0;  // SO_RCVTIMEO on the current socket; 0: none
+  bool shut_down_ = false;            // the current connection was told of the stop
+  bool cut_ = false;                  // the current connection was cut (the grace period ended)
+  std::atomic<std::uint32_t> seen_{0};
+};
+
+}  // namespace rs::net::threads

@@ -1,0 +1,158 @@
+#include "net/uring/ring_poller.hpp"
+
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "core/log.hpp"
+#include "net/loop/event_loop.hpp"
+#include "net/loop/loop_support.hpp"
+
+namespace rs::net {
+// The loop of this backend is compiled once, here.
+template class EventLoop<uring::RingPoller>;
+}  // namespace rs::net
+
+namespace rs::net::uring {
+
+namespace {
+constexpr std::uint16_t kBufferGroup = 0;
+}
+
+RingPoller::RingPoller(EventLoop<RingPoller>& loop, const RingOptions& options, int listen_fd)
+    : loop_(loop),
+      options_(options),
+      counters_(loop.counters()),
+      log_(ring_, loop.timers(), counters_, loop.config().access_log_path,
+           loop.config().access_log_max_buffered_bytes),
+      files_(ring_, loop.chunks()),
+      ring_(options, counters_),
+      buffers_(*ring_.raw(), kBufferGroup, loop.config().buffer_count, loop.config().buffer_size,
+               options.incremental_buffers),
+      acceptor_(ring_, listen_fd, *this, counters_) {
+  if (buffers_.incremental()) ring_.refuse_recv_bundle_beside_incremental();
+  bind<&RingPoller::on_wake>(wake_op_, this);
+  bind<&RingPoller::on_signal>(signal_op_, this);
+}
+
+RingPoller::~RingPoller() = default;
+
+std::string RingPoller::describe() const {
+  const char* incremental = buffers_.incremental()         ? "on"
+                            : options_.incremental_buffers ? "unsupported"
+                                                           : "off";
+  return fmt::format("io_uring {} ({}), batched wait {}, {}, incremental buffers {}",
+                     to_string(ring_.mode()), ring_.mode_reason(), ring_.wait_mode(), ring_.knobs(),
+                     incremental);
+}
+
+core::TimerWheel& RingPoller::timers() {
+  return loop_.timers();
+}
+
+bool RingPoller::grace_expired() const {
+  return loop_.grace_expired();
+}
+
+void RingPoller::start() {
+  arm_wake();
+  if (loop_.context().signal_fd >= 0) arm_signal();
+  acceptor_.resume();
+}
+
+void RingPoller::set_accepting(bool on) {
+  if (on) {
+    acceptor_.resume();
+  } else {
+    acceptor_.pause();
+  }
+}
+
+void RingPoller::adopt(RingConnection& conn) {
+  if (options_.fixed_files == 0) return;
+  const int slot = ring_.install_fixed(conn.fd());
+  if (slot >= 0) {
+    conn.use_fixed_slot(slot);
+  } else {
+    counters_.fixed_file_misses.add();
+  }
+}
+
+// Everything the turn prepared goes in this one submit: returned buffers become visible to the
+// kernel first, so receives re-armed this turn find them.
+void RingPoller::wait(std::optional<std::uint64_t> timeout_ms) {
+  buffers_.publish();
+  std::optional<std::uint64_t> timeout_ns;
+  if (timeout_ms) timeout_ns = *timeout_ms * 1000000ULL;
+  ring_.submit_and_wait(timeout_ns);
+}
+
+void RingPoller::dispatch() {
+  // The CQ head moves once per batch (in reap); continuations run after it has moved.
+  for (;;) {
+    const std::size_t n = ring_.reap(batch_);
+    for (std::size_t i = 0; i < n; ++i) {
+      Completion& c = batch_[i];
+      c.op->complete(*c.op, c.res, c.flags);
+    }
+    if (n < batch_.size()) break;
+  }
+}
+
+void RingPoller::release(RingConnection& conn) {
+  loop_.retire(conn);
+}
+
+void RingPoller::on_grace_expired(ConnectionList& open) {
+  // Closed connections still waiting for zero-copy notifications are reset, not waited for.
+  for (DrivenConnection& conn : open)
+    static_cast<RingConnection&>(conn).end_close_wait(true);
+}
+
+void RingPoller::update_gauges(LoopCounters& counters) const {
+  counters.buffers_held.set(buffers_.held());
+  counters.recv_buffers_used.set(buffers_.used());
+  counters.fixed_files_in_use.set(static_cast<std::int64_t>(ring_.fixed_files_in_use()));
+}
+
+void RingPoller::on_accepted(int fd) {
+  loop_.on_accepted(fd);
+}
+
+void RingPoller::on_accept_exhausted(int error) {
+  loop_.on_accept_exhausted(error);
+}
+
+void RingPoller::arm_wake() {
+  io_uring_sqe* sqe = ring_.sqe(wake_op_);
+  io_uring_prep_read(sqe, loop_.context().wake_fd, &wake_value_, sizeof(wake_value_), 0);
+}
+
+void RingPoller::on_wake(std::int32_t res, std::uint32_t /*flags*/) {
+  if (res > 0) loop_.take_messages();
+  if (res > 0 || res == -EINTR || res == -EAGAIN) {
+    arm_wake();
+  } else {
+    // Re-arming on a persistent error would spin; stopping is all it could have said.
+    core::log_error("eventfd read failed: {}; stopping this loop", std::strerror(-res));
+    loop_.begin_stop();
+  }
+}
+
+void RingPoller::arm_signal() {
+  io_uring_sqe* sqe = ring_.sqe(signal_op_);
+  io_uring_prep_read(sqe, loop_.context().signal_fd, &siginfo_, sizeof(siginfo_), 0);
+}
+
+void RingPoller::on_signal(std::int32_t res, std::uint32_t /*flags*/) {
+  if (res == static_cast<std::int32_t>(sizeof(siginfo_))) {
+    handle_loop_signal(loop_.context(), siginfo_.ssi_signo);
+  } else if (res != -EINTR && res != -EAGAIN) {
+    core::log_error("signalfd read failed: {}; signals are no longer handled", std::strerror(-res));
+    return;
+  }
+  if (!loop_.stopping()) arm_signal();
+}
+
+}  // namespace rs::net::uring

@@ -1,0 +1,105 @@
+// The completion backend's poller for net::EventLoop: the ring, the provided-buffer ring, the
+// acceptor, and the reads of the wake eventfd and the signalfd as operations. A wait is one
+// submit-and-wait that hands the kernel everything the turn prepared (sends, re-armed receives,
+// log writes) and returns with completions, which are reaped in batches (one CQ head advance
+// per batch) and then run, each through its operation's function pointer.
+#pragma once
+
+#include <sys/signalfd.h>
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "net/connection.hpp"
+#include "net/loop_counters.hpp"
+#include "net/uring/acceptor.hpp"
+#include "net/uring/buffer_ring.hpp"
+#include "net/uring/ring.hpp"
+#include "net/uring/ring_connection.hpp"
+#include "net/uring/ring_files.hpp"
+#include "net/uring/ring_log.hpp"
+#include "net/uring/ring_options.hpp"
+
+namespace rs::net {
+template <class Poller>
+class EventLoop;
+}  // namespace rs::net
+
+namespace rs::net::uring {
+
+class RingPoller final : private AcceptHandler {
+ public:
+  using Connection = RingConnection;
+  using Options = RingOptions;
+
+  RingPoller(EventLoop<RingPoller>& loop, const RingOptions& options, int listen_fd);
+  ~RingPoller();
+  RingPoller(const RingPoller&) = delete;
+  RingPoller& operator=(const RingPoller&) = delete;
+
+  // The poller operations net::EventLoop calls (see net/loop/event_loop.hpp).
+  void start();
+  void set_accepting(bool on);
+  void stop_accepting() { acceptor_.close(); }
+  void adopt(RingConnection& conn);
+  bool send(RingConnection& conn) {
+    conn.send_pending();
+    return false;  // the kernel answers with a completion, in a later turn
+  }
+  void readmit(RingConnection& conn) { conn.retry_receive(); }
+  unsigned free_receive_buffers() const { return buffers_.available(); }
+  bool has_work() const { return false; }
+  void wait(std::optional<std::uint64_t> timeout_ms);
+  void dispatch();
+  bool idle() const { return acceptor_.idle(); }
+  void on_grace_expired(ConnectionList& open);
+  void update_gauges(LoopCounters& counters) const;
+  RingLog& log() { return log_; }
+  const RingLog& log() const { return log_; }
+  RingFiles& files() { return files_; }
+  const RingFiles& files() const { return files_; }
+  std::string describe() const;
+
+  // For RingConnection.
+  Ring& ring() { return ring_; }
+  BufferRing& buffers() { return buffers_; }
+  LoopCounters& counters() { return counters_; }
+  core::TimerWheel& timers();
+  // The last completion that names conn arrived after its transport closed: it can go.
+  void release(RingConnection& conn);
+  bool grace_expired() const;  // a stop is cutting what is left
+  std::uint64_t zc_close_wait_ms() const { return options_.send_zc_close_wait_ms; }
+
+ private:
+  static constexpr std::size_t kBatch = 256;
+
+  void on_accepted(int fd) override;
+  void on_accept_exhausted(int error) override;
+  void arm_wake();
+  void arm_signal();
+  void on_wake(std::int32_t res, std::uint32_t flags);
+  void on_signal(std::int32_t res, std::uint32_t flags);
+
+  EventLoop<RingPoller>& loop_;
+  const RingOptions& options_;
+  LoopCounters& counters_;
+  Operation wake_op_;
+  Operation signal_op_;
+  std::uint64_t wake_value_ = 0;
+  signalfd_siginfo siginfo_{};
+  std::array<Completion, kBatch> batch_{};
+  // The access log: its writes and opens are operations, so it is declared before ring_.
+  RingLog log_;
+  RingFiles files_;  // static files: their operations live in pooled files, so before ring_
+  // Declared after everything of the poller the kernel may write to (operations, wake and
+  // signal buffers) so the ring is torn down before they are; the buffer ring and the acceptor
+  // need the ring and go just before it. The connections live in the loop, which destroys the
+  // poller (and so the ring) first.
+  Ring ring_;
+  BufferRing buffers_;
+  Acceptor acceptor_;
+};
+
+}  // namespace rs::net::uring
