@@ -141,10 +141,10 @@ bool EpollConnection::send_pending() {
 }
 
 void EpollConnection::close_transport() {
-  transport_closed_ = true;
-  starved_ = false;
   // Closing the descriptor also takes it out of the epoll set (it was never duplicated).
   ::close(fd());
+  transport_closed_ = true;
+  starved_ = false;
   poller_.retire(*this);
 }
 

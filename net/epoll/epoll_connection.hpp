@@ -4,7 +4,6 @@
 #pragma once
 
 #include <sys/socket.h>
-#include <sys/uio.h>
 
 #include <cstdint>
 
@@ -19,8 +18,8 @@ class EpollPoller;
 
 class EpollConnection final : public DrivenConnection, private Transport {
  public:
+  using Poller = EpollPoller;
   EpollConnection(EpollPoller& poller, ConnectionContext& context, int fd, std::uint64_t id);
-  ~EpollConnection() = default;
 
   // The turn's send: one sendmsg of pending_output(). True when the kernel answered (and the
   // connection settled); false when the send buffer was already known to be full.

@@ -16,15 +16,11 @@
 #include "net/connection.hpp"
 #include "net/epoll/epoll_connection.hpp"
 #include "net/epoll/watch.hpp"
+#include "net/loop/poller.hpp"
 #include "net/loop_counters.hpp"
 #include "net/sync/pread_files.hpp"
 #include "net/sync/recv_buffers.hpp"
 #include "net/sync/write_log.hpp"
-
-namespace rs::net {
-template <class Poller>
-class EventLoop;
-}  // namespace rs::net
 
 namespace rs::net::epoll {
 
@@ -38,8 +34,6 @@ class EpollPoller final {
 
   EpollPoller(EventLoop<EpollPoller>& loop, const EpollOptions& options, int listen_fd);
   ~EpollPoller();
-  EpollPoller(const EpollPoller&) = delete;
-  EpollPoller& operator=(const EpollPoller&) = delete;
 
   // The poller operations net::EventLoop calls (see net/loop/event_loop.hpp).
   void start() { set_accepting(true); }

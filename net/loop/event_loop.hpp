@@ -49,6 +49,7 @@
 #include "core/timer_wheel.hpp"
 #include "net/connection.hpp"
 #include "net/loop/loop_config.hpp"
+#include "net/loop/loop_state.hpp"
 #include "net/loop/loop_support.hpp"
 #include "net/loop_counters.hpp"
 #include "net/transport.hpp"
@@ -71,9 +72,9 @@ class EventLoop final : public LoopServices {
   std::string describe() const { return poller_.describe(); }
 
   // LoopServices
-  core::TimerWheel& timers() override { return timers_; }
-  core::ChunkPool& chunks() override { return chunks_; }
-  std::uint64_t now_ms() const override { return now_ms_; }
+  core::TimerWheel& timers() override { return state_.timers; }
+  core::ChunkPool& chunks() override { return state_.chunks; }
+  std::uint64_t now_ms() const override { return state_.now_ms; }
   LogSink* access_log() override { return poller_.log().enabled() ? &poller_.log() : nullptr; }
   FileService& files() override { return poller_.files(); }
 
@@ -81,8 +82,6 @@ class EventLoop final : public LoopServices {
   const LoopConfig& config() const { return config_; }
   LoopContext& context() { return context_; }
   LoopCounters& counters() { return counters_; }
-  ConnectionContext& connection_context() { return connection_context_; }
-  TurnLists& turn() { return turn_; }
   bool stopping() const { return stopping_; }
   bool grace_expired() const { return grace_expired_; }
   // A connection accepted on the listener.
@@ -113,12 +112,7 @@ class EventLoop final : public LoopServices {
   const LoopConfig& config_;
   LoopContext& context_;
   LoopCounters& counters_;
-  std::uint64_t now_ms_;
-  core::TimerWheel timers_;
-  core::ChunkPool chunks_;
-  ResponseSlotPool slots_;
-  TurnLists turn_;
-  ConnectionContext connection_context_;
+  LoopState state_;
   core::SlabPool<Connection> connections_;
   // Open connections (all_), and those closed whose memory goes at the end of the turn.
   ConnectionList all_;
@@ -144,10 +138,7 @@ EventLoop<Poller>::EventLoop(const LoopConfig& config, LoopContext& context,
     : config_(config),
       context_(context),
       counters_(*context.counters),
-      now_ms_(core::monotonic_ms()),
-      timers_(now_ms_),
-      chunks_(config.chunk_bytes),
-      connection_context_{*this, slots_, config.limits, counters_, turn_},
+      state_(*this, config.limits, counters_, config.chunk_bytes),
       accept_retry_timer_(&EventLoop::on_accept_retry, this),
       grace_timer_(&EventLoop::on_grace_expired, this),
       poller_(*this, options, std::exchange(context.listen_fd, -1)) {
@@ -173,10 +164,9 @@ void EventLoop<Poller>::run() {
     // The wheel's clock moves before any continuation runs, so a timer armed by one counts
     // from now, not from before the wait; timers fire after the events, so a client whose
     // bytes arrived is served even if the loop was slow to look.
-    now_ms_ = core::monotonic_ms();
-    timers_.set_now(now_ms_);
+    state_.move_clock();
     poller_.dispatch();
-    timers_.advance(now_ms_);
+    state_.timers.advance(state_.now_ms);
     counters_.loop_turns.add();
   }
   update_gauges();
@@ -185,19 +175,22 @@ void EventLoop<Poller>::run() {
 // Work that is already known does not wait: waiting would only add latency.
 template <class Poller>
 std::optional<std::uint64_t> EventLoop<Poller>::wait_ms() const {
-  if (!turn_.empty() || !retired_.empty() || poller_.has_work()) return 0;
-  if (auto next = timers_.next_expiry_ms()) return *next > now_ms_ ? *next - now_ms_ : 0;
+  if (!state_.turn.empty() || !retired_.empty() || poller_.has_work()) return 0;
+  if (auto next = state_.timers.next_expiry_ms()) {
+    return *next > state_.now_ms ? *next - state_.now_ms : 0;
+  }
   return std::nullopt;
 }
 
 template <class Poller>
 void EventLoop<Poller>::end_of_turn() {
-  redeliver_and_flush(turn_, [this](DrivenConnection& conn) {
+  redeliver_and_flush(state_.turn, [this](DrivenConnection& conn) {
     return poller_.send(static_cast<Connection&>(conn));
   });
   // Let back in as many readers starved of buffers as there are free buffers, oldest first.
-  for (unsigned free = poller_.free_receive_buffers(); free > 0 && !turn_.starved.empty(); --free) {
-    poller_.readmit(static_cast<Connection&>(*turn_.starved.pop_front()));
+  TurnLists& turn = state_.turn;
+  for (unsigned free = poller_.free_receive_buffers(); free > 0 && !turn.starved.empty(); --free) {
+    poller_.readmit(static_cast<Connection&>(*turn.starved.pop_front()));
   }
   // The log lines of every response of this turn leave in (at most) one write.
   poller_.log().flush();
@@ -216,7 +209,7 @@ void EventLoop<Poller>::release_retired() {
   if (retired_.empty()) return;
   while (DrivenConnection* conn = retired_.pop_front()) {
     conn->turn_done();  // the protocol hears of the close before the memory goes
-    turn_.forget(*conn);
+    state_.turn.forget(*conn);
     connections_.destroy(static_cast<Connection*>(conn));
     note_connection_closed(counters_, *context_.cap);
   }
@@ -247,13 +240,13 @@ void EventLoop<Poller>::on_accepted(int fd) {
   if (cap.full() && !accept_paused_) {
     accept_paused_ = true;
     poller_.set_accepting(false);
-    timers_.arm(accept_retry_timer_, config_.accept_retry_ms);
+    state_.timers.arm(accept_retry_timer_, config_.accept_retry_ms);
   }
 }
 
 template <class Poller>
 void EventLoop<Poller>::open_connection(int fd) {
-  Connection* conn = connections_.make(poller_, connection_context_, fd, next_connection_id_++);
+  Connection* conn = connections_.make(poller_, state_.connections, fd, next_connection_id_++);
   poller_.adopt(*conn);
   all_.push_back(*conn);
   note_connection_opened(counters_);
@@ -274,7 +267,7 @@ template <class Poller>
 void EventLoop<Poller>::resume_accepting_if_room() {
   if (!accept_paused_ || !parked_.empty() || context_.cap->full()) return;
   accept_paused_ = false;
-  timers_.cancel(accept_retry_timer_);
+  state_.timers.cancel(accept_retry_timer_);
   poller_.set_accepting(true);
 }
 
@@ -285,7 +278,7 @@ void EventLoop<Poller>::on_accept_exhausted(int error) {
                  config_.accept_retry_ms);
   accept_paused_ = true;
   poller_.set_accepting(false);
-  timers_.arm(accept_retry_timer_, config_.accept_retry_ms);
+  state_.timers.arm(accept_retry_timer_, config_.accept_retry_ms);
 }
 
 template <class Poller>
@@ -294,7 +287,7 @@ void EventLoop<Poller>::on_accept_retry(core::Timer& timer) {
   if (self.stopping_) return;
   self.admit_parked();
   if (self.context_.cap->full() || !self.parked_.empty()) {
-    self.timers_.arm(self.accept_retry_timer_, self.config_.accept_retry_ms);
+    self.state_.timers.arm(self.accept_retry_timer_, self.config_.accept_retry_ms);
     return;
   }
   self.resume_accepting_if_room();
@@ -312,12 +305,12 @@ void EventLoop<Poller>::begin_stop() {
   if (stopping_) return;
   stopping_ = true;
   poller_.stop_accepting();
-  timers_.cancel(accept_retry_timer_);
+  state_.timers.cancel(accept_retry_timer_);
   for (int fd : parked_)
     ::close(fd);
   parked_.clear();
   shut_down_all(all_);
-  timers_.arm(grace_timer_, config_.grace_ms);
+  state_.timers.arm(grace_timer_, config_.grace_ms);
 }
 
 template <class Poller>
@@ -331,10 +324,8 @@ void EventLoop<Poller>::on_grace_expired(core::Timer& timer) {
 
 template <class Poller>
 void EventLoop<Poller>::update_gauges() {
-  update_pool_gauges(counters_, chunks_, slots_, poller_.files().open_files());
+  state_.update_gauges(counters_, poller_.files().open_files(), connections_.grows());
   counters_.pool_connections.set(static_cast<std::int64_t>(connections_.outstanding()));
-  counters_.pool_grows.set(
-      static_cast<std::int64_t>(chunks_.grows() + slots_.grows() + connections_.grows()));
   poller_.update_gauges(counters_);
 }
 

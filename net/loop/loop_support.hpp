@@ -36,14 +36,6 @@ inline void note_connection_closed(LoopCounters& counters, ConnectionCap& cap) {
   cap.release();
 }
 
-// The pool gauges every loop reports: what its chunks, response slots and open files hold.
-inline void update_pool_gauges(LoopCounters& counters, const core::ChunkPool& chunks,
-                               const ResponseSlotPool& slots, std::size_t open_files) {
-  counters.pool_chunks.set(static_cast<std::int64_t>(chunks.outstanding()));
-  counters.pool_response_slots.set(static_cast<std::int64_t>(slots.outstanding()));
-  counters.pool_files.set(static_cast<std::int64_t>(open_files));
-}
-
 // The first steps of a turn, the same on every backend. Redelivered input may produce output,
 // so it goes before the sends. Then one send per connection, and its one settle. Send first:
 // settling a connection whose output is queued with no send under way would put it on the list

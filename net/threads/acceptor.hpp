@@ -26,10 +26,9 @@ class SharedLog;
 
 class Acceptor {
  public:
+  // Not copyable (it holds a mutex and the workers' threads).
   Acceptor(const LoopConfig& config, LoopContext& context);
   ~Acceptor();
-  Acceptor(const Acceptor&) = delete;
-  Acceptor& operator=(const Acceptor&) = delete;
 
   void run();
   std::string describe() const { return "a thread per connection (blocking recv/send)"; }

@@ -38,12 +38,10 @@ Worker::Worker(Acceptor& owner, LoopCounters& counters, SharedLog& log)
     : owner_(owner),
       counters_(counters),
       log_(log),
-      now_ms_(core::monotonic_ms()),
-      timers_(now_ms_),
-      chunks_(owner.config().chunk_bytes, kWorkerChunksPerSlab),
-      connection_context_{*this, slots_, owner.config().limits, counters, turn_},
+      state_(*this, owner.config().limits, counters, owner.config().chunk_bytes,
+             kWorkerChunksPerSlab),
       buffers_(kWorkerBuffers, owner.config().buffer_size),
-      files_(chunks_) {}
+      files_(state_.chunks) {}
 
 Worker::~Worker() {
   protocols_.reset();
@@ -86,31 +84,29 @@ void Worker::run() {
 }
 
 void Worker::update_gauges() {
-  update_pool_gauges(counters_, chunks_, slots_, files_.open_files());
-  counters_.pool_grows.set(static_cast<std::int64_t>(chunks_.grows() + slots_.grows()));
+  state_.update_gauges(counters_, files_.open_files());
   counters_.buffers_held.set(buffers_.held());
 }
 
 void Worker::refresh() {
-  move_clock();
-  timers_.advance(now_ms_);
+  state_.move_clock();
+  state_.timers.advance(state_.now_ms);
 }
 
 void Worker::on_wake(ThreadConnection& conn) {
-  move_clock();
+  state_.move_clock();
   observe_owner(conn);
 }
 
 void Worker::move_clock() {
-  now_ms_ = core::monotonic_ms();
-  timers_.set_now(now_ms_);
+  state_.move_clock();
 }
 
 // One connection, start to close: each pass does what the event loops' turns do (redelivered
 // input, then a blocking send and the settle), hands over file results, writes the log, then
 // waits in recv (or sleeps) until input or the next timer, then fires timers.
 void Worker::serve(int fd) {
-  ThreadConnection conn(connection_context_, fd, next_id_++, buffers_, *this);
+  ThreadConnection conn(state_.connections, fd, next_id_++, buffers_, *this);
   note_connection_opened(counters_);
   set_socket_timeout(fd, SO_SNDTIMEO, kSendSliceMs);
   recv_timeout_ms_ = 0;
@@ -120,20 +116,21 @@ void Worker::serve(int fd) {
   conn.start(protocols_->open(conn));
   for (;;) {
     // The send blocks for at most kSendSliceMs without progress.
-    redeliver_and_flush(turn_, [&conn](DrivenConnection& /*c*/) { return conn.send_pending(); });
+    redeliver_and_flush(state_.turn,
+                        [&conn](DrivenConnection& /*c*/) { return conn.send_pending(); });
     files_.deliver_posted();
     log_.flush();
     update_gauges();
-    if (conn.closed() && turn_.empty()) {
+    if (conn.closed() && state_.turn.empty()) {
       conn.turn_done();  // the protocol hears of the close
       break;
     }
     observe_owner(conn);
-    if (turn_.empty() && !files_.has_posted() && !cut_) wait_for_input_or_timer(conn);
+    if (state_.turn.empty() && !files_.has_posted() && !cut_) wait_for_input_or_timer(conn);
     // Stashed input waiting to be handed back arrived before any deadline now due: it goes to
     // the protocol (at the top of the next pass) before timers fire.
-    move_clock();
-    if (turn_.resumed.empty()) timers_.advance(now_ms_);
+    state_.move_clock();
+    if (state_.turn.resumed.empty()) state_.timers.advance(state_.now_ms);
   }
   refresh();
   counters_.closed.add();
@@ -159,8 +156,8 @@ void Worker::observe_owner(ThreadConnection& conn) {
 
 void Worker::wait_for_input_or_timer(ThreadConnection& conn) {
   std::int64_t timeout_ms = -1;  // no timer: wait for input (or a stop) alone
-  if (auto next = timers_.next_expiry_ms()) {
-    timeout_ms = static_cast<std::int64_t>(*next > now_ms_ ? *next - now_ms_ : 0);
+  if (auto next = state_.timers.next_expiry_ms()) {
+    timeout_ms = static_cast<std::int64_t>(*next > state_.now_ms ? *next - state_.now_ms : 0);
     if (timeout_ms == 0) return;  // a timer is due now
   }
   // No free buffer (answers still pending hold them all): nothing could be read into; a

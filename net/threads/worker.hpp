@@ -16,6 +16,7 @@
 #include "core/buffer.hpp"
 #include "core/timer_wheel.hpp"
 #include "net/connection.hpp"
+#include "net/loop/loop_state.hpp"
 #include "net/loop_counters.hpp"
 #include "net/sync/pread_files.hpp"
 #include "net/sync/recv_buffers.hpp"
@@ -48,9 +49,9 @@ class Worker final : public LoopServices, private WorkerWake {
   bool busy = false;
 
   // LoopServices
-  core::TimerWheel& timers() override { return timers_; }
-  core::ChunkPool& chunks() override { return chunks_; }
-  std::uint64_t now_ms() const override { return now_ms_; }
+  core::TimerWheel& timers() override { return state_.timers; }
+  core::ChunkPool& chunks() override { return state_.chunks; }
+  std::uint64_t now_ms() const override { return state_.now_ms; }
   LogSink* access_log() override { return log_.enabled() ? &log_ : nullptr; }
   FileService& files() override { return files_; }
 
@@ -70,12 +71,7 @@ class Worker final : public LoopServices, private WorkerWake {
   Acceptor& owner_;
   LoopCounters& counters_;
   SharedLog& log_;
-  std::uint64_t now_ms_;
-  core::TimerWheel timers_;
-  core::ChunkPool chunks_;
-  ResponseSlotPool slots_;
-  TurnLists turn_;
-  ConnectionContext connection_context_;
+  LoopState state_;
   sync::RecvBuffers buffers_;
   sync::PreadFiles files_;
   std::unique_ptr<ProtocolFactory> protocols_;

@@ -26,7 +26,6 @@ class RingPoller;
 class RingConnection final : public DrivenConnection, private Transport {
  public:
   RingConnection(RingPoller& poller, ConnectionContext& context, int fd, std::uint64_t id);
-  ~RingConnection() = default;
 
   // Before start(): operations name this registered file slot from now on.
   void use_fixed_slot(int slot) { fixed_slot_ = slot; }

@@ -17,25 +17,13 @@ namespace rs::net::uring {
 
 RingLog::RingLog(Ring& ring, core::TimerWheel& timers, LoopCounters& counters, std::string path,
                  std::size_t max_buffered_bytes)
-    : ring_(ring),
-      timers_(timers),
-      counters_(counters),
-      path_(std::move(path)),
-      buffer_(counters, max_buffered_bytes),
-      retry_timer_(&RingLog::on_retry, this) {
+    : LogFile(timers, counters, std::move(path), max_buffered_bytes), ring_(ring) {
   bind<&RingLog::on_write>(write_op_, this);
   bind<&RingLog::on_open>(open_op_, this);
-  if (!path_.empty()) fd_ = open_access_log(path_);
-}
-
-RingLog::~RingLog() {
-  if (fd_ >= 0) ::close(fd_);
-  if (next_fd_ >= 0) ::close(next_fd_);
 }
 
 void RingLog::flush() {
-  if (fd_ < 0 || write_in_flight_ || buffer_.abandoned() || retry_timer_.armed() ||
-      buffer_.empty()) {
+  if (fd_ < 0 || write_in_flight_ || buffer_.abandoned() || retry_pending() || buffer_.empty()) {
     return;
   }
   maybe_switch();
@@ -53,25 +41,14 @@ void RingLog::on_write(std::int32_t res, std::uint32_t /*flags*/) {
   write_in_flight_ = false;
   if (res > 0) {
     // A short write leaves the rest at the front; the next turn writes it.
-    buffer_.written(static_cast<std::size_t>(res));
-    error_reported_ = false;
+    wrote(static_cast<std::size_t>(res));
   } else if (res != -EINTR && res != -EAGAIN) {
     // ENOSPC, EIO, EBADF (or a write of nothing): retrying at once would spin; the lines wait
     // (up to the bound) and the write is tried again after a pause.
-    counters_.access_log_write_errors.add();
-    if (!error_reported_) {
-      error_reported_ = true;
-      core::log_error("access log {}: write failed: {}; retrying every {} ms", path_,
-                      std::strerror(res < 0 ? -res : EIO), kRetryMs);
-    }
-    if (!buffer_.abandoned()) timers_.arm(retry_timer_, kRetryMs);
+    write_failed(res < 0 ? -res : EIO);
   }
   if (buffer_.abandoned()) buffer_.drop_buffered();
   maybe_switch();
-}
-
-void RingLog::on_retry(core::Timer& /*timer*/) {
-  // Nothing to do here: the end of this loop turn flushes again.
 }
 
 void RingLog::reopen() {
@@ -93,11 +70,9 @@ void RingLog::start_open() {
 void RingLog::on_open(std::int32_t res, std::uint32_t /*flags*/) {
   open_in_flight_ = false;
   if (res >= 0) {
-    if (next_fd_ >= 0) ::close(next_fd_);  // never taken over: a newer open replaces it
-    next_fd_ = res;
+    reopened(res);
   } else {
-    core::log_error("access log {}: reopen failed: {}; still writing to the old file", path_,
-                    std::strerror(-res));
+    reopen_failed(-res);
   }
   if (reopen_again_ && !buffer_.abandoned()) {
     reopen_again_ = false;
@@ -110,16 +85,12 @@ void RingLog::on_open(std::int32_t res, std::uint32_t /*flags*/) {
 // between the old file and the new one.
 void RingLog::maybe_switch() {
   if (next_fd_ < 0 || write_in_flight_ || !buffer_.at_line_start()) return;
-  // Closing a regular file does not wait for the disk; no operation names the old fd now.
-  ::close(fd_);
-  fd_ = std::exchange(next_fd_, -1);
-  counters_.access_log_reopens.add();
+  switch_file();
 }
 
 void RingLog::abandon() {
-  buffer_.abandon();
+  abandon_buffer();
   reopen_again_ = false;
-  timers_.cancel(retry_timer_);
   if (!write_in_flight_) buffer_.drop_buffered();  // else once the kernel is done with the bytes
 }
 

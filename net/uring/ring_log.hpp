@@ -1,4 +1,4 @@
-// The ring backend's access-log writer (net::LogSink). Lines wait in a net::LogBuffer (whole
+// The ring backend's access-log writer (net::LogFile). Lines wait in a net::LogBuffer (whole
 // lines per write, so writes from several loops, each with its own O_APPEND descriptor on the
 // same file, never interleave inside a line; a bound beyond which lines are dropped and counted,
 // so a slow disk costs log lines, never memory or loop time). At most one IORING_OP_WRITE is in
@@ -8,33 +8,20 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
-#include <string_view>
 
 #include "core/timer_wheel.hpp"
-#include "net/log_sink.hpp"
-#include "net/loop/log_buffer.hpp"
+#include "net/loop/log_file.hpp"
 #include "net/loop_counters.hpp"
 #include "net/uring/operation.hpp"
 #include "net/uring/ring.hpp"
 
 namespace rs::net::uring {
 
-class RingLog final : public LogSink {
+class RingLog final : public LogFile {
  public:
-  // After a failed write (ENOSPC, EIO) the next try waits this long instead of spinning.
-  static constexpr std::uint64_t kRetryMs = 1000;
-
-  // Opens `path` for appending (synchronously: this is start-up), or stays disabled when the
-  // path is empty. Throws StartupError naming the path when it cannot be opened. The ring is
-  // used only later, so it may still be under construction.
+  // The ring is used only later, so it may still be under construction.
   RingLog(Ring& ring, core::TimerWheel& timers, LoopCounters& counters, std::string path,
           std::size_t max_buffered_bytes);
-  ~RingLog();
-  RingLog(const RingLog&) = delete;
-  RingLog& operator=(const RingLog&) = delete;
-
-  bool enabled() const { return fd_ >= 0; }
-  void append(std::string_view line) override { buffer_.append(line); }
 
   // End of a loop turn: start a write of what is buffered unless one is in flight.
   void flush();
@@ -51,22 +38,13 @@ class RingLog final : public LogSink {
   void maybe_switch();
   void on_write(std::int32_t res, std::uint32_t flags);
   void on_open(std::int32_t res, std::uint32_t flags);
-  static void on_retry(core::Timer& timer);
 
   Ring& ring_;
-  core::TimerWheel& timers_;
-  LoopCounters& counters_;
-  std::string path_;
-  LogBuffer buffer_;  // lines not yet written; its front may be in flight
   Operation write_op_;
   Operation open_op_;
-  core::Timer retry_timer_;
-  int fd_ = -1;
-  int next_fd_ = -1;  // opened by reopen(), taken over between writes
-  bool write_in_flight_ = false;
+  bool write_in_flight_ = false;  // the buffer's front is in flight
   bool open_in_flight_ = false;
-  bool reopen_again_ = false;    // another reopen was asked for while one was in flight
-  bool error_reported_ = false;  // one message per run of failed writes
+  bool reopen_again_ = false;  // another reopen was asked for while one was in flight
 };
 
 }  // namespace rs::net::uring

@@ -36,8 +36,6 @@ RingPoller::RingPoller(EventLoop<RingPoller>& loop, const RingOptions& options, 
   bind<&RingPoller::on_signal>(signal_op_, this);
 }
 
-RingPoller::~RingPoller() = default;
-
 std::string RingPoller::describe() const {
   const char* incremental = buffers_.incremental()         ? "on"
                             : options_.incremental_buffers ? "unsupported"

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "net/connection.hpp"
+#include "net/loop/poller.hpp"
 #include "net/loop_counters.hpp"
 #include "net/uring/acceptor.hpp"
 #include "net/uring/buffer_ring.hpp"
@@ -22,11 +23,6 @@
 #include "net/uring/ring_log.hpp"
 #include "net/uring/ring_options.hpp"
 
-namespace rs::net {
-template <class Poller>
-class EventLoop;
-}  // namespace rs::net
-
 namespace rs::net::uring {
 
 class RingPoller final : private AcceptHandler {
@@ -35,9 +31,6 @@ class RingPoller final : private AcceptHandler {
   using Options = RingOptions;
 
   RingPoller(EventLoop<RingPoller>& loop, const RingOptions& options, int listen_fd);
-  ~RingPoller();
-  RingPoller(const RingPoller&) = delete;
-  RingPoller& operator=(const RingPoller&) = delete;
 
   // The poller operations net::EventLoop calls (see net/loop/event_loop.hpp).
   void start();

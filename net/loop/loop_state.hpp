@@ -1,0 +1,53 @@
+// What every loop that serves connections keeps, whatever it waits on: the clock and timer
+// wheel, the pools of output chunks and response slots, the turn lists, and the context its
+// connections share. net::EventLoop has one; so does each worker of the threads backend, which
+// is a loop of one connection.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/buffer.hpp"
+#include "core/clock.hpp"
+#include "core/timer_wheel.hpp"
+#include "net/connection.hpp"
+#include "net/loop_counters.hpp"
+#include "net/transport.hpp"
+
+namespace rs::net {
+
+struct LoopState {
+  LoopState(LoopServices& services, const ConnectionLimits& limits, LoopCounters& counters,
+            std::size_t chunk_bytes, std::size_t chunks_per_slab = 64)
+      : now_ms(core::monotonic_ms()),
+        timers(now_ms),
+        chunks(chunk_bytes, chunks_per_slab),
+        connections{services, slots, limits, counters, turn} {}
+  LoopState(const LoopState&) = delete;
+  LoopState& operator=(const LoopState&) = delete;
+
+  // The clock moves before anything runs that may arm a timer, so the timer counts from now,
+  // not from before the wait.
+  void move_clock() {
+    now_ms = core::monotonic_ms();
+    timers.set_now(now_ms);
+  }
+  // The pool gauges of this loop; other_grows: slab growth of pools beside these.
+  void update_gauges(LoopCounters& counters, std::size_t open_files,
+                     std::uint64_t other_grows = 0) const {
+    counters.pool_chunks.set(static_cast<std::int64_t>(chunks.outstanding()));
+    counters.pool_response_slots.set(static_cast<std::int64_t>(slots.outstanding()));
+    counters.pool_files.set(static_cast<std::int64_t>(open_files));
+    counters.pool_grows.set(
+        static_cast<std::int64_t>(chunks.grows() + slots.grows() + other_grows));
+  }
+
+  std::uint64_t now_ms;
+  core::TimerWheel timers;
+  core::ChunkPool chunks;
+  ResponseSlotPool slots;
+  TurnLists turn;
+  ConnectionContext connections;
+};
+
+}  // namespace rs::net
