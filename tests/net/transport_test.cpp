@@ -248,10 +248,7 @@ TEST_P(TransportTest, ClientLeavingWithAnswersPendingFreesEverything) {
   ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
   ::close(fd_);
   fd_ = -1;
-  EXPECT_TRUE(wait_until([&] {
-    return server_->counter("connections_open") == 0 &&
-           server_->counter("pool_response_slots") == 0 && server_->counter("buffers_held") == 0;
-  }));
+  expect_pools_returned(*server_);
 }
 
 // Incremental buffers (uring, Linux 6.12+): a held receive keeps only its piece of a buffer.
@@ -281,9 +278,7 @@ TEST(UringTransport, IncrementalBuffersLetManyHoldsShareABuffer) {
     EXPECT_EQ(recv_string(fd, 12), "released\nok\n");
     ::close(fd);
   }
-  EXPECT_TRUE(wait_until([&] {
-    return server.counter("connections_open") == 0 && server.counter("buffers_held") == 0;
-  }));
+  expect_pools_returned(server);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, TransportTest, ::testing::ValuesIn(all_backends()),
