@@ -14,7 +14,7 @@
 #include "net/http/http_loop.hpp"
 #include "tests/support/alloc_counter.hpp"
 #include "tests/support/net_client.hpp"
-#include "tests/support/server_harness.hpp"
+#include "tests/support/server_fixture.hpp"
 
 namespace rs::test {
 namespace {
@@ -168,16 +168,15 @@ bool http_round(const std::array<int, N>& fds, int round, int depth, DateWatch& 
   return true;
 }
 
-class HttpAllocationTest : public ::testing::TestWithParam<BackendParam> {
+class HttpAllocationTest : public ServerFixture {
  protected:
   // 100 keep-alive connections, warmed up; then at least 10,000 requests measured, and on
   // until the server's Date has changed at least once (its cache refresh is on the path too).
   void run(int depth) {
-    http::HttpShared shared{http::HttpConfig{}};
-    InProcessServer server(test_config(GetParam()), http::make_http_factory(shared));
+    start();
     std::array<int, kClients> fds{};
     for (int& fd : fds) {
-      fd = connect_to(server.port());
+      fd = connect();
       ASSERT_GE(fd, 0);
       timeval bound{10, 0};  // a lost answer fails the test instead of hanging it
       ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &bound, sizeof(bound));
@@ -185,8 +184,8 @@ class HttpAllocationTest : public ::testing::TestWithParam<BackendParam> {
     DateWatch warm_date;
     for (int round = 0; round < 20; ++round)
       ASSERT_TRUE(http_round(fds, round, depth, warm_date)) << "warm-up round " << round;
-    const std::int64_t grows_before = server.counter("pool_grows");
-    const std::int64_t accepted_before = server.counter("accepted");
+    const std::int64_t grows_before = counter("pool_grows");
+    const std::int64_t accepted_before = counter("accepted");
 
     const int min_rounds = (10000 + kClients * depth - 1) / (kClients * depth);
     const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
@@ -207,13 +206,11 @@ class HttpAllocationTest : public ::testing::TestWithParam<BackendParam> {
     EXPECT_TRUE(date.changed) << "the measured phase never saw the Date header change";
     EXPECT_GE(rounds * kClients * depth, 10000);
     EXPECT_EQ(allocations, 0u) << "over " << rounds * kClients * depth << " requests";
-    EXPECT_EQ(server.counter("pool_grows"), grows_before);
-    EXPECT_EQ(server.counter("accepted"), accepted_before) << "keep-alive broke";
+    EXPECT_EQ(counter("pool_grows"), grows_before);
+    EXPECT_EQ(counter("accepted"), accepted_before) << "keep-alive broke";
     std::printf("[ measured ] %d requests (%d deep) on %d connections: %llu allocations\n",
                 rounds * kClients * depth, depth, kClients,
                 static_cast<unsigned long long>(allocations));
-    for (int fd : fds)
-      ::close(fd);
   }
 };
 
@@ -228,9 +225,8 @@ TEST_P(HttpAllocationTest, PipelinedPlaintextAndJsonAllocateNothingAfterWarmUp) 
 // The control: the counter does see what the server thread allocates (GET /metrics builds
 // its text in a std::string), so the zeros above are measured, not missed.
 TEST_P(HttpAllocationTest, CounterSeesAllocationsOnTheServerThread) {
-  http::HttpShared shared{http::HttpConfig{}};
-  InProcessServer server(test_config(GetParam()), http::make_http_factory(shared));
-  const int fd = connect_to(server.port());
+  start();
+  const int fd = connect();
   ASSERT_GE(fd, 0);
   timeval bound{10, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &bound, sizeof(bound));
@@ -251,7 +247,6 @@ TEST_P(HttpAllocationTest, CounterSeesAllocationsOnTheServerThread) {
   EXPECT_TRUE(ok);
   EXPECT_TRUE(std::string_view(buffer, have).starts_with("HTTP/1.1 200 "));
   EXPECT_GT(allocations, 0u);
-  ::close(fd);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, HttpAllocationTest, ::testing::ValuesIn(all_backends()),
