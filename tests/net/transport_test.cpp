@@ -11,6 +11,7 @@
 //   peer           answer the peer's port
 //   bye            answer "bye" and close gracefully
 #include <arpa/inet.h>
+#include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <unistd.h>
@@ -246,6 +247,33 @@ TEST_P(TransportTest, ClientLeavingWithAnswersPendingFreesEverything) {
   // A reset, not a FIN: after a FIN the server would rightly still owe the pending answer.
   linger reset{1, 0};
   ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+  ::close(fd_);
+  fd_ = -1;
+  expect_pools_returned(*server_);
+}
+
+// The shared "every pool came back" check itself: while a connection is open and holds a
+// receive buffer it fails, naming what is still out; once the client has gone it passes.
+TEST_P(TransportTest, PoolsReturnedCheckNamesWhatIsStillOut) {
+  start();
+  EXPECT_EQ(ask("hold\n", 5), "held\n");
+  ASSERT_TRUE(wait_until([&] { return server_->counter("buffers_held") == 1; }));
+  ::testing::TestPartResultArray failures;
+  bool returned = true;
+  {
+    ::testing::ScopedFakeTestPartResultReporter intercept(
+        ::testing::ScopedFakeTestPartResultReporter::INTERCEPT_ONLY_CURRENT_THREAD, &failures);
+    returned = expect_pools_returned(*server_, milliseconds(100));
+  }
+  EXPECT_FALSE(returned);
+  std::string messages;
+  for (int i = 0; i < failures.size(); ++i) {
+    EXPECT_TRUE(failures.GetTestPartResult(i).nonfatally_failed());
+    messages += failures.GetTestPartResult(i).message();
+  }
+  EXPECT_NE(messages.find("connections_open"), std::string::npos) << messages;
+  EXPECT_NE(messages.find("buffers_held"), std::string::npos) << messages;
+  EXPECT_EQ(ask("release\n", 9), "released\n");
   ::close(fd_);
   fd_ = -1;
   expect_pools_returned(*server_);
