@@ -7,44 +7,15 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <memory>
 #include <string>
 
-#include "net/echo/echo_protocol.hpp"
 #include "tests/support/net_client.hpp"
-#include "tests/support/server_harness.hpp"
+#include "tests/support/server_fixture.hpp"
 
 namespace rs::test {
 namespace {
 
-class EchoTest : public ::testing::TestWithParam<BackendParam> {
- protected:
-  void start(const std::function<void(net::ServerConfig&)>& tweak = {}) {
-    net::ServerConfig config = test_config(GetParam());
-    if (tweak) tweak(config);
-    server_ = std::make_unique<InProcessServer>(config, net::echo::make_factory);
-  }
-  std::uint16_t port() const { return server_->port(); }
-  std::int64_t counter(std::string_view name) const { return server_->counter(name); }
-  // Every connection gone and everything it held back in its pool.
-  bool all_closed() {
-    return wait_until([&] {
-      return counter("connections_open") == 0 && counter("pool_connections") == 0 &&
-             counter("pool_chunks") == 0 && counter("pool_response_slots") == 0 &&
-             counter("buffers_held") == 0;
-    });
-  }
-
-  std::unique_ptr<InProcessServer> server_;
-};
-
-struct Fd {
-  explicit Fd(int f) : fd(f) {}
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-  int fd;
-};
+class EchoTest : public ServerFixture {};
 
 std::vector<EchoJob> make_jobs(std::uint16_t port, std::size_t clients, std::size_t bytes) {
   std::vector<EchoJob> jobs(clients);
@@ -61,29 +32,29 @@ void close_jobs(std::vector<EchoJob>& jobs) {
 }
 
 TEST_P(EchoTest, OneClientGetsItsBytesBack) {
-  start();
-  Fd c(connect_to(port()));
-  ASSERT_GE(c.fd, 0);
-  ASSERT_TRUE(send_all(c.fd, "hello, ring"));
-  EXPECT_EQ(recv_string(c.fd, 11), "hello, ring");
+  start_echo();
+  const int c = connect();
+  ASSERT_GE(c, 0);
+  ASSERT_TRUE(send_all(c, "hello, ring"));
+  EXPECT_EQ(recv_string(c, 11), "hello, ring");
   EXPECT_TRUE(wait_until([&] { return counter("bytes_out") == 11; }));
 }
 
 TEST_P(EchoTest, FiveHundredConcurrentClientsEachGetTheirOwnBytes) {
-  start();
+  start_echo();
   auto jobs = make_jobs(port(), 500, 4000);
   for (auto& job : jobs)
     ASSERT_GE(job.fd, 0);
   EXPECT_TRUE(run_echo_jobs(jobs, 333));
   close_jobs(jobs);
-  EXPECT_TRUE(all_closed());
+  expect_pools_returned();
   EXPECT_EQ(counter("accepted"), 500);
   EXPECT_EQ(counter("bytes_in"), 500 * 4000);
   EXPECT_EQ(counter("bytes_out"), 500 * 4000);
 }
 
 TEST_P(EchoTest, MessagesFromOneByteToOneMebibyteInOddFragments) {
-  start();
+  start_echo();
   const std::size_t sizes[] = {1, 2, 7, 4095, 4097, 65537, 1 << 20};
   const std::size_t fragments[] = {1, 3, 17, 1021, 65521};
   for (std::size_t size : sizes) {
@@ -97,37 +68,38 @@ TEST_P(EchoTest, MessagesFromOneByteToOneMebibyteInOddFragments) {
 }
 
 TEST_P(EchoTest, HalfClosedClientGetsEverythingThenEof) {
-  start();
-  Fd c(connect_to(port()));
+  start_echo();
+  const int c = connect();
   const auto payload = pattern(200000, 7);
-  ASSERT_TRUE(send_all(c.fd, payload));
-  ASSERT_EQ(::shutdown(c.fd, SHUT_WR), 0);
+  ASSERT_TRUE(send_all(c, payload));
+  ASSERT_EQ(::shutdown(c, SHUT_WR), 0);
   std::vector<std::byte> back(payload.size());
-  ASSERT_TRUE(recv_exact(c.fd, back));
+  ASSERT_TRUE(recv_exact(c, back));
   EXPECT_EQ(back, payload);
-  EXPECT_TRUE(wait_closed(c.fd));
-  EXPECT_TRUE(all_closed());
+  EXPECT_TRUE(wait_closed(c));
+  expect_pools_returned();
 }
 
 TEST_P(EchoTest, ClientResetWhileServerSendsLeavesOthersServed) {
-  start();
+  start_echo();
   {
-    Fd c(connect_to(port()));
+    const int c = connect();
     // Send far more than the socket buffers hold without reading, so the server is blocked
     // sending when the reset arrives.
-    set_nonblocking(c.fd);
+    set_nonblocking(c);
     const auto chunk = pattern(1 << 16, 1);
     std::size_t sent = 0;
     while (sent < (8u << 20)) {
-      const ssize_t n = ::send(c.fd, chunk.data(), chunk.size(), MSG_NOSIGNAL);
+      const ssize_t n = ::send(c, chunk.data(), chunk.size(), MSG_NOSIGNAL);
       if (n <= 0) break;
       sent += static_cast<std::size_t>(n);
     }
     ASSERT_TRUE(wait_until([&] { return counter("bytes_out") > 0; }));
     linger reset{1, 0};
-    ::setsockopt(c.fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
-  }  // close with linger 0: RST
-  EXPECT_TRUE(all_closed());
+    ::setsockopt(c, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+    close_client(c);  // with linger 0: RST
+  }
+  expect_pools_returned();
   EXPECT_GE(counter("send_errors") + counter("recv_errors"), 1);
   auto jobs = make_jobs(port(), 3, 10000);
   EXPECT_TRUE(run_echo_jobs(jobs, 1000));
@@ -135,9 +107,9 @@ TEST_P(EchoTest, ClientResetWhileServerSendsLeavesOthersServed) {
 }
 
 TEST_P(EchoTest, ClientThatStopsReadingPausesReceiveAndLosesNothing) {
-  start();
-  Fd c(connect_to(port()));
-  set_nonblocking(c.fd);
+  start_echo();
+  const int c = connect();
+  set_nonblocking(c);
   const std::size_t total = 32u << 20;
   const auto payload = pattern(total, 3);
   // Write until the server stops taking bytes: its output passed the high-water mark and it
@@ -145,7 +117,7 @@ TEST_P(EchoTest, ClientThatStopsReadingPausesReceiveAndLosesNothing) {
   std::size_t sent = 0;
   ASSERT_TRUE(wait_until(
       [&] {
-        const ssize_t n = ::send(c.fd, payload.data() + sent,
+        const ssize_t n = ::send(c, payload.data() + sent,
                                  std::min<std::size_t>(65536, total - sent), MSG_NOSIGNAL);
         if (n > 0) sent += static_cast<std::size_t>(n);
         return counter("input_pauses") > 0 && n < 0;
@@ -163,7 +135,7 @@ TEST_P(EchoTest, ClientThatStopsReadingPausesReceiveAndLosesNothing) {
   EXPECT_LT(bound, static_cast<std::int64_t>(total / 2));
   // Now read everything, sending the rest meanwhile: nothing lost, nothing reordered.
   std::vector<EchoJob> jobs(1);
-  jobs[0].fd = c.fd;
+  jobs[0].fd = c;
   jobs[0].payload = payload;
   jobs[0].sent = sent;
   EXPECT_TRUE(run_echo_jobs(jobs, 65536));
@@ -174,21 +146,20 @@ TEST_P(EchoTest, ClientThatStopsReadingPausesReceiveAndLosesNothing) {
 }
 
 TEST_P(EchoTest, MaxConnectionsMakesTheNextClientWaitItsTurn) {
-  start([](net::ServerConfig& config) { config.max_connections = 2; });
-  Fd a(connect_to(port()));
-  Fd b(connect_to(port()));
-  ASSERT_TRUE(send_all(a.fd, "a"));
-  ASSERT_TRUE(send_all(b.fd, "b"));
-  EXPECT_EQ(recv_string(a.fd, 1), "a");
-  EXPECT_EQ(recv_string(b.fd, 1), "b");
+  start_echo([](net::ServerConfig& config) { config.max_connections = 2; });
+  const int a = connect();
+  const int b = connect();
+  ASSERT_TRUE(send_all(a, "a"));
+  ASSERT_TRUE(send_all(b, "b"));
+  EXPECT_EQ(recv_string(a, 1), "a");
+  EXPECT_EQ(recv_string(b, 1), "b");
   ASSERT_TRUE(wait_until([&] { return counter("accept_pauses") >= 1; }));
   // The third client completes its handshake in the backlog and is served once a place frees.
-  Fd c(connect_to(port()));
-  ASSERT_GE(c.fd, 0);
-  ASSERT_TRUE(send_all(c.fd, "c"));
-  ::close(a.fd);
-  a.fd = -1;
-  EXPECT_EQ(recv_string(c.fd, 1), "c");
+  const int c = connect();
+  ASSERT_GE(c, 0);
+  ASSERT_TRUE(send_all(c, "c"));
+  close_client(a);
+  EXPECT_EQ(recv_string(c, 1), "c");
   // Each loop counts its own peak, so only one loop's peak is the process's.
   if (GetParam().loops == 1) {
     EXPECT_EQ(counter("connections_peak"), 2);
@@ -197,76 +168,75 @@ TEST_P(EchoTest, MaxConnectionsMakesTheNextClientWaitItsTurn) {
 }
 
 TEST_P(EchoTest, StopWithClientsConnectedClosesThemAndReturns) {
-  start();
-  std::vector<std::unique_ptr<Fd>> clients;
+  start_echo();
+  std::vector<int> clients;
   for (int i = 0; i < 20; ++i) {
-    clients.push_back(std::make_unique<Fd>(connect_to(port())));
-    ASSERT_TRUE(send_all(clients.back()->fd, "x"));
-    ASSERT_EQ(recv_string(clients.back()->fd, 1), "x");
+    clients.push_back(connect());
+    ASSERT_TRUE(send_all(clients.back(), "x"));
+    ASSERT_EQ(recv_string(clients.back(), 1), "x");
   }
   EXPECT_TRUE(server_->stop_and_wait(std::chrono::milliseconds(10000)));
-  for (auto& c : clients)
-    EXPECT_TRUE(wait_closed(c->fd));
+  for (int c : clients)
+    EXPECT_TRUE(wait_closed(c));
   EXPECT_EQ(counter("closed"), 20);
-  EXPECT_EQ(counter("pool_connections"), 0);
+  expect_pools_returned();
 }
 
 TEST_P(EchoTest, StopLetsQueuedOutputDrainBeforeClosing) {
-  start();
-  Fd c(connect_to(port()));
+  start_echo();
+  const int c = connect();
   // Below the high-water mark, so the server takes every byte in while the client reads none.
   const auto payload = pattern(512u << 10, 9);
-  ASSERT_TRUE(send_all(c.fd, payload));
+  ASSERT_TRUE(send_all(c, payload));
   ASSERT_TRUE(
       wait_until([&] { return counter("bytes_in") == static_cast<std::int64_t>(payload.size()); }));
   server_->server().stop();
   // Everything the server took in still comes back before it closes.
   std::vector<std::byte> back(payload.size());
-  ASSERT_TRUE(recv_exact(c.fd, back));
+  ASSERT_TRUE(recv_exact(c, back));
   EXPECT_EQ(back, payload);
-  EXPECT_TRUE(wait_closed(c.fd));
+  EXPECT_TRUE(wait_closed(c));
   EXPECT_TRUE(server_->stop_and_wait(std::chrono::milliseconds(10000)));
 }
 
 TEST_P(EchoTest, StopWhileTheClientKeepsSendingStillDeliversEverythingTaken) {
-  start();
-  Fd c(connect_to(port()));
+  start_echo();
+  const int c = connect();
   const auto payload = pattern(256u << 10, 11);
-  ASSERT_TRUE(send_all(c.fd, payload));
+  ASSERT_TRUE(send_all(c, payload));
   ASSERT_TRUE(
       wait_until([&] { return counter("bytes_in") == static_cast<std::int64_t>(payload.size()); }));
   server_->server().stop();
   // Bytes sent after the stop are never answered; they must not turn the close into a reset
   // that destroys the answers still queued in the kernel.
   const auto extra = pattern(64u << 10, 12);
-  send_all(c.fd, extra, std::chrono::milliseconds(2000));
+  send_all(c, extra, std::chrono::milliseconds(2000));
   std::vector<std::byte> back(payload.size());
-  ASSERT_TRUE(recv_exact(c.fd, back));
+  ASSERT_TRUE(recv_exact(c, back));
   EXPECT_EQ(back, payload);
   EXPECT_TRUE(server_->stop_and_wait(std::chrono::milliseconds(10000)));
 }
 
 TEST_P(EchoTest, GraceExpiryCutsAClientThatNeverReads) {
-  start([](net::ServerConfig& config) { config.loop.grace_ms = 200; });
-  Fd c(connect_to(port()));
-  set_nonblocking(c.fd);
+  start_echo([](net::ServerConfig& config) { config.loop.grace_ms = 200; });
+  const int c = connect();
+  set_nonblocking(c);
   const auto chunk = pattern(1 << 16, 13);
   ASSERT_TRUE(wait_until([&] {
-    ::send(c.fd, chunk.data(), chunk.size(), MSG_NOSIGNAL);
+    ::send(c, chunk.data(), chunk.size(), MSG_NOSIGNAL);
     return counter("input_pauses") > 0;
   }));
   const auto begin = Clock::now();
   EXPECT_TRUE(server_->stop_and_wait(std::chrono::milliseconds(10000)));
   EXPECT_GE(Clock::now() - begin, std::chrono::milliseconds(190));
-  EXPECT_EQ(counter("pool_connections"), 0);
-  EXPECT_EQ(counter("pool_chunks"), 0);
+  expect_pools_returned();
 }
 
 // The ring's provided buffers and multishot receive: behaviour only the uring backend has.
 class UringEchoTest : public EchoTest {};
 
 TEST_P(UringEchoTest, TinyBufferRingRunsDryAndStaysCorrect) {
-  start([](net::ServerConfig& config) {
+  start_echo([](net::ServerConfig& config) {
     config.loop.buffer_count = 2;
     config.loop.buffer_size = 64;
   });
@@ -274,16 +244,16 @@ TEST_P(UringEchoTest, TinyBufferRingRunsDryAndStaysCorrect) {
   EXPECT_TRUE(run_echo_jobs(jobs, 4096));
   close_jobs(jobs);
   EXPECT_GT(counter("enobufs"), 0);
-  EXPECT_TRUE(all_closed());
+  expect_pools_returned();
 }
 
 TEST_P(UringEchoTest, MultishotReceiveNeedsFarFewerSqesThanMessages) {
-  start();
-  Fd c(connect_to(port()));
+  start_echo();
+  const int c = connect();
   const std::string message(100, 'm');
   for (int i = 0; i < 2000; ++i) {
-    ASSERT_TRUE(send_all(c.fd, message));
-    ASSERT_EQ(recv_string(c.fd, message.size()), message);
+    ASSERT_TRUE(send_all(c, message));
+    ASSERT_EQ(recv_string(c, message.size()), message);
   }
   EXPECT_GE(counter("recv_completions"), 2000);
   EXPECT_LE(counter("recv_sqes"), 10);
@@ -293,7 +263,7 @@ TEST_P(UringEchoTest, MultishotReceiveNeedsFarFewerSqesThanMessages) {
 // kernel ends a batched wait without a general timeout at the batch time, which would make
 // an idle loop wake every wait_min_usec).
 TEST_P(UringEchoTest, BatchedWaitFillsTurnsUnderLoadAndSleepsWhenIdle) {
-  start([](net::ServerConfig& config) {
+  start_echo([](net::ServerConfig& config) {
     config.ring.wait_batch = 16;
     config.ring.wait_min_usec = 2000;
   });
@@ -304,7 +274,7 @@ TEST_P(UringEchoTest, BatchedWaitFillsTurnsUnderLoadAndSleepsWhenIdle) {
   auto jobs = make_jobs(port(), 32, std::size_t{64} * 1024);
   EXPECT_TRUE(run_echo_jobs(jobs, 512));
   close_jobs(jobs);
-  ASSERT_TRUE(all_closed());
+  ASSERT_TRUE(expect_pools_returned());
   const std::int64_t turns = counter("loop_turns");
   EXPECT_GT(counter("cqes_reaped"), 3 * turns) << "turns should carry several completions";
   // Idle for a while: a loop waking every 2 ms would turn ~100 times; timers tick once a
@@ -312,9 +282,9 @@ TEST_P(UringEchoTest, BatchedWaitFillsTurnsUnderLoadAndSleepsWhenIdle) {
   EXPECT_FALSE(wait_until([&] { return counter("loop_turns") > turns + 20; },
                           std::chrono::milliseconds(200)));
   // One message on one connection still gets its echo: the batch time bounds the wait.
-  Fd c(connect_to(port()));
-  ASSERT_TRUE(send_all(c.fd, "ping"));
-  EXPECT_EQ(recv_string(c.fd, 4), "ping");
+  const int c = connect();
+  ASSERT_TRUE(send_all(c, "ping"));
+  EXPECT_EQ(recv_string(c, 4), "ping");
 }
 
 // Filled slots of the file tables of this process's rings, as the kernel lists them in the
@@ -352,7 +322,7 @@ int slots_in_ring_file_tables() {
 // table holds the sockets while they are open, and a closed connection's slot is emptied and
 // takes the next client.
 TEST_P(UringEchoTest, FixedFileTableServesBeyondItsSizeAndReusesSlots) {
-  start([](net::ServerConfig& config) {
+  start_echo([](net::ServerConfig& config) {
     config.threads = 1;  // one loop, one table
     config.ring.fixed_files = 2;
   });
@@ -369,19 +339,19 @@ TEST_P(UringEchoTest, FixedFileTableServesBeyondItsSizeAndReusesSlots) {
     close_jobs(jobs);
   }
   EXPECT_EQ(counter("fixed_file_misses"), 1);
-  ASSERT_TRUE(all_closed());
+  ASSERT_TRUE(expect_pools_returned());
   EXPECT_TRUE(wait_until([&] { return counter("fixed_files_in_use") == 0; }));
   auto again = make_jobs(port(), 2, 50000);
   EXPECT_TRUE(run_echo_jobs(again, 4096));
   close_jobs(again);
   EXPECT_EQ(counter("fixed_file_misses"), 1) << "the freed slots were not reused";
-  EXPECT_TRUE(all_closed());
+  expect_pools_returned();
 }
 
 // --uring-recv-bundle: a stream larger than one buffer comes back whole, in fewer completions
 // than buffers it filled.
 TEST_P(UringEchoTest, RecvBundleFillsSeveralBuffersPerCompletion) {
-  start([](net::ServerConfig& config) {
+  start_echo([](net::ServerConfig& config) {
     config.ring.recv_bundle = true;
     config.ring.incremental_buffers = false;
     config.loop.buffer_size = 1024;
@@ -393,7 +363,7 @@ TEST_P(UringEchoTest, RecvBundleFillsSeveralBuffersPerCompletion) {
   auto jobs = make_jobs(port(), 4, 1 << 20);
   EXPECT_TRUE(run_echo_jobs(jobs, 1 << 18));
   close_jobs(jobs);
-  EXPECT_TRUE(all_closed());
+  expect_pools_returned();
   const std::int64_t buffers_filled = counter("bytes_in") / 1024;
   EXPECT_LT(counter("recv_completions"), buffers_filled / 2)
       << "completions should carry several buffers each";
@@ -403,7 +373,7 @@ TEST_P(UringEchoTest, RecvBundleFillsSeveralBuffersPerCompletion) {
 // many connections fit in one buffer, and bytes of different connections side by side in it
 // never mix.
 TEST_P(UringEchoTest, IncrementalBuffersPackSmallReceivesIntoOneBuffer) {
-  start([](net::ServerConfig& config) {
+  start_echo([](net::ServerConfig& config) {
     config.ring.incremental_buffers = true;
     config.loop.buffer_size = 65536;
     config.loop.buffer_count = 2;
@@ -420,7 +390,7 @@ TEST_P(UringEchoTest, IncrementalBuffersPackSmallReceivesIntoOneBuffer) {
   auto jobs = make_jobs(port(), kClients, kBytesEach);
   EXPECT_TRUE(run_echo_jobs(jobs, 100));
   close_jobs(jobs);
-  EXPECT_TRUE(all_closed());
+  expect_pools_returned();
   EXPECT_EQ(counter("enobufs"), 0);
   EXPECT_EQ(counter("bytes_in"), static_cast<std::int64_t>(kClients * kBytesEach));
   EXPECT_GE(counter("recv_completions"), static_cast<std::int64_t>(kClients));
@@ -432,7 +402,7 @@ TEST_P(UringEchoTest, IncrementalBuffersPackSmallReceivesIntoOneBuffer) {
 // --uring-send-zc: large echoes go zero-copy and come back intact; the chunks stay queued until
 // the kernel's notification, and everything is freed once the clients have gone.
 TEST_P(UringEchoTest, ZeroCopySendsDeliverEveryByteAndFreeTheirChunks) {
-  start([](net::ServerConfig& config) { config.ring.send_zc_min_bytes = 4096; });
+  start_echo([](net::ServerConfig& config) { config.ring.send_zc_min_bytes = 4096; });
   if (!server_->in_force("send zc >= 4096 B")) {
     GTEST_SKIP() << "no zero-copy sends with usage reports (Linux 6.2+): "
                  << server_->server().setup_mode();
@@ -440,7 +410,7 @@ TEST_P(UringEchoTest, ZeroCopySendsDeliverEveryByteAndFreeTheirChunks) {
   auto jobs = make_jobs(port(), 8, 1 << 20);
   EXPECT_TRUE(run_echo_jobs(jobs, 1 << 16));
   close_jobs(jobs);
-  EXPECT_TRUE(all_closed());
+  expect_pools_returned();
   EXPECT_GT(counter("send_zc"), 0);
   // Loopback cannot send from our pages: the kernel copies and says so on each notification.
   EXPECT_EQ(counter("send_zc_copied"), counter("send_zc"));
@@ -461,29 +431,27 @@ class UringZeroCopyCloseTest : public EchoTest {
   // Starts the server, and returns a client whose echo waits in the server's closed socket (or
   // waited there, and was reset, when the wait is short).
   int client_left_unread(std::uint64_t close_wait_ms, std::uint64_t grace_ms = 5000) {
-    start([&](net::ServerConfig& config) {
+    start_echo([&](net::ServerConfig& config) {
       config.threads = 1;
       config.loop.grace_ms = grace_ms;
       config.ring.send_zc_min_bytes = 1;
       config.ring.send_zc_close_wait_ms = close_wait_ms;
     });
     if (!server_->in_force("send zc >= 1 B")) return -1;
-    client_ = std::make_unique<Fd>(connect_to(port(), 4 << 10, 1024));
-    EXPECT_GE(client_->fd, 0);
-    EXPECT_TRUE(send_all(client_->fd, pattern(kBytes, 5)));
-    EXPECT_EQ(::shutdown(client_->fd, SHUT_WR), 0);
+    const int fd = connect(4 << 10, 1024);
+    EXPECT_GE(fd, 0);
+    EXPECT_TRUE(send_all(fd, pattern(kBytes, 5)));
+    EXPECT_EQ(::shutdown(fd, SHUT_WR), 0);
     EXPECT_TRUE(wait_until([&] {
       return counter("send_zc_close_waits") == 1 || counter("send_zc_resets") == 1;
     })) << "bytes_out "
         << counter("bytes_out") << " of " << kBytes;
     EXPECT_EQ(counter("bytes_out"), static_cast<std::int64_t>(kBytes));
-    return client_->fd;
+    return fd;
   }
   std::string no_zc() const {
     return "no zero-copy sends with usage reports (Linux 6.2+): " + server_->server().setup_mode();
   }
-
-  std::unique_ptr<Fd> client_;
 };
 
 // ... a peer that reads late still gets every byte and a clean end, with no reset;
@@ -496,7 +464,7 @@ TEST_P(UringZeroCopyCloseTest, APeerThatReadsLateGetsEverythingAndAnEnd) {
   EXPECT_EQ(back, pattern(kBytes, 5));
   char byte = 0;
   EXPECT_EQ(::recv(fd, &byte, 1, 0), 0) << "a clean end, not a reset";
-  EXPECT_TRUE(all_closed());
+  expect_pools_returned();
   EXPECT_EQ(counter("send_zc_close_waits"), 0);
   EXPECT_EQ(counter("send_zc_resets"), 0);
 }
@@ -505,7 +473,7 @@ TEST_P(UringZeroCopyCloseTest, APeerThatReadsLateGetsEverythingAndAnEnd) {
 TEST_P(UringZeroCopyCloseTest, APeerThatNeverReadsIsResetAfterTheWait) {
   const int fd = client_left_unread(300);
   if (fd < 0) GTEST_SKIP() << no_zc();
-  EXPECT_TRUE(all_closed());
+  expect_pools_returned();
   EXPECT_EQ(counter("send_zc_close_waits"), 0);
   EXPECT_EQ(counter("send_zc_resets"), 1);
   EXPECT_TRUE(wait_closed(fd));

@@ -11,6 +11,7 @@
 //   peer           answer the peer's port
 //   bye            answer "bye" and close gracefully
 #include <arpa/inet.h>
+#include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <unistd.h>
@@ -248,10 +249,34 @@ TEST_P(TransportTest, ClientLeavingWithAnswersPendingFreesEverything) {
   ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
   ::close(fd_);
   fd_ = -1;
-  EXPECT_TRUE(wait_until([&] {
-    return server_->counter("connections_open") == 0 &&
-           server_->counter("pool_response_slots") == 0 && server_->counter("buffers_held") == 0;
-  }));
+  expect_pools_returned(*server_);
+}
+
+// The shared "every pool came back" check itself: while a connection is open and holds a
+// receive buffer it fails, naming what is still out; once the client has gone it passes.
+TEST_P(TransportTest, PoolsReturnedCheckNamesWhatIsStillOut) {
+  start();
+  EXPECT_EQ(ask("hold\n", 5), "held\n");
+  ASSERT_TRUE(wait_until([&] { return server_->counter("buffers_held") == 1; }));
+  ::testing::TestPartResultArray failures;
+  bool returned = true;
+  {
+    ::testing::ScopedFakeTestPartResultReporter intercept(
+        ::testing::ScopedFakeTestPartResultReporter::INTERCEPT_ONLY_CURRENT_THREAD, &failures);
+    returned = expect_pools_returned(*server_, milliseconds(100));
+  }
+  EXPECT_FALSE(returned);
+  std::string messages;
+  for (int i = 0; i < failures.size(); ++i) {
+    EXPECT_TRUE(failures.GetTestPartResult(i).nonfatally_failed());
+    messages += failures.GetTestPartResult(i).message();
+  }
+  EXPECT_NE(messages.find("connections_open"), std::string::npos) << messages;
+  EXPECT_NE(messages.find("buffers_held"), std::string::npos) << messages;
+  EXPECT_EQ(ask("release\n", 9), "released\n");
+  ::close(fd_);
+  fd_ = -1;
+  expect_pools_returned(*server_);
 }
 
 // Incremental buffers (uring, Linux 6.12+): a held receive keeps only its piece of a buffer.
@@ -281,9 +306,7 @@ TEST(UringTransport, IncrementalBuffersLetManyHoldsShareABuffer) {
     EXPECT_EQ(recv_string(fd, 12), "released\nok\n");
     ::close(fd);
   }
-  EXPECT_TRUE(wait_until([&] {
-    return server.counter("connections_open") == 0 && server.counter("buffers_held") == 0;
-  }));
+  expect_pools_returned(server);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, TransportTest, ::testing::ValuesIn(all_backends()),

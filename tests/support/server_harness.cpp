@@ -1,12 +1,15 @@
 #include "tests/support/server_harness.hpp"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <cstring>
+#include <string_view>
 #include <thread>
 
 #include "tests/support/net_client.hpp"
@@ -93,6 +96,28 @@ bool InProcessServer::stop_and_wait(std::chrono::milliseconds timeout) {
   }
   joiner.join();
   return ok;
+}
+
+bool expect_pools_returned(const InProcessServer& server, std::chrono::milliseconds timeout) {
+  static constexpr std::array<std::string_view, 6> kPools = {
+      "connections_open",    "pool_connections", "pool_chunks",
+      "pool_response_slots", "pool_files",       "buffers_held"};
+  // The values of the last look, so what is reported is what the wait saw.
+  std::array<std::int64_t, kPools.size()> left{};
+  const bool back = wait_until(
+      [&] {
+        bool all = true;
+        for (std::size_t i = 0; i < kPools.size(); ++i) {
+          left[i] = server.counter(kPools[i]);
+          all = all && left[i] == 0;
+        }
+        return all;
+      },
+      timeout);
+  for (std::size_t i = 0; i < kPools.size(); ++i) {
+    EXPECT_EQ(left[i], 0) << kPools[i] << " still not 0 after " << timeout.count() << " ms";
+  }
+  return back;
 }
 
 ChildProcess::ChildProcess(const std::string& name, const std::vector<std::string>& args) {

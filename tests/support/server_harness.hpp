@@ -50,6 +50,13 @@ class InProcessServer {
   bool stopped_ = false;
 };
 
+// "Every pool came back": no connection open and nothing a connection held still out of its
+// pool (connections, output chunks, response slots, open files, held receive buffers). Waits
+// for it up to the timeout, since closes finish on the server's loops; each pool still out
+// then fails the test by name. Returns whether all came back, for callers that must stop.
+bool expect_pools_returned(const InProcessServer& server,
+                           std::chrono::milliseconds timeout = std::chrono::milliseconds(10000));
+
 net::ServerConfig test_config(const BackendParam& param);
 // The knobs of a tuned uring run: batched wait, a file table smaller than some tests' connection
 // counts (so both the slot and the plain-descriptor paths serve), incremental 4 KiB buffers

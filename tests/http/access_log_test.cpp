@@ -22,10 +22,9 @@
 #include <vector>
 
 #include "net/http/access_log.hpp"
-#include "net/http/session_factory.hpp"
 #include "net/socket.hpp"
 #include "tests/support/net_client.hpp"
-#include "tests/support/server_harness.hpp"
+#include "tests/support/server_fixture.hpp"
 
 namespace rs::test {
 namespace {
@@ -170,36 +169,20 @@ class TempDir {
   std::string path_;
 };
 
-const char kGetPlaintext[] = "GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n";
-
-class AccessLogTest : public ::testing::TestWithParam<BackendParam> {
+// The server stops at TearDown, so its last lines are in before the directory goes.
+class AccessLogTest : public ServerFixture {
  protected:
   void SetUp() override {
     ASSERT_FALSE(dir_.path().empty());
     log_path_ = dir_.path() + "/access.log";
   }
-  void start(const std::function<void(net::ServerConfig&)>& tweak = {},
-             const std::function<void(http::HttpConfig&)>& tweak_http = {}) {
-    net::ServerConfig config = test_config(GetParam());
-    config.loop.access_log_path = log_path_;
-    if (tweak) tweak(config);
-    http::HttpConfig http;
-    if (tweak_http) tweak_http(http);
-    shared_ = std::make_unique<http::HttpShared>(http);
-    server_ =
-        std::make_unique<InProcessServer>(std::move(config), http::make_http_factory(*shared_));
+  // An HTTP server logging to log_path_.
+  void start(const HttpTweak& tweak = {}, const ServerTweak& server_tweak = {}) {
+    ServerFixture::start(tweak, [&](net::ServerConfig& config) {
+      config.loop.access_log_path = log_path_;
+      if (server_tweak) server_tweak(config);
+    });
   }
-  int connect() {
-    const int fd = connect_to(server_->port());
-    fds_.push_back(fd);
-    return fd;
-  }
-  void TearDown() override {
-    for (int fd : fds_)
-      ::close(fd);
-    server_.reset();
-  }
-  std::int64_t counter(std::string_view name) { return server_->counter(name); }
   // Waits for n lines and parses each; a line that is not Combined Log Format fails the test.
   std::vector<LogLine> wait_for_entries(std::size_t n) {
     std::vector<LogLine> entries;
@@ -213,9 +196,6 @@ class AccessLogTest : public ::testing::TestWithParam<BackendParam> {
 
   TempDir dir_;
   std::string log_path_;
-  std::unique_ptr<http::HttpShared> shared_;
-  std::unique_ptr<InProcessServer> server_;
-  std::vector<int> fds_;
 };
 
 TEST_P(AccessLogTest, ResponseLogsOneCombinedFormatLine) {
@@ -346,7 +326,7 @@ TEST_P(AccessLogTest, RejectedRequestLogsItsStatusAndLine) {
 }
 
 TEST_P(AccessLogTest, HeaderTimeoutLogs408WithThePartialLine) {
-  start({}, [](http::HttpConfig& http) { http.header_timeout_ms = 50; });
+  start([](http::HttpConfig& http) { http.header_timeout_ms = 50; });
   // An incomplete request line, then silence: 408 once the header timeout passes; the log
   // shows the part of the line that arrived.
   const int slow = connect();
@@ -359,7 +339,7 @@ TEST_P(AccessLogTest, HeaderTimeoutLogs408WithThePartialLine) {
 }
 
 TEST_P(AccessLogTest, LogIsCompleteOnceTheServerHasStopped) {
-  start([](net::ServerConfig& config) { config.threads = loops_or_workers(config, 2); });
+  start({}, [](net::ServerConfig& config) { config.threads = loops_or_workers(config, 2); });
   constexpr int kConnections = 8;
   constexpr int kDepth = 50;
   std::string batch;
@@ -413,7 +393,7 @@ TEST_P(AccessLogTest, AnswersGivenDuringShutdownAreLoggedBeforeTheLoopExits) {
 }
 
 TEST_P(AccessLogTest, SeveralLoopsAppendWholeLinesToOneFile) {
-  start([](net::ServerConfig& config) { config.threads = loops_or_workers(config, 4); });
+  start({}, [](net::ServerConfig& config) { config.threads = loops_or_workers(config, 4); });
   constexpr int kConnections = 32;
   constexpr int kRounds = 20;
   constexpr int kDepth = 16;
@@ -477,7 +457,7 @@ TEST_P(AccessLogTest, ReopenSwitchesToANewFileAndKeepsTheOld) {
 
 TEST_P(AccessLogTest, LinesBeyondTheBufferBoundAreDroppedAndCounted) {
   // Room for about one line: a pipelined batch logged in one turn overflows it.
-  start([](net::ServerConfig& config) { config.loop.access_log_max_buffered_bytes = 150; });
+  start({}, [](net::ServerConfig& config) { config.loop.access_log_max_buffered_bytes = 150; });
   const int fd = connect();
   constexpr int kRequests = 30;
   std::string batch;
@@ -520,7 +500,7 @@ TEST_P(AccessLogTest, Ipv6ClientIsLoggedByItsAddress) {
   if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
     GTEST_SKIP() << "no IPv6 loopback here";
   }
-  start([](net::ServerConfig& config) { config.address = "::1"; });
+  start({}, [](net::ServerConfig& config) { config.address = "::1"; });
   addr.sin6_port = htons(server_->port());
   ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
   ASSERT_TRUE(send_all(fd, kGetPlaintext));

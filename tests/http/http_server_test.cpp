@@ -8,7 +8,7 @@
 #include <memory>
 #include <string>
 
-#include "tests/net/http_fixture.hpp"
+#include "tests/support/server_fixture.hpp"
 
 namespace rs::test {
 namespace {
@@ -19,7 +19,7 @@ using std::chrono::milliseconds;
 using Response = HttpResponse;
 using Reader = HttpReader;
 
-class HttpServerTest : public HttpServerFixture {};
+class HttpServerTest : public ServerFixture {};
 
 TEST_P(HttpServerTest, PlaintextHasTheTechEmpowerHeaders) {
   start();

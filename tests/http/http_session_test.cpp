@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "net/http/head_buffers.hpp"
-#include "tests/net/http_fixture.hpp"
+#include "tests/support/server_fixture.hpp"
 
 namespace rs::test {
 namespace {
@@ -22,7 +22,7 @@ namespace {
 using Response = HttpResponse;
 using Reader = HttpReader;
 
-class HttpSessionTest : public HttpServerFixture {};
+class HttpSessionTest : public ServerFixture {};
 
 std::string delay(int ms) {
   return "GET /delay?ms=" + std::to_string(ms) + " HTTP/1.1\r\nHost: t\r\n\r\n";
@@ -491,7 +491,7 @@ TEST_P(HttpSessionTest, TimersArmedByInputCountFromItsArrival) {
 
 // The readiness loop's cost per keep-alive request: one epoll_wait, one recv, one sendmsg.
 // A loop that needed a second turn per response (an epoll_wait(0)) shows up here as two.
-class EpollHttpTest : public HttpServerFixture {};
+class EpollHttpTest : public ServerFixture {};
 
 TEST_P(EpollHttpTest, OneLoopTurnPerKeepAliveRequest) {
   start();
@@ -514,7 +514,7 @@ TEST_P(EpollHttpTest, OneLoopTurnPerKeepAliveRequest) {
 // timeout. The kernel still holds pages of it (unsent in the socket), and their notifications
 // would come only when the peer takes the data: the cut resets the connection instead, so it
 // and its chunks are freed at once, and the loop goes on serving.
-class UringHttpTest : public HttpServerFixture {};
+class UringHttpTest : public ServerFixture {};
 
 TEST_P(UringHttpTest, ZeroCopyAnswerToAPeerThatStopsReadingIsResetAndFreed) {
   start(
@@ -536,10 +536,7 @@ TEST_P(UringHttpTest, ZeroCopyAnswerToAPeerThatStopsReadingIsResetAndFreed) {
   ASSERT_TRUE(wait_until([&] { return http_counter(&http::HttpCounters::send_timeouts) == 1; },
                          milliseconds(5000)));
   EXPECT_GT(counter("send_zc"), 0);
-  EXPECT_TRUE(wait_until([&] {
-    return counter("connections_open") == 0 && counter("pool_connections") == 0 &&
-           counter("pool_chunks") == 0;
-  }));
+  expect_pools_returned();
   EXPECT_EQ(read_to_close(fd, nullptr), ECONNRESET);
   const int other = connect();
   ASSERT_TRUE(send_all(other, echo_head(100000) + std::string(100000, 'y')));

@@ -18,10 +18,9 @@
 #include <string>
 
 #include "net/http/http_date.hpp"
-#include "net/http/session_factory.hpp"
 #include "tests/support/http_client.hpp"
 #include "tests/support/net_client.hpp"
-#include "tests/support/server_harness.hpp"
+#include "tests/support/server_fixture.hpp"
 
 namespace rs::test {
 namespace {
@@ -44,7 +43,7 @@ void write_file(const fs::path& path, const std::string& contents) {
 }
 
 // base/root is served; base/outside holds what no request may reach.
-class StaticFilesTest : public ::testing::TestWithParam<BackendParam> {
+class StaticFilesTest : public ServerFixture {
  protected:
   // Each loop (and each worker thread of the threads backend) warms its own pools, and the
   // kernel picks which one takes a connection: only with one set is "no growth" checkable.
@@ -74,33 +73,19 @@ class StaticFilesTest : public ::testing::TestWithParam<BackendParam> {
     fs::create_directory_symlink("../outside", root_ / "outside-dir");
   }
   void TearDown() override {
-    for (int fd : fds_)
-      ::close(fd);
-    server_.reset();
-    shared_.reset();
+    ServerFixture::TearDown();  // the server stops before its root goes
     std::error_code ec;
     fs::remove_all(base_, ec);
   }
 
+  // An HTTP server serving root_ (or no root at all).
   void start(bool with_root = true) {
-    http::HttpConfig config;
-    if (with_root) config.root = root_.string();
-    shared_ = std::make_unique<http::HttpShared>(config);
-    server_ = std::make_unique<InProcessServer>(test_config(GetParam()),
-                                                http::make_http_factory(*shared_));
+    ServerFixture::start([&](http::HttpConfig& config) {
+      if (with_root) config.root = root_.string();
+    });
   }
-  int connect() {
-    const int fd = connect_to(server_->port());
-    fds_.push_back(fd);
-    return fd;
-  }
-  // A client whose receive buffer is small, so the server meets a slow reader at once.
-  int connect_small_window() {
-    const int fd = connect_to(server_->port(), 16 << 10);
-    EXPECT_GE(fd, 0);
-    fds_.push_back(fd);
-    return fd;
-  }
+  // A slow reader with a 16 KiB receive buffer.
+  int connect_small_window() { return ServerFixture::connect_small_window(16 << 10); }
   // One request on a fresh connection; extra header lines end in CRLF.
   HttpResponse fetch(std::string_view path, const std::string& extra = {},
                      std::string_view method = "GET") {
@@ -119,11 +104,6 @@ class StaticFilesTest : public ::testing::TestWithParam<BackendParam> {
       huge[i] = static_cast<char>((i * 7 + i / 65536) & 0xff);
     write_file(root_ / "huge.bin", huge);
     return huge;
-  }
-  std::int64_t counter(std::string_view name) { return server_->counter(name); }
-  bool pools_empty() {
-    return counter("connections_open") == 0 && counter("pool_chunks") == 0 &&
-           counter("pool_response_slots") == 0 && counter("pool_files") == 0;
   }
 
   std::string etag_of(const fs::path& path) {
@@ -145,9 +125,6 @@ class StaticFilesTest : public ::testing::TestWithParam<BackendParam> {
 
   fs::path base_;
   fs::path root_;
-  std::unique_ptr<http::HttpShared> shared_;
-  std::unique_ptr<InProcessServer> server_;
-  std::vector<int> fds_;
 };
 
 TEST_P(StaticFilesTest, SmallFileHasTypeLengthValidatorsAndExactBytes) {
@@ -229,7 +206,7 @@ TEST_P(StaticFilesTest, LargeFileWithConnectionCloseIsSentWholeThenCloses) {
   EXPECT_EQ(r.header("Connection"), "close");
   EXPECT_TRUE(r.body == huge);
   EXPECT_TRUE(reader.closed());
-  EXPECT_TRUE(wait_until([&] { return pools_empty(); }));
+  expect_pools_returned();
 }
 
 TEST_P(StaticFilesTest, HeadHasTheSameHeadersAndNoBody) {
@@ -443,13 +420,8 @@ TEST_P(StaticFilesTest, ClientLeavingMidDownloadFreesEverything) {
   ASSERT_TRUE(send_all(fd, "GET /huge.bin HTTP/1.1\r\nHost: t\r\n\r\n"));
   EXPECT_EQ(recv_string(fd, 100000).size(), 100000u);
   ASSERT_GT(counter("pool_files"), 0) << "the download should still be going";
-  ::close(fd);
-  fds_.erase(std::remove(fds_.begin(), fds_.end(), fd), fds_.end());
-  EXPECT_TRUE(wait_until([&] { return pools_empty(); }))
-      << "connections_open=" << counter("connections_open")
-      << " pool_chunks=" << counter("pool_chunks")
-      << " pool_response_slots=" << counter("pool_response_slots")
-      << " pool_files=" << counter("pool_files");
+  close_client(fd);
+  expect_pools_returned();
 }
 
 TEST_P(StaticFilesTest, ShutdownFinishesADownloadInFlight) {
