@@ -219,6 +219,8 @@ void Connection::settle() {
   }
   if (state_ == State::kClosed) {
     notify_closed();
+    // Nothing is left to do for it this turn (abort() listed it only for this settle).
+    context_.turn.forget(static_cast<DrivenConnection&>(*this));
     return;
   }
   update_backpressure();

@@ -163,7 +163,8 @@ class DrivenConnection : public Connection {
   void deliver(std::span<const std::byte> fresh, BufferOwner* owner, std::uint32_t buffer_id);
   void deliver_end();  // the peer sent FIN
   void redeliver();    // the stash again, after resume_input()
-  // n bytes of pending_output() reached the kernel. The connection settles.
+  // n bytes of pending_output() reached the kernel. An open connection settles (a closed one
+  // drops the news: its output goes back with it).
   void output_sent(std::size_t n);
   // The server is stopping: the protocol finishes what is in flight, then closes.
   void shut_down();

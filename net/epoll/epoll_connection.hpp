@@ -18,16 +18,15 @@ class EpollPoller;
 
 class EpollConnection final : public DrivenConnection, private Transport {
  public:
-  using Poller = EpollPoller;
+  core::ListNode interest_node;  // on the poller's list: its epoll interest changed this turn
+
   EpollConnection(EpollPoller& poller, ConnectionContext& context, int fd, std::uint64_t id);
 
   // The turn's send: one sendmsg of pending_output(). True when the kernel answered (and the
   // connection settled); false when the send buffer was already known to be full.
   bool send_pending();
   void buffers_returned();  // was starved of receive buffers; some came back
-  void apply_interest();    // before the wait: tell the kernel what update_interest() decided
-
-  core::ListNode interest_node;  // its epoll interest changed this turn
+  void apply_interest();  // at the end of the turn: tell the kernel what update_interest() decided
 
  private:
   static constexpr int kMaxIov = 32;

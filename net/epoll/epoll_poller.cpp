@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <system_error>
+#include <utility>
 
 #include "core/log.hpp"
 #include "net/loop/event_loop.hpp"
@@ -21,20 +22,15 @@ template class EventLoop<epoll::EpollPoller>;
 namespace rs::net::epoll {
 
 EpollPoller::EpollPoller(EventLoop<EpollPoller>& loop, const EpollOptions& /*options*/,
-                         int listen_fd)
+                         int& listen_fd)
     : loop_(loop),
       counters_(loop.counters()),
-      listen_fd_(listen_fd),
       buffers_(loop.config().buffer_count, loop.config().buffer_size),
       log_(loop.timers(), counters_, loop.config().access_log_path,
            loop.config().access_log_max_buffered_bytes),
       files_(loop.chunks()) {
   epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
-  if (epoll_fd_ < 0) {
-    const int error = errno;
-    ::close(listen_fd_);
-    throw std::system_error(error, std::generic_category(), "epoll_create1");
-  }
+  if (epoll_fd_ < 0) throw std::system_error(errno, std::generic_category(), "epoll_create1");
   bind<&EpollPoller::on_listener_ready>(listen_watch_, this);
   bind<&EpollPoller::on_wake_ready>(wake_watch_, this);
   bind<&EpollPoller::on_signal_ready>(signal_watch_, this);
@@ -42,10 +38,10 @@ EpollPoller::EpollPoller(EventLoop<EpollPoller>& loop, const EpollOptions& /*opt
   if (!watch(context.wake_fd, wake_watch_, EPOLLIN, false) ||
       (context.signal_fd >= 0 && !watch(context.signal_fd, signal_watch_, EPOLLIN, false))) {
     const int error = errno;
-    ::close(listen_fd_);
     ::close(epoll_fd_);
     throw std::system_error(error, std::generic_category(), "epoll_ctl");
   }
+  listen_fd_ = std::exchange(listen_fd, -1);  // taken once nothing else can fail
 }
 
 EpollPoller::~EpollPoller() {
@@ -58,20 +54,25 @@ bool EpollPoller::watch(int fd, Watch& w, std::uint32_t events, bool modify) {
   ev.events = events;
   ev.data.ptr = &w;
   if (::epoll_ctl(epoll_fd_, modify ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev) == 0) return true;
+  const int error = errno;
   if (!watch_error_reported_) {
     watch_error_reported_ = true;
     core::log_error("epoll_ctl: {}; the connection is closed (raise fs.epoll.max_user_watches?)",
-                    std::strerror(errno));
+                    std::strerror(error));
   }
+  errno = error;  // for the caller, whatever logging did to it
   return false;
 }
 
-void EpollPoller::wait(std::optional<std::uint64_t> timeout_ms) {
-  // Interest changes of the whole turn, once each: a connection that stopped reading and
-  // closed within the turn never costs an epoll_ctl. Applied before the wait, or a socket
-  // nobody reads would be reported again (level-triggered).
+// Interest changes of the whole turn, once each: a connection that stopped reading and closed
+// within the turn never costs an epoll_ctl. Applied before the wait, or a socket nobody reads
+// would be reported again (level-triggered).
+void EpollPoller::end_turn() {
   while (EpollConnection* conn = interest_.pop_front())
     conn->apply_interest();
+}
+
+void EpollPoller::wait(std::optional<std::uint64_t> timeout_ms) {
   const int timeout =
       timeout_ms ? static_cast<int>(std::min<std::uint64_t>(*timeout_ms, INT32_MAX)) : -1;
   ready_ = ::epoll_wait(epoll_fd_, events_.data(), kMaxEvents, timeout);
@@ -129,7 +130,7 @@ void EpollPoller::set_accepting(bool on) {
     return;
   }
   if (!watch(listen_fd_, listen_watch_, EPOLLIN, false)) {
-    loop_.on_accept_exhausted(errno);  // tried again later, not given up
+    loop_.retry_accepting_later();  // not given up (watch() said why)
     return;
   }
   accepting_ = true;

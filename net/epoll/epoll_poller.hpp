@@ -32,7 +32,7 @@ class EpollPoller final {
   using Connection = EpollConnection;
   using Options = EpollOptions;
 
-  EpollPoller(EventLoop<EpollPoller>& loop, const EpollOptions& options, int listen_fd);
+  EpollPoller(EventLoop<EpollPoller>& loop, const EpollOptions& options, int& listen_fd);
   ~EpollPoller();
 
   // The poller operations net::EventLoop calls (see net/loop/event_loop.hpp).
@@ -42,7 +42,8 @@ class EpollPoller final {
   void adopt(EpollConnection& /*conn*/) {}
   bool send(EpollConnection& conn) { return conn.send_pending(); }
   void readmit(EpollConnection& conn) { conn.buffers_returned(); }
-  unsigned free_receive_buffers() const { return buffers_.available(); }
+  unsigned free_receive_buffers() { return buffers_.available(); }
+  void end_turn();
   bool has_work() const { return files_.has_posted(); }
   void wait(std::optional<std::uint64_t> timeout_ms);
   void dispatch();

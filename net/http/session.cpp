@@ -25,11 +25,11 @@ Method method_of(std::string_view m) {
 
 }  // namespace
 
-HttpSession::HttpSession(SessionFactory& loop, net::Connection& conn)
-    : factory_(loop),
+HttpSession::HttpSession(SessionFactory& factory, net::Connection& conn)
+    : factory_(factory),
       conn_(conn),
-      parser_(loop.config().limits),
-      body_(loop.services().chunks()),
+      parser_(factory.config().limits),
+      body_(factory.services().chunks()),
       read_timer_(&HttpSession::on_read_timer, this),
       send_timer_(&HttpSession::on_send_timer, this) {
   // A new connection gets the header timeout until its first request begins, as nginx applies

@@ -19,7 +19,7 @@ class SessionFactory;
 
 class HttpSession final : public net::Protocol {
  public:
-  HttpSession(SessionFactory& loop, net::Connection& conn);
+  HttpSession(SessionFactory& factory, net::Connection& conn);
   ~HttpSession();
   HttpSession(const HttpSession&) = delete;
   HttpSession& operator=(const HttpSession&) = delete;

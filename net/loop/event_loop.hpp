@@ -8,7 +8,8 @@
 // A Poller provides:
 //   using Connection;                    // derives from net::DrivenConnection
 //   using Options;                       // its knobs, from ServerConfig
-//   Poller(EventLoop<Poller>&, const Options&, int listen_fd);
+//   Poller(EventLoop<Poller>&, const Options&, int& listen_fd);  // takes it (sets it to -1)
+//                                        // once nothing of its construction can fail
 //   void start();                        // wake and signal reads armed, accepting on
 //   void set_accepting(bool on);         // pause or resume accepting
 //   void stop_accepting();               // for good: the listener closes
@@ -16,7 +17,8 @@
 //   bool send(Connection&);              // hand pending_output() to the kernel; true when the
 //                                        // connection heard output_sent() (and so settled)
 //   void readmit(Connection&);           // was starved of receive buffers: some came back
-//   unsigned free_receive_buffers() const;
+//   unsigned free_receive_buffers();     // free now, as the kernel will see them
+//   void end_turn();                     // what the turn changed, made known to the kernel
 //   bool has_work() const;               // results already waiting: the wait must not block
 //   void wait(std::optional<std::uint64_t> timeout_ms);   // submit, then block for events
 //   void dispatch();                     // run what the wait brought
@@ -26,9 +28,9 @@
 //   auto& log();  auto& files();         // LogSink and FileService with flush/reopen/abandon/idle
 //   std::string describe() const;        // for the start-up line
 //
-// A turn: redeliver resumed input, flush output, readmit starved readers, flush the log, free
-// what closed, then wait (until the next timer, or not at all when work is already known),
-// dispatch the events, fire timers.
+// A turn: redeliver resumed input, flush output, readmit starved readers, flush the log, tell the
+// kernel what changed, free what closed, then wait (until the next timer, or not at all when work
+// is already known), dispatch the events, fire timers.
 #pragma once
 
 #include <unistd.h>
@@ -88,6 +90,8 @@ class EventLoop final : public LoopServices {
   void on_accepted(int fd);
   // EMFILE, ENFILE, ENOBUFS, ENOMEM on accept: pause, retry later.
   void on_accept_exhausted(int error);
+  // Accepting could not go on: it pauses and is tried again after accept_retry_ms.
+  void retry_accepting_later();
   // The wake eventfd was read: act on the messages other threads left.
   void take_messages();
   void begin_stop();
@@ -121,7 +125,7 @@ class EventLoop final : public LoopServices {
   core::Timer grace_timer_;
   std::uint64_t next_connection_id_ = 1;
   bool stopping_ = false;
-  bool accept_paused_ = false;  // at the cap, or after an accept error
+  bool paused_for_cap_ = false;  // accepting stopped at the cap (a close resumes it)
   bool grace_expired_ = false;
   std::vector<int> parked_;  // accepted over the cap, waiting for a place (reserved up front)
   // Declared after everything the kernel may write to (connections, their buffers) so that a
@@ -141,7 +145,7 @@ EventLoop<Poller>::EventLoop(const LoopConfig& config, LoopContext& context,
       state_(*this, config.limits, counters_, config.chunk_bytes),
       accept_retry_timer_(&EventLoop::on_accept_retry, this),
       grace_timer_(&EventLoop::on_grace_expired, this),
-      poller_(*this, options, std::exchange(context.listen_fd, -1)) {
+      poller_(*this, options, context.listen_fd) {
   parked_.reserve(kMaxParked);
   protocols_ = context.make_protocols(*this);
 }
@@ -150,6 +154,11 @@ template <class Poller>
 EventLoop<Poller>::~EventLoop() {
   for (int fd : parked_)
     ::close(fd);
+  // Connections outlive a run only when it failed. The turn lists (in state_, destroyed after
+  // the connection slab) let go of them first, so no list unlinks a node in freed memory.
+  state_.turn.flush.clear();
+  state_.turn.resumed.clear();
+  state_.turn.starved.clear();
 }
 
 template <class Poller>
@@ -194,6 +203,8 @@ void EventLoop<Poller>::end_of_turn() {
   }
   // The log lines of every response of this turn leave in (at most) one write.
   poller_.log().flush();
+  // Before the retired are freed: telling the kernel may close a connection (epoll_ctl fails).
+  poller_.end_turn();
   release_retired();
   update_gauges();
 }
@@ -237,16 +248,16 @@ void EventLoop<Poller>::on_accepted(int fd) {
   }
   // At the cap, stop accepting so further clients wait in the backlog instead of being
   // accepted and dropped; a close (or the retry timer, for other loops' closes) resumes.
-  if (cap.full() && !accept_paused_) {
-    accept_paused_ = true;
-    poller_.set_accepting(false);
-    state_.timers.arm(accept_retry_timer_, config_.accept_retry_ms);
+  if (cap.full() && !paused_for_cap_) {
+    paused_for_cap_ = true;
+    retry_accepting_later();  // the timer covers other loops' closes
   }
 }
 
 template <class Poller>
 void EventLoop<Poller>::open_connection(int fd) {
-  Connection* conn = connections_.make(poller_, state_.connections, fd, next_connection_id_++);
+  Connection* conn =
+      connections_.make(poller_, state_.connection_context, fd, next_connection_id_++);
   poller_.adopt(*conn);
   all_.push_back(*conn);
   note_connection_opened(counters_);
@@ -265,8 +276,8 @@ void EventLoop<Poller>::admit_parked() {
 
 template <class Poller>
 void EventLoop<Poller>::resume_accepting_if_room() {
-  if (!accept_paused_ || !parked_.empty() || context_.cap->full()) return;
-  accept_paused_ = false;
+  if (!paused_for_cap_ || !parked_.empty() || context_.cap->full()) return;
+  paused_for_cap_ = false;
   state_.timers.cancel(accept_retry_timer_);
   poller_.set_accepting(true);
 }
@@ -276,7 +287,11 @@ void EventLoop<Poller>::on_accept_exhausted(int error) {
   // Out of descriptors or memory: retrying at once would spin on the same error.
   core::log_warn("accept: {}; pausing accepts for {} ms", std::strerror(error),
                  config_.accept_retry_ms);
-  accept_paused_ = true;
+  retry_accepting_later();
+}
+
+template <class Poller>
+void EventLoop<Poller>::retry_accepting_later() {
   poller_.set_accepting(false);
   state_.timers.arm(accept_retry_timer_, config_.accept_retry_ms);
 }
@@ -290,7 +305,8 @@ void EventLoop<Poller>::on_accept_retry(core::Timer& timer) {
     self.state_.timers.arm(self.accept_retry_timer_, self.config_.accept_retry_ms);
     return;
   }
-  self.resume_accepting_if_room();
+  self.paused_for_cap_ = false;
+  self.poller_.set_accepting(true);
 }
 
 template <class Poller>

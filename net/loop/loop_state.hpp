@@ -22,7 +22,7 @@ struct LoopState {
       : now_ms(core::monotonic_ms()),
         timers(now_ms),
         chunks(chunk_bytes, chunks_per_slab),
-        connections{services, slots, limits, counters, turn} {}
+        connection_context{services, slots, limits, counters, turn} {}
   LoopState(const LoopState&) = delete;
   LoopState& operator=(const LoopState&) = delete;
 
@@ -47,7 +47,7 @@ struct LoopState {
   core::ChunkPool chunks;
   ResponseSlotPool slots;
   TurnLists turn;
-  ConnectionContext connections;
+  ConnectionContext connection_context;
 };
 
 }  // namespace rs::net

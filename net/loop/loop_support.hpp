@@ -39,21 +39,20 @@ inline void note_connection_closed(LoopCounters& counters, ConnectionCap& cap) {
 // The first steps of a turn, the same on every backend. Redelivered input may produce output,
 // so it goes before the sends. Then one send per connection, and its one settle. Send first:
 // settling a connection whose output is queued with no send under way would put it on the list
-// again, and the next turn would spend a wait that cannot block on it (TurnOrderTest catches
-// that order). Each list is taken whole first: what a pass adds (a protocol that pauses and
-// resumes itself, output produced as output drains) waits for the next turn, which then does
-// not block. send(conn) hands the output to the kernel and says whether the connection heard
+// again, and the next turn would spend a wait that cannot block on it (TurnListsTest and
+// TurnOrderTest catch that order). A pass takes only the connections listed when it starts:
+// what it adds (a protocol that pauses and resumes itself, output produced as output drains)
+// waits for the next turn, which then does not block. The lists stay the live ones, so a
+// connection that leaves them meanwhile (TurnLists::forget) leaves them for good.
+// send(conn) hands the output to the kernel and says whether the connection heard
 // output_sent() (and so has settled already).
 template <class Send>
 void redeliver_and_flush(TurnLists& turn, Send&& send) {
-  core::IntrusiveList<DrivenConnection, &DrivenConnection::resumed_node> resumed;
-  resumed.splice_back(turn.resumed);
-  while (DrivenConnection* conn = resumed.pop_front())
-    conn->redeliver();
-  core::IntrusiveList<DrivenConnection, &DrivenConnection::flush_node> flush;
-  flush.splice_back(turn.flush);
-  while (DrivenConnection* conn = flush.pop_front()) {
-    if (!send(*conn)) conn->turn_done();
+  for (std::size_t n = turn.resumed.size(); n > 0 && !turn.resumed.empty(); --n)
+    turn.resumed.pop_front()->redeliver();
+  for (std::size_t n = turn.flush.size(); n > 0 && !turn.flush.empty(); --n) {
+    DrivenConnection& conn = *turn.flush.pop_front();
+    if (!send(conn)) conn.turn_done();
   }
 }
 

@@ -33,19 +33,16 @@ void on_interrupt(int /*signo*/) {}
 
 Acceptor::Acceptor(const LoopConfig& config, LoopContext& context)
     : config_(config), context_(context), counters_(*context.counters) {
-  listen_fd_ = std::exchange(context.listen_fd, -1);
+  // What may fail comes first: the listener is taken (and closed by us) only once nothing can.
+  log_ = std::make_unique<SharedLog>(counters_, config_);
   idle_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (idle_fd_ < 0) {
-    const int error = errno;
-    ::close(listen_fd_);
-    throw std::system_error(error, std::generic_category(), "eventfd");
-  }
+  if (idle_fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
   struct sigaction action {};
   action.sa_handler = &on_interrupt;
   sigemptyset(&action.sa_mask);
   action.sa_flags = 0;  // no SA_RESTART: blocked calls return EINTR
   ::sigaction(SIGUSR1, &action, nullptr);
-  log_ = std::make_unique<SharedLog>(counters_, config_);
+  listen_fd_ = std::exchange(context.listen_fd, -1);
 }
 
 Acceptor::~Acceptor() {

@@ -106,7 +106,7 @@ void Worker::move_clock() {
 // input, then a blocking send and the settle), hands over file results, writes the log, then
 // waits in recv (or sleeps) until input or the next timer, then fires timers.
 void Worker::serve(int fd) {
-  ThreadConnection conn(state_.connections, fd, next_id_++, buffers_, *this);
+  ThreadConnection conn(state_.connection_context, fd, next_id_++, buffers_, *this);
   note_connection_opened(counters_);
   set_socket_timeout(fd, SO_SNDTIMEO, kSendSliceMs);
   recv_timeout_ms_ = 0;

@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -20,7 +21,7 @@ namespace {
 constexpr std::uint16_t kBufferGroup = 0;
 }
 
-RingPoller::RingPoller(EventLoop<RingPoller>& loop, const RingOptions& options, int listen_fd)
+RingPoller::RingPoller(EventLoop<RingPoller>& loop, const RingOptions& options, int& listen_fd)
     : loop_(loop),
       options_(options),
       counters_(loop.counters()),
@@ -30,7 +31,8 @@ RingPoller::RingPoller(EventLoop<RingPoller>& loop, const RingOptions& options, 
       ring_(options, counters_),
       buffers_(*ring_.raw(), kBufferGroup, loop.config().buffer_count, loop.config().buffer_size,
                options.incremental_buffers),
-      acceptor_(ring_, listen_fd, *this, counters_) {
+      // The last member: the listener is taken once nothing else can fail.
+      acceptor_(ring_, std::exchange(listen_fd, -1), *this, counters_) {
   if (buffers_.incremental()) ring_.refuse_recv_bundle_beside_incremental();
   bind<&RingPoller::on_wake>(wake_op_, this);
   bind<&RingPoller::on_signal>(signal_op_, this);
@@ -77,10 +79,9 @@ void RingPoller::adopt(RingConnection& conn) {
   }
 }
 
-// Everything the turn prepared goes in this one submit: returned buffers become visible to the
-// kernel first, so receives re-armed this turn find them.
+// Everything the turn prepared goes in this one submit (end_turn published the buffers that came
+// back, so receives re-armed this turn find them).
 void RingPoller::wait(std::optional<std::uint64_t> timeout_ms) {
-  buffers_.publish();
   std::optional<std::uint64_t> timeout_ns;
   if (timeout_ms) timeout_ns = *timeout_ms * 1000000ULL;
   ring_.submit_and_wait(timeout_ns);

@@ -30,7 +30,7 @@ class RingPoller final : private AcceptHandler {
   using Connection = RingConnection;
   using Options = RingOptions;
 
-  RingPoller(EventLoop<RingPoller>& loop, const RingOptions& options, int listen_fd);
+  RingPoller(EventLoop<RingPoller>& loop, const RingOptions& options, int& listen_fd);
 
   // The poller operations net::EventLoop calls (see net/loop/event_loop.hpp).
   void start();
@@ -42,7 +42,13 @@ class RingPoller final : private AcceptHandler {
     return false;  // the kernel answers with a completion, in a later turn
   }
   void readmit(RingConnection& conn) { conn.retry_receive(); }
-  unsigned free_receive_buffers() const { return buffers_.available(); }
+  // Buffers returned this turn count once published: publishing first lets starved receives
+  // re-arm in the turn their buffers came back.
+  unsigned free_receive_buffers() {
+    buffers_.publish();
+    return buffers_.available();
+  }
+  void end_turn() { buffers_.publish(); }
   bool has_work() const { return false; }
   void wait(std::optional<std::uint64_t> timeout_ms);
   void dispatch();

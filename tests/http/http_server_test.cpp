@@ -7,6 +7,8 @@
 
 #include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "tests/support/server_fixture.hpp"
 
@@ -164,6 +166,44 @@ TEST_P(HttpServerTest, EchoReturnsContentLengthAndChunkedBodies) {
                                std::to_string(big.size()) + "\r\n\r\n" + big));
   EXPECT_EQ(reader.next().body, big);
   EXPECT_EQ(shared_->body_memory(), 0u);
+}
+
+// Uploads through two receive buffers: receives run out of buffers again and again, and each
+// starved reader must be let back in the turn its buffers come back. No answer is written until
+// a body is whole, so nothing else (a send completion) wakes the loop: a reader left starved
+// would wait for the body deadline, far beyond the wait for the answers here.
+TEST_P(HttpServerTest, UploadsThroughTwoReceiveBuffersAreAllServed) {
+  start([](http::HttpConfig& config) { config.body_timeout_ms = 120000; },
+        [](net::ServerConfig& config) {
+          config.loop.buffer_count = 2;
+          config.loop.buffer_size = 4096;
+        });
+  constexpr int kClients = 8;
+  const std::string body(std::size_t{256} << 10, 'u');
+  const std::string request =
+      "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(body.size()) +
+      "\r\n\r\n" + body;
+  std::vector<int> fds;
+  for (int i = 0; i < kClients; ++i)
+    fds.push_back(connect());
+  std::vector<std::thread> senders;
+  std::vector<char> sent(kClients, 0);
+  for (int i = 0; i < kClients; ++i) {
+    senders.emplace_back([&, i] { sent[i] = send_all(fds[i], request) ? 1 : 0; });
+  }
+  for (std::thread& t : senders)
+    t.join();
+  for (int i = 0; i < kClients; ++i) {
+    EXPECT_TRUE(sent[i]) << "client " << i;
+    Reader reader(fds[i]);
+    const Response answer = reader.next(milliseconds(20000));
+    EXPECT_EQ(answer.status, 200) << "client " << i;
+    EXPECT_EQ(answer.body.size(), body.size()) << "client " << i;
+  }
+  if (GetParam().backend == net::Backend::kUring) {
+    // epoll and threads give a buffer back as soon as a recv's bytes are copied.
+    EXPECT_GT(counter("enobufs"), 0) << "the receives ran out of buffers, as they should here";
+  }
 }
 
 TEST_P(HttpServerTest, ExpectContinueGetsAnInterimAnswerBeforeTheBody) {

@@ -1,7 +1,8 @@
-// The transport interface exercised by a small line protocol, so every capability HTTP will
-// lean on is proven on real sockets now: input spanning several receive buffers, answers that
-// complete later but leave in order, holding a receive buffer, pausing input, peer address,
-// graceful close.
+// The contract every backend passes (the ring and epoll pollers of net::EventLoop, and the
+// threads backend's workers): the transport interface exercised by a small line protocol, so
+// every capability HTTP leans on is proven on real sockets: input spanning several receive
+// buffers, answers that complete later but leave in order, holding a receive buffer, pausing
+// input, peer address, graceful close. A new backend joins all_backends() and passes it.
 //
 // Commands, one per line:
 //   now TEXT       answer TEXT at once

@@ -1,0 +1,147 @@
+// The turn's first steps (net::redeliver_and_flush) on connections with a fake transport: the
+// order of send and settle, and what a pass does with connections listed during it. No sockets:
+// the outcome is decided by the order of calls alone.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <string_view>
+
+#include "core/buffer.hpp"
+#include "core/timer_wheel.hpp"
+#include "net/connection.hpp"
+#include "net/input.hpp"
+#include "net/loop/loop_state.hpp"
+#include "net/loop/loop_support.hpp"
+#include "net/transport.hpp"
+
+namespace rs::net {
+namespace {
+
+class NoFiles final : public FileService {
+ public:
+  FileHandle* open(int /*dir_fd*/, std::string_view /*path*/, FileReader& /*reader*/) override {
+    return nullptr;
+  }
+  void read(FileHandle* /*file*/, std::uint64_t /*offset*/, std::size_t /*max_bytes*/) override {}
+  void close(FileHandle* /*file*/) override {}
+};
+
+class FakeLoop final : public LoopServices {
+ public:
+  core::TimerWheel& timers() override { return state.timers; }
+  core::ChunkPool& chunks() override { return state.chunks; }
+  std::uint64_t now_ms() const override { return state.now_ms; }
+  LogSink* access_log() override { return nullptr; }
+  FileService& files() override { return files_; }
+
+  ConnectionLimits limits;
+  LoopCounters counters;
+  LoopState state{*this, limits, counters, 4096, 4};
+
+ private:
+  NoFiles files_;
+};
+
+// Answers every input with "ok", and remembers that it heard of the close.
+class Answering final : public Protocol {
+ public:
+  void on_input(Connection& conn, Input& input) override {
+    input.consume(input.size());
+    conn.write("ok");
+  }
+  void on_close(Connection& /*conn*/) override { ++closes; }
+  int closes = 0;
+};
+
+// A send is "in flight" from the moment it is started until the test says the kernel took it.
+class FakeConnection final : public DrivenConnection, private Transport {
+ public:
+  FakeConnection(FakeLoop& loop, std::uint64_t id)
+      : DrivenConnection(-1, id, loop.state.connection_context, *this) {}
+  bool in_flight = false;
+  int sends = 0;
+
+ private:
+  void set_receiving(bool /*on*/) override {}
+  bool send_in_flight() const override { return in_flight; }
+  void shutdown_write() override {}
+  void close_transport() override {}
+};
+
+void give_input(FakeConnection& conn) {
+  const std::string bytes = "ask";
+  conn.deliver(std::as_bytes(std::span(bytes.data(), bytes.size())), nullptr, 0);
+}
+
+// The send of a completion backend: it starts, and the kernel answers in a later turn.
+bool start_send(DrivenConnection& c) {
+  auto& conn = static_cast<FakeConnection&>(c);
+  conn.in_flight = true;
+  ++conn.sends;
+  return false;
+}
+
+void close_now(FakeConnection& conn) {
+  conn.abort();
+  conn.turn_done();
+}
+
+TEST(TurnListsTest, SendThenSettleLeavesNothingForTheNextTurn) {
+  FakeLoop loop;
+  Answering protocol;
+  FakeConnection conn(loop, 1);
+  conn.start(&protocol);
+  give_input(conn);
+  ASSERT_FALSE(loop.state.turn.flush.empty()) << "an answer was written: it is listed";
+  redeliver_and_flush(loop.state.turn, start_send);
+  EXPECT_EQ(conn.sends, 1);
+  // Settled after its send started, the connection has nothing left for the next turn: had it
+  // settled first (output queued, no send under way), it would be listed again, and the next
+  // turn would wake without waiting, for nothing.
+  EXPECT_TRUE(loop.state.turn.flush.empty());
+  close_now(conn);
+  EXPECT_EQ(protocol.closes, 1);
+}
+
+TEST(TurnListsTest, AConnectionListedDuringAPassWaitsForTheNextTurn) {
+  FakeLoop loop;
+  Answering protocol;
+  FakeConnection conn(loop, 1);
+  conn.start(&protocol);
+  give_input(conn);
+  redeliver_and_flush(loop.state.turn, [](DrivenConnection& c) {
+    auto& self = static_cast<FakeConnection&>(c);
+    ++self.sends;
+    self.flush();  // more to send: listed again, for the next turn
+    return false;
+  });
+  EXPECT_EQ(conn.sends, 1) << "one send per connection per pass";
+  EXPECT_EQ(loop.state.turn.flush.size(), 1u);
+  close_now(conn);
+}
+
+TEST(TurnListsTest, AConnectionClosedDuringAPassLeavesTheListsForGood) {
+  FakeLoop loop;
+  Answering protocol;
+  FakeConnection first(loop, 1);
+  FakeConnection second(loop, 2);
+  first.start(&protocol);
+  second.start(&protocol);
+  give_input(first);
+  give_input(second);
+  ASSERT_EQ(loop.state.turn.flush.size(), 2u);
+  // The first one's send cuts the second, which is still waiting in the pass.
+  redeliver_and_flush(loop.state.turn, [&](DrivenConnection& c) {
+    if (&c == &first) second.abort();
+    return start_send(c);
+  });
+  EXPECT_TRUE(second.closed());
+  EXPECT_EQ(protocol.closes, 1) << "the cut connection's protocol heard of it, once";
+  EXPECT_TRUE(loop.state.turn.flush.empty());
+  EXPECT_EQ(second.sends, 1) << "its settle came through the pass";
+  close_now(first);
+  EXPECT_EQ(protocol.closes, 2);
+}
+
+}  // namespace
+}  // namespace rs::net
