@@ -13,6 +13,7 @@
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <optional>
@@ -475,19 +476,29 @@ TEST_P(AccessLogTest, LinesBeyondTheBufferBoundAreDroppedAndCounted) {
     EXPECT_TRUE(parse_line(line)) << line;
 }
 
+std::size_t open_descriptors() {
+  const std::filesystem::directory_iterator fds("/proc/self/fd");
+  return static_cast<std::size_t>(std::distance(begin(fds), end(fds)));
+}
+
 TEST_P(AccessLogTest, UnopenablePathIsAStartupErrorThatNamesIt) {
   net::ServerConfig config = test_config(GetParam());
   config.loop.access_log_path = dir_.path() + "/no/such/dir/access.log";
   http::HttpShared shared{http::HttpConfig{}};
-  net::Server server(config, http::make_http_factory(shared));
-  try {
-    server.start();
-    FAIL() << "started with an unopenable access log";
-  } catch (const net::StartupError& e) {
-    EXPECT_NE(std::string(e.what()).find(config.loop.access_log_path), std::string::npos)
-        << e.what();
-    EXPECT_NE(std::string(e.what()).find("No such file"), std::string::npos) << e.what();
+  const std::size_t descriptors = open_descriptors();
+  {
+    net::Server server(config, http::make_http_factory(shared));
+    try {
+      server.start();
+      FAIL() << "started with an unopenable access log";
+    } catch (const net::StartupError& e) {
+      EXPECT_NE(std::string(e.what()).find(config.loop.access_log_path), std::string::npos)
+          << e.what();
+      EXPECT_NE(std::string(e.what()).find("No such file"), std::string::npos) << e.what();
+    }
   }
+  // The listeners, rings, epoll sets and eventfds the failed start made are all closed.
+  EXPECT_EQ(open_descriptors(), descriptors);
 }
 
 TEST_P(AccessLogTest, Ipv6ClientIsLoggedByItsAddress) {
