@@ -5,7 +5,7 @@
 // the loop calls it directly, never through a virtual, and the poller's own dispatch reaches
 // each connection with one indirect call per event (uring::Operation, epoll::Watch).
 //
-// A Poller provides:
+// A Poller provides (net/loop/poller.hpp checks it: EventPoller):
 //   using Connection;                    // derives from net::DrivenConnection
 //   using Options;                       // its knobs, from ServerConfig
 //   Poller(EventLoop<Poller>&, const Options&, int& listen_fd);  // takes it (sets it to -1)
@@ -53,6 +53,7 @@
 #include "net/loop/loop_config.hpp"
 #include "net/loop/loop_state.hpp"
 #include "net/loop/loop_support.hpp"
+#include "net/loop/poller.hpp"
 #include "net/loop_counters.hpp"
 #include "net/transport.hpp"
 
@@ -146,6 +147,7 @@ EventLoop<Poller>::EventLoop(const LoopConfig& config, LoopContext& context,
       accept_retry_timer_(&EventLoop::on_accept_retry, this),
       grace_timer_(&EventLoop::on_grace_expired, this),
       poller_(*this, options, context.listen_fd) {
+  static_assert(EventPoller<Poller>, "a poller provides what net/loop/poller.hpp lists");
   parked_.reserve(kMaxParked);
   protocols_ = context.make_protocols(*this);
 }
