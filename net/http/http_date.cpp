@@ -1,8 +1,10 @@
 #include "net/http/http_date.hpp"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cstring>
+#include <string_view>
 
 namespace rs::http {
 
@@ -65,7 +67,8 @@ void format_imf_fixdate(std::time_t t, char* out) {
   two_digits(out + 20, tm.tm_min);
   out[22] = ':';
   two_digits(out + 23, tm.tm_sec);
-  std::memcpy(out + 25, " GMT", 4);
+  constexpr std::string_view kGmt = " GMT";  // a fixed-width field: no terminator follows
+  std::copy(kGmt.begin(), kGmt.end(), out + 25);
 }
 
 void format_clf_date(std::time_t t, char* out) {
@@ -84,7 +87,8 @@ void format_clf_date(std::time_t t, char* out) {
   two_digits(out + 15, tm.tm_min);
   out[17] = ':';
   two_digits(out + 18, tm.tm_sec);
-  std::memcpy(out + 20, " +0000", 6);
+  constexpr std::string_view kUtc = " +0000";  // a fixed-width field: no terminator follows
+  std::copy(kUtc.begin(), kUtc.end(), out + 20);
 }
 
 std::optional<std::time_t> parse_http_date(std::string_view s) {

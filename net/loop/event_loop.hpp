@@ -28,9 +28,9 @@
 //   auto& log();  auto& files();         // LogSink and FileService with flush/reopen/abandon/idle
 //   std::string describe() const;        // for the start-up line
 //
-// A turn: redeliver resumed input, flush output, readmit starved readers, flush the log, tell the
-// kernel what changed, free what closed, then wait (until the next timer, or not at all when work
-// is already known), dispatch the events, fire timers.
+// A turn: wait (until the next timer, or not at all when work is already known), dispatch the
+// events, fire timers; then, at its end, redeliver resumed input, flush output, readmit starved
+// readers, flush the log, tell the kernel what changed, free what closed.
 #pragma once
 
 #include <unistd.h>
@@ -166,11 +166,9 @@ EventLoop<Poller>::~EventLoop() {
 template <class Poller>
 void EventLoop<Poller>::run() {
   poller_.start();
-  for (;;) {
-    // Connections closed this turn are freed in it, so whether the loop is done is known only
-    // after it, before a wait that might have nothing left to wake it.
-    end_of_turn();
-    if (finished()) break;
+  // Connections closed in a turn are freed at its end, so whether the loop is done is known
+  // only then, before a wait that might have nothing left to wake it.
+  while (!finished()) {
     poller_.wait(wait_ms());
     // The wheel's clock moves before any continuation runs, so a timer armed by one counts
     // from now, not from before the wait; timers fire after the events, so a client whose
@@ -179,8 +177,8 @@ void EventLoop<Poller>::run() {
     poller_.dispatch();
     state_.timers.advance(state_.now_ms);
     counters_.loop_turns.add();
+    end_of_turn();
   }
-  update_gauges();
 }
 
 // Work that is already known does not wait: waiting would only add latency.

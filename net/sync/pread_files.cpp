@@ -31,10 +31,9 @@ FileHandle* PreadFiles::open(int dir_fd, std::string_view relative_path, FileRea
     // glibc 2.36 has no openat2 wrapper.
     const long fd = ::syscall(SYS_openat2, dir_fd, path, &how, sizeof(how));
     struct statx st {};
-    if (fd < 0) {
-      file->open_error_ = errno;
-    } else if (file->fd_ = static_cast<int>(fd);
-               ::statx(file->fd_, "", AT_EMPTY_PATH, kFileStatxMask, &st) != 0) {
+    if (fd >= 0) file->fd_ = static_cast<int>(fd);
+    // openat2 or statx failed: errno says why (the descriptor, if any, closes with the file).
+    if (fd < 0 || ::statx(file->fd_, "", AT_EMPTY_PATH, kFileStatxMask, &st) != 0) {
       file->open_error_ = errno;
     } else {
       file->info_ = file_info_from(file->fd_, st);
