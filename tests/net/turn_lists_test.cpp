@@ -86,61 +86,64 @@ void close_now(FakeConnection& conn) {
   conn.turn_done();
 }
 
-TEST(TurnListsTest, SendThenSettleLeavesNothingForTheNextTurn) {
-  FakeLoop loop;
-  Answering protocol;
-  FakeConnection conn(loop, 1);
-  conn.start(&protocol);
-  give_input(conn);
-  ASSERT_FALSE(loop.state.turn.flush.empty()) << "an answer was written: it is listed";
-  redeliver_and_flush(loop.state.turn, start_send);
+// One loop, one protocol; each connection is started and has written an answer to an input.
+class TurnListsTest : public ::testing::Test {
+ protected:
+  void answering(FakeConnection& conn) {
+    conn.start(&protocol_);
+    give_input(conn);
+  }
+  TurnLists& turn() { return loop_.state.turn; }
+
+  FakeLoop loop_;
+  Answering protocol_;
+};
+
+TEST_F(TurnListsTest, SendThenSettleLeavesNothingForTheNextTurn) {
+  FakeConnection conn(loop_, 1);
+  answering(conn);
+  ASSERT_FALSE(turn().flush.empty()) << "an answer was written: it is listed";
+  redeliver_and_flush(turn(), start_send);
   EXPECT_EQ(conn.sends, 1);
   // Settled after its send started, the connection has nothing left for the next turn: had it
   // settled first (output queued, no send under way), it would be listed again, and the next
   // turn would wake without waiting, for nothing.
-  EXPECT_TRUE(loop.state.turn.flush.empty());
+  EXPECT_TRUE(turn().flush.empty());
   close_now(conn);
-  EXPECT_EQ(protocol.closes, 1);
+  EXPECT_EQ(protocol_.closes, 1);
 }
 
-TEST(TurnListsTest, AConnectionListedDuringAPassWaitsForTheNextTurn) {
-  FakeLoop loop;
-  Answering protocol;
-  FakeConnection conn(loop, 1);
-  conn.start(&protocol);
-  give_input(conn);
-  redeliver_and_flush(loop.state.turn, [](DrivenConnection& c) {
+TEST_F(TurnListsTest, AConnectionListedDuringAPassWaitsForTheNextTurn) {
+  FakeConnection conn(loop_, 1);
+  answering(conn);
+  redeliver_and_flush(turn(), [](DrivenConnection& c) {
     auto& self = static_cast<FakeConnection&>(c);
     ++self.sends;
     self.flush();  // more to send: listed again, for the next turn
     return false;
   });
   EXPECT_EQ(conn.sends, 1) << "one send per connection per pass";
-  EXPECT_EQ(loop.state.turn.flush.size(), 1u);
+  EXPECT_EQ(turn().flush.size(), 1u);
   close_now(conn);
 }
 
-TEST(TurnListsTest, AConnectionClosedDuringAPassLeavesTheListsForGood) {
-  FakeLoop loop;
-  Answering protocol;
-  FakeConnection first(loop, 1);
-  FakeConnection second(loop, 2);
-  first.start(&protocol);
-  second.start(&protocol);
-  give_input(first);
-  give_input(second);
-  ASSERT_EQ(loop.state.turn.flush.size(), 2u);
+TEST_F(TurnListsTest, AConnectionClosedDuringAPassLeavesTheListsForGood) {
+  FakeConnection first(loop_, 1);
+  FakeConnection second(loop_, 2);
+  answering(first);
+  answering(second);
+  ASSERT_EQ(turn().flush.size(), 2u);
   // The first one's send cuts the second, which is still waiting in the pass.
-  redeliver_and_flush(loop.state.turn, [&](DrivenConnection& c) {
+  redeliver_and_flush(turn(), [&](DrivenConnection& c) {
     if (&c == &first) second.abort();
     return start_send(c);
   });
   EXPECT_TRUE(second.closed());
-  EXPECT_EQ(protocol.closes, 1) << "the cut connection's protocol heard of it, once";
-  EXPECT_TRUE(loop.state.turn.flush.empty());
+  EXPECT_EQ(protocol_.closes, 1) << "the cut connection's protocol heard of it, once";
+  EXPECT_TRUE(turn().flush.empty());
   EXPECT_EQ(second.sends, 1) << "its settle came through the pass";
   close_now(first);
-  EXPECT_EQ(protocol.closes, 2);
+  EXPECT_EQ(protocol_.closes, 2);
 }
 
 }  // namespace
