@@ -10,7 +10,7 @@ packages=(
   curl netcat-openbsd wrk
 )
 if [[ "${1:-}" == "--lab" ]]; then
-  packages+=(nginx-light gnuplot-nox linux-perf strace)
+  packages+=(nginx-light gnuplot-nox linux-perf strace libbenchmark-dev libhttp-parser-dev)
 fi
 
 missing=()
