@@ -184,7 +184,7 @@ void EventLoop<Poller>::run() {
 // Work that is already known does not wait: waiting would only add latency.
 template <class Poller>
 std::optional<std::uint64_t> EventLoop<Poller>::wait_ms() const {
-  if (!state_.turn.empty() || !retired_.empty() || poller_.has_work()) return 0;
+  if (!state_.turn.empty() || poller_.has_work()) return 0;
   if (auto next = state_.timers.next_expiry_ms()) {
     return *next > state_.now_ms ? *next - state_.now_ms : 0;
   }

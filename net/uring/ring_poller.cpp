@@ -79,9 +79,11 @@ void RingPoller::adopt(RingConnection& conn) {
   }
 }
 
-// Everything the turn prepared goes in this one submit (end_turn published the buffers that came
-// back, so receives re-armed this turn find them).
+// Everything the turn prepared goes in this one submit. Buffers that came back since the readmit
+// step (a closed connection's protocol letting go of them) are published first, so the kernel
+// does not report ENOBUFS while they sit unpublished.
 void RingPoller::wait(std::optional<std::uint64_t> timeout_ms) {
+  buffers_.publish();
   std::optional<std::uint64_t> timeout_ns;
   if (timeout_ms) timeout_ns = *timeout_ms * 1000000ULL;
   ring_.submit_and_wait(timeout_ns);

@@ -48,7 +48,8 @@ class RingPoller final : private AcceptHandler {
     buffers_.publish();
     return buffers_.available();
   }
-  void end_turn() { buffers_.publish(); }
+  // Nothing to tell the kernel before the wait: the wait itself submits and publishes.
+  void end_turn() {}
   bool has_work() const { return false; }
   void wait(std::optional<std::uint64_t> timeout_ms);
   void dispatch();

@@ -15,6 +15,7 @@
 
 #include "tests/support/net_client.hpp"
 #include "tests/support/server_harness.hpp"
+#include "tests/support/text_file.hpp"
 
 namespace rs::test {
 namespace {
@@ -22,15 +23,6 @@ namespace {
 using std::chrono::milliseconds;
 
 constexpr milliseconds kTimeout{10000};
-
-std::vector<std::string> read_lines(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::vector<std::string> lines;
-  std::string line;
-  while (std::getline(in, line))
-    lines.push_back(line);
-  return lines;
-}
 
 // The n of "GET /plaintext?n=N HTTP/1.1" in a log line, or -1.
 int request_number(const std::string& line) {

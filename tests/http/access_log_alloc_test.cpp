@@ -88,8 +88,7 @@ TEST(AccessLogAllocation, LoggingRequestsAllocatesNothingAfterWarmUp) {
     for (int& fd : fds) {
       fd = connect_to(server.port());
       ASSERT_GE(fd, 0);
-      timeval bound{10, 0};  // a lost answer fails the test instead of hanging it
-      ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &bound, sizeof(bound));
+      bound_receives(fd);  // a lost answer fails the test instead of hanging it
     }
     for (int round = 0; round < 20; ++round)
       ASSERT_TRUE(round_trip(fds)) << "warm-up round " << round;

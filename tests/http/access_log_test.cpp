@@ -26,6 +26,7 @@
 #include "net/socket.hpp"
 #include "tests/support/net_client.hpp"
 #include "tests/support/server_fixture.hpp"
+#include "tests/support/text_file.hpp"
 
 namespace rs::test {
 namespace {
@@ -85,15 +86,6 @@ std::optional<LogLine> parse_line(std::string_view line) {
   if (!expect(" \"") || !take_until('"', e.referer) || !expect("\" \"")) return std::nullopt;
   if (!take_until('"', e.agent) || !expect("\"") || !line.empty()) return std::nullopt;
   return e;
-}
-
-std::vector<std::string> read_lines(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::vector<std::string> lines;
-  std::string line;
-  while (std::getline(in, line))
-    lines.push_back(line);
-  return lines;
 }
 
 std::string read_file(const std::string& path) {

@@ -125,8 +125,7 @@ class HttpAllocationTest : public ServerFixture {
     for (int& fd : fds) {
       fd = connect();
       ASSERT_GE(fd, 0);
-      timeval bound{10, 0};  // a lost answer fails the test instead of hanging it
-      ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &bound, sizeof(bound));
+      bound_receives(fd);  // a lost answer fails the test instead of hanging it
     }
     DateWatch warm_date;
     for (int round = 0; round < 20; ++round)
@@ -175,8 +174,7 @@ TEST_P(HttpAllocationTest, CounterSeesAllocationsOnTheServerThread) {
   start();
   const int fd = connect();
   ASSERT_GE(fd, 0);
-  timeval bound{10, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &bound, sizeof(bound));
+  bound_receives(fd);  // a lost answer fails the test instead of hanging it
   constexpr std::string_view kMetrics = "GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n";
   set_alloc_counting(true);
   const std::uint64_t before = alloc_count();

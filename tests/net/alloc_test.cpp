@@ -47,8 +47,7 @@ TEST_P(AllocationTest, EchoRequestPathAllocatesNothingAfterWarmUp) {
   for (int& fd : fds) {
     fd = connect_to(server.port());
     ASSERT_GE(fd, 0);
-    timeval bound{10, 0};  // a lost echo fails the test instead of hanging it
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &bound, sizeof(bound));
+    bound_receives(fd);  // a lost answer fails the test instead of hanging it
   }
   for (int round = 0; round < 20; ++round)
     ASSERT_TRUE(echo_round(fds, round));

@@ -64,6 +64,13 @@ int connect_to(std::uint16_t port, int receive_buffer_bytes, int max_segment) {
   return fd;
 }
 
+void bound_receives(int fd, milliseconds timeout) {
+  timeval bound{};
+  bound.tv_sec = static_cast<time_t>(timeout.count() / 1000);
+  bound.tv_usec = static_cast<suseconds_t>((timeout.count() % 1000) * 1000);
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &bound, sizeof(bound));
+}
+
 void set_nonblocking(int fd) {
   ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
 }

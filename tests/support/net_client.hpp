@@ -25,6 +25,9 @@ bool wait_until(const std::function<bool()>& pred, milliseconds timeout = millis
 // of its persist timer (backing off to seconds) once the window has closed.
 int connect_to(std::uint16_t port, int receive_buffer_bytes = 0, int max_segment = 0);
 void set_nonblocking(int fd);
+// A blocking recv on fd returns (with EAGAIN) after timeout: a lost answer fails the test
+// instead of hanging it.
+void bound_receives(int fd, milliseconds timeout = milliseconds(10000));
 
 bool send_all(int fd, std::span<const std::byte> bytes, milliseconds timeout = milliseconds(10000));
 bool send_all(int fd, std::string_view text, milliseconds timeout = milliseconds(10000));
