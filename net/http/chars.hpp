@@ -16,6 +16,7 @@ enum : uint8_t {
   kHex = 1 << 4,         // HEXDIG
   kRegName = 1 << 5,     // RFC 3986 reg-name without pct-encoded: unreserved / sub-delims
   kSchemeChar = 1 << 6,  // ALPHA / DIGIT / "+" / "-" / "."
+  kPathQuery = 1 << 7,   // pchar / "/" / "?" without pct-encoded: a byte of an origin-form target
 };
 
 constexpr std::array<uint8_t, 256> make_table() {
@@ -36,6 +37,12 @@ constexpr std::array<uint8_t, 256> make_table() {
   add(unreserved_extra, kTarget | kPchar | kRegName);
   add(sub_delims, kTarget | kPchar | kRegName);
   add(":@", kTarget | kPchar);
+  for (int c = 0; c < 256; ++c) {
+    if ((t[c] & kPchar) != 0) {
+      t[c] |= kPathQuery;
+    }
+  }
+  add("/?", kPathQuery);
   add("/?%[]", kTarget);
   add("+-.", kSchemeChar);
   add("0123456789ABCDEFabcdef", kHex);
@@ -51,6 +58,29 @@ constexpr std::array<uint8_t, 256> make_table() {
 }
 
 inline constexpr std::array<uint8_t, 256> kTable = make_table();
+
+// A byte class of ASCII bytes as two 16-byte tables indexed by the low and the high nibble, for
+// the SIMD byte-shuffle lookup (Muła's method): c is in the class when
+// lo[c & 15] & hi[c >> 4] != 0. Bytes from 0x80 have hi[...] == 0 and are never in it.
+struct NibbleTables {
+  std::array<uint8_t, 16> lo{};
+  std::array<uint8_t, 16> hi{};
+};
+
+// The class: bytes with `flag` in kTable, and the bytes of `extra`.
+constexpr NibbleTables nibble_tables(uint8_t flag, std::string_view extra = {}) {
+  NibbleTables n;
+  for (int h = 0; h < 8; ++h) {
+    n.hi[h] = static_cast<uint8_t>(1U << h);
+    for (int l = 0; l < 16; ++l) {
+      const int c = (h << 4) | l;
+      if ((kTable[c] & flag) != 0 || extra.find(static_cast<char>(c)) != std::string_view::npos) {
+        n.lo[l] |= n.hi[h];
+      }
+    }
+  }
+  return n;
+}
 
 constexpr bool has(char c, uint8_t flag) {
   return (kTable[static_cast<unsigned char>(c)] & flag) != 0;
@@ -71,17 +101,20 @@ constexpr bool is_ws(char c) {
   return c == ' ' || c == '\t';
 }
 
+inline constexpr std::array<int8_t, 256> kHexValue = [] {
+  std::array<int8_t, 256> t{};
+  for (int c = 0; c < 256; ++c) {
+    t[c] = c >= '0' && c <= '9'   ? static_cast<int8_t>(c - '0')
+           : c >= 'a' && c <= 'f' ? static_cast<int8_t>(c - 'a' + 10)
+           : c >= 'A' && c <= 'F' ? static_cast<int8_t>(c - 'A' + 10)
+                                  : int8_t{-1};
+  }
+  return t;
+}();
+
+// 0-15 for a HEXDIG, -1 for anything else.
 constexpr int hex_value(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
+  return kHexValue[static_cast<unsigned char>(c)];
 }
 
 constexpr char to_lower(char c) {

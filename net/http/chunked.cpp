@@ -259,6 +259,43 @@ ParseError ChunkedDecoder::step_framing(char c) {
   }
 }
 
+// The common framing between two chunks, whole in `input`: the CRLF after the data and a size
+// line of hex digits and CRLF, without extensions. Taken in one go, or not at all (false), and
+// then the byte-wise states take it with every check.
+[[gnu::always_inline]] inline bool ChunkedDecoder::take_plain_size_line(std::string_view input,
+                                                                        size_t& i) {
+  size_t p = i;
+  if (state_ == State::kDataCr) {
+    if (input.size() - p < 2 || input[p] != '\r' || input[p + 1] != '\n') {
+      return false;
+    }
+    p += 2;
+  } else if (state_ != State::kSizeStart || line_bytes_ != 0) {
+    return false;
+  }
+  constexpr size_t kMaxDigits = 15;  // cannot overflow; longer lines go the byte-wise way
+  uint64_t size = 0;
+  size_t digits = 0;
+  while (p + digits < input.size() && digits < kMaxDigits) {
+    const int value = chars::hex_value(input[p + digits]);
+    if (value < 0) {
+      break;
+    }
+    size = (size << 4) | static_cast<uint64_t>(value);
+    ++digits;
+  }
+  const size_t cr = p + digits;
+  if (digits == 0 || digits > limits_.max_chunk_line_bytes || input.size() - cr < 2 ||
+      input[cr] != '\r' || input[cr + 1] != '\n' || size > limits_.max_body_bytes - body_bytes_) {
+    return false;
+  }
+  i = cr + 2;
+  line_bytes_ = 0;
+  chunk_size_ = size;
+  on_size_line_end();
+  return true;
+}
+
 ChunkedDecoder::Step ChunkedDecoder::decode(std::string_view input) {
   Step step;
   if (state_ == State::kDone) {
@@ -266,6 +303,7 @@ ChunkedDecoder::Step ChunkedDecoder::decode(std::string_view input) {
     return step;
   }
   size_t i = 0;
+  take_plain_size_line(input, i);
   while (i < input.size() && state_ != State::kError) {
     if (state_ == State::kData) {
       const size_t n = static_cast<size_t>(std::min<uint64_t>(chunk_left_, input.size() - i));

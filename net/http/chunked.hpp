@@ -15,9 +15,9 @@ namespace rs::http {
 class ChunkedDecoder {
  public:
   struct Step {
-    size_t consumed = 0;    // bytes of `input` used, framing included
-    std::string_view data;  // decoded payload inside `input`; at most one piece per call
-    bool done = false;      // the last chunk and the trailer section have ended
+    size_t consumed = 0;    // bytes of the input used, framing included
+    std::string_view data;  // decoded payload inside the input; at most one piece per call
+    bool done = false;      // the body (and any trailer section) has ended
     ParseError error = ParseError::kNone;
   };
 
@@ -54,6 +54,7 @@ class ChunkedDecoder {
     kError,
   };
 
+  bool take_plain_size_line(std::string_view input, size_t& i);
   ParseError on_size_digit(char c);
   ParseError on_size_line_end();
   ParseError step_framing(char c);

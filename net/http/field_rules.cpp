@@ -125,6 +125,14 @@ bool ListCursor::next(std::string_view& element) {
 }
 
 ParseError merge_content_length(std::string_view value, std::optional<uint64_t>& length) {
+  uint64_t single = 0;
+  if (parse_decimal(value, single)) {  // one number, as nearly every client sends it
+    if (length.has_value() && *length != single) {
+      return ParseError::kBadContentLength;
+    }
+    length = single;
+    return ParseError::kNone;
+  }
   ListCursor list(value);
   std::string_view element;
   while (list.next(element)) {
@@ -142,6 +150,11 @@ ParseError merge_content_length(std::string_view value, std::optional<uint64_t>&
 
 void merge_transfer_encoding(std::string_view value, TransferCodings& codings) {
   codings.present = true;
+  if (iequals(value, "chunked")) {  // the common value, as the list below would read it
+    ++codings.chunked_count;
+    codings.last_is_chunked = true;
+    return;
+  }
   ListCursor list(value);
   std::string_view element;
   bool any = false;
@@ -191,6 +204,15 @@ ParseError check_transfer_codings(const TransferCodings& codings) {
 }
 
 void merge_connection(std::string_view value, ConnectionOptions& options) {
+  // One option, as nearly every client sends it: the list below would find just that.
+  if (iequals(value, "keep-alive")) {
+    options.keep_alive = true;
+    return;
+  }
+  if (iequals(value, "close")) {
+    options.close = true;
+    return;
+  }
   ListCursor list(value);
   std::string_view element;
   while (list.next(element)) {

@@ -4,7 +4,6 @@
 #include <cassert>
 
 #include "net/http/chars.hpp"
-#include "net/http/target.hpp"
 
 namespace rs::http {
 
@@ -26,27 +25,28 @@ constexpr std::string_view kVersionPrefix = "HTTP/";
 
 }  // namespace
 
-RequestParser::RequestParser(const Limits& limits) : limits_(clamp(limits)), chunked_(limits_) {}
+RequestParser::RequestParser(const Limits& limits, ParserIsa isa)
+    : limits_(clamp(limits)), scan_(head_scan(isa)), chunked_(limits_) {}
 
+// Only what every request starts from; the rest is set before it is read (begin_head for the
+// field rules, the head's end for the body).
 void RequestParser::reset() {
   phase_ = Phase::kHead;
   state_ = State::kStart;
   error_ = ParseError::kNone;
   pos_ = 0;
-  line_start_ = method_end_ = target_begin_ = target_end_ = fields_start_ = 0;
-  name_begin_ = name_end_ = value_begin_ = value_end_ = 0;
-  version_index_ = version_major_ = version_minor_ = 0;
+  head_.header_count = 0;  // the rest of head_ is rewritten before it is valid again
+  head_bytes_ = 0;
+  body_consumed_ = 0;
+}
+
+void RequestParser::begin_head() {
   field_count_ = 0;
   host_field_ = -1;
   content_length_.reset();
   codings_ = {};
   connection_ = {};
   expect_continue_ = false;
-  head_.header_count = 0;  // the rest of head_ is rewritten before it is valid again
-  head_bytes_ = 0;
-  body_left_ = 0;
-  body_consumed_ = 0;
-  chunked_.reset();
 }
 
 ParseStatus RequestParser::fail(ParseError error) {
@@ -63,6 +63,12 @@ ParseStatus RequestParser::parse_head(std::string_view block) {
     return ParseStatus::kComplete;
   }
   assert(block.size() >= pos_ && "the block must only grow between calls");
+  if (pos_ == 0 && state_ == State::kStart) {
+    begin_head();
+    if (scan_ != nullptr && parse_whole_head(block)) {
+      return ParseStatus::kComplete;
+    }
+  }
   size_t pos = pos_;
   while (pos < block.size()) {
     const ParseError error = step(block, pos);
@@ -75,6 +81,67 @@ ParseStatus RequestParser::parse_head(std::string_view block) {
   }
   pos_ = pos;
   return ParseStatus::kIncomplete;
+}
+
+// Everything but the field views, which both paths have already written. Inlined into both,
+// so that the target parts the one-pass path has just built never go through memory.
+[[gnu::always_inline]] inline void RequestParser::finish_head(std::string_view method,
+                                                              std::string_view target,
+                                                              const TargetParts& parts, int major,
+                                                              int minor) {
+  RequestHead& h = head_;
+  h.method = method;
+  h.target = target;
+  h.form = parts.form;
+  h.path = parts.path;
+  h.query = parts.query;
+  h.version_major = major;  // as arguments: loading the members just stored would stall
+  h.version_minor = minor;
+  h.header_count = field_count_;
+  if (parts.form == TargetForm::kAbsolute) {
+    h.host = parts.authority;  // RFC 9112 3.2.2: the target's authority wins over Host
+  } else if (host_field_ >= 0) {
+    h.host = h.headers[static_cast<size_t>(host_field_)].value;
+  } else {
+    h.host = {};
+  }
+  const bool http11 = minor >= 1;
+  h.keep_alive = !connection_.close && (http11 || connection_.keep_alive);
+  // RFC 9110 10.1.1: a 100-continue expectation in an HTTP/1.0 request MUST be ignored.
+  h.expect_continue = expect_continue_ && http11;
+  h.chunked = codings_.present;
+  h.content_length = content_length_;
+}
+
+// The one-pass path: true when the scan accepted the whole head and so do the field rules.
+// Otherwise nothing it did is kept, and the state machine starts from the first byte.
+bool RequestParser::parse_whole_head(std::string_view block) {
+  ScannedHead scanned;
+  if (!scan_(block, limits_, head_.headers.data(), scanned)) {
+    return false;
+  }
+  for (size_t i = 0; i < scanned.field_count; ++i) {
+    const Header& field = head_.headers[i];
+    if (on_field(field.name, field.value, static_cast<int>(i)) != ParseError::kNone) {
+      begin_head();
+      return false;
+    }
+  }
+  field_count_ = scanned.field_count;
+  version_minor_ = scanned.version_minor;
+  if (check_framing() != ParseError::kNone) {
+    begin_head();
+    return false;
+  }
+  const std::string_view target = block.substr(scanned.target_begin, scanned.target_len);
+  TargetParts parts;
+  parts.path = target.substr(0, scanned.path_len);
+  if (scanned.path_len < target.size()) {
+    parts.query = target.substr(scanned.path_len + 1);
+  }
+  finish_head(block.substr(0, scanned.method_len), target, parts, 1, scanned.version_minor);
+  enter_body(scanned.head_bytes);
+  return true;
 }
 
 // Consumes at least one byte or changes state, so the loop in parse_head always progresses.
@@ -342,28 +409,67 @@ ParseError RequestParser::on_field_line(std::string_view block) {
   const std::string_view value = block.substr(value_begin_, value_end_ - value_begin_);
   spans_[field_count_] = {static_cast<uint32_t>(name_begin_), static_cast<uint32_t>(name.size()),
                           static_cast<uint32_t>(value_begin_), static_cast<uint32_t>(value.size())};
-  const int index = static_cast<int>(field_count_++);
-  using chars::iequals;
-  if (iequals(name, "Host")) {
-    // RFC 9112 3.2: more than one Host line or an invalid value is a 400.
-    if (host_field_ >= 0 || !is_valid_host(value, /*require_host=*/false)) {
-      return ParseError::kBadHost;
+  return on_field(name, value, static_cast<int>(field_count_++));
+}
+
+namespace {
+
+// Case-insensitive match of a field name (token characters only) against a lower-case name of
+// letters and "-": for token bytes, c | 0x20 equals such a byte only when c is it in either case.
+bool name_is(std::string_view name, std::string_view lower) {
+  if (name.size() != lower.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < name.size(); ++i) {
+    if ((name[i] | 0x20) != lower[i]) {
+      return false;
     }
-    host_field_ = index;
-  } else if (iequals(name, "Content-Length")) {
-    const ParseError error = merge_content_length(value, content_length_);
-    if (error != ParseError::kNone) {
-      return error;
-    }
-    if (*content_length_ > limits_.max_body_bytes) {
-      return ParseError::kBodyTooLarge;
-    }
-  } else if (iequals(name, "Transfer-Encoding")) {
-    merge_transfer_encoding(value, codings_);
-  } else if (iequals(name, "Connection")) {
-    merge_connection(value, connection_);
-  } else if (iequals(name, "Expect")) {
-    expect_continue_ = expect_continue_ || has_100_continue(value);
+  }
+  return true;
+}
+
+}  // namespace
+
+// The fields that decide framing and connection handling, told apart by length first.
+ParseError RequestParser::on_field(std::string_view name, std::string_view value, int index) {
+  switch (name.size()) {
+    case 4:
+      if (name_is(name, "host")) {
+        // RFC 9112 3.2: more than one Host line or an invalid value is a 400.
+        if (host_field_ >= 0 || !is_valid_host(value, /*require_host=*/false)) {
+          return ParseError::kBadHost;
+        }
+        host_field_ = index;
+      }
+      break;
+    case 6:
+      if (name_is(name, "expect")) {
+        expect_continue_ = expect_continue_ || has_100_continue(value);
+      }
+      break;
+    case 10:
+      if (name_is(name, "connection")) {
+        merge_connection(value, connection_);
+      }
+      break;
+    case 14:
+      if (name_is(name, "content-length")) {
+        const ParseError error = merge_content_length(value, content_length_);
+        if (error != ParseError::kNone) {
+          return error;
+        }
+        if (*content_length_ > limits_.max_body_bytes) {
+          return ParseError::kBodyTooLarge;
+        }
+      }
+      break;
+    case 17:
+      if (name_is(name, "transfer-encoding")) {
+        merge_transfer_encoding(value, codings_);
+      }
+      break;
+    default:
+      break;
   }
   return ParseError::kNone;
 }
@@ -395,79 +501,70 @@ ParseError RequestParser::on_head_end(std::string_view block, size_t head_bytes)
     return error;
   }
   build_head(block);
+  enter_body(head_bytes);
+  return ParseError::kNone;
+}
+
+void RequestParser::build_head(std::string_view block) {
+  for (size_t i = 0; i < field_count_; ++i) {
+    const FieldSpan& span = spans_[i];
+    head_.headers[i] = {block.substr(span.name_begin, span.name_len),
+                        block.substr(span.value_begin, span.value_len)};
+  }
+  const std::string_view method = block.substr(line_start_, method_end_ - line_start_);
+  const std::string_view target = block.substr(target_begin_, target_end_ - target_begin_);
+  finish_head(method, target, parse_target(method, target), version_major_, version_minor_);
+}
+
+void RequestParser::enter_body(size_t head_bytes) {
   head_bytes_ = head_bytes;
   state_ = State::kHeadDone;
   if (head_.chunked) {
+    chunked_.reset();
     phase_ = Phase::kBody;
   } else {
     body_left_ = content_length_.value_or(0);
     phase_ = body_left_ > 0 ? Phase::kBody : Phase::kDone;
   }
-  return ParseError::kNone;
-}
-
-void RequestParser::build_head(std::string_view block) {
-  RequestHead& h = head_;
-  h.method = block.substr(line_start_, method_end_ - line_start_);
-  h.target = block.substr(target_begin_, target_end_ - target_begin_);
-  const TargetParts parts = parse_target(h.method, h.target);
-  h.form = parts.form;
-  h.path = parts.path;
-  h.query = parts.query;
-  h.version_major = version_major_;
-  h.version_minor = version_minor_;
-  for (size_t i = 0; i < field_count_; ++i) {
-    const FieldSpan& span = spans_[i];
-    h.headers[i] = {block.substr(span.name_begin, span.name_len),
-                    block.substr(span.value_begin, span.value_len)};
-  }
-  h.header_count = field_count_;
-  if (parts.form == TargetForm::kAbsolute) {
-    h.host = parts.authority;  // RFC 9112 3.2.2: the target's authority wins over Host
-  } else if (host_field_ >= 0) {
-    h.host = h.headers[static_cast<size_t>(host_field_)].value;
-  } else {
-    h.host = {};
-  }
-  const bool http11 = version_minor_ >= 1;
-  h.keep_alive = !connection_.close && (http11 || connection_.keep_alive);
-  // RFC 9110 10.1.1: a 100-continue expectation in an HTTP/1.0 request MUST be ignored.
-  h.expect_continue = expect_continue_ && http11;
-  h.chunked = codings_.present;
-  h.content_length = content_length_;
 }
 
 BodyResult RequestParser::parse_body(std::string_view input) {
-  BodyResult result;
   switch (phase_) {
     case Phase::kError:
-      result.error = error_;
-      return result;
+      return {0, {}, false, error_};
     case Phase::kDone:
-      result.done = true;
-      return result;
+      return {0, {}, true, ParseError::kNone};
     case Phase::kHead:
       assert(false && "parse_body before the head is complete");
-      return result;
+      return {};
     case Phase::kBody:
       break;
   }
-  if (head_.chunked) {
-    const ChunkedDecoder::Step step = chunked_.decode(input);
-    result = {step.consumed, step.data, step.done, step.error};
-    if (step.error != ParseError::kNone) {
-      fail(step.error);
-    }
-  } else {
-    const auto n = static_cast<size_t>(std::min<uint64_t>(body_left_, input.size()));
-    body_left_ -= n;
-    result = {n, input.substr(0, n), body_left_ == 0, ParseError::kNone};
+  // Each result is built where the caller receives it (copy elision all the way from the
+  // decoder): no copy through differently sized stores and loads on the way out.
+  return head_.chunked ? chunked_body(input) : length_body(input);
+}
+
+BodyResult RequestParser::chunked_body(std::string_view input) {
+  BodyResult result = chunked_.decode(input);
+  if (result.error != ParseError::kNone) {
+    fail(result.error);
   }
   body_consumed_ += result.consumed;
   if (result.done) {
     phase_ = Phase::kDone;
   }
   return result;
+}
+
+BodyResult RequestParser::length_body(std::string_view input) {
+  const auto n = static_cast<size_t>(std::min<uint64_t>(body_left_, input.size()));
+  body_left_ -= n;
+  body_consumed_ += n;
+  if (body_left_ == 0) {
+    phase_ = Phase::kDone;
+  }
+  return {n, input.substr(0, n), body_left_ == 0, ParseError::kNone};
 }
 
 }  // namespace rs::http

@@ -19,7 +19,7 @@
 //
 //   class RequestParser {
 //    public:
-//     explicit RequestParser(const Limits& limits = {});
+//     explicit RequestParser(const Limits& limits = {}, ParserIsa isa = default_parser_isa());
 //     ParseStatus parse_head(std::string_view block);
 //     const RequestHead& head() const;   // valid after kComplete, while `block` is unchanged
 //     size_t head_bytes() const;         // leading empty lines + request line + fields + CRLF
@@ -30,7 +30,12 @@
 //     void reset();                      // next request on the same connection
 //   };
 //
-// Head phase: `block` is every byte received for this request so far, contiguous, starting at
+// Head phase, two paths with one result. A fresh head that has wholly arrived (nearly always)
+// is read in one pass by the SIMD head scan (head_scan.hpp), which accepts only common, valid
+// heads; anything else, and every head that arrives in pieces, goes through the byte-wise state
+// machine below, which holds the whole policy and decides every error.
+//
+// `block` is every byte received for this request so far, contiguous, starting at
 // its first byte. Call again with a longer block (never a shorter one; it may have moved: the
 // parser keeps offsets, not pointers) and scanning resumes where it stopped; nothing is
 // rescanned. On kComplete the views in head() point into the last block passed; bytes after
@@ -71,24 +76,23 @@
 
 #include "net/http/chunked.hpp"
 #include "net/http/field_rules.hpp"
+#include "net/http/head_scan.hpp"
 #include "net/http/limits.hpp"
 #include "net/http/parse_error.hpp"
 #include "net/http/request_head.hpp"
+#include "net/http/target.hpp"
 
 namespace rs::http {
 
 enum class ParseStatus : uint8_t { kIncomplete, kComplete, kError };
 
-struct BodyResult {
-  size_t consumed = 0;    // bytes of the input used (framing included)
-  std::string_view data;  // decoded body bytes, a view into the input
-  bool done = false;      // the body (and any chunked trailer section) has ended
-  ParseError error = ParseError::kNone;
-};
+// One step of the body phase: the chunked decoder's step, so that it is passed on as it is.
+using BodyResult = ChunkedDecoder::Step;
 
 class RequestParser {
  public:
-  explicit RequestParser(const Limits& limits = {});
+  // `isa` picks the one-pass head scan (kIncremental: none); tests compare them all.
+  explicit RequestParser(const Limits& limits = {}, ParserIsa isa = default_parser_isa());
 
   ParseStatus parse_head(std::string_view block);
   const RequestHead& head() const { return head_; }
@@ -126,6 +130,8 @@ class RequestParser {
     uint32_t value_len;
   };
 
+  void begin_head();
+  bool parse_whole_head(std::string_view block);
   ParseError step(std::string_view block, size_t& pos);
   ParseError step_start(char c, size_t pos);
   ParseError scan_method(std::string_view block, size_t& pos);
@@ -136,9 +142,15 @@ class RequestParser {
   ParseError scan_value_start(std::string_view block, size_t& pos);
   ParseError scan_value(std::string_view block, size_t& pos);
   ParseError on_field_line(std::string_view block);
+  ParseError on_field(std::string_view name, std::string_view value, int index);
   ParseError on_head_end(std::string_view block, size_t head_bytes);
   ParseError check_framing() const;
   void build_head(std::string_view block);
+  void finish_head(std::string_view method, std::string_view target, const TargetParts& parts,
+                   int major, int minor);
+  void enter_body(size_t head_bytes);
+  BodyResult chunked_body(std::string_view input);
+  BodyResult length_body(std::string_view input);
   ParseStatus fail(ParseError error);
 
   size_t request_line_limit() const { return line_start_ + limits_.max_request_line_bytes; }
@@ -147,6 +159,7 @@ class RequestParser {
   bool in_fields() const { return state_ >= State::kFieldStart && state_ <= State::kEndLf; }
 
   Limits limits_;
+  HeadScan scan_;
   Phase phase_ = Phase::kHead;
   State state_ = State::kStart;
   ParseError error_ = ParseError::kNone;

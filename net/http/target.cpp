@@ -208,6 +208,9 @@ bool is_valid_host(std::string_view value, bool require_host) {
     }
     i = close + 1;
   } else {
+    while (i < value.size() && has(value[i], chars::kRegName)) {
+      ++i;  // the common bytes first, in a tight loop
+    }
     for (; i < value.size() && value[i] != ':'; ++i) {
       if (value[i] == '%') {
         if (!valid_pct(value, i)) {

@@ -1,6 +1,7 @@
-// libFuzzer target for the request parser. Each input is parsed whole, in pieces cut at points
-// derived from the input, and (when short) byte by byte; any difference aborts, as does any
-// broken byte-accounting invariant. Sanitizers catch the memory errors.
+// libFuzzer target for the request parser. Each input is parsed whole (with each head scan and
+// with none), in pieces cut at points derived from the input, and (when short) byte by byte;
+// any difference aborts, as does any broken byte-accounting invariant. Sanitizers catch the memory
+// errors.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -51,6 +52,10 @@ void check(std::string_view raw, const Limits& limits) {
   if (!whole.messages.empty()) check_accounting(whole, raw.size());
   for (const Message& m : whole.messages) {
     if (m.verdict == Verdict::kError && rs::http::status_for(m.error) < 400) std::abort();
+  }
+  // The one-pass head scan on every instruction set, and none at all, must agree.
+  for (const rs::http::ParserIsa isa : rs::http::supported_parser_isas()) {
+    if (rs::http::test::replay_whole(raw, limits, kMaxMessages, isa) != whole) std::abort();
   }
   if (raw.empty()) return;
   const auto* bytes = reinterpret_cast<const unsigned char*>(raw.data());

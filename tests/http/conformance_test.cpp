@@ -6,6 +6,7 @@
 #include <string>
 
 #include "net/http/chars.hpp"
+#include "net/http/head_scan.hpp"
 #include "tests/http/conformance_vectors.hpp"
 #include "tests/http/parser_checks.hpp"
 
@@ -76,6 +77,23 @@ TEST_P(Conformance, SameResultAtEverySplitPoint) {
   EXPECT_TRUE(split_invariant(v.raw)) << v.id;
   // Also through to the end of any pipelined data, so reset() and the next head are covered.
   EXPECT_TRUE(split_invariant(v.raw, {}, 8)) << v.id;
+}
+
+// The one-pass head scan must give the state machine's result on every vector, on every
+// instruction set this CPU has, with the default limits and with limits the vectors reach.
+TEST_P(Conformance, EveryHeadScanAgreesWithTheStateMachine) {
+  const ConformanceVector& v = GetParam();
+  Limits tight;
+  tight.max_request_line_bytes = 40;
+  tight.max_header_bytes = 90;
+  tight.max_header_fields = 3;
+  for (const Limits& limits : {Limits{}, tight}) {
+    const Replay expected = replay_whole(v.raw, limits, 8, ParserIsa::kIncremental);
+    for (const ParserIsa isa : supported_parser_isas()) {
+      EXPECT_EQ(replay_whole(v.raw, limits, 8, isa), expected)
+          << v.id << " on " << to_string(isa) << ": " << describe(expected);
+    }
+  }
 }
 
 std::string test_name(const ::testing::TestParamInfo<ConformanceVector>& info) {

@@ -34,6 +34,15 @@ std::vector<size_t> split_points(size_t n) {
 ::testing::AssertionResult split_invariant(std::string_view raw, const Limits& limits,
                                            size_t max_messages) {
   const Replay whole = replay_whole(raw, limits, max_messages);
+  for (const ParserIsa isa : supported_parser_isas()) {
+    const Replay scanned = replay_whole(raw, limits, max_messages, isa);
+    if (scanned != whole) {
+      return ::testing::AssertionFailure()
+             << "whole with the " << to_string(isa) << " head scan differs for \"" << escape(raw)
+             << "\"\n  default: " << describe(whole) << "\n  " << to_string(isa) << ": "
+             << describe(scanned);
+    }
+  }
   for (const size_t cut : split_points(raw.size())) {
     const size_t cuts[] = {cut};
     const Replay split = replay(raw, cuts, limits, max_messages);

@@ -11,8 +11,8 @@
 
 namespace rs::http::test {
 
-// Whole, two pieces at every split point (sampled above a few KiB), and byte by byte: the
-// replays must be identical.
+// Whole (with every head scan this CPU has, and with none), two pieces at every split point
+// (sampled above a few KiB), and byte by byte: the replays must be identical.
 ::testing::AssertionResult split_invariant(std::string_view raw, const Limits& limits = {},
                                            size_t max_messages = 1);
 

@@ -54,8 +54,8 @@ bool inside(std::string_view part, std::string_view whole) {
 
 class Driver {
  public:
-  Driver(const Limits& limits, size_t max_messages)
-      : parser_(limits), max_messages_(max_messages) {}
+  Driver(const Limits& limits, size_t max_messages, ParserIsa isa)
+      : parser_(limits, isa), max_messages_(max_messages) {}
 
   // Returns false once the run has stopped; `piece` is then partly unconsumed in `pending`.
   bool feed(std::string_view piece) {
@@ -177,8 +177,8 @@ const char* to_string(Verdict verdict) {
 }
 
 Replay replay(std::string_view raw, std::span<const size_t> cuts, const Limits& limits,
-              size_t max_messages) {
-  Driver driver(limits, max_messages);
+              size_t max_messages, ParserIsa isa) {
+  Driver driver(limits, max_messages, isa);
   size_t begin = 0;
   for (size_t i = 0; i <= cuts.size(); ++i) {
     const size_t end = i < cuts.size() ? cuts[i] : raw.size();
@@ -193,8 +193,9 @@ Replay replay(std::string_view raw, std::span<const size_t> cuts, const Limits& 
   return driver.finish({});
 }
 
-Replay replay_whole(std::string_view raw, const Limits& limits, size_t max_messages) {
-  return replay(raw, {}, limits, max_messages);
+Replay replay_whole(std::string_view raw, const Limits& limits, size_t max_messages,
+                    ParserIsa isa) {
+  return replay(raw, {}, limits, max_messages, isa);
 }
 
 Replay replay_bytewise(std::string_view raw, const Limits& limits, size_t max_messages) {

@@ -54,10 +54,12 @@ struct Replay {
 // allocated copy of the block and every parse_body call a fresh copy of its piece, so a view
 // that outlives its buffer is caught by the sanitizers. Stops after `max_messages` complete
 // messages, after one that is not keep-alive, or at an error.
+// `isa` picks the parser's one-pass head scan (head_scan.hpp), so that runs can be compared.
 Replay replay(std::string_view raw, std::span<const size_t> cuts, const Limits& limits = {},
-              size_t max_messages = 1);
+              size_t max_messages = 1, ParserIsa isa = default_parser_isa());
 
-Replay replay_whole(std::string_view raw, const Limits& limits = {}, size_t max_messages = 1);
+Replay replay_whole(std::string_view raw, const Limits& limits = {}, size_t max_messages = 1,
+                    ParserIsa isa = default_parser_isa());
 Replay replay_bytewise(std::string_view raw, const Limits& limits = {}, size_t max_messages = 1);
 
 // Human-readable dump for assertion messages.
