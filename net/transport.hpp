@@ -59,6 +59,9 @@ class LoopServices {
   virtual core::TimerWheel& timers() = 0;
   virtual core::ChunkPool& chunks() = 0;
   virtual std::uint64_t now_ms() const = 0;
+  // The wall-clock second (UTC) of this loop turn, read with now_ms() once per turn: for the
+  // Date header and log stamps, never for deadlines.
+  virtual std::uint64_t wall_clock_s() const = 0;
   // The access log of this loop, or nullptr when it is off (lines are then not even formatted).
   virtual LogSink* access_log() = 0;
   // Opens and reads files without blocking the loop (net/file_service.hpp).

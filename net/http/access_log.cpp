@@ -6,7 +6,6 @@
 #include <charconv>
 #include <cstring>
 
-#include "core/clock.hpp"
 #include "net/http/request_head.hpp"
 
 namespace rs::http {
@@ -143,15 +142,14 @@ std::size_t format_access_line(char* out, std::string_view remote, std::string_v
   return at;
 }
 
-void AccessLog::write(std::string_view remote, const AccessLogFields& fields, int status,
-                      std::uint64_t body_bytes) {
+void AccessLog::write(std::time_t now, std::string_view remote, const AccessLogFields& fields,
+                      int status, std::uint64_t body_bytes) {
   char line[kMaxAccessLineBytes];
-  const std::size_t n = format_access_line(line, remote, date(), fields, status, body_bytes);
+  const std::size_t n = format_access_line(line, remote, date(now), fields, status, body_bytes);
   sink_.append({line, n});
 }
 
-std::string_view AccessLog::date() {
-  const auto now = static_cast<std::time_t>(core::realtime_s());
+std::string_view AccessLog::date(std::time_t now) {
   if (now != second_) {
     second_ = now;
     format_clf_date(now, date_);

@@ -67,11 +67,12 @@ std::size_t format_access_line(char* out, std::string_view remote, std::string_v
 class AccessLog {
  public:
   explicit AccessLog(net::LogSink& sink) : sink_(sink) {}
-  void write(std::string_view remote, const AccessLogFields& fields, int status,
+  // `now`: the loop turn's wall-clock second.
+  void write(std::time_t now, std::string_view remote, const AccessLogFields& fields, int status,
              std::uint64_t body_bytes);
 
  private:
-  std::string_view date();  // formatted at most once a second
+  std::string_view date(std::time_t now);  // formatted at most once a second
 
   net::LogSink& sink_;
   std::time_t second_ = -1;

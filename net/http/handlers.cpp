@@ -55,7 +55,7 @@ bool method_allowed(Route route, Method method) {
 void respond_allow(HttpSession& s, const Request& r, int status) {
   s.note_response(r, status, 0);
   core::BufferChain& out = s.connection().output();
-  ResponseHead head(out, status, s.factory().date());
+  ResponseHead head(out, status, s.factory().stamp());
   head.add("Allow", allow_for(r.route)).add("Content-Length", std::uint64_t{0});
   head.finish(r.persistence());
 }
@@ -70,7 +70,7 @@ void respond_json(HttpSession& s, const Request& r) {
 void respond_echo(HttpSession& s, const Request& r, core::BufferChain& body) {
   s.note_response(r, 200, body.size());
   core::BufferChain& out = s.connection().output();
-  ResponseHead head(out, 200, s.factory().date());
+  ResponseHead head(out, 200, s.factory().stamp());
   head.add("Content-Type", r.content_type.view()).add("Content-Length", body.size());
   head.finish(r.persistence());
   out.splice_back(body);  // the body's chunks move to the output: no copy

@@ -1,5 +1,5 @@
-// HTTP dates (RFC 9110 5.6.7): the IMF-fixdate form servers send, all three forms parsed, and a
-// per-loop cache so the Date header costs nothing per response.
+// HTTP dates (RFC 9110 5.6.7): the IMF-fixdate form servers send, and all three forms parsed.
+// response.hpp keeps the per-loop Date (ResponseStamp).
 #pragma once
 
 #include <cstdint>
@@ -19,21 +19,5 @@ std::optional<std::time_t> parse_http_date(std::string_view text);
 // Common Log Format time, "10/Oct/2000:13:55:36 +0000" (26 characters).
 inline constexpr std::size_t kClfDateLength = 26;
 void format_clf_date(std::time_t t, char* out);
-
-// The Date header value, formatted at most once per second.
-class DateCache {
- public:
-  std::string_view get(std::time_t now) {
-    if (now != second_) {
-      second_ = now;
-      format_imf_fixdate(now, text_);
-    }
-    return {text_, kImfFixdateLength};
-  }
-
- private:
-  std::time_t second_ = -1;
-  char text_[kImfFixdateLength] = {};
-};
 
 }  // namespace rs::http

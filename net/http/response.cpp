@@ -53,16 +53,31 @@ std::string_view reason_phrase(int status) {
   }
 }
 
-ResponseHead::ResponseHead(core::BufferChain& out, int status, std::string_view date) : out_(out) {
+ResponseStamp::ResponseStamp() {
+  std::memcpy(ok_head_, kOkStart.data(), kOkStart.size());
+  std::memcpy(ok_head_ + sizeof(ok_head_) - 2, "\r\n", 2);
+}
+
+void ResponseStamp::format(std::time_t now) {
+  second_ = now;
+  format_imf_fixdate(now, ok_head_ + kDateAt);
+}
+
+ResponseHead::ResponseHead(core::BufferChain& out, int status, const ResponseStamp& stamp)
+    : out_(out) {
   const auto space = out.prepare(kMaxHeadBytes);
   begin_ = reinterpret_cast<char*>(space.data());
   cursor_ = begin_;
+  if (status == 200) {
+    put(stamp.ok_head());  // nearly every answer: one copy
+    return;
+  }
   put("HTTP/1.1 ");
   put(static_cast<std::uint64_t>(status));
   put(" ");
   put(reason_phrase(status));
   put("\r\nServer: ringserve\r\nDate: ");
-  put(date);
+  put(stamp.date());
   put("\r\n");
 }
 
@@ -101,10 +116,10 @@ void ResponseHead::put(std::uint64_t value) {
   cursor_ = end;
 }
 
-void write_response(core::BufferChain& out, int status, std::string_view date,
+void write_response(core::BufferChain& out, int status, const ResponseStamp& stamp,
                     std::string_view content_type, std::string_view body, bool head_only,
                     Persistence persistence) {
-  ResponseHead head(out, status, date);
+  ResponseHead head(out, status, stamp);
   if (!content_type.empty()) head.add("Content-Type", content_type);
   head.add("Content-Length", body.size());
   head.finish(persistence);

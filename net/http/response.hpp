@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "core/buffer.hpp"
+#include "net/http/http_date.hpp"
 
 namespace rs::http {
 
@@ -20,6 +21,29 @@ enum class Persistence : std::uint8_t {
   kKeepAliveHttp10  // "Connection: keep-alive"
 };
 
+// What every answer's head starts with, formatted once per wall-clock second and then copied
+// whole: the status line of a 200, Server and Date (RFC 9110 6.6.1). Each answer still gets its
+// own Content-Length and the rest of its fields after it.
+class ResponseStamp {
+ public:
+  ResponseStamp();
+  // Reformats when the second has changed; a no-op otherwise.
+  void set_time(std::time_t now) {
+    if (now != second_) format(now);
+  }
+  std::string_view date() const { return {ok_head_ + kDateAt, kImfFixdateLength}; }
+  // "HTTP/1.1 200 OK\r\nServer: ringserve\r\nDate: <date>\r\n"
+  std::string_view ok_head() const { return {ok_head_, sizeof(ok_head_)}; }
+
+ private:
+  static constexpr std::string_view kOkStart = "HTTP/1.1 200 OK\r\nServer: ringserve\r\nDate: ";
+  static constexpr std::size_t kDateAt = kOkStart.size();
+  void format(std::time_t now);
+
+  std::time_t second_ = -1;
+  char ok_head_[kDateAt + kImfFixdateLength + 2] = {};
+};
+
 // A response head under construction in the output chain's tail space. Header values are
 // produced by the server itself and short; the head must fit kMaxHeadBytes.
 class ResponseHead {
@@ -27,7 +51,7 @@ class ResponseHead {
   static constexpr std::size_t kMaxHeadBytes = 2048;
 
   // Starts "HTTP/1.1 <status> <reason>", then Server and Date.
-  ResponseHead(core::BufferChain& out, int status, std::string_view date);
+  ResponseHead(core::BufferChain& out, int status, const ResponseStamp& stamp);
   ResponseHead(const ResponseHead&) = delete;
   ResponseHead& operator=(const ResponseHead&) = delete;
 
@@ -46,7 +70,7 @@ class ResponseHead {
 };
 
 // Status, standard headers, Content-Type and Content-Length, then the body unless head_only.
-void write_response(core::BufferChain& out, int status, std::string_view date,
+void write_response(core::BufferChain& out, int status, const ResponseStamp& stamp,
                     std::string_view content_type, std::string_view body, bool head_only,
                     Persistence persistence);
 

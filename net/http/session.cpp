@@ -30,13 +30,13 @@ HttpSession::HttpSession(SessionFactory& factory, net::Connection& conn)
       conn_(conn),
       parser_(factory.config().limits),
       body_(factory.services().chunks()),
-      read_timer_(&HttpSession::on_read_timer, this),
-      send_timer_(&HttpSession::on_send_timer, this) {
+      read_deadline_(&HttpSession::on_read_deadline, this),
+      send_deadline_(&HttpSession::on_send_deadline, this) {
   // A new connection gets the header timeout until its first request begins, as nginx applies
   // client_header_timeout to it: a client that connects and sends nothing is not a keep-alive
   // client resting after an answer. If it expires before a byte arrives the close is silent
   // (and counted as idle). The idle timeout runs from the end of each response.
-  arm_read_timer(factory_.config().header_timeout_ms);
+  set_read_deadline(factory_.config().header_timeout_ms);
 }
 
 HttpSession::~HttpSession() {
@@ -60,12 +60,12 @@ void HttpSession::on_input(net::Connection& /*conn*/, net::Input& input) {
         // is waiting for us, not idle: no read deadline meanwhile (the send timeout watches).
         paused_ = true;
         factory_.counters().pipeline_pauses.add();
-        factory_.services().timers().cancel(read_timer_);
+        read_deadline_.clear();
         conn_.pause_input();
         break;
       }
       phase_ = Phase::kHead;
-      arm_read_timer(factory_.config().header_timeout_ms);  // absolute: from the first byte
+      set_read_deadline(factory_.config().header_timeout_ms);  // absolute: from the first byte
     }
     if (phase_ == Phase::kHead && !read_head(input)) break;
     if (phase_ == Phase::kBody && !read_body(input)) break;
@@ -139,9 +139,9 @@ bool HttpSession::read_head(net::Input& input) {
     if (continue_ == Continue::kQueued) {
       // The client may wait for the 100 before it sends a byte: the body deadline starts once
       // the 100 has left (on_output_drained), which may be after earlier answers.
-      factory_.services().timers().cancel(read_timer_);
+      read_deadline_.clear();
     } else {
-      arm_read_timer(factory_.config().body_timeout_ms);
+      set_read_deadline(factory_.config().body_timeout_ms);
     }
   }
   return phase_ != Phase::kClosing;
@@ -242,21 +242,22 @@ void HttpSession::finish_request() {
   phase_ = Phase::kIdle;
   // The idle deadline starts when the answer has been sent (on_output_drained), not before:
   // until then the client is waiting for us.
-  factory_.services().timers().cancel(read_timer_);
-  arm_idle_timer_if_quiet();
+  read_deadline_.clear();
+  set_idle_deadline_if_quiet();
 }
 
 void HttpSession::respond(const Request& request, core::BufferChain& out, int status,
                           std::string_view content_type, std::string_view body) {
   note_response(request, status, request.head_only ? 0 : body.size());
-  write_response(out, status, factory_.date(), content_type, body, request.head_only,
+  write_response(out, status, factory_.stamp(), content_type, body, request.head_only,
                  request.persistence());
 }
 
 void HttpSession::note_response(const Request& request, int status, std::uint64_t body_bytes) {
   factory_.counters().responses_by_class[static_cast<std::size_t>(status / 100) % 6].add();
   if (AccessLog* log = factory_.access_log()) {
-    log->write(peer_text(), request.log, status, body_bytes);
+    log->write(static_cast<std::time_t>(factory_.services().wall_clock_s()), peer_text(),
+               request.log, status, body_bytes);
   }
 }
 
@@ -280,7 +281,7 @@ void HttpSession::deferred_done(Pending& pending) {
     paused_ = false;
     conn_.resume_input();
   }
-  arm_idle_timer_if_quiet();
+  set_idle_deadline_if_quiet();
 }
 
 Pending* HttpSession::defer(const Request& request) {
@@ -343,7 +344,7 @@ void HttpSession::reject_with(int status, std::string_view why, std::string_view
 // (a body, more pipelined requests) reads our last answer instead of a reset.
 void HttpSession::close_session() {
   phase_ = Phase::kClosing;
-  factory_.services().timers().cancel(read_timer_);
+  read_deadline_.clear();
   conn_.close_lingering(linger_ms());
 }
 
@@ -358,23 +359,23 @@ bool HttpSession::should_wait() const {
          conn_.queued_bytes() > factory_.config().max_queued_output_bytes;
 }
 
-void HttpSession::arm_read_timer(std::uint64_t ms) {
-  factory_.services().timers().arm(read_timer_, ms);
+void HttpSession::set_read_deadline(std::uint64_t ms) {
+  read_deadline_.set(factory_.services().timers(), ms);
 }
 
 // The idle deadline runs from the end of a response to the next request's first byte: armed
 // once nothing is owed to the client any more (no pending answer, nothing left to send, not
 // paused), unless it already runs (empty lines skipped while idle do not renew it).
-void HttpSession::arm_idle_timer_if_quiet() {
+void HttpSession::set_idle_deadline_if_quiet() {
   if (phase_ != Phase::kIdle || !pending_.empty() || paused_ || conn_.sendable_bytes() != 0 ||
-      read_timer_.armed()) {
+      read_deadline_.is_set()) {
     return;
   }
-  arm_read_timer(factory_.config().idle_timeout_ms);
+  set_read_deadline(factory_.config().idle_timeout_ms);
 }
 
-void HttpSession::on_read_timer(core::Timer& timer) {
-  auto& self = *static_cast<HttpSession*>(timer.context());
+void HttpSession::on_read_deadline(void* context) {
+  auto& self = *static_cast<HttpSession*>(context);
   HttpCounters& counters = self.factory_.counters();
   switch (self.phase_) {
     case Phase::kIdle:
@@ -399,13 +400,13 @@ void HttpSession::on_read_timer(core::Timer& timer) {
 // Only output that can leave now counts: a deferred answer still being prepared (a pending
 // /delay) is the server's wait, not the peer's.
 void HttpSession::watch_send() {
-  if (send_timer_.armed() || conn_.sendable_bytes() == 0) return;
+  if (send_deadline_.is_set() || conn_.sendable_bytes() == 0) return;
   send_mark_ = conn_.bytes_sent();
-  factory_.services().timers().arm(send_timer_, factory_.config().send_timeout_ms);
+  send_deadline_.set(factory_.services().timers(), factory_.config().send_timeout_ms);
 }
 
-void HttpSession::on_send_timer(core::Timer& timer) {
-  auto& self = *static_cast<HttpSession*>(timer.context());
+void HttpSession::on_send_deadline(void* context) {
+  auto& self = *static_cast<HttpSession*>(context);
   if (self.conn_.sendable_bytes() == 0) return;
   if (self.conn_.bytes_sent() != self.send_mark_) {
     self.watch_send();  // slow but moving
@@ -418,12 +419,12 @@ void HttpSession::on_send_timer(core::Timer& timer) {
 void HttpSession::on_input_end(net::Connection& /*conn*/) {
   // A half-finished request can never be completed; answers already owed still go out.
   phase_ = Phase::kClosing;
-  factory_.services().timers().cancel(read_timer_);
+  read_deadline_.clear();
   conn_.close();
 }
 
 void HttpSession::on_output_drained(net::Connection& /*conn*/) {
-  factory_.services().timers().cancel(send_timer_);
+  send_deadline_.clear();
   // Streamed answers (files) stop reading while output is queued and go on from here. None of
   // them finishes inside resume(), so the list stays intact while it is walked.
   for (Pending& pending : pending_)
@@ -435,9 +436,9 @@ void HttpSession::on_output_drained(net::Connection& /*conn*/) {
   // Everything up to the 100 has been sent: the client may send the body from now on.
   if (phase_ == Phase::kBody && continue_ == Continue::kQueued && conn_.queued_bytes() == 0) {
     continue_ = Continue::kNone;
-    arm_read_timer(factory_.config().body_timeout_ms);
+    set_read_deadline(factory_.config().body_timeout_ms);
   }
-  arm_idle_timer_if_quiet();
+  set_idle_deadline_if_quiet();
 }
 
 void HttpSession::on_shutdown(net::Connection& /*conn*/) {

@@ -7,8 +7,8 @@
 #include <string_view>
 
 #include "core/buffer.hpp"
+#include "core/deadline.hpp"
 #include "core/intrusive_list.hpp"
-#include "core/timer_wheel.hpp"
 #include "net/connection.hpp"
 #include "net/http/parser.hpp"
 #include "net/http/request.hpp"
@@ -69,13 +69,13 @@ class HttpSession final : public net::Protocol {
   void close_session();
   std::uint64_t linger_ms() const;
   bool should_wait() const;
-  void arm_read_timer(std::uint64_t ms);
-  void arm_idle_timer_if_quiet();
+  void set_read_deadline(std::uint64_t ms);
+  void set_idle_deadline_if_quiet();
   void watch_send();
   void release_body();
   std::string_view peer_text();
-  static void on_read_timer(core::Timer& timer);
-  static void on_send_timer(core::Timer& timer);
+  static void on_read_deadline(void* context);
+  static void on_send_deadline(void* context);
 
   SessionFactory& factory_;
   net::Connection& conn_;
@@ -89,8 +89,10 @@ class HttpSession final : public net::Protocol {
   // The answer of the latest request when it is still pending (else nullptr): the answer last
   // in request order, which must carry Connection: close when the server stops.
   const Pending* last_pending_ = nullptr;
-  core::Timer read_timer_;
-  core::Timer send_timer_;
+  // Header, body or idle deadline, by phase_. Deadlines, not timers: they move with every request
+  // and touch the timer wheel about once per timeout period (core/deadline.hpp).
+  core::Deadline read_deadline_;
+  core::Deadline send_deadline_;
   std::uint64_t send_mark_ = 0;
   bool paused_ = false;
   // What the current request's 100-continue expectation led to (RFC 9110 10.1.1).

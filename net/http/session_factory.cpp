@@ -1,7 +1,5 @@
 #include "net/http/session_factory.hpp"
 
-#include "core/clock.hpp"
-
 namespace rs::http {
 
 SessionFactory::SessionFactory(HttpShared& shared, net::LoopServices& services)
@@ -19,10 +17,6 @@ SessionFactory::~SessionFactory() {
 
 net::Protocol* SessionFactory::open(net::Connection& conn) {
   return sessions_.make(*this, conn);
-}
-
-std::string_view SessionFactory::date() {
-  return date_.get(static_cast<std::time_t>(core::realtime_s()));
 }
 
 }  // namespace rs::http

@@ -12,6 +12,7 @@
 #include "net/http/http_config.hpp"
 #include "net/http/http_date.hpp"
 #include "net/http/request.hpp"
+#include "net/http/response.hpp"
 #include "net/http/session.hpp"
 #include "net/transport.hpp"
 
@@ -32,7 +33,11 @@ class SessionFactory final : public net::ProtocolFactory {
   // Contiguous room for request heads that arrive in pieces, grown as they grow.
   HeadBuffers& head_buffers() { return head_buffers_; }
   core::SlabPool<Pending>& pendings() { return pendings_; }
-  std::string_view date();
+  // The Date of this loop turn, and the start of a 200 head with it.
+  const ResponseStamp& stamp() {
+    stamp_.set_time(static_cast<std::time_t>(services_.wall_clock_s()));
+    return stamp_;
+  }
   // nullptr when the loop has no access log.
   AccessLog* access_log() { return access_log_ ? &*access_log_ : nullptr; }
 
@@ -43,7 +48,7 @@ class SessionFactory final : public net::ProtocolFactory {
   HeadBuffers head_buffers_;
   core::SlabPool<Pending> pendings_;
   core::SlabPool<HttpSession> sessions_;
-  DateCache date_;
+  ResponseStamp stamp_;
   std::optional<AccessLog> access_log_;
 };
 

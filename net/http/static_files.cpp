@@ -181,7 +181,7 @@ void FileTransfer::answer(const net::FileInfo& info) {
   s.note_response(r, status, has_body ? length : 0);
 
   net::Connection& conn = s.connection();
-  ResponseHead head(conn.deferred_output(p.slot), status, s.factory().date());
+  ResponseHead head(conn.deferred_output(p.slot), status, s.factory().stamp());
   char range_text[72];
   if (status == 304) {
     head.add("ETag", etag).add("Last-Modified", {modified, kImfFixdateLength});

@@ -20,6 +20,7 @@ struct LoopState {
   LoopState(LoopServices& services, const ConnectionLimits& limits, LoopCounters& counters,
             std::size_t chunk_bytes, std::size_t chunks_per_slab = 64)
       : now_ms(core::monotonic_ms()),
+        wall_clock_s(core::realtime_s()),
         timers(now_ms),
         chunks(chunk_bytes, chunks_per_slab),
         connection_context{services, slots, limits, counters, turn} {}
@@ -30,6 +31,7 @@ struct LoopState {
   // not from before the wait.
   void move_clock() {
     now_ms = core::monotonic_ms();
+    wall_clock_s = core::realtime_s();
     timers.set_now(now_ms);
   }
   // The pool gauges of this loop; other_grows: slab growth of pools beside these.
@@ -43,6 +45,7 @@ struct LoopState {
   }
 
   std::uint64_t now_ms;
+  std::uint64_t wall_clock_s;
   core::TimerWheel timers;
   core::ChunkPool chunks;
   ResponseSlotPool slots;

@@ -1,0 +1,113 @@
+#include "core/deadline.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <optional>
+
+namespace rs::core {
+namespace {
+
+struct Owner {
+  explicit Owner(TimerWheel& w) : wheel(&w) {}
+  static void on_deadline(void* context) {
+    auto& self = *static_cast<Owner*>(context);
+    ++self.fired;
+    self.fired_at_ms = self.wheel->now_ms();
+    if (self.again_ms) {
+      self.deadline.set(*self.wheel, *self.again_ms);
+      self.again_ms.reset();
+    }
+  }
+
+  TimerWheel* wheel;
+  Deadline deadline{&Owner::on_deadline, this};
+  int fired = 0;
+  std::uint64_t fired_at_ms = 0;
+  std::optional<std::uint64_t> again_ms;
+};
+
+TEST(Deadline, FiresWhenItPassesAndNotBefore) {
+  TimerWheel wheel(1000);
+  Owner owner(wheel);
+  owner.deadline.set(wheel, 100);
+  EXPECT_TRUE(owner.deadline.is_set());
+  wheel.advance(1099);
+  EXPECT_EQ(owner.fired, 0);
+  wheel.advance(1100);
+  EXPECT_EQ(owner.fired, 1);
+  EXPECT_EQ(owner.fired_at_ms, 1100U);
+  EXPECT_FALSE(owner.deadline.is_set());
+  EXPECT_EQ(wheel.armed_count(), 0U);
+}
+
+TEST(Deadline, MovingItLaterLeavesTheTimerWhereItIsAndStillFiresOnTime) {
+  TimerWheel wheel(0);
+  Owner owner(wheel);
+  owner.deadline.set(wheel, 100);
+  for (std::uint64_t now = 10; now <= 90; now += 10) {
+    wheel.advance(now);
+    owner.deadline.clear();          // a request ends...
+    owner.deadline.set(wheel, 100);  // ...and the next one starts its own deadline
+    EXPECT_EQ(wheel.next_expiry_ms(), 100U) << "the timer was moved at " << now;
+  }
+  wheel.advance(100);  // the timer fires early, finds the deadline at 190 and re-arms for it
+  EXPECT_EQ(owner.fired, 0);
+  EXPECT_EQ(wheel.next_expiry_ms(), 190U);
+  wheel.advance(189);
+  EXPECT_EQ(owner.fired, 0);
+  wheel.advance(190);
+  EXPECT_EQ(owner.fired, 1);
+  EXPECT_EQ(owner.fired_at_ms, 190U);
+}
+
+TEST(Deadline, MovingItEarlierMovesTheTimer) {
+  TimerWheel wheel(0);
+  Owner owner(wheel);
+  owner.deadline.set(wheel, 500);
+  owner.deadline.set(wheel, 20);
+  EXPECT_EQ(wheel.next_expiry_ms(), 20U);
+  wheel.advance(20);
+  EXPECT_EQ(owner.fired, 1);
+  EXPECT_EQ(wheel.armed_count(), 0U);
+}
+
+TEST(Deadline, ClearedDeadlineNeverFires) {
+  TimerWheel wheel(0);
+  Owner owner(wheel);
+  owner.deadline.set(wheel, 50);
+  owner.deadline.clear();
+  EXPECT_FALSE(owner.deadline.is_set());
+  wheel.advance(1000);
+  EXPECT_EQ(owner.fired, 0);
+  EXPECT_EQ(wheel.armed_count(), 0U) << "the stale timer fired once and stopped";
+}
+
+TEST(Deadline, CallbackMaySetItAgain) {
+  TimerWheel wheel(0);
+  Owner owner(wheel);
+  owner.again_ms = 30;
+  owner.deadline.set(wheel, 10);
+  wheel.advance(10);
+  EXPECT_EQ(owner.fired, 1);
+  EXPECT_TRUE(owner.deadline.is_set());
+  wheel.advance(39);
+  EXPECT_EQ(owner.fired, 1);
+  wheel.advance(40);
+  EXPECT_EQ(owner.fired, 2);
+  EXPECT_EQ(owner.fired_at_ms, 40U);
+}
+
+TEST(Deadline, DestroyedWhileArmedLeavesTheWheelClean) {
+  TimerWheel wheel(0);
+  {
+    Owner owner(wheel);
+    owner.deadline.set(wheel, 10);
+    EXPECT_EQ(wheel.armed_count(), 1U);
+  }
+  EXPECT_EQ(wheel.armed_count(), 0U);
+  wheel.advance(100);
+}
+
+}  // namespace
+}  // namespace rs::core
