@@ -144,6 +144,37 @@ class Ringserve(Server):
         return int(m.group(1)) if m else None
 
 
+class Floor(Server):
+    """A floor responder (perf/floors): the least work its I/O model can do for plaintext. It
+    answers every request end with ringserve's /plaintext bytes and prints its count at exit."""
+
+    def __init__(self, binary, model, server_cpu):
+        super().__init__(f"{model} floor", "http")
+        self.binary = binary
+        self.server_cpu = server_cpu
+
+    def start(self):
+        self.proc = subprocess.Popen(["taskset", "-c", self.server_cpu, str(self.binary)],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        m = re.search(r"listening on \S+ port (\d+)", line)
+        if not m:
+            raise RuntimeError(f"{self.binary.name} did not start: {self.proc.stderr.read()}")
+        self.port = int(m.group(1))
+        self.pids = [self.proc.pid]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            rest, _ = self.proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rest, _ = self.proc.communicate()
+        m = re.search(r"answered (\d+)", rest or "")
+        self.answered = int(m.group(1)) if m else None
+
+
 NGINX_CONF = """
 worker_processes 1;
 worker_cpu_affinity {mask};
@@ -415,6 +446,8 @@ def run_all(args):
             rows.append({"workload": name, "server": server.name, "connections": conns,
                          "depth": depth, "setup": getattr(server, "setup", None), **r,
                          **(extra or {})})
+            if getattr(server, "answered", None) is not None:
+                rows[-1]["server_requests"] = server.answered  # a floor counts until it exits
             counters = getattr(server, "counters", {})
             if counters.get("recv_completions"):
                 # Bytes per receive completion: what bundles and buffer sizes change.
@@ -441,8 +474,12 @@ def run_all(args):
         http_servers = [lambda b=b: Ringserve(build / "ringserve-http", b, server_cpu, "http")
                         for b in ("uring", "epoll", "threads")]
         http_servers.append(lambda: Nginx(server_cpu))
-        for make in http_servers:
-            for name, path, conns, depth in http:
+        # The floors run beside the backends on plaintext, the load they are built for.
+        floors = [lambda m=m: Floor(build / f"floor-{m}", m, server_cpu)
+                  for m in ("uring", "epoll") if (build / f"floor-{m}").exists()]
+        # Workload by workload, every server in turn: drift over the run hits each alike.
+        for name, path, conns, depth in http:
+            for make in http_servers + (floors if path == "/plaintext" else []):
                 server = make()
                 if server.name == "nginx" and path.startswith("/delay"):
                     continue  # nginx has no delayed answer without a third-party module
@@ -601,6 +638,7 @@ def write_report(rows, meta, out_dir, full):
                              f"{rps:.2f}" if rps else f"CPU/req uring/{other} = {cpu:.2f}")
         if parts:
             lines.append(f"- {w}: " + "; ".join(parts))
+    lines += floor_lines(rows)
     if knob_rows:
         lines += ["", "## Ring knobs", "",
                   f"Each flag on its own, in {meta.get('knob_rounds', 1)} round(s) of "
@@ -625,6 +663,40 @@ def write_report(rows, meta, out_dir, full):
     report = base.with_suffix(".md")
     report.write_text("\n".join(lines) + "\n")
     return report
+
+
+# Issue 11's bounds on CPU per request: each backend against its model's floor, by depth, and
+# against nginx with pipelining.
+FLOOR_BOUND = {1: 1.08, 16: 1.3}
+NGINX_BOUND_PIPELINED = 0.10
+
+
+def floor_lines(rows):
+    """How far each event-loop backend is from the floor of its model, per plaintext load."""
+    out = []
+    for w in dict.fromkeys(r["workload"] for r in rows if r["server"].endswith(" floor")):
+        depth = next(r["depth"] for r in rows if r["workload"] == w)
+        for model in ("uring", "epoll"):
+            parts = []
+            floor = ratio(rows, w, model, f"{model} floor", "cpu_us")
+            if floor is not None:
+                bound = FLOOR_BOUND.get(depth)
+                verdict = "" if bound is None else (
+                    f" (bound {bound}: {'met' if floor <= bound else 'missed'})")
+                parts.append(f"CPU/req {model}/{model} floor = {floor:.2f}{verdict}")
+            nginx = ratio(rows, w, model, "nginx", "cpu_us")
+            if nginx is not None and depth > 1:
+                verdict = "met" if nginx <= NGINX_BOUND_PIPELINED else "missed"
+                parts.append(f"{model}/nginx = {nginx:.2f} (bound {NGINX_BOUND_PIPELINED}: "
+                             f"{verdict})")
+            if parts:
+                out.append(f"- {w}: " + "; ".join(parts))
+    if out:
+        out = ["", "## Floors", "",
+               "Each event-loop backend against the least work its I/O model can do "
+               "(perf/floors: a canned answer per request end, one send per connection per "
+               "turn, no parsing), in the same run."] + [""] + out
+    return out
 
 
 def write_charts(rows, base):
