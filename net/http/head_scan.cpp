@@ -3,7 +3,9 @@
 // Every header this file needs is included here, before any target region: a function defined
 // inside a region is compiled for that instruction set, and a library inline function compiled
 // that way could be picked by the linker for callers on any CPU.
+#include <algorithm>
 #include <array>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string_view>
@@ -286,6 +288,11 @@ std::span<const ParserIsa> supported_parser_isas() {
 }
 
 HeadScan head_scan(ParserIsa isa) {
+  // A set this CPU lacks would be an illegal instruction: the best one it has instead.
+  const std::span<const ParserIsa> isas = supported_parser_isas();
+  if (std::find(isas.begin(), isas.end(), isa) == isas.end()) {
+    isa = isas.back();
+  }
   switch (isa) {
     case ParserIsa::kIncremental:
       return nullptr;
@@ -308,13 +315,18 @@ ParserIsa default_parser_isa() {
   static const ParserIsa isa = [] {
     const std::span<const ParserIsa> isas = supported_parser_isas();
     const char* wanted = std::getenv("RINGSERVE_PARSER_ISA");
-    if (wanted != nullptr) {
-      for (const ParserIsa candidate : isas) {
-        if (std::string_view(wanted) == to_string(candidate)) {
-          return candidate;
-        }
+    if (wanted == nullptr) {
+      return isas.back();
+    }
+    for (const ParserIsa candidate : isas) {
+      if (std::string_view(wanted) == to_string(candidate)) {
+        return candidate;
       }
     }
+    std::fprintf(stderr,
+                 "RINGSERVE_PARSER_ISA=%s: not one of incremental, scalar, sse4.2, avx2 that this "
+                 "CPU has; using %s\n",
+                 wanted, to_string(isas.back()));
     return isas.back();
   }();
   return isa;

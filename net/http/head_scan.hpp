@@ -51,7 +51,7 @@ struct ScannedHead {
 using HeadScan = bool (*)(std::string_view block, const Limits& limits, Header* headers,
                           ScannedHead& out);
 
-// nullptr for kIncremental. Only sets in supported_parser_isas() may be asked for.
+// nullptr for kIncremental; a set this CPU lacks gives the best one it has.
 HeadScan head_scan(ParserIsa isa);
 
 // kIncremental, kScalar and the SIMD sets this CPU has, in that order.

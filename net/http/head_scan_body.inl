@@ -47,7 +47,9 @@ bool scan_head(std::string_view block, const Limits& limits, Header* headers, Sc
       (p[8] != '0' && p[8] != '1') || p[9] != '\r' || p[10] != '\n') {
     return false;
   }
-  if (static_cast<size_t>(p + 9 - begin) >= limits.max_request_line_bytes) {
+  // The state machine's bounds exactly: every byte before the CR within the request-line limit,
+  // every byte of the field section through the last LF within the header limit.
+  if (static_cast<size_t>(p + 9 - begin) > limits.max_request_line_bytes) {
     return false;
   }
   out.method_len = static_cast<size_t>(target - 1 - begin);
@@ -91,7 +93,7 @@ bool scan_head(std::string_view block, const Limits& limits, Header* headers, Sc
                         {value, static_cast<size_t>(value_end - value)}};
     p = cr + 2;
   }
-  if (static_cast<size_t>(p - fields) >= limits.max_header_bytes) {
+  if (static_cast<size_t>(p - fields) > limits.max_header_bytes) {
     return false;
   }
   out.field_count = count;

@@ -10,6 +10,7 @@
 
 #include "net/http/head_scan.hpp"
 #include "net/http/parser.hpp"
+#include "tests/http/conformance_vectors.hpp"
 #include "tests/http/replay.hpp"
 
 namespace rs::http::test {
@@ -65,6 +66,50 @@ TEST_P(HeadScan, TakesLongFieldsQueriesAndPercentEncoding) {
   EXPECT_EQ(headers_[2].value, cookie);
   EXPECT_EQ(headers_[3].value, "");
   EXPECT_EQ(out.head_bytes, head.size() - 4);
+}
+
+// The scan's bounds are the state machine's: it takes a head at exactly each limit and leaves
+// one a byte over it (which the state machine then rejects).
+TEST_P(HeadScan, TakesHeadsAtExactlyTheLimits) {
+  constexpr std::string_view kHead = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+  Limits exact;
+  exact.max_request_line_bytes = 14;  // "GET / HTTP/1.1"
+  exact.max_header_bytes = 11;        // "Host: a\r\n\r\n"
+  exact.max_header_fields = 1;
+  ScannedHead out;
+  EXPECT_TRUE(scan(kHead, out, exact));
+  EXPECT_EQ(replay_whole(kHead, exact, 1, GetParam()).first().verdict, Verdict::kComplete);
+  Limits line = exact;
+  line.max_request_line_bytes -= 1;
+  Limits fields = exact;
+  fields.max_header_bytes -= 1;
+  Limits count = exact;
+  count.max_header_fields -= 1;
+  for (const Limits& under : {line, fields, count}) {
+    EXPECT_FALSE(scan(kHead, out, under));
+    const Replay expected = replay_whole(kHead, under, 1, ParserIsa::kIncremental);
+    EXPECT_EQ(expected.first().verdict, Verdict::kError);
+    EXPECT_EQ(replay_whole(kHead, under, 1, GetParam()), expected);
+  }
+}
+
+// A scan that declined everything would pass every comparison with the state machine: it must
+// take most of the conformance heads that the state machine completes (the rest are unusual:
+// absolute-form, a leading empty line, HTTP/1.2, ...).
+TEST_P(HeadScan, TakesMostCompleteConformanceHeads) {
+  size_t complete = 0;
+  size_t taken = 0;
+  for (const ConformanceVector& v : conformance_vectors()) {
+    const Replay r = replay_whole(v.raw, {}, 1, ParserIsa::kIncremental);
+    if (r.first().verdict != Verdict::kComplete) {
+      continue;
+    }
+    ++complete;
+    ScannedHead out;
+    taken += scan(v.raw, out) ? 1 : 0;
+  }
+  ASSERT_GT(complete, 20U);
+  EXPECT_GT(taken * 10, complete * 6) << taken << " of " << complete;
 }
 
 TEST_P(HeadScan, LeavesIncompleteAndUnusualHeadsToTheStateMachine) {

@@ -12,7 +12,7 @@ namespace {
 class Fresh {
  public:
   explicit Fresh(std::string_view bytes)
-      : data_(std::make_unique<char[]>(bytes.size() + 1)), size_(bytes.size()) {
+      : data_(std::make_unique<char[]>(bytes.size())), size_(bytes.size()) {
     std::memcpy(data_.get(), bytes.data(), bytes.size());
   }
   std::string_view view() const { return {data_.get(), size_}; }
