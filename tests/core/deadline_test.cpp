@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <utility>
 
 namespace rs::core {
 namespace {
@@ -96,6 +97,47 @@ TEST(Deadline, CallbackMaySetItAgain) {
   wheel.advance(40);
   EXPECT_EQ(owner.fired, 2);
   EXPECT_EQ(owner.fired_at_ms, 40U);
+}
+
+// The session closes (and may free itself) from its deadline's callback.
+TEST(Deadline, OwnerMayDestroyItselfInTheCallback) {
+  TimerWheel wheel(0);
+  struct Self {
+    static void on_deadline(void* context) { delete static_cast<Self*>(context); }
+    Deadline deadline{&Self::on_deadline, this};
+  };
+  auto* self = new Self;  // NOLINT(cppcoreguidelines-owning-memory): freed by its callback
+  self->deadline.set(wheel, 5);
+  wheel.advance(5);  // ASan reports any touch of the freed owner
+  EXPECT_EQ(wheel.armed_count(), 0U);
+}
+
+// Two deadlines due in one advance, the first setting the second (later) while the second's
+// timer is already taken out to fire: the second fires at its new time, not now.
+TEST(Deadline, ACallbackMayMoveAnotherDeadlineDueInTheSameAdvance) {
+  TimerWheel wheel(0);
+  Owner a(wheel);
+  Owner b(wheel);
+  a.deadline.set(wheel, 10);
+  b.deadline.set(wheel, 10);
+  struct Move {
+    static void on_deadline(void* context) {
+      auto& owners = *static_cast<std::pair<Owner*, Owner*>*>(context);
+      ++owners.first->fired;
+      owners.second->deadline.set(*owners.first->wheel, 50);
+    }
+  };
+  std::pair<Owner*, Owner*> both{&a, &b};
+  Deadline mover{&Move::on_deadline, &both};
+  mover.set(wheel, 5);
+  wheel.advance(20);      // a stalled loop: every timer due at once, the mover first
+  EXPECT_EQ(a.fired, 2);  // once from the mover, once its own deadline
+  EXPECT_EQ(b.fired, 0);
+  wheel.advance(24);
+  EXPECT_EQ(b.fired, 0);
+  wheel.advance(70);
+  EXPECT_EQ(b.fired, 1);
+  EXPECT_EQ(b.fired_at_ms, 70U);
 }
 
 TEST(Deadline, DestroyedWhileArmedLeavesTheWheelClean) {

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <thread>
@@ -37,6 +38,26 @@ TEST_P(HttpServerTest, PlaintextHasTheTechEmpowerHeaders) {
   EXPECT_EQ(r.header("Server"), "ringserve");
   EXPECT_EQ(r.header("Date").size(), 29u);
   EXPECT_TRUE(r.header("Connection").empty());
+}
+
+// The Date comes from the loop's clock, read once per turn: a connection kept open across a
+// second boundary must see it move on (on the threads backend too, whose worker only wakes for
+// its own connection). Asks until the Date changes, within a bound.
+TEST_P(HttpServerTest, DateFollowsTheWallClockOnAKeptConnection) {
+  start();
+  const int fd = connect();
+  Reader reader(fd);
+  ASSERT_TRUE(send_all(fd, kGetPlaintext));
+  const std::string first(reader.next().header("Date"));
+  ASSERT_EQ(first.size(), 29U);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  std::string later = first;
+  while (later == first && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(20));
+    ASSERT_TRUE(send_all(fd, kGetPlaintext));
+    later = std::string(reader.next().header("Date"));
+  }
+  EXPECT_NE(later, first) << "the Date stood still for 3 s";
 }
 
 TEST_P(HttpServerTest, JsonIsBuiltPerRequest) {
