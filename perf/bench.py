@@ -173,6 +173,9 @@ class Floor(Server):
             rest, _ = self.proc.communicate()
         m = re.search(r"answered (\d+)", rest or "")
         self.answered = int(m.group(1)) if m else None
+        if not self.answered:
+            raise RuntimeError(f"{self.binary.name} answered nothing (exit "
+                               f"{self.proc.returncode})")
 
 
 NGINX_CONF = """

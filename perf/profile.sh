@@ -1,14 +1,30 @@
 #!/usr/bin/env bash
 # Profiles ringserve-http (or nginx) under load: perf record (cpu-clock, call graphs) on the
 # server pinned to CPU 0 while wrk runs on the other CPUs, then a text report of the hottest
-# paths. Usage: perf/profile.sh BACKEND WORKLOAD [SECONDS]
+# paths. Usage: perf/profile.sh [--bin DIR] [--label NAME] [--connections N] BACKEND WORKLOAD [SECONDS]
 #   BACKEND:  uring | epoll | threads | nginx
 #   WORKLOAD: plaintext | pipelined | json
-# Writes perf/results/profile-BACKEND-WORKLOAD.txt (and perf.data beside it) and prints the top.
+#   --bin DIR: the binaries to profile (default build/bin; an older build for a before/after)
+#   --label NAME: names the committed table (default: the current commit)
+# Writes perf/results/profile-BACKEND-WORKLOAD.txt (and perf.data beside it; both ignored by
+# git), prints the top, and writes perf/results/top20-LABEL-BACKEND-WORKLOAD.txt: the 20
+# hottest symbols with the command that produced them, small enough to commit.
 # No flame graph: Debian 12 packages no flame-graph renderer; `perf script -i <perf.data>` is
 # the input the usual FlameGraph scripts take.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+args=("$@")
+bin=build/bin
+label=$(git rev-parse --short HEAD 2>/dev/null || echo current)
+connections=256
+while [[ $# -gt 0 && "$1" == --* ]]; do
+  case "$1" in
+    --bin) bin=$2; shift 2 ;;
+    --label) label=$2; shift 2 ;;
+    --connections) connections=$2; shift 2 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
 backend=${1:?usage: perf/profile.sh BACKEND WORKLOAD [SECONDS]}
 workload=${2:?usage: perf/profile.sh BACKEND WORKLOAD [SECONDS]}
 seconds=${3:-5}
@@ -21,7 +37,7 @@ esac
 for tool in perf wrk taskset; do
   command -v "$tool" >/dev/null || { echo "$tool is missing: run scripts/setup.sh --lab" >&2; exit 1; }
 done
-[[ -x build/bin/ringserve-http ]] || scripts/build.sh release
+[[ -x "$bin/ringserve-http" ]] || { [[ "$bin" == build/bin ]] && scripts/build.sh release; }
 cpus=$(nproc)
 load_cpus=$([[ $cpus -gt 1 ]] && echo "1-$((cpus - 1))" || echo 0)
 tmp=$(mktemp -d)
@@ -49,7 +65,7 @@ PY
   sleep 0.5
   comm=nginx
 else
-  taskset -c 0 build/bin/ringserve-http --backend "$backend" --port 0 >"$tmp/out" 2>&1 &
+  taskset -c 0 "$bin/ringserve-http" --backend "$backend" --port 0 >"$tmp/out" 2>&1 &
   server_pid=$!
   for _ in $(seq 100); do grep -q "listening on" "$tmp/out" && break; sleep 0.05; done
   port=$(grep -o "port [0-9]*" "$tmp/out" | head -1 | cut -d' ' -f2)
@@ -68,8 +84,8 @@ LUA
 perf record -e cpu-clock -F 2999 --call-graph dwarf,16384 -C 0 -o "$data" -- sleep "$seconds" \
   2>"$tmp/record.err" &
 record_pid=$!
-taskset -c "$load_cpus" wrk -t1 -c64 -d"${seconds}s" -s "$tmp/pipeline.lua" \
-  "http://127.0.0.1:$port$path" | grep -E "Requests/sec|requests in"
+taskset -c "$load_cpus" wrk -t1 -c"$connections" -d"${seconds}s" -s "$tmp/pipeline.lua" \
+  "http://127.0.0.1:$port$path" | grep -E "Requests/sec|requests in" | tee "$tmp/wrk"
 wait "$record_pid"
 {
   echo "# perf/profile.sh $backend $workload: cpu-clock samples on CPU 0 (the server), ${seconds}s"
@@ -80,5 +96,14 @@ wait "$record_pid"
   perf report -i "$data" --stdio --no-children --comms "$comm" --percent-limit 3 \
     --call-graph=caller,0.5,5 2>/dev/null | grep -v -e "^$" -e "^# *$" -e "Tip:" | head -200
 } >"$report"
+top20="$out_dir/top20-$label-$backend-$workload.txt"
+{
+  echo "# perf/profile.sh ${args[*]}"
+  echo "# $(nproc) CPUs, kernel $(uname -r); server on CPU 0, wrk -c$connections depth $depth on CPUs $load_cpus"
+  sed 's/^/# wrk: /' "$tmp/wrk"
+  echo "# share of the server CPU's cpu-clock samples, by symbol (kernel and user space)"
+  perf report -i "$data" --stdio --no-children --comms "$comm" --sort symbol \
+    --call-graph=none 2>/dev/null | grep -v -e "^#" -e "^$" | head -20
+} >"$top20"
 head -45 "$report"
-echo "full report: $report (samples: $data)"
+echo "full report: $report (samples: $data); top 20: $top20"

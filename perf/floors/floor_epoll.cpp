@@ -33,6 +33,7 @@ bool flush(int epfd, Conn& c) {
       return false;
     }
     c.out.erase(0, static_cast<std::size_t>(n));
+    floors::g_sent_bytes += static_cast<std::uint64_t>(n);
   }
   const bool want = !c.out.empty();
   if (want != c.want_out) {
@@ -56,6 +57,7 @@ int main(int argc, char** argv) {
   ::epoll_ctl(epfd, EPOLL_CTL_ADD, lfd, &ev);
   std::vector<std::unique_ptr<Conn>> conns(1 << 16);
   floors::Answer answer;
+  floors::announce(lfd);
   std::vector<epoll_event> events(512);
   static char buf[64 * 1024];
   while (floors::g_stop == 0) {
@@ -65,7 +67,10 @@ int main(int argc, char** argv) {
       if (fd == lfd) {
         for (;;) {
           const int cfd = ::accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK);
-          if (cfd < 0) break;
+          if (cfd < 0) {
+            if (errno != EAGAIN) floors::die("accept4");  // out of descriptors: say so
+            break;
+          }
           if (static_cast<std::size_t>(cfd) >= conns.size()) {
             ::close(cfd);
             continue;
@@ -103,5 +108,5 @@ int main(int argc, char** argv) {
       if (!open) close_conn(epfd, conns, *c);
     }
   }
-  return floors::report_and_exit();
+  return floors::report_and_exit(answer.bytes().size());
 }

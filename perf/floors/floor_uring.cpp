@@ -168,7 +168,7 @@ class Floor {
       return;
     }
     if (cqe.res == -ENOBUFS) {
-      if (!c.recv_armed) arm_recv(c);
+      if (!c.recv_armed && !c.closing) arm_recv(c);
       return;
     }
     c.closing = true;  // end of input or an error
@@ -182,6 +182,7 @@ class Floor {
       return;
     }
     c.sending.erase(0, static_cast<std::size_t>(cqe.res));
+    floors::g_sent_bytes += static_cast<std::uint64_t>(cqe.res);
     if (!c.sending.empty()) {
       c.out.insert(0, c.sending);  // a short send: the rest goes first next turn
       c.sending.clear();
@@ -192,8 +193,12 @@ class Floor {
     }
   }
 
-  // One send per connection per turn, then the buffers go back to the kernel.
+  // The buffers go back to the kernel (before any submit), then one send per connection.
   void end_turn() {
+    if (returned_ > 0) {
+      io_uring_buf_ring_advance(buf_ring_, static_cast<int>(returned_));
+      returned_ = 0;
+    }
     for (const int fd : dirty_) {
       Conn* c = conns_[static_cast<std::size_t>(fd)].get();
       if (c == nullptr) continue;
@@ -201,10 +206,6 @@ class Floor {
       if (!c->send_in_flight && !c->closing && !c->out.empty()) send(*c);
     }
     dirty_.clear();
-    if (returned_ > 0) {
-      io_uring_buf_ring_advance(buf_ring_, static_cast<int>(returned_));
-      returned_ = 0;
-    }
   }
 
   int lfd_;
@@ -223,6 +224,7 @@ class Floor {
 int main(int argc, char** argv) {
   const int lfd = floors::listen_on(floors::port_argument(argc, argv), 0);
   Floor floor(lfd);
+  floors::announce(lfd);
   floor.run();
-  return floors::report_and_exit();
+  return floors::report_and_exit(floors::Answer().bytes().size());
 }
