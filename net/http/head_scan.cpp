@@ -65,20 +65,13 @@ constexpr chars::NibbleTables kNibbles = C == Class::kToken ? chars::nibble_tabl
 
 namespace scalar {
 namespace {
-struct Kernels {
-  [[gnu::always_inline]] static const char* token(const char* p, const char* end) {
-    return skip_class<Class::kToken>(p, end);
-  }
-  [[gnu::always_inline]] static const char* path(const char* p, const char* end) {
-    return skip_class<Class::kPath>(p, end);
-  }
-  [[gnu::always_inline]] static const char* query(const char* p, const char* end) {
-    return skip_class<Class::kQuery>(p, end);
-  }
-  [[gnu::always_inline]] static const char* value(const char* p, const char* end) {
-    return skip_value(p, end);
-  }
-};
+template <Class C>
+[[gnu::always_inline]] inline const char* scan_class(const char* p, const char* end) {
+  return skip_class<C>(p, end);
+}
+[[gnu::always_inline]] inline const char* scan_value(const char* p, const char* end) {
+  return skip_value(p, end);
+}
 #include "net/http/head_scan_body.inl"
 }  // namespace
 }  // namespace scalar
@@ -145,20 +138,6 @@ template <Class C>
   return skip_value(p, end);
 }
 
-struct Kernels {
-  [[gnu::always_inline]] static const char* token(const char* p, const char* end) {
-    return scan_class<Class::kToken>(p, end);
-  }
-  [[gnu::always_inline]] static const char* path(const char* p, const char* end) {
-    return scan_class<Class::kPath>(p, end);
-  }
-  [[gnu::always_inline]] static const char* query(const char* p, const char* end) {
-    return scan_class<Class::kQuery>(p, end);
-  }
-  [[gnu::always_inline]] static const char* value(const char* p, const char* end) {
-    return scan_value(p, end);
-  }
-};
 #include "net/http/head_scan_body.inl"
 
 }  // namespace
@@ -217,20 +196,6 @@ template <Class C>
   return sse42::scan_value(p, end);
 }
 
-struct Kernels {
-  [[gnu::always_inline]] static const char* token(const char* p, const char* end) {
-    return scan_class<Class::kToken>(p, end);
-  }
-  [[gnu::always_inline]] static const char* path(const char* p, const char* end) {
-    return scan_class<Class::kPath>(p, end);
-  }
-  [[gnu::always_inline]] static const char* query(const char* p, const char* end) {
-    return scan_class<Class::kQuery>(p, end);
-  }
-  [[gnu::always_inline]] static const char* value(const char* p, const char* end) {
-    return scan_value(p, end);
-  }
-};
 #include "net/http/head_scan_body.inl"
 
 }  // namespace

@@ -1,12 +1,25 @@
 // The body of the one-pass head scan, written once and compiled once per instruction set:
-// head_scan.cpp includes it inside one namespace per set, each of which first defines
-// `Kernels` (scanning loops built for that set) and opens that set's target region. Each
-// kernel returns the first byte in [p, end) outside its class, or end:
-//   Kernels::token       RFC 9110 token characters (method, field name)
-//   Kernels::path        pchar / "/" (an origin-form path; pct-encoded is checked here)
-//   Kernels::query       pchar / "/" / "?" (its query)
-//   Kernels::value       field-vchar / obs-text / SP / HTAB (stops at CTL and DEL, so at CR)
+// head_scan.cpp includes it inside one namespace per set, in that set's target region, after
+// defining the set's two scanning loops, each returning the first byte in [p, end) outside its
+// class, or end: scan_class<Class>(p, end) for token characters (method, field name), an
+// origin-form path (pchar / "/") and its query (pchar / "/" / "?"), and scan_value(p, end) for
+// field-vchar / obs-text / SP / HTAB (so it stops at CTL and DEL: at the CR).
 // Not a header of its own: it has no include guard and is meant to be included only there.
+
+struct Kernels {
+  [[gnu::always_inline]] static const char* token(const char* p, const char* end) {
+    return scan_class<Class::kToken>(p, end);
+  }
+  [[gnu::always_inline]] static const char* path(const char* p, const char* end) {
+    return scan_class<Class::kPath>(p, end);
+  }
+  [[gnu::always_inline]] static const char* query(const char* p, const char* end) {
+    return scan_class<Class::kQuery>(p, end);
+  }
+  [[gnu::always_inline]] static const char* value(const char* p, const char* end) {
+    return scan_value(p, end);
+  }
+};
 
 // NOLINTNEXTLINE(misc-definitions-in-headers): included once per instruction-set namespace
 bool scan_head(std::string_view block, const Limits& limits, Header* headers, ScannedHead& out) {

@@ -113,6 +113,27 @@ ParseStatus RequestParser::parse_head(std::string_view block) {
   h.content_length = content_length_;
 }
 
+// Framing first: a request whose body length is ambiguous must never be answered as if it
+// were understood (RFC 9112 6.1, 6.3).
+[[gnu::always_inline]] inline ParseError RequestParser::check_framing() const {
+  if (codings_.present) {
+    if (version_minor_ == 0) {
+      return ParseError::kBadTransferEncoding;  // RFC 9112 6.1
+    }
+    if (content_length_.has_value()) {
+      return ParseError::kTeClConflict;
+    }
+    const ParseError error = check_transfer_codings(codings_);
+    if (error != ParseError::kNone) {
+      return error;
+    }
+  }
+  if (version_minor_ >= 1 && host_field_ < 0) {
+    return ParseError::kBadHost;  // RFC 9112 3.2
+  }
+  return ParseError::kNone;
+}
+
 // The one-pass path: true when the scan accepted the whole head and so do the field rules.
 // Otherwise nothing it did is kept, and the state machine starts from the first byte.
 bool RequestParser::parse_whole_head(std::string_view block) {
@@ -428,6 +449,22 @@ bool name_is(std::string_view name, std::string_view lower) {
   return true;
 }
 
+// Host = uri-host [":" port]: the common shape (reg-name, then digits) in two tight loops, and
+// anything else (an IP literal, pct-encoding, an error) through the full check.
+bool host_is_valid(std::string_view value) {
+  size_t i = 0;
+  while (i < value.size() && chars::has(value[i], chars::kRegName)) {
+    ++i;
+  }
+  if (i < value.size() && value[i] == ':') {
+    ++i;
+    while (i < value.size() && chars::is_digit(value[i])) {
+      ++i;
+    }
+  }
+  return i == value.size() || is_valid_host(value, /*require_host=*/false);
+}
+
 }  // namespace
 
 // The fields that decide framing and connection handling, told apart by length first.
@@ -436,7 +473,7 @@ ParseError RequestParser::on_field(std::string_view name, std::string_view value
     case 4:
       if (name_is(name, "host")) {
         // RFC 9112 3.2: more than one Host line or an invalid value is a 400.
-        if (host_field_ >= 0 || !is_valid_host(value, /*require_host=*/false)) {
+        if (host_field_ >= 0 || !host_is_valid(value)) {
           return ParseError::kBadHost;
         }
         host_field_ = index;
@@ -470,27 +507,6 @@ ParseError RequestParser::on_field(std::string_view name, std::string_view value
       break;
     default:
       break;
-  }
-  return ParseError::kNone;
-}
-
-// Framing first: a request whose body length is ambiguous must never be answered as if it
-// were understood (RFC 9112 6.1, 6.3).
-ParseError RequestParser::check_framing() const {
-  if (codings_.present) {
-    if (version_minor_ == 0) {
-      return ParseError::kBadTransferEncoding;  // RFC 9112 6.1
-    }
-    if (content_length_.has_value()) {
-      return ParseError::kTeClConflict;
-    }
-    const ParseError error = check_transfer_codings(codings_);
-    if (error != ParseError::kNone) {
-      return error;
-    }
-  }
-  if (version_minor_ >= 1 && host_field_ < 0) {
-    return ParseError::kBadHost;  // RFC 9112 3.2
   }
   return ParseError::kNone;
 }
