@@ -28,16 +28,22 @@ struct Owner {
   std::optional<std::uint64_t> again_ms;
 };
 
+// Advances to just before `at` (nothing more fires), then to `at` (one more firing, then).
+void expect_fires_at(TimerWheel& wheel, const Owner& owner, std::uint64_t at) {
+  const int before = owner.fired;
+  wheel.advance(at - 1);
+  EXPECT_EQ(owner.fired, before) << "fired before " << at;
+  wheel.advance(at);
+  EXPECT_EQ(owner.fired, before + 1) << "did not fire at " << at;
+  EXPECT_EQ(owner.fired_at_ms, at);
+}
+
 TEST(Deadline, FiresWhenItPassesAndNotBefore) {
   TimerWheel wheel(1000);
   Owner owner(wheel);
   owner.deadline.set(wheel, 100);
   EXPECT_TRUE(owner.deadline.is_set());
-  wheel.advance(1099);
-  EXPECT_EQ(owner.fired, 0);
-  wheel.advance(1100);
-  EXPECT_EQ(owner.fired, 1);
-  EXPECT_EQ(owner.fired_at_ms, 1100U);
+  expect_fires_at(wheel, owner, 1100);
   EXPECT_FALSE(owner.deadline.is_set());
   EXPECT_EQ(wheel.armed_count(), 0U);
 }
@@ -55,11 +61,7 @@ TEST(Deadline, MovingItLaterLeavesTheTimerWhereItIsAndStillFiresOnTime) {
   wheel.advance(100);  // the timer fires early, finds the deadline at 190 and re-arms for it
   EXPECT_EQ(owner.fired, 0);
   EXPECT_EQ(wheel.next_expiry_ms(), 190U);
-  wheel.advance(189);
-  EXPECT_EQ(owner.fired, 0);
-  wheel.advance(190);
-  EXPECT_EQ(owner.fired, 1);
-  EXPECT_EQ(owner.fired_at_ms, 190U);
+  expect_fires_at(wheel, owner, 190);
 }
 
 TEST(Deadline, MovingItEarlierMovesTheTimer) {
@@ -92,11 +94,7 @@ TEST(Deadline, CallbackMaySetItAgain) {
   wheel.advance(10);
   EXPECT_EQ(owner.fired, 1);
   EXPECT_TRUE(owner.deadline.is_set());
-  wheel.advance(39);
-  EXPECT_EQ(owner.fired, 1);
-  wheel.advance(40);
-  EXPECT_EQ(owner.fired, 2);
-  EXPECT_EQ(owner.fired_at_ms, 40U);
+  expect_fires_at(wheel, owner, 40);
 }
 
 // The session closes (and may free itself) from its deadline's callback.
@@ -135,9 +133,7 @@ TEST(Deadline, ACallbackMayMoveAnotherDeadlineDueInTheSameAdvance) {
   EXPECT_EQ(b.fired, 0);
   wheel.advance(24);
   EXPECT_EQ(b.fired, 0);
-  wheel.advance(70);
-  EXPECT_EQ(b.fired, 1);
-  EXPECT_EQ(b.fired_at_ms, 70U);
+  expect_fires_at(wheel, b, 70);
 }
 
 TEST(Deadline, DestroyedWhileArmedLeavesTheWheelClean) {
