@@ -103,7 +103,8 @@ top20="$out_dir/top20-$label-$backend-$workload.txt"
   sed 's/^/# wrk: /' "$tmp/wrk"
   echo "# share of the server CPU's cpu-clock samples, by symbol (kernel and user space)"
   perf report -i "$data" --stdio --no-children --comms "$comm" --sort symbol \
-    --call-graph=none 2>/dev/null | grep -v -e "^#" -e "^$" | head -20
+    --call-graph=none 2>/dev/null | grep -v -e "^#" -e "^$" |
+    sed -E 's/[[:space:]]+-[[:space:]]+-[[:space:]]*$//; s/[[:space:]]+$//' | head -20
 } >"$top20"
 head -45 "$report"
 echo "full report: $report (samples: $data); top 20: $top20"
