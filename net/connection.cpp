@@ -76,15 +76,30 @@ std::size_t Connection::queued_bytes() const {
   return n;
 }
 
-void Connection::pause_input() {
-  pause_reasons_ |= kPausedByProtocol;
+std::uint64_t Connection::server_paused_ms() const {
+  if (pause_reasons_ == 0) return paused_ms_;
+  return paused_ms_ + (context_.services.now_ms() - paused_since_ms_);
+}
+
+// Every change of the pause reasons goes through here, so the paused time is kept exactly.
+void Connection::set_pause_reasons(std::uint8_t reasons) {
+  const std::uint64_t now = context_.services.now_ms();
+  if (pause_reasons_ == 0 && reasons != 0) {
+    paused_since_ms_ = now;
+  } else if (pause_reasons_ != 0 && reasons == 0) {
+    paused_ms_ += now - paused_since_ms_;
+  }
+  pause_reasons_ = reasons;
   update_receiving();
+}
+
+void Connection::pause_input() {
+  set_pause_reasons(static_cast<std::uint8_t>(pause_reasons_ | kPausedByProtocol));
 }
 
 void Connection::resume_input() {
   if (!input_paused()) return;
-  pause_reasons_ &= static_cast<std::uint8_t>(~kPausedByProtocol);
-  update_receiving();
+  set_pause_reasons(pause_reasons_ & static_cast<std::uint8_t>(~kPausedByProtocol));
   // Bytes that arrived before or during the pause would otherwise wait for the next receive.
   if ((!stash_.empty() || end_pending_) && state_ == State::kOpen) redeliver_this_turn();
 }
@@ -240,13 +255,11 @@ void Connection::update_backpressure() {
   const std::size_t queued = queued_bytes();
   const ConnectionLimits& limits = context_.limits;
   if ((pause_reasons_ & kPausedByBackpressure) == 0 && queued > limits.output_high_water_bytes) {
-    pause_reasons_ |= kPausedByBackpressure;
     context_.counters.input_pauses.add();
-    update_receiving();
+    set_pause_reasons(static_cast<std::uint8_t>(pause_reasons_ | kPausedByBackpressure));
   } else if ((pause_reasons_ & kPausedByBackpressure) != 0 &&
              queued <= limits.output_low_water_bytes) {
-    pause_reasons_ &= static_cast<std::uint8_t>(~kPausedByBackpressure);
-    update_receiving();
+    set_pause_reasons(pause_reasons_ & static_cast<std::uint8_t>(~kPausedByBackpressure));
   }
 }
 

@@ -92,6 +92,10 @@ class Connection {
   void resume_input();
   bool input_paused() const { return (pause_reasons_ & kPausedByProtocol) != 0; }
   bool input_ended() const { return input_ended_; }
+  // How long, in all, the server has kept this connection from reading so far (its output
+  // backpressure or the protocol's pause), in ms of the loop's clock. A deadline that measures
+  // the client's time (a head or a body arriving) leaves this out.
+  std::uint64_t server_paused_ms() const;
 
   // --- lifetime ---
   void close();  // after queued and deferred output has been sent
@@ -125,6 +129,7 @@ class Connection {
   void settle();
   void send_this_turn();
   void redeliver_this_turn();
+  void set_pause_reasons(std::uint8_t reasons);
   void update_receiving();
   void update_backpressure();
   void release_slots_in_order();
@@ -134,6 +139,8 @@ class Connection {
   int fd_;
   State state_ = State::kOpen;
   std::uint8_t pause_reasons_ = 0;
+  std::uint64_t paused_ms_ = 0;        // ended pauses, in all
+  std::uint64_t paused_since_ms_ = 0;  // the pause under way, if pause_reasons_ != 0
   bool receiving_wanted_ = false;
   bool input_ended_ = false;
   bool in_protocol_call_ = false;
@@ -177,6 +184,9 @@ class DrivenConnection : public Connection {
   // Used-up output chunks go here instead of back to the pool (the kernel may still read
   // them: zero-copy sends).
   void send_used_chunks_to(core::ChunkSink* sink) { sent_chunks_ = sink; }
+  // A backend whose sends block (threads) reads nothing while it waits in one: that time, in ms,
+  // counts as a pause of the server's, as the event loops' backpressure does.
+  void note_blocked_send(std::uint64_t ms) { paused_ms_ += ms; }
 
   core::ListNode all_node;      // every connection of the loop, until freed
   core::ListNode flush_node;    // output or a close to handle when the turn ends

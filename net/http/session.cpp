@@ -366,6 +366,7 @@ bool HttpSession::should_wait() const {
 
 void HttpSession::set_read_deadline(std::uint64_t ms) {
   read_deadline_.set(factory_.services().timers(), ms);
+  read_paused_mark_ = conn_.server_paused_ms();
 }
 
 // The idle deadline runs from the end of a response to the next request's first byte: armed
@@ -381,6 +382,17 @@ void HttpSession::set_idle_deadline_if_quiet() {
 
 void HttpSession::on_read_deadline(void* context) {
   auto& self = *static_cast<HttpSession*>(context);
+  // The header and body deadlines count only the client's time: while the server was not
+  // reading (its output backpressure, too many answers owed) they stood still, so they move on
+  // by that much, as often as it takes.
+  if (self.phase_ == Phase::kHead || self.phase_ == Phase::kBody) {
+    const std::uint64_t paused = self.conn_.server_paused_ms() - self.read_paused_mark_;
+    if (paused > 0) {
+      self.read_deadline_.set(self.factory_.services().timers(), paused);
+      self.read_paused_mark_ += paused;
+      return;
+    }
+  }
   HttpCounters& counters = self.factory_.counters();
   switch (self.phase_) {
     case Phase::kIdle:

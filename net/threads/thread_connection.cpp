@@ -54,9 +54,11 @@ bool ThreadConnection::send_pending() {
   core::BufferChain& out = pending_output();
   if (transport_closed_ || out.empty()) return false;
   msg_.msg_iovlen = out.gather(iov_, kMaxIov);
+  const std::uint64_t before = services().now_ms();
   const ssize_t n = ::sendmsg(fd(), &msg_, MSG_NOSIGNAL);
   const int error = errno;
   wake_.move_clock();
+  note_blocked_send(services().now_ms() - before);
   counters().send_calls.add();
   if (n < 0) {
     // EAGAIN: SO_SNDTIMEO passed with nothing taken. The peer is not reading, and this thread
