@@ -185,8 +185,11 @@ class DrivenConnection : public Connection {
   // them: zero-copy sends).
   void send_used_chunks_to(core::ChunkSink* sink) { sent_chunks_ = sink; }
   // A backend whose sends block (threads) reads nothing while it waits in one: that time, in ms,
-  // counts as a pause of the server's, as the event loops' backpressure does.
-  void note_blocked_send(std::uint64_t ms) { paused_ms_ += ms; }
+  // counts as a pause of the server's, as the event loops' backpressure does (unless a pause
+  // was under way anyway, which already counts it).
+  void note_blocked_send(std::uint64_t ms) {
+    if (pause_reasons_ == 0) paused_ms_ += ms;
+  }
 
   core::ListNode all_node;      // every connection of the loop, until freed
   core::ListNode flush_node;    // output or a close to handle when the turn ends

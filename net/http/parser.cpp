@@ -115,7 +115,7 @@ ParseStatus RequestParser::parse_head(std::string_view block) {
 
 // Framing first: a request whose body length is ambiguous must never be answered as if it
 // were understood (RFC 9112 6.1, 6.3).
-[[gnu::always_inline]] inline ParseError RequestParser::check_framing() const {
+ParseError RequestParser::check_framing() const {
   if (codings_.present) {
     if (version_minor_ == 0) {
       return ParseError::kBadTransferEncoding;  // RFC 9112 6.1

@@ -367,6 +367,7 @@ bool HttpSession::should_wait() const {
 void HttpSession::set_read_deadline(std::uint64_t ms) {
   read_deadline_.set(factory_.services().timers(), ms);
   read_paused_mark_ = conn_.server_paused_ms();
+  read_extended_ms_ = 0;
 }
 
 // The idle deadline runs from the end of a response to the next request's first byte: armed
@@ -384,12 +385,17 @@ void HttpSession::on_read_deadline(void* context) {
   auto& self = *static_cast<HttpSession*>(context);
   // The header and body deadlines count only the client's time: while the server was not
   // reading (its output backpressure, too many answers owed) they stood still, so they move on
-  // by that much, as often as it takes.
+  // by that much, as often as it takes, but by no more than the send timeout in all: a client
+  // that keeps the server paused by taking its answers just fast enough for the send timeout
+  // must not hold a half-sent request open for ever.
   if (self.phase_ == Phase::kHead || self.phase_ == Phase::kBody) {
-    const std::uint64_t paused = self.conn_.server_paused_ms() - self.read_paused_mark_;
+    const std::uint64_t cap = self.factory_.config().send_timeout_ms;
+    const std::uint64_t paused = std::min(self.conn_.server_paused_ms() - self.read_paused_mark_,
+                                          cap - std::min(cap, self.read_extended_ms_));
     if (paused > 0) {
       self.read_deadline_.set(self.factory_.services().timers(), paused);
       self.read_paused_mark_ += paused;
+      self.read_extended_ms_ += paused;
       return;
     }
   }

@@ -93,8 +93,10 @@ class HttpSession final : public net::Protocol {
   // and touch the timer wheel about once per timeout period (core/deadline.hpp).
   core::Deadline read_deadline_;
   core::Deadline send_deadline_;
-  // server_paused_ms() when the read deadline was set or last moved on.
+  // server_paused_ms() when the read deadline was set or last moved on, and how far it has been
+  // moved on since it was set (at most the send timeout).
   std::uint64_t read_paused_mark_ = 0;
+  std::uint64_t read_extended_ms_ = 0;
   std::uint64_t send_mark_ = 0;
   bool paused_ = false;
   // What the current request's 100-continue expectation led to (RFC 9110 10.1.1).

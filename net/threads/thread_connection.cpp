@@ -4,6 +4,8 @@
 
 #include <cerrno>
 
+#include "core/clock.hpp"
+
 namespace rs::net::threads {
 
 ThreadConnection::ThreadConnection(ConnectionContext& context, int fd, std::uint64_t id,
@@ -54,7 +56,7 @@ bool ThreadConnection::send_pending() {
   core::BufferChain& out = pending_output();
   if (transport_closed_ || out.empty()) return false;
   msg_.msg_iovlen = out.gather(iov_, kMaxIov);
-  const std::uint64_t before = services().now_ms();
+  const std::uint64_t before = core::monotonic_ms();
   const ssize_t n = ::sendmsg(fd(), &msg_, MSG_NOSIGNAL);
   const int error = errno;
   wake_.move_clock();
