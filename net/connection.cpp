@@ -204,6 +204,7 @@ void DrivenConnection::deliver_end() {
 void DrivenConnection::output_sent(std::size_t n) {
   if (state_ == State::kClosed) return;
   bytes_sent_ += n;
+  if (n > 0) last_sent_ms_ = context_.services.now_ms();
   out_.consume(n, sent_chunks_);
   // Everything sendable is in the kernel. Deferred answers may still be owed: one that streams
   // (a large file) waits for this to read on, also once a close has been asked for.

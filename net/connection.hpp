@@ -107,6 +107,8 @@ class Connection {
   bool closed() const { return state_ == State::kClosed; }
 
   std::uint64_t bytes_sent() const { return bytes_sent_; }
+  // When output last reached the kernel (the loop's clock, ms); 0 before the first send.
+  std::uint64_t last_sent_ms() const { return last_sent_ms_; }
   const sockaddr_storage& peer();
   LoopServices& services() { return context_.services; }
   const ConnectionLimits& limits() const { return context_.limits; }
@@ -139,6 +141,7 @@ class Connection {
   int fd_;
   State state_ = State::kOpen;
   std::uint8_t pause_reasons_ = 0;
+  std::uint64_t last_sent_ms_ = 0;
   std::uint64_t paused_ms_ = 0;        // ended pauses, in all
   std::uint64_t paused_since_ms_ = 0;  // the pause under way, if pause_reasons_ != 0
   bool receiving_wanted_ = false;

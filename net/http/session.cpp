@@ -432,8 +432,15 @@ void HttpSession::on_send_deadline(void* context) {
   auto& self = *static_cast<HttpSession*>(context);
   if (self.conn_.sendable_bytes() == 0) return;
   if (self.conn_.bytes_sent() != self.send_mark_) {
-    self.watch_send();  // slow but moving
-    return;
+    // Slow but moving: the timeout counts from the last progress, not from this check (or a
+    // send that completed just after the deadline was set would stretch it to twice as long).
+    self.send_mark_ = self.conn_.bytes_sent();
+    const std::uint64_t timeout = self.factory_.config().send_timeout_ms;
+    const std::uint64_t since = self.factory_.services().now_ms() - self.conn_.last_sent_ms();
+    if (since < timeout) {
+      self.send_deadline_.set(self.factory_.services().timers(), timeout - since);
+      return;
+    }
   }
   self.factory_.counters().send_timeouts.add();
   self.conn_.abort();

@@ -92,6 +92,27 @@ TEST_P(HttpSessionTest, SendTimeoutClosesAConnectionWhosePeerStopsReading) {
   EXPECT_TRUE(wait_closed(fd));  // what reached the kernel, then the end
 }
 
+// The send timeout counts from the last progress: a send that completes just after the deadline
+// was set must not stretch it to twice the timeout (the ring's sends complete a turn later).
+// The answer stops moving once the kernel buffers are full, a few milliseconds after the
+// upload; the tolerance above the timeout leaves room for a slow, loaded machine.
+TEST_P(HttpSessionTest, SendTimeoutFiresATimeoutAfterTheLastProgressNotTwice) {
+  constexpr auto kTimeout = milliseconds(1000);
+  start([&](http::HttpConfig& c) {
+    c.send_timeout_ms = kTimeout.count();
+    c.limits.max_body_bytes = 8 << 20;
+  });
+  const int fd = connect_small_window();
+  const std::string body(8 << 20, 'x');
+  ASSERT_TRUE(send_all(fd, echo_head(body.size()) + body));
+  const auto uploaded = Clock::now();
+  ASSERT_TRUE(wait_until([&] { return http_counter(&http::HttpCounters::send_timeouts) == 1; },
+                         milliseconds(5000)));
+  const auto elapsed = Clock::now() - uploaded;
+  EXPECT_GE(elapsed, kTimeout - milliseconds(100));
+  EXPECT_LT(elapsed, kTimeout * 17 / 10) << "the timeout ran twice (or the machine stalled)";
+}
+
 // --- body timeout, lingering closes ---
 
 TEST_P(HttpSessionTest, BodyThatStallsGets408AfterTheBodyTimeout) {
