@@ -36,7 +36,6 @@ class Deadline {
   // No deadline until the next set(); the timer, if armed, stays and finds nothing to do.
   void clear() { at_ms_ = kNone; }
   bool is_set() const { return at_ms_ != kNone; }
-  std::uint64_t at_ms() const { return at_ms_; }
 
  private:
   static constexpr std::uint64_t kNone = std::numeric_limits<std::uint64_t>::max();

@@ -37,8 +37,7 @@ const char* to_string(ParserIsa isa);
 
 // What the scan found besides the field views.
 struct ScannedHead {
-  size_t method_len = 0;
-  size_t target_begin = 0;
+  size_t method_len = 0;  // the target starts after it and one SP
   size_t target_len = 0;
   size_t path_len = 0;     // up to the first "?", or the whole target
   int version_minor = 0;   // the major version is 1

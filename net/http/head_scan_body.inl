@@ -66,7 +66,6 @@ bool scan_head(std::string_view block, const Limits& limits, Header* headers, Sc
     return false;
   }
   out.method_len = static_cast<size_t>(target - 1 - begin);
-  out.target_begin = static_cast<size_t>(target - begin);
   out.target_len = static_cast<size_t>(p - target);
   out.path_len = static_cast<size_t>((question != nullptr ? question : p) - target);
   out.version_minor = p[8] - '0';

@@ -154,7 +154,7 @@ bool RequestParser::parse_whole_head(std::string_view block) {
     begin_head();
     return false;
   }
-  const std::string_view target = block.substr(scanned.target_begin, scanned.target_len);
+  const std::string_view target = block.substr(scanned.method_len + 1, scanned.target_len);
   TargetParts parts;
   parts.path = target.substr(0, scanned.path_len);
   if (scanned.path_len < target.size()) {

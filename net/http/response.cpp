@@ -54,7 +54,8 @@ std::string_view reason_phrase(int status) {
 }
 
 ResponseStamp::ResponseStamp() {
-  std::memcpy(ok_head_, kOkStart.data(), kOkStart.size());
+  std::memcpy(ok_head_, kOkLine.data(), kOkLine.size());
+  std::memcpy(ok_head_ + kOkLine.size(), kServerAndDate.data(), kServerAndDate.size());
   std::memcpy(ok_head_ + sizeof(ok_head_) - 2, "\r\n", 2);
 }
 
@@ -76,7 +77,8 @@ ResponseHead::ResponseHead(core::BufferChain& out, int status, const ResponseSta
   put(static_cast<std::uint64_t>(status));
   put(" ");
   put(reason_phrase(status));
-  put("\r\nServer: ringserve\r\nDate: ");
+  put("\r\n");
+  put(kServerAndDate);
   put(stamp.date());
   put("\r\n");
 }

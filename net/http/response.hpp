@@ -21,6 +21,9 @@ enum class Persistence : std::uint8_t {
   kKeepAliveHttp10  // "Connection: keep-alive"
 };
 
+// The fields every answer's head carries after its status line; the Date value follows.
+inline constexpr std::string_view kServerAndDate = "Server: ringserve\r\nDate: ";
+
 // What every answer's head starts with, formatted once per wall-clock second and then copied
 // whole: the status line of a 200, Server and Date (RFC 9110 6.6.1). Each answer still gets its
 // own Content-Length and the rest of its fields after it.
@@ -36,8 +39,8 @@ class ResponseStamp {
   std::string_view ok_head() const { return {ok_head_, sizeof(ok_head_)}; }
 
  private:
-  static constexpr std::string_view kOkStart = "HTTP/1.1 200 OK\r\nServer: ringserve\r\nDate: ";
-  static constexpr std::size_t kDateAt = kOkStart.size();
+  static constexpr std::string_view kOkLine = "HTTP/1.1 200 OK\r\n";
+  static constexpr std::size_t kDateAt = kOkLine.size() + kServerAndDate.size();
   void format(std::time_t now);
 
   std::time_t second_ = -1;
