@@ -19,7 +19,6 @@ RingConnection::RingConnection(RingPoller& poller, ConnectionContext& context, i
   bind<&RingConnection::on_recv_cancelled>(cancel_recv_op_, this);
   bind<&RingConnection::on_op_done>(cancel_send_op_, this);
   bind<&RingConnection::on_op_done>(close_op_, this);
-  bind<&RingConnection::on_op_done>(shutdown_op_, this);
   bind<&RingConnection::on_fixed_closed>(close_fixed_op_, this);
   for (ZcSend& send : zc_sends_) {
     send.conn = this;
@@ -311,11 +310,12 @@ void RingConnection::on_fixed_closed(std::int32_t res, std::uint32_t /*flags*/) 
   release_if_done();
 }
 
+// A direct call, not IORING_OP_SHUTDOWN: the kernel runs that op on an io-wq worker, which
+// looks the descriptor number up only when it runs. When the peer's end arrives in the same
+// turn, the close that follows may run first, and an accept may hand the number to a new
+// client before the worker half-closes it (that client's answer then failed with EPIPE).
 void RingConnection::shutdown_write() {
-  io_uring_sqe* sqe = poller_.ring().sqe(shutdown_op_);
-  io_uring_prep_shutdown(sqe, fd(), SHUT_WR);
-  set_target(sqe);
-  ++in_flight_;
+  ::shutdown(fd(), SHUT_WR);
 }
 
 void RingConnection::release_if_done() {

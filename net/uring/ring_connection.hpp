@@ -80,7 +80,6 @@ class RingConnection final : public DrivenConnection, private Transport {
   Operation cancel_recv_op_;
   Operation cancel_send_op_;
   Operation close_op_;
-  Operation shutdown_op_;
   Operation close_fixed_op_;
   msghdr msg_{};
   iovec iov_[kMaxIov]{};
