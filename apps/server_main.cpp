@@ -106,6 +106,9 @@ int block_signals_and_open_signalfd() {
   // signalfd sees these signals.
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
+  // A log write past a file-size limit (RLIMIT_FSIZE) fails with EFBIG, like one to a full
+  // disk, and is counted and retried instead of killing the server.
+  std::signal(SIGXFSZ, SIG_IGN);
   return ::signalfd(-1, &set, SFD_CLOEXEC);
 }
 

@@ -60,6 +60,16 @@ void LogBuffer::written(std::size_t n) {
   pending_.consume(n);
 }
 
+void LogBuffer::drop_partial_line() {
+  if (at_line_start_) return;
+  // A line never straddles two chunks: its end is in the front segment.
+  const std::span<const std::byte> front = pending_.front_segment();
+  const auto end = std::find(front.begin(), front.end(), std::byte{'\n'});
+  pending_.consume(static_cast<std::size_t>(end - front.begin()) + (end != front.end() ? 1 : 0));
+  at_line_start_ = true;
+  counters_.access_log_dropped.add();
+}
+
 void LogBuffer::drop_buffered() {
   std::uint64_t lines = 0;
   pending_.for_each_segment([&](std::span<const std::byte> bytes) {

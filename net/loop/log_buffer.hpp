@@ -38,6 +38,9 @@ class LogBuffer {
   bool abandoned() const { return abandoned_; }
   // Drops (and counts) every line still waiting; only when no write is reading front().
   void drop_buffered();
+  // Drops (and counts) the rest of the line the file holds the start of, so the buffer is at a
+  // line start again; only when no write is reading front().
+  void drop_partial_line();
 
  private:
   LoopCounters& counters_;

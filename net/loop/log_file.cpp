@@ -53,11 +53,19 @@ void LogFile::reopen_failed(int error) {
                   std::strerror(error));
 }
 
-void LogFile::switch_file() {
+void LogFile::switch_file_if_ready(bool write_in_flight) {
+  if (next_fd_ < 0 || write_in_flight) return;
+  if (!buffer_.at_line_start()) {
+    if (!retry_pending()) return;  // the next write finishes the line
+    buffer_.drop_partial_line();
+  }
   // Closing a regular file does not wait for the disk; no operation names the old fd now.
   ::close(fd_);
   fd_ = std::exchange(next_fd_, -1);
   counters_.access_log_reopens.add();
+  // The new file is tried at once, not after the pause the old one's failure started.
+  timers_.cancel(retry_timer_);
+  error_reported_ = false;
 }
 
 void LogFile::abandon_buffer() {

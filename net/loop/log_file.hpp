@@ -44,8 +44,10 @@ class LogFile : public LogSink {
   // not yet taken over.
   void reopened(int fd);
   void reopen_failed(int error);
-  // The new file takes over, between whole lines.
-  void switch_file();
+  // A rotation's file takes over when one is open and no write is in flight: between whole
+  // lines, or at once after a failed write (a full disk), dropping the rest of the line the
+  // old file holds the start of, which no write could finish.
+  void switch_file_if_ready(bool write_in_flight);
   // The grace period is over: no more retries; the buffer drops what it holds.
   void abandon_buffer();
 

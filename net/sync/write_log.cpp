@@ -8,6 +8,7 @@
 namespace rs::net::sync {
 
 void WriteLog::flush() {
+  switch_file_if_ready(false);  // a rotation after a failed write switches before the retry
   if (fd_ < 0 || buffer_.abandoned() || retry_pending()) return;
   while (!buffer_.empty()) {
     // One chunk of whole lines per write: a short write resumes mid-chunk, never mid-file.
@@ -22,8 +23,7 @@ void WriteLog::flush() {
     write_failed(n < 0 ? errno : EIO);
     break;
   }
-  // The new file takes over between whole lines, so no line is split across the rotation.
-  if (next_fd_ >= 0 && buffer_.at_line_start()) switch_file();
+  switch_file_if_ready(false);
 }
 
 void WriteLog::reopen() {

@@ -23,10 +23,10 @@ RingLog::RingLog(Ring& ring, core::TimerWheel& timers, LoopCounters& counters, s
 }
 
 void RingLog::flush() {
+  switch_file_if_ready(write_in_flight_);  // a rotation after a failed write switches now
   if (fd_ < 0 || write_in_flight_ || buffer_.abandoned() || retry_pending() || buffer_.empty()) {
     return;
   }
-  maybe_switch();
   // Only the front chunk's bytes: appends during the write go to its unwritten tail or to later
   // chunks, never to the bytes the kernel is reading.
   const std::span<const std::byte> front = buffer_.front();
@@ -48,7 +48,7 @@ void RingLog::on_write(std::int32_t res, std::uint32_t /*flags*/) {
     write_failed(res < 0 ? -res : EIO);
   }
   if (buffer_.abandoned()) buffer_.drop_buffered();
-  maybe_switch();
+  switch_file_if_ready(write_in_flight_);
 }
 
 void RingLog::reopen() {
@@ -78,14 +78,7 @@ void RingLog::on_open(std::int32_t res, std::uint32_t /*flags*/) {
     reopen_again_ = false;
     start_open();
   }
-  maybe_switch();
-}
-
-// The new file takes over only between writes and at a line boundary, so no line is split
-// between the old file and the new one.
-void RingLog::maybe_switch() {
-  if (next_fd_ < 0 || write_in_flight_ || !buffer_.at_line_start()) return;
-  switch_file();
+  switch_file_if_ready(write_in_flight_);
 }
 
 void RingLog::abandon() {

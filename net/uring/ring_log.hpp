@@ -35,7 +35,6 @@ class RingLog final : public LogFile {
 
  private:
   void start_open();
-  void maybe_switch();
   void on_write(std::int32_t res, std::uint32_t flags);
   void on_open(std::int32_t res, std::uint32_t flags);
 
