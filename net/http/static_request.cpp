@@ -31,28 +31,6 @@ std::optional<std::uint64_t> digits(std::string_view s) {
   return value;
 }
 
-// Copies every instance of a list field, joined with ", ". False when it does not fit.
-bool join_fields(const RequestHead& head, std::string_view name, char* out, std::size_t cap,
-                 std::uint16_t& size, bool& present) {
-  std::size_t n = 0;
-  bool first = true;
-  for (const Header& field : head.fields()) {
-    if (!chars::iequals(field.name, name)) continue;
-    present = true;
-    const std::size_t extra = (first ? 0 : 2) + field.value.size();
-    if (n + extra > cap) return false;
-    if (!first) {
-      out[n++] = ',';
-      out[n++] = ' ';
-    }
-    first = false;
-    std::memcpy(out + n, field.value.data(), field.value.size());
-    n += field.value.size();
-  }
-  size = static_cast<std::uint16_t>(n);
-  return true;
-}
-
 // The opaque-tag of the entity tag at the front of s (quotes included), or empty when s does
 // not start with one; *weak tells whether it carried W/. s moves past it.
 std::string_view next_entity_tag(std::string_view& s, bool* weak) {
@@ -66,11 +44,75 @@ std::string_view next_entity_tag(std::string_view& s, bool* weak) {
   return tag;
 }
 
+// Whether an opaque-tag (quotes included) has the shape format_etag gives: three lowercase hex
+// numbers joined by '-'. No other tag can equal one of this server's.
+bool could_be_our_etag(std::string_view tag) {
+  if (tag.size() < 7 || tag.size() > kMaxEtagBytes) return false;
+  int dashes = 0;
+  char previous = '"';
+  for (const char c : tag.substr(1, tag.size() - 2)) {
+    if (c == '-') {
+      if (previous == '-' || previous == '"') return false;
+      ++dashes;
+    } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+      return false;
+    }
+    previous = c;
+  }
+  return dashes == 2 && previous != '-';
+}
+
+// If-None-Match, every instance and every member of it (RFC 9110 13.1.2). The file's own tag is
+// known only once it is open, when the head's text is gone: "*" is kept as it is, and of the
+// entity tags only those this server could have made, without W/ (the comparison is weak),
+// joined by ','. A malformed list, or more of them than the room holds, matches nothing.
+void keep_none_match(const RequestHead& head, FileRequest& out) {
+  std::size_t n = 0;
+  bool any = false;
+  bool unusable = false;
+  for (const Header& field : head.fields()) {
+    if (!chars::iequals(field.name, "If-None-Match")) continue;
+    out.has_if_none_match = true;
+    std::string_view list = trim(field.value);
+    if (list == "*") {
+      any = true;
+      continue;
+    }
+    while (!list.empty() && !unusable) {
+      if (list.front() == ',' || list.front() == ' ' || list.front() == '\t') {
+        list.remove_prefix(1);
+        continue;
+      }
+      bool weak = false;
+      const std::string_view tag = next_entity_tag(list, &weak);
+      if (tag.empty()) {
+        unusable = true;  // nothing after it can be trusted
+      } else if (could_be_our_etag(tag)) {
+        if ((n > 0 ? n + 1 : 0) + tag.size() > FileRequest::kMaxTagsBytes) {
+          unusable = true;
+          break;
+        }
+        if (n > 0) out.tags[n++] = ',';
+        std::memcpy(out.tags + n, tag.data(), tag.size());
+        n += tag.size();
+      }
+    }
+  }
+  if (any) {
+    out.tags[0] = '*';
+    n = 1;
+  } else if (unusable) {
+    n = 0;
+  }
+  out.tags_size = static_cast<std::uint16_t>(n);
+}
+
 }  // namespace
 
 int decode_file_path(std::string_view path, char* out, std::size_t cap, std::size_t& size) {
   std::size_t n = 0;  // bytes of out kept so far: whole segments joined by "/"
   std::size_t i = 0;
+  bool ends_in_dot = false;
   while (i < path.size()) {
     if (path[i] == '/') {
       ++i;
@@ -94,14 +136,16 @@ int decode_file_path(std::string_view path, char* out, std::size_t cap, std::siz
     }
     const std::string_view segment(out + begin, w - begin);
     if (segment == "..") return 404;
-    if (segment == ".") continue;
+    // "." names the directory it is in: "/a.txt/." is "/a.txt/", which no file answers.
+    ends_in_dot = segment == ".";
+    if (ends_in_dot) continue;
     if (n > 0) out[n] = '/';
     n = w;
   }
   if (n == 0) {
     if (cap == 0) return 414;
     out[n++] = '.';
-  } else if (path.back() == '/') {
+  } else if (path.back() == '/' || ends_in_dot) {
     if (n >= cap) return 414;
     out[n++] = '/';
   }
@@ -247,10 +291,7 @@ void prepare_file_request(const RequestHead& head, FileRequest& out) {
   out.status = static_cast<std::uint16_t>(
       decode_file_path(head.path, out.path_bytes, FileRequest::kMaxPathBytes, size));
   out.path_size = out.status == 0 ? static_cast<std::uint16_t>(size) : 0;
-  if (!join_fields(head, "If-None-Match", out.tags, FileRequest::kMaxTagsBytes, out.tags_size,
-                   out.has_if_none_match)) {
-    out.tags_size = 0;  // present but too long to judge: matches nothing
-  }
+  keep_none_match(head, out);
   if (const auto ims = head.header_value("If-Modified-Since")) {
     // An invalid date is ignored (RFC 9110 13.1.3).
     if (const auto date = parse_http_date(*ims)) {

@@ -90,6 +90,7 @@ TEST_P(HttpSessionTest, SendTimeoutClosesAConnectionWhosePeerStopsReading) {
   EXPECT_GE(Clock::now() - begin, milliseconds(190));
   EXPECT_TRUE(wait_until([&] { return counter("connections_open") == 0; }));
   EXPECT_TRUE(wait_closed(fd));  // what reached the kernel, then the end
+  EXPECT_EQ(counter("send_errors"), 0) << "a timeout is not also a failed send";
 }
 
 // The send timeout counts from the last progress: a send that completes just after the deadline

@@ -239,6 +239,8 @@ TEST_P(StaticFilesTest, DirectoryServesItsIndexHtml) {
   EXPECT_EQ(fetch("/sub/noindex").status, 404);
   EXPECT_EQ(fetch("/sub/noindex/data.bin").body, "xyz");
   EXPECT_EQ(fetch("/hello.txt/").status, 404) << "a file is not a directory";
+  EXPECT_EQ(fetch("/hello.txt/.").status, 404) << "'.' names a directory";
+  EXPECT_EQ(fetch("/hello.txt/%2e").status, 404) << "'.' names a directory";
 }
 
 TEST_P(StaticFilesTest, MissingFileIs404AndKeepsTheConnection) {
@@ -285,6 +287,17 @@ TEST_P(StaticFilesTest, IfNoneMatchGives304AndTakesPrecedence) {
             304)
       << "the field repeated";
   EXPECT_EQ(fetch("/hello.txt", "If-None-Match: *\r\n").status, 304);
+  // A long list (a cache holding many variants, or padding) is read to its end: the tag after
+  // 2 KB of others still matches, among them tags of the server's own shape up to the room.
+  std::string many;
+  for (int i = 0; i < 60; ++i)
+    many += "\"other-tag-" + std::to_string(i) + "\", W/\"" + std::to_string(i) + "\", ";
+  for (int i = 0; i < 5; ++i)
+    many += "\"1" + std::to_string(i) + "-2-3\", ";
+  EXPECT_EQ(fetch("/hello.txt", "If-None-Match: " + many + etag + "\r\n").status, 304);
+  EXPECT_EQ(fetch("/hello.txt", "If-None-Match: " + many + "\"1-2-3\"\r\n").status, 200);
+  EXPECT_EQ(fetch("/hello.txt", "If-None-Match: \"x\", garbage, " + etag + "\r\n").status, 200)
+      << "a malformed list matches nothing";
   EXPECT_EQ(fetch("/hello.txt", "If-None-Match: " + etag + "\r\n", "HEAD").status, 304);
   // A non-matching If-None-Match wins over an If-Modified-Since that would give 304.
   const HttpResponse miss =
