@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <future>
 #include <system_error>
@@ -72,6 +73,17 @@ std::vector<int> allowed_cpus() {
   }
 }
 
+// The longest accept queue a listener gets: listen() caps the backlog at somaxconn.
+std::uint64_t effective_backlog(int backlog) {
+  std::uint64_t cap = 4096;  // the kernel's default since 5.4, if the file cannot be read
+  if (std::FILE* f = std::fopen("/proc/sys/net/core/somaxconn", "re")) {
+    unsigned long value = 0;
+    if (std::fscanf(f, "%lu", &value) == 1) cap = value;
+    std::fclose(f);
+  }
+  return std::min<std::uint64_t>(static_cast<std::uint64_t>(std::max(backlog, 1)), cap);
+}
+
 // Pins the calling thread; 0 or the error.
 int pin_to_cpu(int cpu) {
   cpu_set_t* set = CPU_ALLOC(cpu + 1);
@@ -125,6 +137,8 @@ void Server::start() {
     }
   }
   cap_ = std::make_unique<ConnectionCap>(config_.max_connections);
+  // One burst of a multishot accept is at most a full backlog (and one more), on every loop.
+  config_.loop.multishot_accept_room = config_.threads * (effective_backlog(config_.backlog) + 1);
   resolve_backend();
 
   // Every loop gets its own listener; the first binds (port 0 picks one), the rest join it.

@@ -28,6 +28,8 @@ class FileTransfer final : public net::FileReader {
   // The connection's output drained: stream on if this answer was waiting for room. Never
   // finishes the answer from here (the session may be walking its pending list).
   void resume();
+  // Started, and its head not written yet (the file is being opened).
+  bool waiting() const { return pending_ != nullptr && !streaming_; }
 
  private:
   void on_file_opened(int error, const net::FileInfo& info) override;

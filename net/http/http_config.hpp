@@ -100,6 +100,7 @@ struct HttpCounters {
   core::Counter send_timeouts;
   core::Counter body_memory_rejections;
   core::Counter pipeline_pauses;
+  core::Counter client_aborts;  // connections whose client left before an answer began
 };
 
 // Shared by every loop of one HTTP server.

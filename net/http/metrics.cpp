@@ -26,6 +26,7 @@ std::string render_metrics(const HttpShared& shared) {
   std::uint64_t timeouts[4] = {};
   std::uint64_t body_rejections = 0;
   std::uint64_t pipeline_pauses = 0;
+  std::uint64_t client_aborts = 0;
   shared.for_each_counters([&](const HttpCounters& c) {
     for (std::size_t i = 0; i < by_class.size(); ++i)
       by_class[i] += c.responses_by_class[i].get();
@@ -38,6 +39,7 @@ std::string render_metrics(const HttpShared& shared) {
     timeouts[3] += c.send_timeouts.get();
     body_rejections += c.body_memory_rejections.get();
     pipeline_pauses += c.pipeline_pauses.get();
+    client_aborts += c.client_aborts.get();
   });
 
   fmt::memory_buffer out;
@@ -71,6 +73,10 @@ std::string render_metrics(const HttpShared& shared) {
   family(out, "ringserve_http_pipeline_pauses_total", "counter",
          "Times a connection stopped reading because answers were outstanding.");
   fmt::format_to(it, "ringserve_http_pipeline_pauses_total {}\n", pipeline_pauses);
+  family(out, "ringserve_http_client_aborts_total", "counter",
+         "Connections closed because the client's end arrived while an answer had not begun "
+         "(a /delay, a file being opened): its place and timers are freed at once.");
+  fmt::format_to(it, "ringserve_http_client_aborts_total {}\n", client_aborts);
 
   // The transport and ring counters of every loop, one family each.
   const net::CounterValues transport = shared.transport_counters();

@@ -447,9 +447,19 @@ void HttpSession::on_send_deadline(void* context) {
 }
 
 void HttpSession::on_input_end(net::Connection& /*conn*/) {
-  // A half-finished request can never be completed; answers already owed still go out.
+  // A half-finished request can never be completed.
   phase_ = Phase::kClosing;
   read_deadline_.clear();
+  // An answer that has not begun (a /delay's timer, a file still opening) would hold the
+  // connection's place and timers for a client that has most likely gone: as nginx does, the
+  // end of input then ends the connection at once. Answers written or streaming still go out.
+  for (const Pending& p : pending_) {
+    if (p.timer.armed() || p.transfer.waiting()) {
+      factory_.counters().client_aborts.add();
+      conn_.abort();
+      return;
+    }
+  }
   conn_.close();
 }
 

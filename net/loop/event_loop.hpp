@@ -90,6 +90,8 @@ class EventLoop final : public LoopServices {
   bool grace_expired() const { return grace_expired_; }
   // A connection accepted on the listener.
   void on_accepted(int fd);
+  // No place under the cap for the next accept: pause until a close (or the retry timer).
+  void on_cap_full();
   // EMFILE, ENFILE, ENOBUFS, ENOMEM on accept: pause, retry later.
   void on_accept_exhausted(int error);
   // Accepting could not go on: it pauses and is tried again after accept_retry_ms.
@@ -281,6 +283,12 @@ void EventLoop<Poller>::resume_accepting_if_room() {
   paused_for_cap_ = false;
   state_.timers.cancel(accept_retry_timer_);
   poller_.set_accepting(true);
+}
+
+template <class Poller>
+void EventLoop<Poller>::on_cap_full() {
+  paused_for_cap_ = true;
+  retry_accepting_later();  // the timer covers other loops' closes
 }
 
 template <class Poller>

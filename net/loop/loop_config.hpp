@@ -31,6 +31,11 @@ struct LoopConfig {
   std::string access_log_path;
   // Log bytes a loop buffers while the disk is slow; lines beyond it are dropped and counted.
   std::size_t access_log_max_buffered_bytes = 4u << 20;
+  // While more places than this are left under the cap, io_uring loops accept with one
+  // multishot accept; at or below it, with single accepts that each hold a place before they
+  // are armed. A multishot accept takes the whole listen backlog at once, so the margin is what
+  // every loop's backlog can hold (set by the server from --backlog and somaxconn).
+  std::uint64_t multishot_accept_room = 0;
 };
 
 // What a write to a loop's eventfd means: the sender sets these bits in LoopContext::messages
@@ -51,6 +56,11 @@ class ConnectionCap {
   }
   void release() { open_.fetch_sub(1, std::memory_order_relaxed); }
   bool full() const { return open_.load(std::memory_order_relaxed) >= max_; }
+  // Places left (a moment's view: other loops take and give back places concurrently).
+  std::uint64_t room() const {
+    const std::uint64_t open = open_.load(std::memory_order_relaxed);
+    return open >= max_ ? 0 : max_ - open;
+  }
   std::uint64_t max() const { return max_; }
 
  private:

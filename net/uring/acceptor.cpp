@@ -7,8 +7,14 @@
 
 namespace rs::net::uring {
 
-Acceptor::Acceptor(Ring& ring, int listen_fd, AcceptHandler& handler, LoopCounters& counters)
-    : ring_(ring), listen_fd_(listen_fd), handler_(handler), counters_(counters) {
+Acceptor::Acceptor(Ring& ring, int listen_fd, AcceptHandler& handler, LoopCounters& counters,
+                   ConnectionCap& cap, std::uint64_t multishot_room)
+    : ring_(ring),
+      listen_fd_(listen_fd),
+      handler_(handler),
+      counters_(counters),
+      cap_(cap),
+      multishot_room_(multishot_room) {
   bind<&Acceptor::on_accept>(accept_op_, this);
   bind<&Acceptor::on_cancel>(cancel_op_, this);
 }
@@ -38,8 +44,18 @@ void Acceptor::close() {
 }
 
 void Acceptor::arm() {
+  const std::uint64_t room = cap_.room();
+  if (room == 0) {
+    handler_.on_cap_full();
+    return;
+  }
+  multishot_ = room > multishot_room_;
   io_uring_sqe* sqe = ring_.sqe(accept_op_);
-  io_uring_prep_multishot_accept(sqe, listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+  if (multishot_) {
+    io_uring_prep_multishot_accept(sqe, listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+  } else {
+    io_uring_prep_accept(sqe, listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+  }
   armed_ = true;
   ++in_flight_;
 }
@@ -63,7 +79,13 @@ void Acceptor::on_accept(std::int32_t res, std::uint32_t flags) {
     } else {
       handler_.on_accepted(res);
     }
-  } else if (res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM) {
+    // Near the cap the multishot accept gives way to single ones (after_completion arms one
+    // once its last completion is in).
+    if (multishot_ && armed_ && cap_.room() <= multishot_room_) cancel();
+    after_completion();
+    return;
+  }
+  if (res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM) {
     counters_.accept_errors.add();
     if (!closing_) handler_.on_accept_exhausted(-res);
   } else if (res != -ECANCELED) {

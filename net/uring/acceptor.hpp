@@ -1,10 +1,15 @@
-// Multishot accept on one listener. The kernel ends a multishot accept now and then (errors,
-// cancellation); it is re-armed whenever accepting is wanted. Pausing cancels it, so waiting
-// clients stay in the listen backlog instead of being accepted and dropped.
+// Accepts on one listener, never far past the connection cap. While the cap leaves more room
+// than every loop's backlog holds, one multishot accept takes clients as they come (the kernel
+// ends one now and then: errors, cancellation; it is re-armed whenever accepting is wanted).
+// Nearer the cap a multishot accept could take a whole backlog past it, so single accepts take
+// over, one at a time and only while a place is left: at most one per loop can pass the cap
+// (loops race for the last place), and the loop parks it until a place frees. Pausing cancels,
+// so waiting clients stay in the listen backlog instead of being accepted and dropped.
 #pragma once
 
 #include <cstdint>
 
+#include "net/loop/loop_config.hpp"
 #include "net/loop_counters.hpp"
 #include "net/uring/operation.hpp"
 #include "net/uring/ring.hpp"
@@ -14,6 +19,8 @@ namespace rs::net::uring {
 class AcceptHandler {
  public:
   virtual void on_accepted(int fd) = 0;
+  // No place is left for the next accept: the handler waits for a close, then resumes.
+  virtual void on_cap_full() = 0;
   // EMFILE, ENFILE, ENOBUFS, ENOMEM: the handler pauses accepting and retries later.
   virtual void on_accept_exhausted(int error) = 0;
 
@@ -23,7 +30,8 @@ class AcceptHandler {
 
 class Acceptor {
  public:
-  Acceptor(Ring& ring, int listen_fd, AcceptHandler& handler, LoopCounters& counters);
+  Acceptor(Ring& ring, int listen_fd, AcceptHandler& handler, LoopCounters& counters,
+           ConnectionCap& cap, std::uint64_t multishot_room);
   Acceptor(const Acceptor&) = delete;
   Acceptor& operator=(const Acceptor&) = delete;
   ~Acceptor();
@@ -46,10 +54,13 @@ class Acceptor {
   int listen_fd_;
   AcceptHandler& handler_;
   LoopCounters& counters_;
+  ConnectionCap& cap_;
+  const std::uint64_t multishot_room_;
   Operation accept_op_;
   Operation cancel_op_;
   bool wanted_ = false;
   bool armed_ = false;
+  bool multishot_ = false;  // what is (or was last) armed
   bool cancel_pending_ = false;
   bool closing_ = false;
   int in_flight_ = 0;

@@ -32,7 +32,8 @@ RingPoller::RingPoller(EventLoop<RingPoller>& loop, const RingOptions& options, 
       buffers_(*ring_.raw(), kBufferGroup, loop.config().buffer_count, loop.config().buffer_size,
                options.incremental_buffers),
       // The last member: the listener is taken once nothing else can fail.
-      acceptor_(ring_, std::exchange(listen_fd, -1), *this, counters_) {
+      acceptor_(ring_, std::exchange(listen_fd, -1), *this, counters_, *loop.context().cap,
+                loop.config().multishot_accept_room) {
   if (buffers_.incremental()) ring_.refuse_recv_bundle_beside_incremental();
   bind<&RingPoller::on_wake>(wake_op_, this);
   bind<&RingPoller::on_signal>(signal_op_, this);
@@ -119,6 +120,10 @@ void RingPoller::update_gauges(LoopCounters& counters) const {
 
 void RingPoller::on_accepted(int fd) {
   loop_.on_accepted(fd);
+}
+
+void RingPoller::on_cap_full() {
+  loop_.on_cap_full();
 }
 
 void RingPoller::on_accept_exhausted(int error) {

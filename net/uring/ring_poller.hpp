@@ -76,6 +76,7 @@ class RingPoller final : private AcceptHandler {
   static constexpr std::size_t kBatch = 256;
 
   void on_accepted(int fd) override;
+  void on_cap_full() override;
   void on_accept_exhausted(int error) override;
   void arm_wake();
   void arm_signal();

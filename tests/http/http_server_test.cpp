@@ -2,8 +2,10 @@
 // rejections, timeouts and shutdown, on every backend the fixture knows.
 #include <gtest/gtest.h>
 #include <poll.h>
+
 #include <sys/socket.h>
 #include <unistd.h>
+#include <algorithm>
 
 #include <chrono>
 #include <memory>
@@ -468,6 +470,71 @@ TEST_P(HttpServerTest, TwoThousandDelaysOnOneThreadAllAnswerOnTime) {
   }
   EXPECT_EQ(answered, kClients);
   EXPECT_EQ(early, 0);
+}
+
+// Clients beyond --max-connections wait in the listen backlog and are served in turn: accepting
+// stops before the cap is passed (a multishot accept would take the whole backlog at once).
+TEST_P(HttpServerTest, ThreeHundredClientsAtACapOfTenAreAllServed) {
+  start({}, [](net::ServerConfig& s) { s.max_connections = 10; });
+  constexpr int kClients = 300;
+  const std::string request = "GET /delay?ms=30 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+  std::vector<int> fds;
+  for (int i = 0; i < kClients; ++i) {
+    fds.push_back(connect());
+    ASSERT_GE(fds.back(), 0) << i;
+    ASSERT_TRUE(send_all(fds.back(), request));
+  }
+  // Answers are read as they come (in whatever order the loops serve them), and each client
+  // closes once it has its whole answer, so the server's lingering close ends at once.
+  const std::string_view expected = "HTTP/1.1 200 OK\r\n";
+  std::vector<std::string> got(kClients);
+  std::vector<pollfd> waiting;
+  for (const int fd : fds)
+    waiting.push_back({fd, POLLIN, 0});
+  int answered = 0;
+  const auto deadline = Clock::now() + milliseconds(30000);
+  while (!waiting.empty() && Clock::now() < deadline) {
+    ASSERT_GE(::poll(waiting.data(), waiting.size(), 100), 0);
+    for (std::size_t i = 0; i < waiting.size();) {
+      const auto at =
+          static_cast<std::size_t>(std::find(fds.begin(), fds.end(), waiting[i].fd) - fds.begin());
+      char chunk[1024];
+      const ssize_t n = (waiting[i].revents & (POLLIN | POLLHUP | POLLERR)) != 0
+                            ? ::recv(waiting[i].fd, chunk, sizeof(chunk), MSG_DONTWAIT)
+                            : -1;
+      if (n > 0) got[at].append(chunk, static_cast<std::size_t>(n));
+      if (n == 0 || got[at].ends_with("\r\n\r\n30 ms\n")) {
+        if (got[at].starts_with(expected) && got[at].ends_with("\r\n\r\n30 ms\n")) ++answered;
+        close_client(waiting[i].fd);
+        waiting.erase(waiting.begin() + static_cast<std::ptrdiff_t>(i));
+        continue;
+      }
+      ++i;
+    }
+  }
+  EXPECT_EQ(answered, kClients);
+  EXPECT_EQ(counter("rejected_over_cap"), 0);
+  EXPECT_EQ(counter("accepted"), kClients);
+}
+
+// A client that asks for a long /delay and leaves: its end is noticed and its place, timer and
+// pending answer go at once, not when the delay is over.
+TEST_P(HttpServerTest, ClientLeavingDuringADelayFreesItsPlaceAtOnce) {
+  start();
+  const int fd = connect();
+  ASSERT_TRUE(send_all(fd, "GET /delay?ms=60000 HTTP/1.1\r\nHost: t\r\n\r\n"));
+  ASSERT_TRUE(wait_until([&] { return http_counter(&http::HttpCounters::requests) == 1; }));
+  close_client(fd);
+  EXPECT_TRUE(wait_until([&] { return counter("connections_open") == 0; }, milliseconds(5000)));
+  EXPECT_EQ(http_counter(&http::HttpCounters::client_aborts), 1u);
+  expect_pools_returned();
+  // Answers that have begun still reach a client that half-closed after sending.
+  const int other = connect();
+  ASSERT_TRUE(send_all(other, std::string(kGetPlaintext) + kGetPlaintext));
+  ASSERT_EQ(::shutdown(other, SHUT_WR), 0);
+  Reader reader(other);
+  EXPECT_EQ(reader.next().status, 200);
+  EXPECT_EQ(reader.next().status, 200);
 }
 
 TEST_P(HttpServerTest, MetricsCountWhatClientsSent) {
