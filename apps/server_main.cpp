@@ -46,6 +46,12 @@ void add_server_flags(CLI::App& app, net::ServerConfig& config) {
   app.add_option("--grace-ms", config.loop.grace_ms,
                  "On SIGINT/SIGTERM, how long queued output may drain before connections are cut")
       ->capture_default_str();
+  app.add_option_function<std::size_t>(
+         "--thread-stack-kib",
+         [&config](std::size_t kib) { config.loop.thread_stack_bytes = kib << 10; },
+         "threads: each worker thread's stack, in KiB")
+      ->default_str(std::to_string(net::LoopConfig::kDefaultThreadStackBytes >> 10))
+      ->check(CLI::Range(32U, 8192U));
   app.add_option("--buffer-count", config.loop.buffer_count,
                  "Provided receive buffers per loop (power of two)")
       ->capture_default_str()

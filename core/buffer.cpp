@@ -41,20 +41,38 @@ void ChunkPool::reserve(std::size_t chunks) {
   }
 }
 
-// Cold path: one heap allocation per slab; the first get() after a grow returns the lowest chunk.
+// Cold path: one heap allocation per slab, not touched here: get() takes its chunks in address
+// order. Chunks left of an earlier fresh slab (reserve() grows several) go to the free list.
 void ChunkPool::grow() {
   slabs_.reserve(slabs_.size() + 1);  // so the push_back below cannot throw after new
   const std::size_t slab_bytes = stride_bytes_ * chunks_per_slab_;
   auto* slab = static_cast<std::byte*>(::operator new (slab_bytes, std::align_val_t{kChunkAlign}));
   slabs_.push_back(slab);
   ++grows_;
-  for (std::size_t i = chunks_per_slab_; i-- > 0;) {
-    auto* c = ::new (slab + i * stride_bytes_) Chunk{};
-    c->capacity = static_cast<std::uint32_t>(chunk_bytes_);
+  while (fresh_ != fresh_end_) {
+    fresh_end_ -= stride_bytes_;
+    Chunk* c = make_chunk(fresh_end_);
     c->next = free_;
     free_ = c;
-    asan_poison(c->data(), c->capacity);
   }
+  asan_poison(slab, slab_bytes);
+  fresh_ = slab;
+  fresh_end_ = slab + slab_bytes;
+}
+
+Chunk* ChunkPool::take_fresh() {
+  if (fresh_ == fresh_end_) grow();
+  Chunk* c = make_chunk(fresh_);
+  fresh_ += stride_bytes_;
+  return c;
+}
+
+// A chunk header at `at`; its payload stays poisoned until get() hands it out.
+Chunk* ChunkPool::make_chunk(std::byte* at) {
+  asan_unpoison(at, sizeof(Chunk));
+  auto* c = ::new (at) Chunk{};
+  c->capacity = static_cast<std::uint32_t>(chunk_bytes_);
+  return c;
 }
 
 BufferChain::BufferChain(BufferChain&& other) noexcept

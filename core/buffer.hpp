@@ -43,11 +43,12 @@ class ChunkPool {
   ChunkPool& operator=(const ChunkPool&) = delete;
 
   Chunk* get() {
-    if (free_ == nullptr) {
-      grow();
-    }
     Chunk* c = free_;
-    free_ = c->next;
+    if (c != nullptr) {
+      free_ = c->next;
+    } else {
+      c = take_fresh();
+    }
     asan_unpoison(c->data(), c->capacity);
     c->next = nullptr;
     c->begin = 0;
@@ -73,11 +74,18 @@ class ChunkPool {
 
  private:
   void grow();
+  // The next never-used chunk of the newest slab (growing one when none is left).
+  Chunk* take_fresh();
+  Chunk* make_chunk(std::byte* at);
 
   std::size_t chunk_bytes_;
   std::size_t chunks_per_slab_;
   std::size_t stride_bytes_;  // header + payload, rounded to a cache line
   Chunk* free_ = nullptr;
+  // The newest slab's chunks never handed out, [fresh_, fresh_end_): written only when first
+  // used, so a slab costs memory only for the chunks a load has needed.
+  std::byte* fresh_ = nullptr;
+  std::byte* fresh_end_ = nullptr;
   std::vector<std::byte*> slabs_;
   std::size_t outstanding_ = 0;
   std::uint64_t grows_ = 0;

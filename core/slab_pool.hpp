@@ -2,6 +2,8 @@
 
 // Fixed-type object pool: objects are carved from slabs of `objects_per_slab` slots and recycled
 // through an intrusive free list, so after warm-up make() and destroy() never reach the heap.
+// A new slab's slots are handed out in order, each first written when it is first used, so a
+// slab costs memory (RSS) only for the slots a load has actually needed.
 // Not thread-safe: one event loop owns a pool.
 
 #include <algorithm>
@@ -36,12 +38,16 @@ class SlabPool {
 
   template <class... Args>
   T* make(Args&&... args) {
-    if (free_ == nullptr) {
-      grow();
-    }
     FreeSlot* slot = free_;
-    asan_unpoison(slot, kSlotBytes);
-    free_ = slot->next;
+    if (slot != nullptr) {
+      asan_unpoison(slot, kSlotBytes);
+      free_ = slot->next;
+    } else {
+      if (fresh_ == fresh_end_) grow();
+      slot = reinterpret_cast<FreeSlot*>(fresh_);
+      fresh_ += kSlotBytes;
+      asan_unpoison(slot, kSlotBytes);
+    }
     SlotReturn on_throw{this, slot};
     T* obj = ::new (static_cast<void*>(slot)) T(std::forward<Args>(args)...);
     on_throw.slot = nullptr;
@@ -100,21 +106,29 @@ class SlabPool {
     asan_poison(slot, kSlotBytes);
   }
 
-  // Cold path: one heap allocation per slab. Slots are threaded back to front so the first
-  // make() after a grow returns the lowest address, which keeps early objects adjacent.
+  // Cold path: one heap allocation per slab. Its slots are not touched here: make() hands them
+  // out in address order. Slots left of an earlier fresh slab (reserve() grows several) go to
+  // the free list first.
   void grow() {
     slabs_.reserve(slabs_.size() + 1);  // so the push_back below cannot throw after new
     auto* slab =
         static_cast<std::byte*>(::operator new (slab_bytes(), std::align_val_t{kSlotAlign}));
     slabs_.push_back(slab);
     ++grows_;
-    for (std::size_t i = objects_per_slab_; i-- > 0;) {
-      push_free(reinterpret_cast<FreeSlot*>(slab + i * kSlotBytes));
+    while (fresh_ != fresh_end_) {
+      fresh_end_ -= kSlotBytes;
+      asan_unpoison(fresh_end_, kSlotBytes);
+      push_free(reinterpret_cast<FreeSlot*>(fresh_end_));
     }
+    fresh_ = slab;
+    fresh_end_ = slab + slab_bytes();
+    asan_poison(slab, slab_bytes());
   }
 
   std::size_t objects_per_slab_;
   FreeSlot* free_ = nullptr;
+  std::byte* fresh_ = nullptr;  // the newest slab's slots never handed out: [fresh_, fresh_end_)
+  std::byte* fresh_end_ = nullptr;
   std::vector<std::byte*> slabs_;
   std::size_t outstanding_ = 0;
   std::uint64_t grows_ = 0;

@@ -36,6 +36,15 @@ struct LoopConfig {
   // are armed. A multishot accept takes the whole listen backlog at once, so the margin is what
   // every loop's backlog can hold (set by the server from --backlog and somaxconn).
   std::uint64_t multishot_accept_room = 0;
+  // The threads backend: each worker thread's stack (--thread-stack-kib).
+  std::size_t thread_stack_bytes = kDefaultThreadStackBytes;
+
+#if defined(__SANITIZE_ADDRESS__)
+  // AddressSanitizer's redzones make every frame several times larger.
+  static constexpr std::size_t kDefaultThreadStackBytes = 256 << 10;
+#else
+  static constexpr std::size_t kDefaultThreadStackBytes = 64 << 10;
+#endif
 };
 
 // What a write to a loop's eventfd means: the sender sets these bits in LoopContext::messages
@@ -43,6 +52,9 @@ struct LoopConfig {
 namespace loop_message {
 inline constexpr std::uint32_t kStop = 1U << 0;        // stop accepting, drain, return
 inline constexpr std::uint32_t kReopenLogs = 1U << 1;  // SIGHUP: reopen the access log
+// A loop saw the room under the cap fall to multishot_accept_room: multishot accepts give way
+// to single ones on every loop, not only on the loop that saw it.
+inline constexpr std::uint32_t kNearCap = 1U << 2;
 }  // namespace loop_message
 
 // The process-wide --max-connections cap, shared by all loops.
@@ -78,8 +90,9 @@ struct LoopContext {
   LoopCounters* counters = nullptr;
   ConnectionCap* cap = nullptr;
   ProtocolFactoryMaker make_protocols;
-  std::function<void()> stop_all;   // SIGINT or SIGTERM arrived
-  std::function<void()> on_hangup;  // SIGHUP arrived
+  std::function<void()> stop_all;      // SIGINT or SIGTERM arrived
+  std::function<void()> on_hangup;     // SIGHUP arrived
+  std::function<void()> near_cap_all;  // sends kNearCap to every loop
 
   // More counters of this loop beside `counters` (the threads backend keeps one set per
   // worker thread, each written by its worker only). They live as long as the server.

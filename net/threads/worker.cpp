@@ -14,13 +14,13 @@ namespace rs::net::threads {
 
 namespace {
 
-// A worker's stack: its loop keeps its state on the heap, so a small stack is plenty, and
-// thousands of workers do not reserve gigabytes of address space.
-constexpr std::size_t kWorkerStackBytes = 256 << 10;
 // Receive buffers per worker: one to read into, one for an answer that holds its bytes.
 constexpr unsigned kWorkerBuffers = 2;
 // Output chunks per slab of a worker's pool: one connection at a time needs few.
 constexpr std::size_t kWorkerChunksPerSlab = 4;
+// Timer wheel slots of a worker: its one connection has a handful of timers, and a wheel of
+// 1,024 would cost 24 KB a connection.
+constexpr std::size_t kWorkerTimerSlots = 64;
 // A blocking send returns after this long without progress, so the worker's timers
 // (--send-timeout-ms among them) keep running while a peer does not read.
 constexpr int kSendSliceMs = 200;
@@ -39,7 +39,7 @@ Worker::Worker(Acceptor& owner, LoopCounters& counters, SharedLog& log)
       counters_(counters),
       log_(log),
       state_(*this, owner.config().limits, counters, owner.config().chunk_bytes,
-             kWorkerChunksPerSlab),
+             kWorkerChunksPerSlab, kWorkerTimerSlots),
       buffers_(kWorkerBuffers, owner.config().buffer_size),
       files_(state_.chunks) {}
 
@@ -51,7 +51,9 @@ int Worker::start(int fd) {
   first_fd_ = fd;
   pthread_attr_t attr;
   pthread_attr_init(&attr);
-  pthread_attr_setstacksize(&attr, kWorkerStackBytes);
+  // Its loop keeps its state on the heap, so a small stack is plenty, and thousands of workers
+  // do not reserve gigabytes of address space (--thread-stack-kib).
+  pthread_attr_setstacksize(&attr, owner_.config().thread_stack_bytes);
   const int rc = ::pthread_create(&thread_, &attr, &Worker::main, this);
   pthread_attr_destroy(&attr);
   started_ = rc == 0;

@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""Memory per idle keep-alive connection, measured as the lab measures it.
+
+One warm-up request, then N idle connections, then the change in the server's VmRSS 1 s later,
+divided by N; then one request on each of them and the change again. Run from the repository
+root after a build:
+
+    python3 perf/idle_memory.py --connections 2000 -- --backend uring
+    python3 perf/idle_memory.py --connections 500 -- --backend threads
+
+Everything after "--" goes to ringserve-http. The open-file limit is raised to its hard limit.
+"""
+import argparse
+import re
+import resource
+import socket
+import subprocess
+import sys
+import time
+
+REQUEST = b"GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n"
+
+
+def vm_rss_kib(pid):
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+def read_answer(sock):
+    got = b""
+    while b"Hello, World!" not in got:
+        chunk = sock.recv(4096)
+        if not chunk:
+            raise RuntimeError("connection closed before its answer")
+        got += chunk
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--connections", type=int, default=2000)
+    parser.add_argument("--bin", default="build/bin/ringserve-http")
+    parser.add_argument("server_args", nargs="*")
+    args = parser.parse_args()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    server = subprocess.Popen([args.bin, "--port", "0", *args.server_args],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = server.stdout.readline()
+        match = re.search(r" port (\d+)", line)
+        if not match:
+            sys.exit(f"no start-up line: {line!r} {server.stderr.read()}")
+        port = int(match.group(1))
+        warm = socket.create_connection(("127.0.0.1", port))
+        warm.sendall(REQUEST)
+        read_answer(warm)
+        time.sleep(1)
+        base = vm_rss_kib(server.pid)
+        socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(args.connections)]
+        time.sleep(1)
+        idle = vm_rss_kib(server.pid)
+        for s in socks:
+            s.sendall(REQUEST)
+        for s in socks:
+            read_answer(s)
+        time.sleep(1)
+        after = vm_rss_kib(server.pid)
+        n = args.connections
+        print(f"{' '.join(args.server_args) or 'defaults'}: {n} connections: "
+              f"idle {(idle - base) * 1024 / n:.0f} B each, "
+              f"after one request each {(after - base) * 1024 / n:.0f} B each")
+    finally:
+        server.terminate()
+        server.wait()
+
+
+if __name__ == "__main__":
+    main()
