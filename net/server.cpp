@@ -165,6 +165,7 @@ void Server::start() {
     slot->context.make_protocols = make_protocols_;
     slot->context.stop_all = [this] { stop(); };
     slot->context.on_hangup = [this] { reopen_logs(); };
+    slot->context.near_cap_all = [this] { broadcast(loop_message::kNearCap); };
     loops_.push_back(std::move(slot));
   }
   std::string first_error;

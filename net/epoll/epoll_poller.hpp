@@ -39,6 +39,8 @@ class EpollPoller final {
   void start() { set_accepting(true); }
   void set_accepting(bool on);
   void stop_accepting();
+  // epoll accepts one client at a time, checking the cap each time: nothing to change.
+  void near_cap() {}
   void adopt(EpollConnection& /*conn*/) {}
   bool send(EpollConnection& conn) { return conn.send_pending(); }
   void readmit(EpollConnection& conn) { conn.buffers_returned(); }

@@ -450,15 +450,17 @@ void HttpSession::on_input_end(net::Connection& /*conn*/) {
   // A half-finished request can never be completed.
   phase_ = Phase::kClosing;
   read_deadline_.clear();
-  // An answer that has not begun (a /delay's timer, a file still opening) would hold the
-  // connection's place and timers for a client that has most likely gone: as nginx does, the
-  // end of input then ends the connection at once. Answers written or streaming still go out.
-  for (const Pending& p : pending_) {
-    if (p.timer.armed() || p.transfer.waiting()) {
-      factory_.counters().client_aborts.add();
-      conn_.abort();
-      return;
-    }
+  // Nothing owed has begun (no byte queued or in flight, every pending answer a /delay's timer
+  // or a file still opening): those answers would hold the connection's place and timers for a
+  // client that has most likely gone, so, as nginx does, the end of input ends the connection
+  // at once. Otherwise every answer goes out in order and the connection closes after.
+  bool none_begun = !pending_.empty() && conn_.queued_bytes() == 0;
+  for (const Pending& p : pending_)
+    none_begun = none_begun && (p.timer.armed() || p.transfer.waiting());
+  if (none_begun) {
+    factory_.counters().client_aborts.add();
+    conn_.abort();
+    return;
   }
   conn_.close();
 }

@@ -323,6 +323,7 @@ void EventLoop<Poller>::take_messages() {
   const std::uint32_t messages = net::take_messages(context_);
   if ((messages & loop_message::kStop) != 0) begin_stop();
   if ((messages & loop_message::kReopenLogs) != 0) poller_.log().reopen();
+  if ((messages & loop_message::kNearCap) != 0) poller_.near_cap();
 }
 
 template <class Poller>

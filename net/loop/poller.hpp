@@ -25,6 +25,7 @@ concept EventPoller = requires(P& poller, const P& idle_poller, typename P::Conn
   poller.start();
   poller.set_accepting(true);
   poller.stop_accepting();
+  poller.near_cap();  // a loop neared the connection cap (a no-op where irrelevant)
   poller.adopt(conn);
   { poller.send(conn) } -> std::same_as<bool>;
   poller.readmit(conn);

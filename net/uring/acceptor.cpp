@@ -80,8 +80,11 @@ void Acceptor::on_accept(std::int32_t res, std::uint32_t flags) {
       handler_.on_accepted(res);
     }
     // Near the cap the multishot accept gives way to single ones (after_completion arms one
-    // once its last completion is in).
-    if (multishot_ && armed_ && cap_.room() <= multishot_room_) cancel();
+    // once its last completion is in), on every loop.
+    if (multishot_ && armed_ && cap_.room() <= multishot_room_) {
+      cancel();
+      handler_.on_near_cap();
+    }
     after_completion();
     return;
   }
@@ -93,6 +96,10 @@ void Acceptor::on_accept(std::int32_t res, std::uint32_t flags) {
     counters_.accept_errors.add();
   }
   after_completion();
+}
+
+void Acceptor::near_cap() {
+  if (multishot_ && armed_ && cap_.room() <= multishot_room_) cancel();
 }
 
 void Acceptor::on_cancel(std::int32_t /*res*/, std::uint32_t /*flags*/) {

@@ -19,6 +19,8 @@ namespace rs::net::uring {
 class AcceptHandler {
  public:
   virtual void on_accepted(int fd) = 0;
+  // The room under the cap fell to the multishot margin: every loop should hear of it.
+  virtual void on_near_cap() = 0;
   // No place is left for the next accept: the handler waits for a close, then resumes.
   virtual void on_cap_full() = 0;
   // EMFILE, ENFILE, ENOBUFS, ENOMEM: the handler pauses accepting and retries later.
@@ -41,6 +43,8 @@ class Acceptor {
   // Stops accepting for good; the listener is closed once no operation names it.
   void close();
   bool paused() const { return !wanted_; }
+  // Another loop neared the cap: a multishot accept armed while the room was large gives way.
+  void near_cap();
   bool idle() const { return in_flight_ == 0 && listen_fd_ < 0; }
 
  private:

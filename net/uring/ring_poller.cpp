@@ -122,6 +122,10 @@ void RingPoller::on_accepted(int fd) {
   loop_.on_accepted(fd);
 }
 
+void RingPoller::on_near_cap() {
+  if (loop_.context().near_cap_all) loop_.context().near_cap_all();
+}
+
 void RingPoller::on_cap_full() {
   loop_.on_cap_full();
 }

@@ -36,6 +36,8 @@ class RingPoller final : private AcceptHandler {
   void start();
   void set_accepting(bool on);
   void stop_accepting() { acceptor_.close(); }
+  // A loop neared the connection cap: multishot accepts give way to single ones.
+  void near_cap() { acceptor_.near_cap(); }
   void adopt(RingConnection& conn);
   bool send(RingConnection& conn) {
     conn.send_pending();
@@ -77,6 +79,7 @@ class RingPoller final : private AcceptHandler {
 
   void on_accepted(int fd) override;
   void on_cap_full() override;
+  void on_near_cap() override;
   void on_accept_exhausted(int error) override;
   void arm_wake();
   void arm_signal();
