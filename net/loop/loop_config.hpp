@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "core/asan.hpp"
 #include "net/connection.hpp"
 #include "net/loop_counters.hpp"
 #include "net/transport.hpp"
@@ -39,7 +40,7 @@ struct LoopConfig {
   // The threads backend: each worker thread's stack (--thread-stack-kib).
   std::size_t thread_stack_bytes = kDefaultThreadStackBytes;
 
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(RS_ASAN_ENABLED)
   // AddressSanitizer's redzones make every frame several times larger.
   static constexpr std::size_t kDefaultThreadStackBytes = 256 << 10;
 #else

@@ -49,7 +49,9 @@ void Acceptor::arm() {
     handler_.on_cap_full();
     return;
   }
-  multishot_ = room > multishot_room_;
+  // Hysteresis: back to multishot only well above the margin, so churn around it does not
+  // switch (and tell every loop) at every accept.
+  multishot_ = room > (multishot_ ? multishot_room_ : 2 * multishot_room_);
   io_uring_sqe* sqe = ring_.sqe(accept_op_);
   if (multishot_) {
     io_uring_prep_multishot_accept(sqe, listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
