@@ -83,10 +83,7 @@ void Acceptor::on_accept(std::int32_t res, std::uint32_t flags) {
     }
     // Near the cap the multishot accept gives way to single ones (after_completion arms one
     // once its last completion is in), on every loop.
-    if (multishot_ && armed_ && cap_.room() <= multishot_room_) {
-      cancel();
-      handler_.on_near_cap();
-    }
+    if (near_cap()) handler_.on_near_cap();
     after_completion();
     return;
   }
@@ -100,8 +97,10 @@ void Acceptor::on_accept(std::int32_t res, std::uint32_t flags) {
   after_completion();
 }
 
-void Acceptor::near_cap() {
-  if (multishot_ && armed_ && cap_.room() <= multishot_room_) cancel();
+bool Acceptor::near_cap() {
+  if (!multishot_ || !armed_ || cancel_pending_ || cap_.room() > multishot_room_) return false;
+  cancel();
+  return true;
 }
 
 void Acceptor::on_cancel(std::int32_t /*res*/, std::uint32_t /*flags*/) {

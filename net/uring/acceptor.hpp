@@ -43,8 +43,9 @@ class Acceptor {
   // Stops accepting for good; the listener is closed once no operation names it.
   void close();
   bool paused() const { return !wanted_; }
-  // Another loop neared the cap: a multishot accept armed while the room was large gives way.
-  void near_cap();
+  // The room is at the multishot margin: a multishot accept armed while it was large gives way.
+  // True when it was cancelled now.
+  bool near_cap();
   bool idle() const { return in_flight_ == 0 && listen_fd_ < 0; }
 
  private:
