@@ -101,6 +101,10 @@ struct HttpCounters {
   core::Counter body_memory_rejections;
   core::Counter pipeline_pauses;
   core::Counter client_aborts;  // connections whose client left before an answer began
+  // Pools (gauges): open sessions, the request states in use (requests being read) and made.
+  core::Gauge sessions;
+  core::Gauge request_states_in_use;
+  core::Gauge request_states_made;
 };
 
 // Shared by every loop of one HTTP server.

@@ -27,6 +27,9 @@ std::string render_metrics(const HttpShared& shared) {
   std::uint64_t body_rejections = 0;
   std::uint64_t pipeline_pauses = 0;
   std::uint64_t client_aborts = 0;
+  std::int64_t sessions = 0;
+  std::int64_t states_in_use = 0;
+  std::int64_t states_made = 0;
   shared.for_each_counters([&](const HttpCounters& c) {
     for (std::size_t i = 0; i < by_class.size(); ++i)
       by_class[i] += c.responses_by_class[i].get();
@@ -40,6 +43,9 @@ std::string render_metrics(const HttpShared& shared) {
     body_rejections += c.body_memory_rejections.get();
     pipeline_pauses += c.pipeline_pauses.get();
     client_aborts += c.client_aborts.get();
+    sessions += c.sessions.get();
+    states_in_use += c.request_states_in_use.get();
+    states_made += c.request_states_made.get();
   });
 
   fmt::memory_buffer out;
@@ -77,6 +83,22 @@ std::string render_metrics(const HttpShared& shared) {
          "Connections closed because the client's end arrived while an answer had not begun "
          "(a /delay, a file being opened): its place and timers are freed at once.");
   fmt::format_to(it, "ringserve_http_client_aborts_total {}\n", client_aborts);
+  family(out, "ringserve_http_sessions", "gauge", "HTTP sessions open now.");
+  fmt::format_to(it, "ringserve_http_sessions {}\n", sessions);
+  family(out, "ringserve_http_session_bytes", "gauge",
+         "Bytes of the open sessions. An idle keep-alive connection holds its session and its "
+         "connection object (ringserve_connection_bytes), and nothing else.");
+  fmt::format_to(it, "ringserve_http_session_bytes {}\n",
+                 sessions * static_cast<std::int64_t>(sizeof(HttpSession)));
+  family(out, "ringserve_http_request_states", "gauge",
+         "Request states (parser and request, taken at a request's first byte and given back "
+         "when the session is idle again): in use now, and made so far.");
+  fmt::format_to(it, "ringserve_http_request_states{{state=\"in_use\"}} {}\n", states_in_use);
+  fmt::format_to(it, "ringserve_http_request_states{{state=\"made\"}} {}\n", states_made);
+  family(out, "ringserve_http_request_state_bytes", "gauge",
+         "Bytes of the request states made so far.");
+  fmt::format_to(it, "ringserve_http_request_state_bytes {}\n",
+                 states_made * static_cast<std::int64_t>(sizeof(RequestState)));
 
   // The transport and ring counters of every loop, one family each.
   const net::CounterValues transport = shared.transport_counters();

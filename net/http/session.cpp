@@ -30,7 +30,6 @@ Method method_of(std::string_view m) {
 HttpSession::HttpSession(SessionFactory& factory, net::Connection& conn)
     : factory_(factory),
       conn_(conn),
-      parser_(factory.config().limits),
       body_(factory.services().chunks()),
       read_deadline_(&HttpSession::on_read_deadline, this),
       send_deadline_(&HttpSession::on_send_deadline, this) {
@@ -42,6 +41,7 @@ HttpSession::HttpSession(SessionFactory& factory, net::Connection& conn)
 }
 
 HttpSession::~HttpSession() {
+  give_back_state();
   release_body();
   if (head_buffer_ != nullptr) factory_.head_buffers().put(head_buffer_);
   while (Pending* p = pending_.pop_front())
@@ -67,6 +67,7 @@ void HttpSession::on_input(net::Connection& /*conn*/, net::Input& input) {
         break;
       }
       phase_ = Phase::kHead;
+      state_ = factory_.request_states().take();
       set_read_deadline(factory_.config().header_timeout_ms);  // absolute: from the first byte
     }
     if (phase_ == Phase::kHead && !read_head(input)) break;
@@ -96,17 +97,17 @@ bool HttpSession::read_head(net::Input& input) {
   ParseStatus status;
   std::size_t used = 0;  // bytes of `bytes` that belong to the head
   if (head_buffer_ == nullptr) {
-    status = parser_.parse_head(bytes);
+    status = state_->parser.parse_head(bytes);
     if (status == ParseStatus::kIncomplete) {
       head_buffer_ = factory_.head_buffers().get(bytes.size());
       input.consume(append_to_head_buffer(bytes));
       return true;
     }
-    used = parser_.head_bytes();
+    used = state_->parser.head_bytes();
   } else {
     const std::size_t before = head_buffer_->end;
     const std::size_t n = append_to_head_buffer(bytes);
-    status = parser_.parse_head(
+    status = state_->parser.parse_head(
         {reinterpret_cast<const char*>(head_buffer_->data()), head_buffer_->end});
     if (status == ParseStatus::kIncomplete) {
       input.consume(n);
@@ -116,13 +117,13 @@ bool HttpSession::read_head(net::Input& input) {
       }
       return phase_ != Phase::kClosing;
     }
-    used = parser_.head_bytes() - before;
+    used = state_->parser.head_bytes() - before;
   }
   if (status == ParseStatus::kError) {
-    reject(parser_.error(), head_buffer_ == nullptr ? bytes : std::string_view());
+    reject(state_->parser.error(), head_buffer_ == nullptr ? bytes : std::string_view());
     return false;
   }
-  begin_request(parser_.head());
+  begin_request(state_->parser.head());
   // The head's views are dead from here on: begin_request copied what it needs.
   input.consume(used);
   if (head_buffer_ != nullptr) {
@@ -130,7 +131,7 @@ bool HttpSession::read_head(net::Input& input) {
     head_buffer_ = nullptr;
   }
   if (phase_ == Phase::kClosing) return false;
-  if (parser_.body_done() || continue_ == Continue::kAnswerNow) {
+  if (state_->parser.body_done() || continue_ == Continue::kAnswerNow) {
     dispatch();
   } else if (continue_ == Continue::kNoRoom) {
     phase_ = Phase::kBody;  // the request is known: the access log names it
@@ -165,20 +166,20 @@ void HttpSession::begin_request(const RequestHead& head) {
   // A fresh Request in place, default-initialised: its text buffers are neither zeroed nor
   // copied (assigning Request{} would copy all 2.6 KB of it for every request).
   static_assert(std::is_trivially_destructible_v<Request>);
-  ::new (static_cast<void*>(&request_)) Request;
-  request_.method = method_of(head.method);
-  request_.head_only = request_.method == Method::kHead;
-  request_.keep_alive = head.keep_alive && !stopping_;
-  request_.http10 = head.version_minor == 0;
-  request_.has_body = !parser_.body_done();
-  route_request(head, request_, factory_.config());
-  if (factory_.access_log() != nullptr) capture_access_fields(head, request_.log);
-  if (request_.keep_body()) {
+  Request& request = *::new (static_cast<void*>(&state_->request)) Request;
+  request.method = method_of(head.method);
+  request.head_only = request.method == Method::kHead;
+  request.keep_alive = head.keep_alive && !stopping_;
+  request.http10 = head.version_minor == 0;
+  request.has_body = !state_->parser.body_done();
+  route_request(head, request, factory_.config());
+  if (factory_.access_log() != nullptr) capture_access_fields(head, request.log);
+  if (request.keep_body()) {
     const auto type = head.header_value("Content-Type");
-    request_.content_type.assign(type.value_or("application/octet-stream"));
+    request.content_type.assign(type.value_or("application/octet-stream"));
   }
   continue_ = Continue::kNone;
-  if (head.expect_continue && request_.has_body) expect_continue(head);
+  if (head.expect_continue && request.has_body) expect_continue(head);
 }
 
 // RFC 9110 10.1.1: a client that expects 100-continue may wait for it before sending the body,
@@ -188,9 +189,10 @@ void HttpSession::begin_request(const RequestHead& head) {
 // Those are answered without reading the body, and as the client may still send it (or not),
 // the connection then closes, lingering so that a body on its way does not cause a reset.
 void HttpSession::expect_continue(const RequestHead& head) {
-  if (!request_.keep_body()) {
+  Request& request = state_->request;
+  if (!request.keep_body()) {
     continue_ = Continue::kAnswerNow;
-    request_.keep_alive = false;
+    request.keep_alive = false;
     return;
   }
   if (head.content_length && !factory_.shared().body_memory_available(*head.content_length)) {
@@ -204,12 +206,12 @@ void HttpSession::expect_continue(const RequestHead& head) {
 
 bool HttpSession::read_body(net::Input& input) {
   while (!input.empty()) {
-    const BodyResult r = parser_.parse_body(as_chars(input.front()));
+    const BodyResult r = state_->parser.parse_body(as_chars(input.front()));
     if (r.error != ParseError::kNone) {
       reject(r.error);
       return false;
     }
-    if (!r.data.empty() && request_.keep_body()) {
+    if (!r.data.empty() && state_->request.keep_body()) {
       if (!factory_.shared().reserve_body_memory(r.data.size())) {
         factory_.counters().body_memory_rejections.add();
         reject_with(503, "too much request body buffered, retry later");
@@ -230,20 +232,20 @@ bool HttpSession::read_body(net::Input& input) {
 void HttpSession::dispatch() {
   factory_.counters().requests.add();
   // The server began to stop while this request was being read: its answer is the last.
-  if (stopping_) request_.keep_alive = false;
+  if (stopping_) state_->request.keep_alive = false;
   last_pending_ = nullptr;  // defer() sets it when this request's answer comes later
-  handle_request(*this, request_, body_);
+  handle_request(*this, state_->request, body_);
   finish_request();
 }
 
 void HttpSession::finish_request() {
   release_body();
-  parser_.reset();
   continue_ = Continue::kNone;
-  if (!request_.keep_alive) {
+  if (!state_->request.keep_alive) {
     close_session();  // once every answer, this one last, has been sent
     return;
   }
+  give_back_state();
   phase_ = Phase::kIdle;
   // The idle deadline starts when the answer has been sent (on_output_drained), not before:
   // until then the client is waiting for us.
@@ -319,7 +321,7 @@ void HttpSession::reject_with(int status, std::string_view why, std::string_view
     // The log names what was rejected: the request being read, or the first line of a head
     // that never parsed (as received).
     if (phase_ == Phase::kBody) {
-      r.log = request_.log;
+      r.log = state_->request.log;
     } else if (phase_ == Phase::kHead) {
       if (raw_head.empty() && head_buffer_ != nullptr) {
         raw_head = {reinterpret_cast<const char*>(head_buffer_->data()), head_buffer_->end};
@@ -349,6 +351,7 @@ void HttpSession::reject_with(int status, std::string_view why, std::string_view
 // (a body, more pipelined requests) reads our last answer instead of a reset.
 void HttpSession::close_session() {
   phase_ = Phase::kClosing;
+  give_back_state();  // no further request is read
   read_deadline_.clear();
   conn_.close_lingering(linger_ms());
 }
@@ -449,6 +452,7 @@ void HttpSession::on_send_deadline(void* context) {
 void HttpSession::on_input_end(net::Connection& /*conn*/) {
   // A half-finished request can never be completed.
   phase_ = Phase::kClosing;
+  give_back_state();
   read_deadline_.clear();
   // Nothing owed has begun (no byte queued or in flight, every pending answer a /delay's timer
   // or a file still opening): those answers would hold the connection's place and timers for a
@@ -492,6 +496,12 @@ void HttpSession::on_shutdown(net::Connection& /*conn*/) {
 
 void HttpSession::on_close(net::Connection& /*conn*/) {
   factory_.release(this);
+}
+
+void HttpSession::give_back_state() {
+  if (state_ == nullptr) return;
+  factory_.request_states().give_back(state_);
+  state_ = nullptr;
 }
 
 void HttpSession::release_body() {

@@ -12,6 +12,7 @@
 #include "net/connection.hpp"
 #include "net/http/parser.hpp"
 #include "net/http/request.hpp"
+#include "net/http/request_states.hpp"
 
 namespace rs::http {
 
@@ -62,6 +63,7 @@ class HttpSession final : public net::Protocol {
   void begin_request(const RequestHead& head);
   void dispatch();
   void finish_request();
+  void give_back_state();
   // raw_head: the bytes of a head that failed to parse (for the access log), when they are not
   // in head_buffer_.
   void reject(ParseError error, std::string_view raw_head = {});
@@ -79,10 +81,11 @@ class HttpSession final : public net::Protocol {
 
   SessionFactory& factory_;
   net::Connection& conn_;
-  RequestParser parser_;
   Phase phase_ = Phase::kIdle;
+  // The request being read, from its first byte until the session is idle again (or closes):
+  // idle sessions hold none.
+  RequestState* state_ = nullptr;
   core::Chunk* head_buffer_ = nullptr;  // only while a head arrives in pieces
-  Request request_;
   core::BufferChain body_;
   std::uint64_t body_reserved_ = 0;
   core::IntrusiveList<Pending, &Pending::node> pending_;

@@ -12,6 +12,7 @@
 #include "net/http/http_config.hpp"
 #include "net/http/http_date.hpp"
 #include "net/http/request.hpp"
+#include "net/http/request_states.hpp"
 #include "net/http/response.hpp"
 #include "net/http/session.hpp"
 #include "net/transport.hpp"
@@ -24,7 +25,7 @@ class SessionFactory final : public net::ProtocolFactory {
   ~SessionFactory() override;
 
   net::Protocol* open(net::Connection& conn) override;
-  void release(HttpSession* session) { sessions_.destroy(session); }
+  void release(HttpSession* session);
 
   const HttpConfig& config() const { return shared_.config(); }
   HttpShared& shared() { return shared_; }
@@ -33,6 +34,8 @@ class SessionFactory final : public net::ProtocolFactory {
   // Contiguous room for request heads that arrive in pieces, grown as they grow.
   HeadBuffers& head_buffers() { return head_buffers_; }
   core::SlabPool<Pending>& pendings() { return pendings_; }
+  // The state of each request being read (its parser and what is kept of it).
+  RequestStates& request_states() { return request_states_; }
   // The Date of this loop turn, and the start of a 200 head with it.
   const ResponseStamp& stamp() {
     stamp_.set_time(static_cast<std::time_t>(services_.wall_clock_s()));
@@ -47,6 +50,7 @@ class SessionFactory final : public net::ProtocolFactory {
   HttpCounters counters_;
   HeadBuffers head_buffers_;
   core::SlabPool<Pending> pendings_;
+  RequestStates request_states_;
   core::SlabPool<HttpSession> sessions_;
   ResponseStamp stamp_;
   std::optional<AccessLog> access_log_;

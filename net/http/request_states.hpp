@@ -1,0 +1,73 @@
+// The state of a request while it is read: the parser (its field spans, the head, the body
+// decoder) and what the server keeps of the request. It is about 8 KB, so a session holds one
+// only from a request's first byte until the session is idle again: an idle keep-alive
+// connection holds none, and a loop needs as many as it has requests being read at once.
+#pragma once
+
+#include <cstddef>
+
+#include "core/counters.hpp"
+#include "core/slab_pool.hpp"
+#include "net/http/limits.hpp"
+#include "net/http/parser.hpp"
+#include "net/http/request.hpp"
+
+namespace rs::http {
+
+struct RequestState {
+  explicit RequestState(const Limits& limits) : parser(limits) {}
+  RequestParser parser;
+  Request request;
+  RequestState* next_free = nullptr;
+};
+
+// One loop's request states. A state given back stays constructed on a free list, so taking
+// one is a pop: a new RequestParser would clear its 5 KB of spans and head every time. States
+// are made in slabs of 16 as the number read at once grows (counted in grows()). The gauges
+// (single writer: the loop) tell /metrics how many are in use and how many were made.
+class RequestStates {
+ public:
+  RequestStates(const Limits& limits, core::Gauge& in_use, core::Gauge& made)
+      : limits_(limits), pool_(16), in_use_gauge_(in_use), made_gauge_(made) {}
+  ~RequestStates() {
+    while (RequestState* s = free_) {
+      free_ = s->next_free;
+      pool_.destroy(s);
+    }
+  }
+  RequestStates(const RequestStates&) = delete;
+  RequestStates& operator=(const RequestStates&) = delete;
+
+  RequestState* take() {
+    in_use_gauge_.set(static_cast<std::int64_t>(++in_use_));
+    if (RequestState* s = free_) {
+      free_ = s->next_free;
+      return s;
+    }
+    RequestState* s = pool_.make(limits_);
+    made_gauge_.set(static_cast<std::int64_t>(pool_.outstanding()));
+    return s;
+  }
+  // The parser is reset here, so that a state taken is always ready for a request's first byte.
+  void give_back(RequestState* s) {
+    in_use_gauge_.set(static_cast<std::int64_t>(--in_use_));
+    s->parser.reset();
+    s->next_free = free_;
+    free_ = s;
+  }
+
+  std::size_t in_use() const { return in_use_; }
+  // States made so far, in use or free: what the pool holds.
+  std::size_t made() const { return pool_.outstanding(); }
+  std::size_t grows() const { return pool_.grows(); }
+
+ private:
+  Limits limits_;
+  core::SlabPool<RequestState> pool_;
+  RequestState* free_ = nullptr;
+  std::size_t in_use_ = 0;
+  core::Gauge& in_use_gauge_;
+  core::Gauge& made_gauge_;
+};
+
+}  // namespace rs::http
