@@ -135,14 +135,14 @@ void Connection::abort() {
   send_this_turn();  // the protocol hears of the close when the turn ends
 }
 
-const sockaddr_storage& Connection::peer() {
+sockaddr_storage Connection::peer() const {
+  sockaddr_storage peer{};
   // After the transport closed, the descriptor number may already name another connection.
-  if (!peer_known_ && state_ != State::kClosed) {
-    socklen_t len = sizeof(peer_);
-    if (::getpeername(fd_, reinterpret_cast<sockaddr*>(&peer_), &len) != 0) peer_ = {};
-    peer_known_ = true;
+  if (state_ != State::kClosed) {
+    socklen_t len = sizeof(peer);
+    if (::getpeername(fd_, reinterpret_cast<sockaddr*>(&peer), &len) != 0) peer = {};
   }
-  return peer_;
+  return peer;
 }
 
 // Every protocol callback goes through here: no re-entry, then settle what it did.

@@ -109,7 +109,9 @@ class Connection {
   std::uint64_t bytes_sent() const { return bytes_sent_; }
   // When output last reached the kernel (the loop's clock, ms); 0 before the first send.
   std::uint64_t last_sent_ms() const { return last_sent_ms_; }
-  const sockaddr_storage& peer();
+  // The peer's address, asked of the kernel at each call (callers keep what they need of it);
+  // zero once the transport has closed.
+  sockaddr_storage peer() const;
   LoopServices& services() { return context_.services; }
   const ConnectionLimits& limits() const { return context_.limits; }
   std::uint64_t id() const { return id_; }
@@ -148,7 +150,6 @@ class Connection {
   bool input_ended_ = false;
   bool in_protocol_call_ = false;
   bool end_pending_ = false;  // EOF arrived while stashed input still waited
-  bool peer_known_ = false;
   std::uint64_t id_;
   std::uint64_t linger_ms_ = 0;  // 0: plain close
   std::uint64_t bytes_sent_ = 0;
@@ -160,7 +161,6 @@ class Connection {
   core::BufferChain out_;
   core::BufferChain stash_;
   core::IntrusiveList<ResponseSlot, &ResponseSlot::node> slots_;
-  sockaddr_storage peer_{};
 };
 
 // The part of a connection that its loop and backend drive. A backend's connection derives

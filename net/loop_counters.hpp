@@ -81,6 +81,8 @@ inline constexpr std::uint8_t kAll = kUring | kEpoll | kThreads;
   X(Counter, loop_turns, kEventLoops, "loop_turns_total", "Turns of the event loops.")            \
   /* pools */                                                                                     \
   X(Gauge, pool_connections, kEventLoops, "pool_connections", "Connections in the slab now.")     \
+  X(Gauge, connection_bytes, kEventLoops, "connection_bytes",                                     \
+    "Bytes of the connection objects open now (the transport's part of a connection).")           \
   X(Gauge, pool_chunks, kAll, "pool_chunks", "Output and stash chunks handed out now.")           \
   X(Gauge, pool_response_slots, kAll, "pool_response_slots",                                      \
     "Places of deferred answers held now.")                                                       \

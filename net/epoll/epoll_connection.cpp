@@ -13,7 +13,6 @@ EpollConnection::EpollConnection(EpollPoller& poller, ConnectionContext& context
                                  std::uint64_t id)
     : DrivenConnection(fd, id, context, *this), poller_(poller) {
   bind<&EpollConnection::on_ready>(watch_, this);
-  msg_.msg_iov = iov_;
 }
 
 void EpollConnection::set_receiving(bool on) {
@@ -113,12 +112,17 @@ void EpollConnection::buffers_returned() {
 bool EpollConnection::send_pending() {
   core::BufferChain& out = pending_output();
   if (write_blocked_ || transport_closed_ || out.empty()) return false;
-  // One sendmsg over the front of the chain; what the kernel did not take stays queued.
-  msg_.msg_iovlen = out.gather(iov_, kMaxIov);
+  // One sendmsg over the front of the chain; what the kernel did not take stays queued. The
+  // iovec array is on the stack: the kernel is done with it when sendmsg returns, so an idle
+  // connection does not carry one.
+  iovec iov[kMaxIov];
+  msghdr msg{};
+  msg.msg_iov = iov;
+  msg.msg_iovlen = out.gather(iov, kMaxIov);
   std::size_t gathered = 0;
-  for (std::size_t i = 0; i < msg_.msg_iovlen; ++i)
-    gathered += iov_[i].iov_len;
-  const ssize_t n = ::sendmsg(fd(), &msg_, MSG_NOSIGNAL);
+  for (std::size_t i = 0; i < msg.msg_iovlen; ++i)
+    gathered += iov[i].iov_len;
+  const ssize_t n = ::sendmsg(fd(), &msg, MSG_NOSIGNAL);
   LoopCounters& counters = poller_.counters();
   counters.send_calls.add();
   if (n < 0) {

@@ -29,7 +29,7 @@ class EpollConnection final : public DrivenConnection, private Transport {
   void apply_interest();  // at the end of the turn: tell the kernel what update_interest() decided
 
  private:
-  static constexpr int kMaxIov = 32;
+  static constexpr std::size_t kMaxIov = 32;
 
   // Transport
   void set_receiving(bool on) override;
@@ -45,8 +45,6 @@ class EpollConnection final : public DrivenConnection, private Transport {
 
   EpollPoller& poller_;
   Watch watch_;
-  msghdr msg_{};
-  iovec iov_[kMaxIov]{};
   std::uint32_t registered_ = 0;  // the interest set the kernel has
   bool in_epoll_ = false;
   bool write_blocked_ = false;  // the send buffer was full: waiting for EPOLLOUT

@@ -352,6 +352,8 @@ template <class Poller>
 void EventLoop<Poller>::update_gauges() {
   state_.update_gauges(counters_, poller_.files().open_files(), connections_.grows());
   counters_.pool_connections.set(static_cast<std::int64_t>(connections_.outstanding()));
+  counters_.connection_bytes.set(
+      static_cast<std::int64_t>(connections_.outstanding() * sizeof(Connection)));
   poller_.update_gauges(counters_);
 }
 

@@ -51,6 +51,8 @@ class Ring {
   // line; features the kernel lacks read "unsupported".
   std::string knobs() const;
   bool recv_bundle() const { return recv_bundle_; }
+  // Every SQE prepared so far has been handed to the kernel.
+  bool sq_empty() const { return io_uring_sq_ready(&ring_) == 0; }
   // The buffer ring is incremental: bundles go off (see ring.cpp).
   void refuse_recv_bundle_beside_incremental();
   unsigned send_zc_min_bytes() const { return send_zc_min_bytes_; }

@@ -11,24 +11,30 @@ namespace rs::net::uring {
 
 RingConnection::RingConnection(RingPoller& poller, ConnectionContext& context, int fd,
                                std::uint64_t id)
-    : DrivenConnection(fd, id, context, *this),
-      poller_(poller),
-      retired_(context.services.chunks()) {
+    : DrivenConnection(fd, id, context, *this), poller_(poller) {
   bind<&RingConnection::on_recv>(recv_op_, this);
   bind<&RingConnection::on_send>(send_op_, this);
   bind<&RingConnection::on_recv_cancelled>(cancel_recv_op_, this);
   bind<&RingConnection::on_op_done>(cancel_send_op_, this);
   bind<&RingConnection::on_op_done>(close_op_, this);
   bind<&RingConnection::on_fixed_closed>(close_fixed_op_, this);
-  for (ZcSend& send : zc_sends_) {
-    send.conn = this;
+}
+
+RingConnection::ZeroCopy::ZeroCopy(RingConnection& conn, core::ChunkPool& chunks)
+    : retired(chunks) {
+  for (ZcSend& send : sends) {
+    send.conn = &conn;
     send.op.owner = &send;
     send.op.complete = [](Operation& op, std::int32_t res, std::uint32_t flags) {
       ZcSend& self = op.owner_as<ZcSend>();
       self.conn->on_zc_completion(self, res, flags);
     };
   }
-  msg_.msg_iov = iov_;
+}
+
+// Freed after the last completion that names the connection, so no zero-copy send is out.
+RingConnection::~RingConnection() {
+  poller_.zero_copies().destroy(zc_);
 }
 
 void RingConnection::send_pending() {
@@ -38,31 +44,32 @@ void RingConnection::send_pending() {
   // on a later turn because only what the kernel took is consumed. A single piece (the usual
   // unpipelined answer) goes as IORING_OP_SEND, which spares the kernel copying and checking a
   // msghdr and an iovec array; several go as one sendmsg.
-  msg_.msg_iovlen = out.gather(iov_, kMaxIov);
+  iovec iov[SendMsgs::kMaxIov];
+  const std::size_t pieces = out.gather(iov, SendMsgs::kMaxIov);
   ZcSend* zc = nullptr;
   if (const unsigned zc_min = poller_.ring().send_zc_min_bytes(); zc_min > 0) {
     std::size_t bytes = 0;
-    for (std::size_t i = 0; i < msg_.msg_iovlen; ++i)
-      bytes += iov_[i].iov_len;
+    for (std::size_t i = 0; i < pieces; ++i)
+      bytes += iov[i].iov_len;
     if (bytes >= zc_min) zc = free_zc_slot();
   }
   send_target_ = zc != nullptr ? &zc->op : &send_op_;
   io_uring_sqe* sqe = poller_.ring().sqe(*send_target_);
   if (zc != nullptr) {
     // Zero copy: the kernel sends from the output chunks themselves and posts a notification
-    // once it no longer needs them; chunks used up meanwhile wait in retired_.
-    zc->seq = zc_next_seq_++;
-    if (msg_.msg_iovlen == 1) {
-      io_uring_prep_send_zc(sqe, fd(), iov_[0].iov_base, iov_[0].iov_len, MSG_NOSIGNAL, 0);
+    // once it no longer needs them; chunks used up meanwhile wait in zc_->retired.
+    zc->seq = zc_->next_seq++;
+    if (pieces == 1) {
+      io_uring_prep_send_zc(sqe, fd(), iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL, 0);
     } else {
-      io_uring_prep_sendmsg_zc(sqe, fd(), &msg_, MSG_NOSIGNAL);
+      io_uring_prep_sendmsg_zc(sqe, fd(), poller_.send_msgs().take(iov, pieces), MSG_NOSIGNAL);
     }
     sqe->ioprio |= abi::kSendZcReportUsage;
     poller_.counters().send_zc.add();
-  } else if (msg_.msg_iovlen == 1) {
-    io_uring_prep_send(sqe, fd(), iov_[0].iov_base, iov_[0].iov_len, MSG_NOSIGNAL);
+  } else if (pieces == 1) {
+    io_uring_prep_send(sqe, fd(), iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
   } else {
-    io_uring_prep_sendmsg(sqe, fd(), &msg_, MSG_NOSIGNAL);
+    io_uring_prep_sendmsg(sqe, fd(), poller_.send_msgs().take(iov, pieces), MSG_NOSIGNAL);
   }
   set_target(sqe);
   send_in_flight_ = true;
@@ -71,7 +78,8 @@ void RingConnection::send_pending() {
 }
 
 RingConnection::ZcSend* RingConnection::free_zc_slot() {
-  for (ZcSend& send : zc_sends_) {
+  if (zc_ == nullptr) zc_ = poller_.zero_copies().make(*this, services().chunks());
+  for (ZcSend& send : zc_->sends) {
     if (send.seq == 0) return &send;
   }
   return nullptr;
@@ -80,8 +88,8 @@ RingConnection::ZcSend* RingConnection::free_zc_slot() {
 // A slot is taken from the send until its notification (or a failure without one), so this
 // also covers a zero-copy send still in flight.
 bool RingConnection::zc_out() const {
-  if (zc_next_seq_ == 1) return false;  // never sent zero-copy: the usual case, one compare
-  for (const ZcSend& send : zc_sends_) {
+  if (zc_ == nullptr) return false;  // never sent zero-copy: the usual case, one compare
+  for (const ZcSend& send : zc_->sends) {
     if (send.seq != 0) return true;
   }
   return false;
@@ -130,12 +138,12 @@ void RingConnection::on_zc_completion(ZcSend& send, std::int32_t res, std::uint3
 // back to the pool, and once none is out a close that waited for them goes ahead.
 void RingConnection::zc_done(ZcSend& send) {
   send.seq = 0;
-  const std::uint64_t newest = zc_next_seq_ - 1;
+  const std::uint64_t newest = zc_->next_seq - 1;
   std::uint64_t done = newest;
-  for (const ZcSend& other : zc_sends_) {
+  for (const ZcSend& other : zc_->sends) {
     if (other.seq != 0) done = std::min(done, other.seq - 1);
   }
-  retired_.release_through(done);
+  zc_->retired.release_through(done);
   if (done == newest) end_close_wait(false);
 }
 
@@ -147,8 +155,8 @@ void RingConnection::finish_send(std::int32_t res) {
     // While any zero-copy send may still read them, used-up chunks are retired under the
     // newest such send, not freed.
     const bool retire = zc_out();
-    if (retire) retired_.set_tag(zc_next_seq_ - 1);
-    send_used_chunks_to(retire ? &retired_ : nullptr);
+    if (retire) zc_->retired.set_tag(zc_->next_seq - 1);
+    send_used_chunks_to(retire ? &zc_->retired : nullptr);
     output_sent(static_cast<std::size_t>(res));
   } else if (res != -ECANCELED) {
     // EPIPE, ECONNRESET: the peer is gone; nothing queued can be delivered.
@@ -266,8 +274,8 @@ void RingConnection::close_transport() {
     // behind the data, so a peer reading to the end does not wait for the wait to end.
     ::shutdown(fd(), SHUT_WR);
     poller_.counters().send_zc_close_waits.inc();
-    close_wait_timer_.set(&RingConnection::on_close_wait_expired, this);
-    poller_.timers().arm(close_wait_timer_, poller_.zc_close_wait_ms());
+    zc_->close_wait_timer.set(&RingConnection::on_close_wait_expired, this);
+    poller_.timers().arm(zc_->close_wait_timer, poller_.zc_close_wait_ms());
     return;
   }
   // A cut while the kernel holds zero-copy pages: a reset empties the socket's queues, so the
@@ -288,8 +296,8 @@ void RingConnection::close_socket(bool reset) {
 
 // The close wait lasts exactly while its timer is armed.
 void RingConnection::end_close_wait(bool reset) {
-  if (!close_wait_timer_.armed()) return;
-  poller_.timers().cancel(close_wait_timer_);
+  if (zc_ == nullptr || !zc_->close_wait_timer.armed()) return;
+  poller_.timers().cancel(zc_->close_wait_timer);
   close_after_wait(reset);
 }
 

@@ -24,8 +24,31 @@ namespace rs::net::uring {
 class RingPoller;
 
 class RingConnection final : public DrivenConnection, private Transport {
+  static constexpr std::size_t kZcSlots = 8;
+
+  // One zero-copy send: its own operation, so its notification says which send is done.
+  struct ZcSend {
+    Operation op;
+    RingConnection* conn = nullptr;
+    std::uint64_t seq = 0;  // 0: free
+  };
+
  public:
+  // What a connection needs for zero-copy sends, made at its first one (with --uring-send-zc
+  // off, never) from the poller's pool, and given back with the connection.
+  struct ZeroCopy {
+    ZeroCopy(RingConnection& conn, core::ChunkPool& chunks);
+    // While all are taken, output goes as plain (copying) sends.
+    ZcSend sends[kZcSlots];
+    std::uint64_t next_seq = 1;
+    RetiredChunks retired;         // sent output the kernel may still read, until then
+    core::Timer close_wait_timer;  // armed exactly while the close waits for notifications
+  };
+
   RingConnection(RingPoller& poller, ConnectionContext& context, int fd, std::uint64_t id);
+  ~RingConnection();
+  RingConnection(const RingConnection&) = delete;
+  RingConnection& operator=(const RingConnection&) = delete;
 
   // Before start(): operations name this registered file slot from now on.
   void use_fixed_slot(int slot) { fixed_slot_ = slot; }
@@ -38,18 +61,6 @@ class RingConnection final : public DrivenConnection, private Transport {
   void end_close_wait(bool reset);
 
  private:
-  static constexpr int kMaxIov = 32;
-  // Zero-copy sends whose pages the kernel may still read; while all are taken, output goes
-  // as plain (copying) sends.
-  static constexpr std::size_t kZcSlots = 8;
-
-  // One zero-copy send: its own operation, so its notification says which send is done.
-  struct ZcSend {
-    Operation op;
-    RingConnection* conn = nullptr;
-    std::uint64_t seq = 0;  // 0: free
-  };
-
   // Transport
   void set_receiving(bool on) override;
   bool send_in_flight() const override { return send_in_flight_; }
@@ -81,15 +92,10 @@ class RingConnection final : public DrivenConnection, private Transport {
   Operation cancel_send_op_;
   Operation close_op_;
   Operation close_fixed_op_;
-  msghdr msg_{};
-  iovec iov_[kMaxIov]{};
   int in_flight_ = 0;
   int fixed_slot_ = -1;                 // registered file slot, or -1: the plain descriptor
   Operation* send_target_ = &send_op_;  // the operation of the send in flight
-  ZcSend zc_sends_[kZcSlots];
-  std::uint64_t zc_next_seq_ = 1;
-  RetiredChunks retired_;         // sent output the kernel may still read, until then
-  core::Timer close_wait_timer_;  // armed exactly while the close waits for notifications
+  ZeroCopy* zc_ = nullptr;              // from the first zero-copy send on
   std::uint32_t recv_sqes_ = 0;
   bool recv_armed_ = false;
   bool recv_cancel_pending_ = false;

@@ -35,6 +35,10 @@ RingPoller::RingPoller(EventLoop<RingPoller>& loop, const RingOptions& options, 
       acceptor_(ring_, std::exchange(listen_fd, -1), *this, counters_, *loop.context().cap,
                 loop.config().multishot_accept_room) {
   if (buffers_.incremental()) ring_.refuse_recv_bundle_beside_incremental();
+  // A slab of each up front (their slots cost memory only once used), so that the first
+  // answer in several pieces, or the first zero-copy send, does not grow a pool mid-load.
+  send_msgs_.reserve();
+  if (ring_.send_zc_min_bytes() > 0) zero_copies_.reserve(zero_copies_.objects_per_slab());
   bind<&RingPoller::on_wake>(wake_op_, this);
   bind<&RingPoller::on_signal>(signal_op_, this);
 }
@@ -88,6 +92,9 @@ void RingPoller::wait(std::optional<std::uint64_t> timeout_ms) {
   std::optional<std::uint64_t> timeout_ns;
   if (timeout_ms) timeout_ns = *timeout_ms * 1000000ULL;
   ring_.submit_and_wait(timeout_ns);
+  // The kernel has read every sendmsg header it was handed; one it did not take yet (a full
+  // or busy ring) is still in the SQ, and then they all wait for a later submit.
+  if (ring_.sq_empty()) send_msgs_.release_all();
 }
 
 void RingPoller::dispatch() {
@@ -116,6 +123,8 @@ void RingPoller::update_gauges(LoopCounters& counters) const {
   counters.buffers_held.set(buffers_.held());
   counters.recv_buffers_used.set(buffers_.used());
   counters.fixed_files_in_use.set(static_cast<std::int64_t>(ring_.fixed_files_in_use()));
+  counters.pool_grows.set(counters.pool_grows.get() +
+                          static_cast<std::int64_t>(zero_copies_.grows() + send_msgs_.grows()));
 }
 
 void RingPoller::on_accepted(int fd) {

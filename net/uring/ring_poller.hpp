@@ -22,6 +22,7 @@
 #include "net/uring/ring_files.hpp"
 #include "net/uring/ring_log.hpp"
 #include "net/uring/ring_options.hpp"
+#include "net/uring/send_msgs.hpp"
 
 namespace rs::net::uring {
 
@@ -73,6 +74,8 @@ class RingPoller final : private AcceptHandler {
   void release(RingConnection& conn);
   bool grace_expired() const;  // a stop is cutting what is left
   std::uint64_t zc_close_wait_ms() const { return options_.send_zc_close_wait_ms; }
+  core::SlabPool<RingConnection::ZeroCopy>& zero_copies() { return zero_copies_; }
+  SendMsgs& send_msgs() { return send_msgs_; }
 
  private:
   static constexpr std::size_t kBatch = 256;
@@ -97,6 +100,9 @@ class RingPoller final : private AcceptHandler {
   // The access log: its writes and opens are operations, so it is declared before ring_.
   RingLog log_;
   RingFiles files_;  // static files: their operations live in pooled files, so before ring_
+  // Zero-copy sends' operations (before ring_ too), and the turn's sendmsg headers.
+  core::SlabPool<RingConnection::ZeroCopy> zero_copies_{16};
+  SendMsgs send_msgs_;
   // Declared after everything of the poller the kernel may write to (operations, wake and
   // signal buffers) so the ring is torn down before they are; the buffer ring and the acceptor
   // need the ring and go just before it. The connections live in the loop, which destroys the

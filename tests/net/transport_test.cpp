@@ -109,7 +109,7 @@ void LineState::handle(net::Connection& c, std::string_view line, net::Input& in
     c.services().timers().arm(resume_timer, parse_ms(rest) + 1);
     c.output().append("paused\n");
   } else if (verb == "peer") {
-    const auto& peer = c.peer();
+    const sockaddr_storage peer = c.peer();
     const auto port = ntohs(reinterpret_cast<const sockaddr_in&>(peer).sin_port);
     char buf[16];
     auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), port);
