@@ -2,8 +2,10 @@
 """Memory per idle keep-alive connection, measured as the lab measures it.
 
 One warm-up request, then N idle connections, then the change in the server's VmRSS 1 s later,
-divided by N; then one request on each of them and the change again. Run from the repository
-root after a build:
+divided by N; then one request on each of them and the change again. Beside each, the same
+change as the server's pools account for it in /metrics: the connection objects
+(ringserve_connection_bytes), the sessions (ringserve_http_session_bytes) and the request
+states made (ringserve_http_request_state_bytes). Run from the repository root after a build:
 
     python3 perf/idle_memory.py --connections 2000 -- --backend uring
     python3 perf/idle_memory.py --connections 500 -- --backend threads
@@ -38,6 +40,34 @@ def read_answer(sock):
         got += chunk
 
 
+METRICS = b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n"
+POOLS = ("ringserve_connection_bytes", "ringserve_http_session_bytes",
+         "ringserve_http_request_state_bytes")
+
+
+def pool_bytes(sock):
+    """The bytes the pools hold, from /metrics on a kept connection (0 where a backend has no
+    such pool, as threads has no connection slab)."""
+    sock.sendall(METRICS)
+    got = b""
+    while True:
+        head, sep, rest = got.partition(b"\r\n\r\n")
+        if sep:
+            length = int(re.search(rb"Content-Length: (\d+)", head).group(1))
+            if len(rest) >= length:
+                break
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise RuntimeError("connection closed during /metrics")
+        got += chunk
+    total = 0
+    for line in rest.decode().splitlines():
+        name, _, value = line.partition(" ")
+        if name in POOLS:
+            total += int(value)
+    return total
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--connections", type=int, default=2000)
@@ -59,19 +89,24 @@ def main():
         read_answer(warm)
         time.sleep(1)
         base = vm_rss_kib(server.pid)
+        base_pools = pool_bytes(warm)
         socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(args.connections)]
         time.sleep(1)
         idle = vm_rss_kib(server.pid)
+        idle_pools = pool_bytes(warm)
         for s in socks:
             s.sendall(REQUEST)
         for s in socks:
             read_answer(s)
         time.sleep(1)
         after = vm_rss_kib(server.pid)
+        after_pools = pool_bytes(warm)
         n = args.connections
         print(f"{' '.join(args.server_args) or 'defaults'}: {n} connections: "
-              f"idle {(idle - base) * 1024 / n:.0f} B each, "
-              f"after one request each {(after - base) * 1024 / n:.0f} B each")
+              f"idle {(idle - base) * 1024 / n:.0f} B each "
+              f"(pools: {(idle_pools - base_pools) / n:.0f} B), "
+              f"after one request each {(after - base) * 1024 / n:.0f} B each "
+              f"(pools: {(after_pools - base_pools) / n:.0f} B)")
     finally:
         server.terminate()
         server.wait()
