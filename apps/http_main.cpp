@@ -41,7 +41,8 @@ void add_http_flags(CLI::App& app, rs::http::HttpConfig& http) {
                  "Pipelined requests per connection awaiting an answer before reading pauses")
       ->capture_default_str();
   app.add_option("--max-queued-output-bytes", http.max_queued_output_bytes,
-                 "Output queued on one connection before pipelined requests wait")
+                 "Output queued on one connection (what a peer that does not read can make it "
+                 "hold) before pipelined requests wait and file reads pause")
       ->capture_default_str();
   app.add_option("--max-delay-ms", http.max_delay_ms, "Largest N accepted by GET /delay?ms=N")
       ->capture_default_str();
@@ -65,6 +66,7 @@ int main(int argc, char** argv) try {
                  "SIGHUP reopens it for log rotation)")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  rs::http::follow_output_limit(config.loop.limits, http);
 
   // Refuses zero timeouts and limits with a message naming the flag (rs::http::check_config).
   rs::http::HttpShared shared(http);

@@ -104,8 +104,19 @@ void Connection::resume_input() {
   if ((!stash_.empty() || end_pending_) && state_ == State::kOpen) redeliver_this_turn();
 }
 
+void Connection::set_idle(bool idle) {
+  auto& self = static_cast<DrivenConnection&>(*this);
+  TurnLists& turn = context_.turn;
+  if (idle && state_ == State::kOpen) {
+    if (!self.idle_node.linked()) turn.idle.push_back(self);
+  } else if (self.idle_node.linked()) {
+    turn.idle.remove(self);
+  }
+}
+
 void Connection::close() {
   if (state_ != State::kOpen) return;
+  set_idle(false);
   state_ = State::kClosing;
   update_receiving();
   flush();

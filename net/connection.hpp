@@ -98,6 +98,11 @@ class Connection {
   std::uint64_t server_paused_ms() const;
 
   // --- lifetime ---
+  // An idle connection (kept between requests, or new and silent) may be closed by the loop at
+  // the connection cap to admit a waiting client, oldest first, as nginx reuses its keep-alive
+  // connections. The protocol says when a connection is idle and when it no longer is; a close
+  // ends it. Marking an idle connection idle again keeps its place.
+  void set_idle(bool idle);
   void close();  // after queued and deferred output has been sent
   // Like close(), then shut down the sending side and read (and drop) the peer's input until
   // it closes or linger_ms pass, so a client still sending gets our last answer, not a reset.
@@ -198,6 +203,7 @@ class DrivenConnection : public Connection {
   core::ListNode flush_node;    // output or a close to handle when the turn ends
   core::ListNode resumed_node;  // input resumed with bytes waiting in the stash
   core::ListNode starved_node;  // wants to read, but no receive buffer is free
+  core::ListNode idle_node;     // idle: the protocol said so (Connection::set_idle)
 
  protected:
   DrivenConnection(int fd, std::uint64_t id, ConnectionContext& context, Transport& transport)
@@ -211,7 +217,8 @@ using ConnectionList = core::IntrusiveList<DrivenConnection, &DrivenConnection::
 
 // The work a loop keeps for the end of its turn, as lists of its connections: output to send
 // and closes to settle (flush), input resumed with bytes in the stash (resumed), and readers
-// waiting for receive buffers to come back (starved). A connection is on each at most once.
+// waiting for receive buffers to come back (starved); and its idle connections. A connection is
+// on each at most once.
 class TurnLists {
  public:
   void flush_this_turn(DrivenConnection& conn) {
@@ -230,6 +237,7 @@ class TurnLists {
   void forget(DrivenConnection& conn) {
     if (conn.flush_node.linked()) flush.remove(conn);
     if (conn.resumed_node.linked()) resumed.remove(conn);
+    if (conn.idle_node.linked()) idle.remove(conn);
     stop_waiting_for_buffers(conn);
   }
   bool empty() const { return flush.empty() && resumed.empty(); }
@@ -237,6 +245,8 @@ class TurnLists {
   core::IntrusiveList<DrivenConnection, &DrivenConnection::flush_node> flush;
   core::IntrusiveList<DrivenConnection, &DrivenConnection::resumed_node> resumed;
   core::IntrusiveList<DrivenConnection, &DrivenConnection::starved_node> starved;
+  // Idle connections, oldest first (not a list of the turn's work: the loop reads it at the cap).
+  core::IntrusiveList<DrivenConnection, &DrivenConnection::idle_node> idle;
 };
 
 }  // namespace rs::net

@@ -38,7 +38,11 @@ inline constexpr std::uint8_t kAll = kUring | kEpoll | kThreads;
   X(Counter, accept_errors, kAll, "accept_errors_total", "Accepts that failed.")                  \
   X(Counter, accept_rearms, kEventLoops, "accept_rearms_total",                                   \
     "Times accepting was armed again (multishot accept, or the listener back in the epoll set).") \
+  X(Counter, connections_reclaimed, kEventLoops, "connections_reclaimed_total",                   \
+    "Idle connections closed at --max-connections to admit a waiting client, oldest first.")      \
   X(Gauge, connections_open, kAll, "connections_open", "Connections open now.")                   \
+  X(Gauge, connections_idle, kEventLoops, "connections_idle",                                     \
+    "Idle connections now (kept between requests, or silent for 1 s since they connected).")      \
   X(Gauge, connections_peak, kAll, "connections_peak", "Most connections open at once.")          \
   /* bytes and I/O operations */                                                                  \
   X(Counter, bytes_in, kAll, "bytes_in_total", "Bytes received.")                                 \

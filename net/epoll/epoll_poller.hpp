@@ -46,12 +46,15 @@ class EpollPoller final {
   void readmit(EpollConnection& conn) { conn.buffers_returned(); }
   unsigned free_receive_buffers() { return buffers_.available(); }
   void end_turn();
-  bool has_work() const { return files_.has_posted(); }
+  // Posted file reads, or interest changes made after end_turn (a parked client admitted when
+  // a close freed its place): the kernel must hear of them before a wait that could block.
+  bool has_work() const { return files_.has_posted() || !interest_.empty(); }
   void wait(std::optional<std::uint64_t> timeout_ms);
   void dispatch();
   bool idle() const { return true; }
   void on_grace_expired(ConnectionList& /*open*/) {}
   void update_gauges(LoopCounters& counters) const;
+  std::uint64_t pool_grows() const { return 0; }
   sync::WriteLog& log() { return log_; }
   const sync::WriteLog& log() const { return log_; }
   sync::PreadFiles& files() { return files_; }

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cassert>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -31,6 +32,13 @@ class HeadBuffers {
   HeadBuffers(const HeadBuffers&) = delete;
   HeadBuffers& operator=(const HeadBuffers&) = delete;
 
+  // Slabs made, over every size.
+  std::uint64_t grows() const {
+    std::uint64_t n = 0;
+    for (const auto& pool : pools_)
+      n += pool->grows();
+    return n;
+  }
   // The largest head buffer: room for the longest head the parser can accept.
   std::size_t max_bytes() const { return max_bytes_; }
 

@@ -29,8 +29,9 @@ struct HttpConfig {
   std::uint64_t send_timeout_ms = 30000;
   // Requests a connection may have waiting for a deferred answer before input is paused.
   std::size_t max_pending_requests = 64;
-  // Queued output of one connection above which no further pipelined request is parsed.
-  std::size_t max_queued_output_bytes = 4u << 20;
+  // Queued output of one connection above which no further pipelined request is parsed and a
+  // file being sent is not read further: what a peer that does not read can make it hold.
+  std::size_t max_queued_output_bytes = 256u << 10;
   // Request bodies buffered by the whole process; beyond it requests get 503.
   std::uint64_t max_body_memory_bytes = 64u << 20;
   // After a rejection: how long to drain the peer's input before closing.
@@ -105,6 +106,7 @@ struct HttpCounters {
   core::Gauge sessions;
   core::Gauge request_states_in_use;
   core::Gauge request_states_made;
+  core::Gauge pool_grows;  // slabs made by the HTTP pools (sessions, requests, answers, heads)
 };
 
 // Shared by every loop of one HTTP server.

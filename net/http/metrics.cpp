@@ -30,6 +30,7 @@ std::string render_metrics(const HttpShared& shared) {
   std::int64_t sessions = 0;
   std::int64_t states_in_use = 0;
   std::int64_t states_made = 0;
+  std::int64_t http_grows = 0;
   shared.for_each_counters([&](const HttpCounters& c) {
     for (std::size_t i = 0; i < by_class.size(); ++i)
       by_class[i] += c.responses_by_class[i].get();
@@ -46,6 +47,7 @@ std::string render_metrics(const HttpShared& shared) {
     sessions += c.sessions.get();
     states_in_use += c.request_states_in_use.get();
     states_made += c.request_states_made.get();
+    http_grows += c.pool_grows.get();
   });
 
   fmt::memory_buffer out;
@@ -86,8 +88,9 @@ std::string render_metrics(const HttpShared& shared) {
   family(out, "ringserve_http_sessions", "gauge", "HTTP sessions open now.");
   fmt::format_to(it, "ringserve_http_sessions {}\n", sessions);
   family(out, "ringserve_http_session_bytes", "gauge",
-         "Bytes of the open sessions. An idle keep-alive connection holds its session and its "
-         "connection object (ringserve_connection_bytes), and nothing else.");
+         "Bytes of the open sessions. An idle keep-alive connection on uring or epoll holds its "
+         "session and its connection object (ringserve_connection_bytes); with zero-copy sends "
+         "on, a connection that made one keeps about 0.4 KB more until it closes.");
   fmt::format_to(it, "ringserve_http_session_bytes {}\n",
                  sessions * static_cast<std::int64_t>(sizeof(HttpSession)));
   family(out, "ringserve_http_request_states", "gauge",
@@ -99,6 +102,10 @@ std::string render_metrics(const HttpShared& shared) {
          "Bytes of the request states made so far.");
   fmt::format_to(it, "ringserve_http_request_state_bytes {}\n",
                  states_made * static_cast<std::int64_t>(sizeof(RequestState)));
+  family(
+      out, "ringserve_http_pool_grows", "gauge",
+      "Slabs made by the HTTP pools (sessions, request states, deferred answers, head buffers).");
+  fmt::format_to(it, "ringserve_http_pool_grows {}\n", http_grows);
 
   // The transport and ring counters of every loop, one family each.
   const net::CounterValues transport = shared.transport_counters();

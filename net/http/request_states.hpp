@@ -39,13 +39,14 @@ class RequestStates {
   RequestStates& operator=(const RequestStates&) = delete;
 
   RequestState* take() {
-    in_use_gauge_.set(static_cast<std::int64_t>(++in_use_));
-    if (RequestState* s = free_) {
+    RequestState* s = free_;
+    if (s != nullptr) {
       free_ = s->next_free;
-      return s;
+    } else {
+      s = pool_.make(limits_);
+      made_gauge_.set(static_cast<std::int64_t>(pool_.outstanding()));
     }
-    RequestState* s = pool_.make(limits_);
-    made_gauge_.set(static_cast<std::int64_t>(pool_.outstanding()));
+    in_use_gauge_.set(static_cast<std::int64_t>(++in_use_));
     return s;
   }
   // The parser is reset here, so that a state taken is always ready for a request's first byte.

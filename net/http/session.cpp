@@ -1,6 +1,7 @@
 #include "net/http/session.hpp"
 
 #include <algorithm>
+#include <cassert>
 #include <cstring>
 #include <new>
 #include <type_traits>
@@ -37,7 +38,13 @@ HttpSession::HttpSession(SessionFactory& factory, net::Connection& conn)
   // client_header_timeout to it: a client that connects and sends nothing is not a keep-alive
   // client resting after an answer. If it expires before a byte arrives the close is silent
   // (and counted as idle). The idle timeout runs from the end of each response.
-  set_read_deadline(factory_.config().header_timeout_ms);
+  //
+  // A silent new connection counts as idle (the loop may close it at the connection cap to
+  // admit another client) only once it has been silent for kSilentBeforeIdleMs: a client that
+  // has just connected is about to send, and closing it would only trade one client for another.
+  const std::uint64_t header_ms = factory_.config().header_timeout_ms;
+  silent_start_ = header_ms > kSilentBeforeIdleMs;
+  set_read_deadline(silent_start_ ? kSilentBeforeIdleMs : header_ms);
 }
 
 HttpSession::~HttpSession() {
@@ -67,7 +74,10 @@ void HttpSession::on_input(net::Connection& /*conn*/, net::Input& input) {
         break;
       }
       phase_ = Phase::kHead;
-      state_ = factory_.request_states().take();
+      silent_start_ = false;
+      conn_.set_idle(false);
+      assert(state_ == nullptr && "a request state is held from a request's first byte only");
+      state_ = factory_.take_request_state();
       set_read_deadline(factory_.config().header_timeout_ms);  // absolute: from the first byte
     }
     if (phase_ == Phase::kHead && !read_head(input)) break;
@@ -100,6 +110,7 @@ bool HttpSession::read_head(net::Input& input) {
     status = state_->parser.parse_head(bytes);
     if (status == ParseStatus::kIncomplete) {
       head_buffer_ = factory_.head_buffers().get(bytes.size());
+      factory_.note_pool_growth();
       input.consume(append_to_head_buffer(bytes));
       return true;
     }
@@ -155,6 +166,7 @@ bool HttpSession::read_head(net::Input& input) {
 std::size_t HttpSession::append_to_head_buffer(std::string_view bytes) {
   if (head_buffer_->writable() < bytes.size()) {
     head_buffer_ = factory_.head_buffers().grow(head_buffer_, head_buffer_->end + bytes.size());
+    factory_.note_pool_growth();
   }
   const std::size_t n = std::min(bytes.size(), head_buffer_->writable());
   std::memcpy(head_buffer_->data() + head_buffer_->end, bytes.data(), n);
@@ -293,6 +305,7 @@ void HttpSession::deferred_done(Pending& pending) {
 
 Pending* HttpSession::defer(const Request& request) {
   Pending* p = factory_.pendings().make();
+  factory_.note_pool_growth();
   p->slot = conn_.defer();
   p->session = this;
   p->request = request;
@@ -375,17 +388,27 @@ void HttpSession::set_read_deadline(std::uint64_t ms) {
 
 // The idle deadline runs from the end of a response to the next request's first byte: armed
 // once nothing is owed to the client any more (no pending answer, nothing left to send, not
-// paused), unless it already runs (empty lines skipped while idle do not renew it).
+// paused), unless it already runs (empty lines skipped while idle do not renew it). From then
+// on the connection is idle: at the connection cap the loop may close it for a new client.
 void HttpSession::set_idle_deadline_if_quiet() {
   if (phase_ != Phase::kIdle || !pending_.empty() || paused_ || conn_.sendable_bytes() != 0 ||
       read_deadline_.is_set()) {
     return;
   }
   set_read_deadline(factory_.config().idle_timeout_ms);
+  conn_.set_idle(true);
 }
 
 void HttpSession::on_read_deadline(void* context) {
   auto& self = *static_cast<HttpSession*>(context);
+  if (self.phase_ == Phase::kIdle && self.silent_start_) {
+    // Silent since it connected: idle from now on, for the rest of the header timeout.
+    self.silent_start_ = false;
+    self.conn_.set_idle(true);
+    self.read_deadline_.set(self.factory_.services().timers(),
+                            self.factory_.config().header_timeout_ms - kSilentBeforeIdleMs);
+    return;
+  }
   // The header and body deadlines count only the client's time: while the server was not
   // reading (its output backpressure, too many answers owed) they stood still, so they move on
   // by that much, as often as it takes, but by no more than the send timeout in all: a client

@@ -111,7 +111,10 @@ class HttpSession final : public net::Protocol {
   };
   Continue continue_ = Continue::kNone;
   bool stopping_ = false;  // server shutdown: close after the requests in flight
-  PeerText peer_text_;     // for the access log, formatted at its first line
+  // A new connection before its first byte, not yet silent for kSilentBeforeIdleMs.
+  bool silent_start_ = false;
+  static constexpr std::uint64_t kSilentBeforeIdleMs = 1000;
+  PeerText peer_text_;  // for the access log, formatted at its first line
 };
 
 }  // namespace rs::http

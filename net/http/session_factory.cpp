@@ -20,6 +20,7 @@ SessionFactory::~SessionFactory() {
 net::Protocol* SessionFactory::open(net::Connection& conn) {
   HttpSession* session = sessions_.make(*this, conn);
   counters_.sessions.set(static_cast<std::int64_t>(sessions_.outstanding()));
+  note_pool_growth();
   return session;
 }
 

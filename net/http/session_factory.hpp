@@ -36,10 +36,22 @@ class SessionFactory final : public net::ProtocolFactory {
   core::SlabPool<Pending>& pendings() { return pendings_; }
   // The state of each request being read (its parser and what is kept of it).
   RequestStates& request_states() { return request_states_; }
+  RequestState* take_request_state() {
+    const std::size_t made = request_states_.made();
+    RequestState* state = request_states_.take();
+    if (request_states_.made() != made) note_pool_growth();
+    return state;
+  }
   // The Date of this loop turn, and the start of a 200 head with it.
   const ResponseStamp& stamp() {
     stamp_.set_time(static_cast<std::time_t>(services_.wall_clock_s()));
     return stamp_;
+  }
+  // After any of the pools above may have grown: the pool_grows gauge follows (a few loads; only
+  // where a pool hands out an object, and the request state pool only when it makes one).
+  void note_pool_growth() {
+    counters_.pool_grows.set(static_cast<std::int64_t>(
+        sessions_.grows() + pendings_.grows() + head_buffers_.grows() + request_states_.grows()));
   }
   // nullptr when the loop has no access log.
   AccessLog* access_log() { return access_log_ ? &*access_log_ : nullptr; }
@@ -55,6 +67,14 @@ class SessionFactory final : public net::ProtocolFactory {
   ResponseStamp stamp_;
   std::optional<AccessLog> access_log_;
 };
+
+// The transport stops reading a connection at --max-queued-output-bytes too (and reads again
+// once a quarter of it is left), so that queued output plus read-ahead stay near it for a peer
+// that does not read. For the server's ConnectionLimits, before it starts.
+inline void follow_output_limit(net::ConnectionLimits& limits, const HttpConfig& http) {
+  limits.output_high_water_bytes = http.max_queued_output_bytes;
+  limits.output_low_water_bytes = http.max_queued_output_bytes / 4;
+}
 
 // The factory maker a net::Server takes.
 inline net::ProtocolFactoryMaker make_http_factory(HttpShared& shared) {

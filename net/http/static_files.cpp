@@ -22,10 +22,6 @@ namespace {
 
 // One chunk per read; one read in flight per answer.
 constexpr std::size_t kReadBytes = 16 << 10;
-// Reading stops while more than this is queued on the connection and goes on when its output
-// has drained: enough to keep the socket busy between reads, little enough that a thousand slow
-// downloads hold a few chunks each rather than their files.
-constexpr std::size_t kStreamQueueBytes = 256 << 10;
 constexpr std::string_view kIndex = "/index.html";
 static_assert(FileRequest::kMaxPathBytes + kIndex.size() <= net::FileService::kMaxPathBytes);
 
@@ -221,8 +217,14 @@ void FileTransfer::answer_error(int status) {
 
 void FileTransfer::read_more() {
   if (reading_ || handle_ == nullptr || offset_ >= end_) return;
-  const net::Connection& conn = pending_->session->connection();
-  if (conn.closed() || conn.queued_bytes() > kStreamQueueBytes) return;  // resume() goes on
+  // Reading stops while more than --max-queued-output-bytes is queued on the connection and
+  // goes on when its output has drained: enough to keep the socket busy between reads, little
+  // enough that a thousand slow downloads hold a few chunks each rather than their files.
+  HttpSession& session = *pending_->session;
+  const net::Connection& conn = session.connection();
+  if (conn.closed() || conn.queued_bytes() > session.factory().config().max_queued_output_bytes) {
+    return;  // resume() goes on
+  }
   reading_ = true;
   files_->read(handle_, offset_,
                static_cast<std::size_t>(std::min<std::uint64_t>(end_ - offset_, kReadBytes)));

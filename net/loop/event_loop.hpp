@@ -90,6 +90,11 @@ class EventLoop final : public LoopServices {
   bool grace_expired() const { return grace_expired_; }
   // A connection accepted on the listener.
   void on_accepted(int fd);
+  // At the cap, an idle connection of this loop could make room for one more waiting client.
+  bool can_reclaim() const {
+    return !stopping_ && parked_.size() < kMaxParked &&
+           state_.turn.idle.size() > unmatched_parked();
+  }
   // No place under the cap for the next accept: pause until a close (or the retry timer).
   void on_cap_full();
   // EMFILE, ENFILE, ENOBUFS, ENOMEM on accept: pause, retry later.
@@ -111,6 +116,12 @@ class EventLoop final : public LoopServices {
   void open_connection(int fd);
   void admit_parked();
   void resume_accepting_if_room();
+  // Parked clients that no close on its way will make room for.
+  std::size_t unmatched_parked() const {
+    return parked_.size() - std::min(parked_.size(), reclaims_pending_);
+  }
+  void reclaim_for_parked();
+  void make_room_at_cap();
   void update_gauges();
   bool finished() const;
   std::optional<std::uint64_t> wait_ms() const;
@@ -129,7 +140,8 @@ class EventLoop final : public LoopServices {
   core::Timer grace_timer_;
   std::uint64_t next_connection_id_ = 1;
   bool stopping_ = false;
-  bool paused_for_cap_ = false;  // accepting stopped at the cap (a close resumes it)
+  std::size_t reclaims_pending_ = 0;  // idle connections closed for parked clients, not yet freed
+  bool paused_for_cap_ = false;       // accepting stopped at the cap (a close resumes it)
   bool grace_expired_ = false;
   std::vector<int> parked_;  // accepted over the cap, waiting for a place (reserved up front)
   // Declared after everything the kernel may write to (connections, their buffers) so that a
@@ -209,6 +221,7 @@ void EventLoop<Poller>::end_of_turn() {
   // Before the retired are freed: telling the kernel may close a connection (epoll_ctl fails).
   poller_.end_turn();
   release_retired();
+  make_room_at_cap();
   update_gauges();
 }
 
@@ -226,6 +239,7 @@ void EventLoop<Poller>::release_retired() {
     state_.turn.forget(*conn);
     connections_.destroy(static_cast<Connection*>(conn));
     note_connection_closed(counters_, *context_.cap);
+    if (reclaims_pending_ > 0) --reclaims_pending_;  // a place is free, whoever left
   }
   if (stopping_) return;
   admit_parked();
@@ -242,16 +256,19 @@ void EventLoop<Poller>::on_accepted(int fd) {
   if (cap.try_acquire()) {
     open_connection(fd);
   } else if (parked_.size() < kMaxParked) {
-    // Accepted in the same batch as the one that filled the cap (or by another loop's race):
-    // it waits here, as it would have in the backlog, until a place frees.
+    // Accepted at the cap (to take an idle connection's place, in the same batch as the one
+    // that filled the cap, or by another loop's race): it waits here, as it would have in the
+    // backlog, until a place frees.
     parked_.push_back(fd);
+    reclaim_for_parked();
   } else {
     ::close(fd);
     counters_.rejected_over_cap.add();
   }
   // At the cap, stop accepting so further clients wait in the backlog instead of being
-  // accepted and dropped; a close (or the retry timer, for other loops' closes) resumes.
-  if (cap.full() && !paused_for_cap_) {
+  // accepted and dropped, unless an idle connection can make room; a close (or the retry timer,
+  // for other loops' closes) resumes, and so does a connection becoming idle.
+  if (cap.full() && !paused_for_cap_ && !can_reclaim()) {
     paused_for_cap_ = true;
     retry_accepting_later();  // the timer covers other loops' closes
   }
@@ -275,6 +292,33 @@ void EventLoop<Poller>::admit_parked() {
     open_connection(parked_[admitted++]);
   }
   parked_.erase(parked_.begin(), parked_.begin() + static_cast<std::ptrdiff_t>(admitted));
+}
+
+// The oldest idle connections close, one for each parked client no close is on its way for
+// (nginx's connection reuse): a new client is not kept waiting by clients that have nothing to
+// say. Its place frees when it is released, and admit_parked() hands it on.
+template <class Poller>
+void EventLoop<Poller>::reclaim_for_parked() {
+  ConnectionCap& cap = *context_.cap;
+  while (!stopping_ && cap.full() && unmatched_parked() > 0 && !state_.turn.idle.empty()) {
+    DrivenConnection& idle = *state_.turn.idle.pop_front();
+    ++reclaims_pending_;
+    counters_.connections_reclaimed.add();
+    static_cast<Connection&>(idle).close();
+  }
+}
+
+// At the end of a turn: parked clients take the places of connections that became idle since,
+// and accepting paused at the cap goes on while idle connections can make room.
+template <class Poller>
+void EventLoop<Poller>::make_room_at_cap() {
+  if (state_.turn.idle.empty()) return;
+  reclaim_for_parked();
+  if (paused_for_cap_ && context_.cap->full() && can_reclaim()) {
+    paused_for_cap_ = false;
+    state_.timers.cancel(accept_retry_timer_);
+    poller_.set_accepting(true);
+  }
 }
 
 template <class Poller>
@@ -350,8 +394,10 @@ void EventLoop<Poller>::on_grace_expired(core::Timer& timer) {
 
 template <class Poller>
 void EventLoop<Poller>::update_gauges() {
-  state_.update_gauges(counters_, poller_.files().open_files(), connections_.grows());
+  state_.update_gauges(counters_, poller_.files().open_files(),
+                       connections_.grows() + poller_.pool_grows());
   counters_.pool_connections.set(static_cast<std::int64_t>(connections_.outstanding()));
+  counters_.connections_idle.set(static_cast<std::int64_t>(state_.turn.idle.size()));
   counters_.connection_bytes.set(
       static_cast<std::int64_t>(connections_.outstanding() * sizeof(Connection)));
   poller_.update_gauges(counters_);

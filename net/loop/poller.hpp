@@ -37,6 +37,7 @@ concept EventPoller = requires(P& poller, const P& idle_poller, typename P::Conn
   { idle_poller.idle() } -> std::same_as<bool>;
   poller.on_grace_expired(open);
   idle_poller.update_gauges(counters);
+  { idle_poller.pool_grows() } -> std::convertible_to<std::uint64_t>;  // its own pools' slabs
   poller.log().flush();
   poller.log().reopen();
   poller.log().abandon();

@@ -45,7 +45,7 @@ void Acceptor::close() {
 
 void Acceptor::arm() {
   const std::uint64_t room = cap_.room();
-  if (room == 0) {
+  if (room == 0 && !handler_.can_reclaim()) {
     handler_.on_cap_full();
     return;
   }

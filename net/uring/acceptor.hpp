@@ -23,6 +23,8 @@ class AcceptHandler {
   virtual void on_near_cap() = 0;
   // No place is left for the next accept: the handler waits for a close, then resumes.
   virtual void on_cap_full() = 0;
+  // With no place left, an idle connection could still make room for the next client.
+  virtual bool can_reclaim() = 0;
   // EMFILE, ENFILE, ENOBUFS, ENOMEM: the handler pauses accepting and retries later.
   virtual void on_accept_exhausted(int error) = 0;
 

@@ -17,6 +17,10 @@ inline constexpr std::uint16_t kRecvSendBundle = 1U << 4;     // Linux 6.10
 // io_uring_buf_reg.flags (the field liburing 2.3 calls pad)
 inline constexpr std::uint16_t kBufRingIncremental = 2;  // IOU_PBUF_RING_INC, Linux 6.12
 
+// A multishot receive's limit on the bytes it reads before it ends (then the connection arms it
+// again) goes in sqe->optlen, which liburing 2.3 knows by the name of the field it shares:
+// file_index. Kernels that do not know the limit refuse the receive with EINVAL.
+
 // cqe->flags: the buffer named by this completion stays at the head of an incremental ring
 inline constexpr std::uint32_t kCqeBufMore = 1U << 4;
 

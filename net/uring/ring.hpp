@@ -56,6 +56,10 @@ class Ring {
   // The buffer ring is incremental: bundles go off (see ring.cpp).
   void refuse_recv_bundle_beside_incremental();
   unsigned send_zc_min_bytes() const { return send_zc_min_bytes_; }
+  // Whether multishot receives carry a limit on the bytes they read (kernel_abi.hpp); on until
+  // the kernel refuses one.
+  bool recv_limit() const { return recv_limit_; }
+  void refuse_recv_limit() { recv_limit_ = false; }
   // The kernel refused a zero-copy send (EINVAL): plain sends from now on, as knobs() says.
   void refuse_send_zc();
 
@@ -90,6 +94,7 @@ class Ring {
   bool bundle_refused_ = false;
   unsigned send_zc_min_bytes_ = 0;
   bool send_zc_refused_ = false;
+  bool recv_limit_ = true;
 };
 
 }  // namespace rs::net::uring

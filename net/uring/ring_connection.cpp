@@ -184,6 +184,13 @@ void RingConnection::arm_receive() {
   sqe->buf_group = poller_.buffers().group_id();
   // A bundle: one completion may fill several buffers (for_each_piece splits it).
   if (poller_.ring().recv_bundle()) sqe->ioprio |= abi::kRecvSendBundle;
+  // It ends after the low-water mark's worth of bytes and is armed again if input is still
+  // wanted: a client that pipelines without reading cannot make one turn read far past the point
+  // where the connection pauses (the kernel would fill buffer after buffer into the stash).
+  if (poller_.ring().recv_limit()) {
+    sqe->file_index = static_cast<std::uint32_t>(  // sqe->optlen (see kernel_abi.hpp)
+        std::max<std::size_t>(limits().output_low_water_bytes, poller_.buffers().buffer_size()));
+  }
   if (recv_sqes_ > 0) poller_.counters().recv_rearms.add();
   ++recv_sqes_;
   recv_armed_ = true;
@@ -230,6 +237,10 @@ void RingConnection::on_recv(std::int32_t res, std::uint32_t flags) {
     // not at once, or an empty ring would spin.
     poller_.counters().enobufs.add();
     if (receiving_wanted() && !transport_closed_) turn().wait_for_buffers(*this);
+  } else if (res == -EINVAL && poller_.ring().recv_limit()) {
+    // A kernel without the multishot limit: every receive of the loop goes without it.
+    core::log_warn("multishot receive limit refused (EINVAL): receives go without it");
+    poller_.ring().refuse_recv_limit();
   } else if (res != -ECANCELED) {
     poller_.counters().recv_errors.add();
     abort();

@@ -123,12 +123,14 @@ void RingPoller::update_gauges(LoopCounters& counters) const {
   counters.buffers_held.set(buffers_.held());
   counters.recv_buffers_used.set(buffers_.used());
   counters.fixed_files_in_use.set(static_cast<std::int64_t>(ring_.fixed_files_in_use()));
-  counters.pool_grows.set(counters.pool_grows.get() +
-                          static_cast<std::int64_t>(zero_copies_.grows() + send_msgs_.grows()));
 }
 
 void RingPoller::on_accepted(int fd) {
   loop_.on_accepted(fd);
+}
+
+bool RingPoller::can_reclaim() {
+  return loop_.can_reclaim();
 }
 
 void RingPoller::on_near_cap() {

@@ -59,6 +59,7 @@ class RingPoller final : private AcceptHandler {
   bool idle() const { return acceptor_.idle(); }
   void on_grace_expired(ConnectionList& open);
   void update_gauges(LoopCounters& counters) const;
+  std::uint64_t pool_grows() const { return zero_copies_.grows() + send_msgs_.grows(); }
   RingLog& log() { return log_; }
   const RingLog& log() const { return log_; }
   RingFiles& files() { return files_; }
@@ -82,6 +83,7 @@ class RingPoller final : private AcceptHandler {
 
   void on_accepted(int fd) override;
   void on_cap_full() override;
+  bool can_reclaim() override;
   void on_near_cap() override;
   void on_accept_exhausted(int error) override;
   void arm_wake();

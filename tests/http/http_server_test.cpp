@@ -537,6 +537,95 @@ TEST_P(HttpServerTest, MultishotAcceptGivesWayNearTheCapAndNoClientIsReset) {
   EXPECT_EQ(counter("accepted"), 340);
 }
 
+// At the cap, idle connections make room for new clients, oldest first, as nginx reuses its
+// keep-alive connections: a new client is answered at once (the idle and header timeouts and the
+// accept retry are a minute away) even when every place is held by clients with nothing to say. A
+// silent client counts as idle after a second of silence; kept connections become idle when their
+// answer has gone. Here the silent half became idle first, so they go first, then the kept half in
+// the order they were answered.
+TEST_P(HttpServerTest, AtTheCapIdleConnectionsMakeRoomOldestFirst) {
+  if (GetParam().backend == net::Backend::kThreads) {
+    GTEST_SKIP() << "threads: a worker per connection, no loop-wide list of idle ones";
+  }
+  constexpr int kCap = 10;
+  constexpr int kHalf = kCap / 2;
+  const bool one_loop = GetParam().loops == 1;
+  start(
+      [](http::HttpConfig& c) {
+        c.idle_timeout_ms = 60000;
+        c.header_timeout_ms = 60000;
+      },
+      [](net::ServerConfig& s) {
+        s.max_connections = kCap;
+        s.loop.accept_retry_ms = 60000;  // only a close or an idle connection resumes accepting
+      });
+  std::vector<int> fds;
+  for (int i = 0; i < kCap; ++i) {
+    fds.push_back(connect());
+    ASSERT_GE(fds.back(), 0);
+  }
+  ASSERT_TRUE(wait_until([&] { return counter("connections_open") == kCap; }));
+  // The second half stays silent until it counts as idle, the first half asks and is kept.
+  for (int i = 0; i < kHalf; ++i) {
+    ASSERT_TRUE(send_all(fds[i], kGetPlaintext));
+    ASSERT_EQ(Reader(fds[i]).next().status, 200);
+  }
+  ASSERT_TRUE(wait_until([&] { return counter("connections_idle") == kCap; }));
+  for (int i = 0; i < kHalf; ++i) {  // and again, in order, once the silent ones are idle
+    ASSERT_TRUE(send_all(fds[i], kGetPlaintext));
+    ASSERT_EQ(Reader(fds[i]).next().status, 200);
+  }
+  ASSERT_TRUE(wait_until([&] { return counter("connections_idle") == kCap; }));
+
+  // Closed by the server: the end of input is there (a connection that is not closed has
+  // nothing to read, and poll says so at once).
+  const auto closed = [](int fd) {
+    pollfd p{fd, POLLIN, 0};
+    char byte = 0;
+    return ::poll(&p, 1, 0) == 1 && ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+  };
+  const auto closed_in = [&](int begin, int end) {
+    int n = 0;
+    for (int i = begin; i < end; ++i)
+      n += closed(fds[static_cast<std::size_t>(i)]) ? 1 : 0;
+    return n;
+  };
+  std::vector<int> fresh;
+  for (int n = 0; n < kCap; ++n) {
+    const int fd = connect();
+    ASSERT_GE(fd, 0);
+    ASSERT_TRUE(send_all(fd, kGetPlaintext));
+    const Response r = Reader(fd).next(milliseconds(5000));
+    ASSERT_EQ(r.status, 200) << "new client " << n;
+    fresh.push_back(fd);
+    ASSERT_TRUE(wait_until([&] { return counter("connections_reclaimed") == n + 1; }));
+    // Each loop closes its own oldest: the order across loops depends on where clients land.
+    if (!one_loop) continue;
+    // The new client was admitted once an old one had gone: exactly n + 1 have, the silent ones
+    // first (in any order: they became idle in the same timer tick), then the kept ones.
+    ASSERT_TRUE(wait_until([&] { return closed_in(0, kCap) == n + 1; }, milliseconds(5000)))
+        << "new client " << n;
+    EXPECT_EQ(closed_in(kHalf, kCap), std::min(n + 1, kHalf)) << "new client " << n;
+    if (n >= kHalf) {
+      EXPECT_TRUE(closed(fds[static_cast<std::size_t>(n - kHalf)])) << "new client " << n;
+    }
+  }
+  EXPECT_EQ(counter("rejected_over_cap"), 0);
+  EXPECT_EQ(counter("connections_open"), kCap);
+  if (one_loop) {  // every old connection was closed for a new one, and the new ones are kept
+    for (int fd : fresh) {
+      ASSERT_TRUE(send_all(fd, kGetPlaintext));
+      EXPECT_EQ(Reader(fd).next().status, 200) << "the new clients are kept";
+    }
+  }
+  for (int fd : fds)
+    close_client(fd);
+  for (int fd : fresh)
+    close_client(fd);
+  EXPECT_TRUE(wait_until([&] { return counter("connections_open") == 0; }));
+  expect_pools_returned();
+}
+
 // A client that asks for a long /delay and leaves: its end is noticed and its place, timer and
 // pending answer go at once, not when the delay is over.
 TEST_P(HttpServerTest, ClientLeavingDuringADelayFreesItsPlaceAtOnce) {

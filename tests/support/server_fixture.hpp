@@ -32,8 +32,10 @@ class ServerFixture : public ::testing::TestWithParam<BackendParam> {
     http::HttpConfig config;
     if (tweak) tweak(config);
     shared_ = std::make_unique<http::HttpShared>(config);
-    server_ = std::make_unique<InProcessServer>(server_config(server_tweak),
-                                                http::make_http_factory(*shared_));
+    net::ServerConfig server = test_config(GetParam());
+    http::follow_output_limit(server.loop.limits, config);  // as ringserve-http does
+    if (server_tweak) server_tweak(server);
+    server_ = std::make_unique<InProcessServer>(server, http::make_http_factory(*shared_));
     shared_->set_transport_counters([this] { return server_->server().counters(); });
   }
   // An echo server (echo has no settings of its own).
@@ -83,9 +85,27 @@ class ServerFixture : public ::testing::TestWithParam<BackendParam> {
     shared_->for_each_counters([&](const http::HttpCounters& c) { n += (c.*which).get(); });
     return n;
   }
-  // Every connection gone and everything it held back in its pool (see server_harness.hpp).
+  std::int64_t http_gauge(core::Gauge http::HttpCounters::*which) const {
+    std::int64_t n = 0;
+    shared_->for_each_counters([&](const http::HttpCounters& c) { n += (c.*which).get(); });
+    return n;
+  }
+  // Every connection gone and everything it held back in its pool (see server_harness.hpp);
+  // on an HTTP server every session and request state too.
   bool expect_pools_returned(milliseconds timeout = milliseconds(10000)) const {
-    return test::expect_pools_returned(*server_, timeout);
+    bool ok = test::expect_pools_returned(*server_, timeout);
+    if (shared_) {
+      const auto http_idle = [&] {
+        return http_gauge(&http::HttpCounters::sessions) == 0 &&
+               http_gauge(&http::HttpCounters::request_states_in_use) == 0;
+      };
+      const bool http_ok = wait_until(http_idle, timeout);
+      EXPECT_TRUE(http_ok) << "sessions " << http_gauge(&http::HttpCounters::sessions)
+                           << ", request states in use "
+                           << http_gauge(&http::HttpCounters::request_states_in_use);
+      ok = ok && http_ok;
+    }
+    return ok;
   }
 
   std::unique_ptr<http::HttpShared> shared_;  // HTTP servers only

@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""Memory per stalled connection: clients that send and never read.
+
+Two loads, each on a fresh server, with N clients:
+- flood: each pipelines `--requests` GET /plaintext and reads nothing;
+- file: each asks for a 64 MiB file below a temporary --root and reads nothing.
+After the server's output and input counters stop moving (it has paused every connection), the
+change in its VmRSS divided by N is printed beside the change the pools account for
+(output chunks held: ringserve_pool_chunks x 16 KiB). Run from the repository root after a
+build:
+
+    python3 perf/stall_memory.py --clients 50 -- --backend uring
+    python3 perf/stall_memory.py --clients 50 -- --backend epoll --max-queued-output-bytes 1048576
+
+Everything after "--" goes to ringserve-http.
+"""
+import argparse
+import os
+import re
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+CHUNK_BYTES = 16 << 10
+
+
+def vm_rss_kib(pid):
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+def metrics(port):
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        s.sendall(b"GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        got = b""
+        while chunk := s.recv(65536):
+            got += chunk
+    values = {}
+    for line in got.split(b"\r\n\r\n", 1)[1].decode().splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            values[name] = int(value)
+    return values
+
+
+def settle(port, bound_s=20):
+    """Waits until the server's bytes in and out stop moving (every connection paused)."""
+    last = None
+    deadline = time.monotonic() + bound_s
+    while time.monotonic() < deadline:
+        m = metrics(port)
+        now = (m.get("ringserve_bytes_in_total"), m.get("ringserve_bytes_out_total"))
+        if now == last:
+            return m
+        last = now
+        time.sleep(0.5)
+    return metrics(port)
+
+
+def run(args, load, extra):
+    server = subprocess.Popen([args.bin, "--port", "0", *extra, *args.server_args],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    socks = []
+    try:
+        match = re.search(r" port (\d+)", server.stdout.readline())
+        if not match:
+            sys.exit("the server did not start")
+        port = int(match.group(1))
+        metrics(port)  # warm-up
+        time.sleep(0.5)
+        base = vm_rss_kib(server.pid)
+        base_chunks = metrics(port)["ringserve_pool_chunks"]
+        for _ in range(args.clients):
+            s = socket.create_connection(("127.0.0.1", port))
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
+            s.setblocking(False)
+            if load == "flood":
+                data = b"GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n" * args.requests
+            else:
+                data = b"GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n"
+            try:
+                s.send(data)  # as much as the socket takes: the rest is never sent
+            except BlockingIOError:
+                pass
+            socks.append(s)
+        m = settle(port)
+        rss = (vm_rss_kib(server.pid) - base) * 1024 / args.clients
+        chunks = (m["ringserve_pool_chunks"] - base_chunks) * CHUNK_BYTES / args.clients
+        print(f"{load:6} {' '.join(args.server_args) or 'defaults'}: {args.clients} clients: "
+              f"{rss / 1024:.0f} KB of RSS each, {chunks / 1024:.0f} KB of output chunks each")
+    finally:
+        for s in socks:
+            s.close()
+        server.terminate()
+        server.wait()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--requests", type=int, default=200000)
+    parser.add_argument("--bin", default="build/bin/ringserve-http")
+    parser.add_argument("server_args", nargs="*")
+    args = parser.parse_args()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    run(args, "flood", [])
+    with tempfile.TemporaryDirectory() as root:
+        with open(os.path.join(root, "big.bin"), "wb") as f:
+            f.truncate(64 << 20)
+        run(args, "file", ["--root", root])
+
+
+if __name__ == "__main__":
+    main()
