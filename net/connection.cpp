@@ -76,6 +76,16 @@ std::size_t Connection::queued_bytes() const {
   return n;
 }
 
+std::size_t Connection::queued_bytes_through(const ResponseSlot* slot) const {
+  std::size_t n = out_.size();
+  for (const ResponseSlot& s : slots_) {
+    n += s.response.size();
+    if (&s == slot) break;
+    n += s.after.size();
+  }
+  return n;
+}
+
 std::uint64_t Connection::server_paused_ms() const {
   if (pause_reasons_ == 0) return paused_ms_;
   return paused_ms_ + (context_.services.now_ms() - paused_since_ms_);

@@ -79,6 +79,11 @@ class Connection {
   // piece by piece); otherwise it waits for the answers before it. The slot stays open.
   void flush_deferred(ResponseSlot* slot);
   bool deferred_is_first(const ResponseSlot* slot) { return slots_.front() == slot; }
+  // Output queued ahead of the end of `slot`'s answer: what the peer must take before that answer
+  // is through (answers produced after it do not count).
+  std::size_t queued_bytes_through(const ResponseSlot* slot) const;
+  // Input received and not yet handed to the protocol (it waits for a resume).
+  bool has_stashed_input() const { return !stash_.empty() || end_pending_; }
   // Every byte owed, deferred answers (and what waits behind them) included.
   std::size_t queued_bytes() const;
   // Only the bytes that can go out now: output not held back behind an unfinished answer.

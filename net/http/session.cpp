@@ -396,7 +396,9 @@ void HttpSession::set_idle_deadline_if_quiet() {
     return;
   }
   set_read_deadline(factory_.config().idle_timeout_ms);
-  conn_.set_idle(true);
+  // Pipelined requests may still wait in the stash for their redelivery at the end of the turn:
+  // not idle then (the next answer marks it).
+  if (!conn_.has_stashed_input()) conn_.set_idle(true);
 }
 
 void HttpSession::on_read_deadline(void* context) {

@@ -68,11 +68,13 @@ class SessionFactory final : public net::ProtocolFactory {
   std::optional<AccessLog> access_log_;
 };
 
-// The transport stops reading a connection at --max-queued-output-bytes too (and reads again
+// The transport stops reading a connection near --max-queued-output-bytes too (and reads again
 // once a quarter of it is left), so that queued output plus read-ahead stay near it for a peer
 // that does not read. For the server's ConnectionLimits, before it starts.
 inline void follow_output_limit(net::ConnectionLimits& limits, const HttpConfig& http) {
-  limits.output_high_water_bytes = http.max_queued_output_bytes;
+  // A file's read-ahead stops at the mark and may pass it by one read (16 KiB): the transport's
+  // mark is that much higher, so a download does not pause reading the connection.
+  limits.output_high_water_bytes = http.max_queued_output_bytes + (16u << 10);
   limits.output_low_water_bytes = http.max_queued_output_bytes / 4;
 }
 

@@ -217,12 +217,15 @@ void FileTransfer::answer_error(int status) {
 
 void FileTransfer::read_more() {
   if (reading_ || handle_ == nullptr || offset_ >= end_) return;
-  // Reading stops while more than --max-queued-output-bytes is queued on the connection and
-  // goes on when its output has drained: enough to keep the socket busy between reads, little
-  // enough that a thousand slow downloads hold a few chunks each rather than their files.
+  // Reading stops while more than --max-queued-output-bytes is queued ahead of this answer's
+  // end and goes on when output has drained: enough to keep the socket busy between reads,
+  // little enough that a thousand slow downloads hold a few chunks each rather than their
+  // files. Answers queued behind this one do not count: they leave only after it, so waiting
+  // for them would wait for ever.
   HttpSession& session = *pending_->session;
   const net::Connection& conn = session.connection();
-  if (conn.closed() || conn.queued_bytes() > session.factory().config().max_queued_output_bytes) {
+  if (conn.closed() || conn.queued_bytes_through(pending_->slot) >
+                           session.factory().config().max_queued_output_bytes) {
     return;  // resume() goes on
   }
   reading_ = true;

@@ -176,6 +176,7 @@ EventLoop<Poller>::~EventLoop() {
   state_.turn.flush.clear();
   state_.turn.resumed.clear();
   state_.turn.starved.clear();
+  state_.turn.idle.clear();
 }
 
 template <class Poller>
@@ -259,8 +260,13 @@ void EventLoop<Poller>::on_accepted(int fd) {
     // Accepted at the cap (to take an idle connection's place, in the same batch as the one
     // that filled the cap, or by another loop's race): it waits here, as it would have in the
     // backlog, until a place frees.
+    // An idle connection is closed for it at the end of the turn (make_room_at_cap), once the
+    // bytes of this turn have been handled: not one whose request is arriving right now. The
+    // retry timer stays armed while a client is parked, whoever frees a place.
     parked_.push_back(fd);
-    reclaim_for_parked();
+    if (!accept_retry_timer_.armed()) {
+      state_.timers.arm(accept_retry_timer_, config_.accept_retry_ms);
+    }
   } else {
     ::close(fd);
     counters_.rejected_over_cap.add();
@@ -312,7 +318,7 @@ void EventLoop<Poller>::reclaim_for_parked() {
 // and accepting paused at the cap goes on while idle connections can make room.
 template <class Poller>
 void EventLoop<Poller>::make_room_at_cap() {
-  if (state_.turn.idle.empty()) return;
+  if (state_.turn.idle.empty() || (parked_.empty() && !paused_for_cap_)) return;
   reclaim_for_parked();
   if (paused_for_cap_ && context_.cap->full() && can_reclaim()) {
     paused_for_cap_ = false;

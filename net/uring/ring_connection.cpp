@@ -187,9 +187,12 @@ void RingConnection::arm_receive() {
   // It ends after the low-water mark's worth of bytes and is armed again if input is still
   // wanted: a client that pipelines without reading cannot make one turn read far past the point
   // where the connection pauses (the kernel would fill buffer after buffer into the stash).
-  if (poller_.ring().recv_limit()) {
+  recv_limited_ = poller_.ring().recv_limit();
+  if (recv_limited_) {
+    const std::size_t limit =
+        std::max<std::size_t>(limits().output_low_water_bytes, poller_.buffers().buffer_size());
     sqe->file_index = static_cast<std::uint32_t>(  // sqe->optlen (see kernel_abi.hpp)
-        std::max<std::size_t>(limits().output_low_water_bytes, poller_.buffers().buffer_size()));
+        std::min<std::size_t>(limit, UINT32_MAX));
   }
   if (recv_sqes_ > 0) poller_.counters().recv_rearms.add();
   ++recv_sqes_;
@@ -237,10 +240,14 @@ void RingConnection::on_recv(std::int32_t res, std::uint32_t flags) {
     // not at once, or an empty ring would spin.
     poller_.counters().enobufs.add();
     if (receiving_wanted() && !transport_closed_) turn().wait_for_buffers(*this);
-  } else if (res == -EINVAL && poller_.ring().recv_limit()) {
-    // A kernel without the multishot limit: every receive of the loop goes without it.
-    core::log_warn("multishot receive limit refused (EINVAL): receives go without it");
-    poller_.ring().refuse_recv_limit();
+  } else if (res == -EINVAL && recv_limited_) {
+    // A kernel without the multishot limit: every receive of the loop goes without it, this one
+    // again at once (receives armed before the first refusal came back are refused too, each
+    // re-armed the same way).
+    if (poller_.ring().recv_limit()) {
+      core::log_warn("multishot receive limit refused (EINVAL): receives go without it");
+      poller_.ring().refuse_recv_limit();
+    }
   } else if (res != -ECANCELED) {
     poller_.counters().recv_errors.add();
     abort();

@@ -98,6 +98,7 @@ class RingConnection final : public DrivenConnection, private Transport {
   ZeroCopy* zc_ = nullptr;              // from the first zero-copy send on
   std::uint32_t recv_sqes_ = 0;
   bool recv_armed_ = false;
+  bool recv_limited_ = false;  // the receive armed last carries the multishot limit
   bool recv_cancel_pending_ = false;
   bool send_in_flight_ = false;
   bool transport_closed_ = false;

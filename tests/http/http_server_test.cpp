@@ -105,17 +105,23 @@ class HttpServerTest : public ServerFixture {
   }
 
   // Sends `flood` from another thread, waits until the server has stopped reading for its own
-  // backpressure, reads nothing for longer than the deadline under test (the scenario, not a wait
+  // reasons (output backpressure, answers owed), reads nothing for longer than the deadline under test (the scenario, not a wait
   // for readiness), then reads every answer: all `requests` must arrive, in order.
   template <class LengthOf>
   void flood_then_read_late(int fd, const std::string& flood, std::size_t requests,
                             LengthOf length_of) {
     std::thread sender([&] { EXPECT_TRUE(send_all(fd, flood, milliseconds(60000))); });
+    // Paused by the transport's backpressure, or by the session, which stops parsing pipelined
+    // requests at --max-queued-output-bytes (just below the transport's mark).
+    const auto paused = [&] {
+      return counter("input_pauses") > 0 ||
+             http_counter(&http::HttpCounters::pipeline_pauses) > 0;
+    };
     const auto begin = Clock::now();
-    while (counter("input_pauses") == 0 && Clock::now() - begin < milliseconds(10000)) {
+    while (!paused() && Clock::now() - begin < milliseconds(10000)) {
       std::this_thread::sleep_for(milliseconds(5));
     }
-    if (counter("input_pauses") == 0) {
+    if (!paused()) {
       ::shutdown(fd, SHUT_RDWR);  // the sender gives up, so it can be joined
       sender.join();
       FAIL() << "the flood never filled the server's output";
@@ -547,9 +553,13 @@ TEST_P(HttpServerTest, AtTheCapIdleConnectionsMakeRoomOldestFirst) {
   if (GetParam().backend == net::Backend::kThreads) {
     GTEST_SKIP() << "threads: a worker per connection, no loop-wide list of idle ones";
   }
+  if (GetParam().loops > 1) {
+    // Each loop makes room with its own idle connections: a client landing on a loop that has
+    // none waits for a close (reuse across loops is not built yet).
+    GTEST_SKIP() << "one loop's idle connections make room for that loop's clients only";
+  }
   constexpr int kCap = 10;
   constexpr int kHalf = kCap / 2;
-  const bool one_loop = GetParam().loops == 1;
   start(
       [](http::HttpConfig& c) {
         c.idle_timeout_ms = 60000;
@@ -599,8 +609,6 @@ TEST_P(HttpServerTest, AtTheCapIdleConnectionsMakeRoomOldestFirst) {
     ASSERT_EQ(r.status, 200) << "new client " << n;
     fresh.push_back(fd);
     ASSERT_TRUE(wait_until([&] { return counter("connections_reclaimed") == n + 1; }));
-    // Each loop closes its own oldest: the order across loops depends on where clients land.
-    if (!one_loop) continue;
     // The new client was admitted once an old one had gone: exactly n + 1 have, the silent ones
     // first (in any order: they became idle in the same timer tick), then the kept ones.
     ASSERT_TRUE(wait_until([&] { return closed_in(0, kCap) == n + 1; }, milliseconds(5000)))
@@ -612,11 +620,9 @@ TEST_P(HttpServerTest, AtTheCapIdleConnectionsMakeRoomOldestFirst) {
   }
   EXPECT_EQ(counter("rejected_over_cap"), 0);
   EXPECT_EQ(counter("connections_open"), kCap);
-  if (one_loop) {  // every old connection was closed for a new one, and the new ones are kept
-    for (int fd : fresh) {
-      ASSERT_TRUE(send_all(fd, kGetPlaintext));
-      EXPECT_EQ(Reader(fd).next().status, 200) << "the new clients are kept";
-    }
+  for (int fd : fresh) {  // every old connection was closed for a new one, the new ones kept
+    ASSERT_TRUE(send_all(fd, kGetPlaintext));
+    EXPECT_EQ(Reader(fd).next().status, 200) << "the new clients are kept";
   }
   for (int fd : fds)
     close_client(fd);

@@ -426,6 +426,21 @@ TEST_P(StaticFilesTest, PipelinedFilesAnswerInOrder) {
   EXPECT_EQ(reader.next().body, big.substr(big.size() - 3));
 }
 
+// Two large files pipelined: the second reads ahead while the first is sent, and what it has
+// read must not stop the first from reading on (its read-ahead counts only what is queued
+// ahead of its own end; counted over the whole connection, the first stalled for ever).
+TEST_P(StaticFilesTest, TwoPipelinedLargeFilesBothArriveWhole) {
+  start();
+  const int fd = connect();
+  ASSERT_TRUE(send_all(fd,
+                       "GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n"
+                       "GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n"));
+  HttpReader reader(fd);
+  const std::string big = big_contents();
+  EXPECT_TRUE(reader.next(milliseconds(30000)).body == big) << "the first";
+  EXPECT_TRUE(reader.next(milliseconds(30000)).body == big) << "the second";
+}
+
 TEST_P(StaticFilesTest, ClientLeavingMidDownloadFreesEverything) {
   make_huge();
   start();
