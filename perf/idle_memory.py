@@ -20,27 +20,17 @@ import subprocess
 import sys
 import time
 
+from server_probe import metrics, read_response, vm_rss_kib
+
 REQUEST = b"GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n"
 
 
-def vm_rss_kib(pid):
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
-
-
 def read_answer(sock):
-    got = b""
-    while b"Hello, World!" not in got:
-        chunk = sock.recv(4096)
-        if not chunk:
-            raise RuntimeError("connection closed before its answer")
-        got += chunk
+    status, body = read_response(sock)
+    if status != 200 or body != b"Hello, World!":
+        raise RuntimeError(f"unexpected answer {status} {body!r}")
 
 
-METRICS = b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n"
 POOLS = ("ringserve_connection_bytes", "ringserve_http_session_bytes",
          "ringserve_http_request_state_bytes")
 
@@ -48,24 +38,8 @@ POOLS = ("ringserve_connection_bytes", "ringserve_http_session_bytes",
 def pool_bytes(sock):
     """The bytes the pools hold, from /metrics on a kept connection (0 where a backend has no
     such pool, as threads has no connection slab)."""
-    sock.sendall(METRICS)
-    got = b""
-    while True:
-        head, sep, rest = got.partition(b"\r\n\r\n")
-        if sep:
-            length = int(re.search(rb"Content-Length: (\d+)", head).group(1))
-            if len(rest) >= length:
-                break
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise RuntimeError("connection closed during /metrics")
-        got += chunk
-    total = 0
-    for line in rest.decode().splitlines():
-        name, _, value = line.partition(" ")
-        if name in POOLS:
-            total += int(value)
-    return total
+    m = metrics(sock)
+    return sum(m.get(name, 0) for name in POOLS)
 
 
 def main():

@@ -24,29 +24,15 @@ import sys
 import tempfile
 import time
 
+import server_probe
+from server_probe import vm_rss_kib
+
 CHUNK_BYTES = 16 << 10
-
-
-def vm_rss_kib(pid):
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
 
 
 def metrics(port):
     with socket.create_connection(("127.0.0.1", port)) as s:
-        s.sendall(b"GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
-        got = b""
-        while chunk := s.recv(65536):
-            got += chunk
-    values = {}
-    for line in got.split(b"\r\n\r\n", 1)[1].decode().splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            values[name] = int(value)
-    return values
+        return server_probe.metrics(s)
 
 
 def settle(port, bound_s=20):

@@ -35,11 +35,13 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "perf"))
+from server_probe import metrics, read_response, vm_rss_kib  # noqa: E402
+
 PLAINTEXT = b"GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n"
 JSON = b"GET /json HTTP/1.1\r\nHost: t\r\n\r\n"
 PLAINTEXT_BODY = b"Hello, World!"
 JSON_BODY = b'{"message":"Hello, World!"}'
-METRICS = b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n"
 
 # Bounds per idle connection, with margins for a loaded machine; the measured figures are about
 # 0.9 KB (uring) and 0.8 KB (epoll) of RSS, and 850 and 760 bytes from the pools.
@@ -54,44 +56,9 @@ def raise_nofile():
     return hard
 
 
-def read_response(sock):
-    """One whole response (Content-Length framed): (status, body)."""
-    got = b""
-    while True:
-        head, sep, rest = got.partition(b"\r\n\r\n")
-        if sep:
-            length = int(re.search(rb"\r\nContent-Length: (\d+)", head).group(1))
-            if len(rest) >= length:
-                return int(head.split(b" ", 2)[1]), rest[:length]
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise RuntimeError("connection closed before the answer ended")
-        got += chunk
-
-
-def metrics(sock):
-    sock.sendall(METRICS)
-    status, body = read_response(sock)
-    assert status == 200, status
-    values = {}
-    for line in body.decode().splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            values[name] = int(value)
-    return values
-
-
 def pool_bytes(m):
     return (m.get("ringserve_connection_bytes", 0) + m.get("ringserve_http_session_bytes", 0) +
             m.get("ringserve_http_request_state_bytes", 0))
-
-
-def vm_rss_kib(pid):
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
 
 
 def wait_for(what, sock, predicate, bound_s=30):

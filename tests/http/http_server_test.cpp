@@ -105,8 +105,9 @@ class HttpServerTest : public ServerFixture {
   }
 
   // Sends `flood` from another thread, waits until the server has stopped reading for its own
-  // reasons (output backpressure, answers owed), reads nothing for longer than the deadline under test (the scenario, not a wait
-  // for readiness), then reads every answer: all `requests` must arrive, in order.
+  // reasons (output backpressure, answers owed), reads nothing for longer than the deadline under
+  // test (the scenario, not a wait for readiness), then reads every answer: all `requests` must
+  // arrive, in order.
   template <class LengthOf>
   void flood_then_read_late(int fd, const std::string& flood, std::size_t requests,
                             LengthOf length_of) {
@@ -114,8 +115,7 @@ class HttpServerTest : public ServerFixture {
     // Paused by the transport's backpressure, or by the session, which stops parsing pipelined
     // requests at --max-queued-output-bytes (just below the transport's mark).
     const auto paused = [&] {
-      return counter("input_pauses") > 0 ||
-             http_counter(&http::HttpCounters::pipeline_pauses) > 0;
+      return counter("input_pauses") > 0 || http_counter(&http::HttpCounters::pipeline_pauses) > 0;
     };
     const auto begin = Clock::now();
     while (!paused() && Clock::now() - begin < milliseconds(10000)) {
