@@ -14,13 +14,12 @@ Everything after "--" goes to ringserve-http. The open-file limit is raised to i
 """
 import argparse
 import re
-import resource
 import socket
 import subprocess
 import sys
 import time
 
-from server_probe import metrics, read_response, vm_rss_kib
+from server_probe import metrics, raise_nofile, read_response, vm_rss_kib
 
 REQUEST = b"GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n"
 
@@ -48,8 +47,7 @@ def main():
     parser.add_argument("--bin", default="build/bin/ringserve-http")
     parser.add_argument("server_args", nargs="*")
     args = parser.parse_args()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    raise_nofile()
     server = subprocess.Popen([args.bin, "--port", "0", *args.server_args],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

@@ -17,7 +17,6 @@ Everything after "--" goes to ringserve-http.
 import argparse
 import os
 import re
-import resource
 import socket
 import subprocess
 import sys
@@ -25,7 +24,7 @@ import tempfile
 import time
 
 import server_probe
-from server_probe import vm_rss_kib
+from server_probe import raise_nofile, vm_rss_kib
 
 CHUNK_BYTES = 16 << 10
 
@@ -94,8 +93,7 @@ def main():
     parser.add_argument("--bin", default="build/bin/ringserve-http")
     parser.add_argument("server_args", nargs="*")
     args = parser.parse_args()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    raise_nofile()
     run(args, "flood", [])
     with tempfile.TemporaryDirectory() as root:
         with open(os.path.join(root, "big.bin"), "wb") as f:

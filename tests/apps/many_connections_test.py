@@ -28,7 +28,6 @@ import argparse
 import asyncio
 import os
 import re
-import resource
 import socket
 import subprocess
 import sys
@@ -36,7 +35,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "perf"))
-from server_probe import metrics, read_response, vm_rss_kib  # noqa: E402
+from server_probe import metrics, raise_nofile, read_response, vm_rss_kib  # noqa: E402
 
 PLAINTEXT = b"GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n"
 JSON = b"GET /json HTTP/1.1\r\nHost: t\r\n\r\n"
@@ -48,12 +47,6 @@ JSON_BODY = b'{"message":"Hello, World!"}'
 RSS_BOUND = 2048
 POOL_BOUND = 1024
 SKIP = 77  # ctest's SKIP_RETURN_CODE
-
-
-def raise_nofile():
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return hard
 
 
 def pool_bytes(m):
