@@ -322,7 +322,7 @@ void EventLoop<Poller>::make_room_at_cap() {
   reclaim_for_parked();
   if (paused_for_cap_ && context_.cap->full() && can_reclaim()) {
     paused_for_cap_ = false;
-    state_.timers.cancel(accept_retry_timer_);
+    if (parked_.empty()) state_.timers.cancel(accept_retry_timer_);  // else it stays, as above
     poller_.set_accepting(true);
   }
 }
