@@ -52,6 +52,11 @@ void add_server_flags(CLI::App& app, net::ServerConfig& config) {
          "threads: each worker thread's stack, in KiB")
       ->default_str(std::to_string(net::LoopConfig::kDefaultThreadStackBytes >> 10))
       ->check(CLI::Range(32U, 8192U));
+  app.add_option("--thread-idle-timeout-ms", config.loop.thread_idle_timeout_ms,
+                 "threads: a worker thread that has waited this long for a connection ends, "
+                 "freeing its stack and pools")
+      ->capture_default_str()
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{86400000}));
   app.add_option("--buffer-count", config.loop.buffer_count,
                  "Provided receive buffers per loop (power of two)")
       ->capture_default_str()

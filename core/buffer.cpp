@@ -79,8 +79,7 @@ BufferChain::BufferChain(BufferChain&& other) noexcept
     : pool_(other.pool_),
       head_(std::exchange(other.head_, nullptr)),
       tail_(std::exchange(other.tail_, nullptr)),
-      size_(std::exchange(other.size_, 0)),
-      chunk_count_(std::exchange(other.chunk_count_, 0)) {}
+      size_(std::exchange(other.size_, 0)) {}
 
 BufferChain& BufferChain::operator=(BufferChain&& other) noexcept {
   if (this != &other) {
@@ -89,7 +88,6 @@ BufferChain& BufferChain::operator=(BufferChain&& other) noexcept {
     head_ = std::exchange(other.head_, nullptr);
     tail_ = std::exchange(other.tail_, nullptr);
     size_ = std::exchange(other.size_, 0);
-    chunk_count_ = std::exchange(other.chunk_count_, 0);
   }
   return *this;
 }
@@ -102,7 +100,6 @@ Chunk* BufferChain::push_chunk() {
     head_ = c;
   }
   tail_ = c;
-  ++chunk_count_;
   return c;
 }
 
@@ -112,7 +109,6 @@ void BufferChain::pop_front_chunk(ChunkSink* used) {
   if (head_ == nullptr) {
     tail_ = nullptr;
   }
-  --chunk_count_;
   if (used != nullptr) {
     used->take(c);
   } else {
@@ -208,11 +204,9 @@ void BufferChain::splice_back(BufferChain& other) {
   }
   tail_ = other.tail_;
   size_ += other.size_;
-  chunk_count_ += other.chunk_count_;
   other.head_ = nullptr;
   other.tail_ = nullptr;
   other.size_ = 0;
-  other.chunk_count_ = 0;
 }
 
 void BufferChain::append_chunk(Chunk* chunk) {
@@ -228,7 +222,6 @@ void BufferChain::append_chunk(Chunk* chunk) {
   }
   tail_ = chunk;
   size_ += chunk->readable();
-  ++chunk_count_;
 }
 
 void BufferChain::clear() {

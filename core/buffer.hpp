@@ -141,7 +141,14 @@ class BufferChain {
   // Copies readable bytes starting offset bytes from the front; returns bytes copied.
   std::size_t copy_out(std::size_t offset, std::span<std::byte> out) const;
 
-  std::size_t chunk_count() const { return chunk_count_; }
+  // Walks the chain (for tests and diagnostics: a chain keeps no count, every connection has
+  // two chains and an idle one pays for each byte).
+  std::size_t chunk_count() const {
+    std::size_t n = 0;
+    for (const Chunk* c = head_; c != nullptr; c = c->next)
+      ++n;
+    return n;
+  }
 
   // The first readable run of bytes (empty when the chain is).
   std::span<const std::byte> front_segment() const {
@@ -172,7 +179,6 @@ class BufferChain {
   Chunk* head_ = nullptr;
   Chunk* tail_ = nullptr;
   std::size_t size_ = 0;
-  std::size_t chunk_count_ = 0;
 };
 
 }  // namespace rs::core

@@ -4,6 +4,10 @@
 // through an intrusive free list, so after warm-up make() and destroy() never reach the heap.
 // A new slab's slots are handed out in order, each first written when it is first used, so a
 // slab costs memory (RSS) only for the slots a load has actually needed.
+// A slab holds at least `objects_per_slab` objects, and as many more as fit in the power of two
+// of bytes it is rounded up to: allocators serve large blocks from size classes, so the room up
+// to the class boundary is paid for anyway (64 connections of 392 bytes asked 25,088 bytes and
+// were served 28,672: 56 bytes more per connection).
 // Not thread-safe: one event loop owns a pool.
 
 #include <algorithm>
@@ -22,7 +26,7 @@ template <class T>
 class SlabPool {
  public:
   explicit SlabPool(std::size_t objects_per_slab = 64)
-      : objects_per_slab_(std::max<std::size_t>(objects_per_slab, 1)) {}
+      : objects_per_slab_(filling(std::max<std::size_t>(objects_per_slab, 1))) {}
 
   ~SlabPool() {
     // Outstanding objects are not destroyed: the pool cannot tell live slots from free ones.
@@ -99,6 +103,14 @@ class SlabPool {
       (std::max(sizeof(T), sizeof(FreeSlot)) + kSlotAlign - 1) / kSlotAlign * kSlotAlign;
 
   std::size_t slab_bytes() const { return objects_per_slab_ * kSlotBytes; }
+
+  // At least n objects: as many as fit in n's bytes rounded up to a power of two.
+  static std::size_t filling(std::size_t n) {
+    std::size_t bytes = 1;
+    while (bytes < n * kSlotBytes)
+      bytes <<= 1;
+    return bytes / kSlotBytes;
+  }
 
   void push_free(FreeSlot* slot) {
     slot->next = free_;

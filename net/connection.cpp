@@ -1,6 +1,8 @@
 #include "net/connection.hpp"
 
+#include <algorithm>
 #include <cassert>
+#include <cstdint>
 
 namespace rs::net {
 
@@ -12,11 +14,11 @@ void Protocol::on_shutdown(Connection& conn) {
   conn.close_lingering(conn.limits().shutdown_linger_ms);
 }
 
-Connection::Connection(int fd, std::uint64_t id, ConnectionContext& context, Transport& transport)
+Connection::Connection(int fd, std::uint64_t id, ConnectionContext& context)
     : fd_(fd),
       id_(id),
+      wake_(&Connection::on_wake, this),
       context_(context),
-      transport_(transport),
       out_(context.services.chunks()),
       stash_(context.services.chunks()) {}
 
@@ -134,26 +136,42 @@ void Connection::close() {
 
 void Connection::close_lingering(std::uint64_t linger_ms) {
   if (state_ != State::kOpen) return;
-  linger_ms_ = linger_ms;
+  linger_ms_ = static_cast<std::uint32_t>(std::min<std::uint64_t>(linger_ms, UINT32_MAX));
   close();
 }
 
-void Connection::on_linger_expired(core::Timer& timer) {
-  static_cast<Connection*>(timer.context())->abort();
+void Connection::wake_at(std::uint64_t at_ms) {
+  if (state_ == State::kOpen || state_ == State::kClosing) {
+    wake_.set_at(context_.services.timers(), at_ms);
+  }
+}
+
+void Connection::on_wake(core::Timer& timer) {
+  auto& self = *static_cast<Connection*>(timer.context());
+  if (!self.wake_.reached(self.context_.services.timers())) return;
+  if (self.state_ == State::kLingering) {
+    self.abort();  // the peer did not close in time; the close settles when the turn ends
+    return;
+  }
+  if (self.state_ == State::kClosed || self.protocol_ == nullptr) return;
+  self.call_protocol([&](Protocol& p) { p.on_timer(self); });
 }
 
 void Connection::abort() {
   if (state_ == State::kClosed) return;
   state_ = State::kClosed;
   receiving_wanted_ = false;
-  linger_timer_.set(nullptr, nullptr);
-  context_.services.timers().cancel(linger_timer_);
+  wake_.cancel(context_.services.timers());
   // out_ is not cleared here: a send in flight may still read it. Its chunks go back to the pool
   // with the connection, after the last completion.
   stash_.clear();
   context_.turn.forget(static_cast<DrivenConnection&>(*this));
-  transport_.close_transport();
+  transport().close_transport();
   send_this_turn();  // the protocol hears of the close when the turn ends
+}
+
+Transport& Connection::transport() {
+  return static_cast<DrivenConnection&>(*this);
 }
 
 sockaddr_storage Connection::peer() const {
@@ -222,11 +240,11 @@ void DrivenConnection::deliver_end() {
   call_protocol([&](Protocol& p) { p.on_input_end(*this); });
 }
 
-void DrivenConnection::output_sent(std::size_t n) {
+void DrivenConnection::output_sent(std::size_t n, core::ChunkSink* used) {
   if (state_ == State::kClosed) return;
   bytes_sent_ += n;
   if (n > 0) last_sent_ms_ = context_.services.now_ms();
-  out_.consume(n, sent_chunks_);
+  out_.consume(n, used);
   // Everything sendable is in the kernel. Deferred answers may still be owed: one that streams
   // (a large file) waits for this to read on, also once a close has been asked for.
   if (out_.empty() && (state_ == State::kOpen || state_ == State::kClosing)) {
@@ -243,13 +261,13 @@ void DrivenConnection::shut_down() {
 
 void Connection::settle() {
   if (in_protocol_call_) return;  // the callback's own settle follows
-  if (state_ == State::kClosing && out_.empty() && slots_.empty() && !transport_.send_in_flight()) {
+  if (state_ == State::kClosing && out_.empty() && slots_.empty() &&
+      !transport().send_in_flight()) {
     if (linger_ms_ > 0 && !input_ended_) {
       state_ = State::kLingering;
-      transport_.shutdown_write();
+      transport().shutdown_write();
       update_receiving();
-      linger_timer_.set(&Connection::on_linger_expired, this);
-      context_.services.timers().arm(linger_timer_, linger_ms_);
+      wake_.set(context_.services.timers(), linger_ms_);  // replaces the protocol's wake-up
       return;
     }
     abort();
@@ -261,7 +279,7 @@ void Connection::settle() {
     return;
   }
   update_backpressure();
-  if (!out_.empty() && !transport_.send_in_flight()) send_this_turn();
+  if (!out_.empty() && !transport().send_in_flight()) send_this_turn();
 }
 
 void Connection::update_receiving() {
@@ -270,7 +288,7 @@ void Connection::update_receiving() {
   if (want == receiving_wanted_) return;
   receiving_wanted_ = want;
   if (!want) context_.turn.stop_waiting_for_buffers(static_cast<DrivenConnection&>(*this));
-  transport_.set_receiving(want);
+  transport().set_receiving(want);
 }
 
 void Connection::update_backpressure() {

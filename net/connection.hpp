@@ -17,6 +17,7 @@
 #include <string_view>
 
 #include "core/buffer.hpp"
+#include "core/deadline.hpp"
 #include "core/intrusive_list.hpp"
 #include "core/slab_pool.hpp"
 #include "net/loop_counters.hpp"
@@ -102,6 +103,14 @@ class Connection {
   // the client's time (a head or a body arriving) leaves this out.
   std::uint64_t server_paused_ms() const;
 
+  // --- the protocol's timer ---
+  // One timer per connection: Protocol::on_timer runs once the loop's clock reaches at_ms,
+  // replacing any wake-up asked for before (kNever: none). The protocol keeps its deadlines as
+  // numbers and asks for the earliest; moving a wake-up later costs nothing (core::Deadline).
+  // Ignored once the connection lingers or has closed.
+  static constexpr std::uint64_t kNever = core::Deadline::kNever;
+  void wake_at(std::uint64_t at_ms);
+
   // --- lifetime ---
   // An idle connection (kept between requests, or new and silent) may be closed by the loop at
   // the connection cap to admit a waiting client, oldest first, as nginx reuses its keep-alive
@@ -135,7 +144,7 @@ class Connection {
   enum PauseReason : std::uint8_t { kPausedByProtocol = 1, kPausedByBackpressure = 2 };
 
   // Only a DrivenConnection is ever made.
-  Connection(int fd, std::uint64_t id, ConnectionContext& context, Transport& transport);
+  Connection(int fd, std::uint64_t id, ConnectionContext& context);
   ~Connection();
 
   template <class F>
@@ -148,25 +157,25 @@ class Connection {
   void update_backpressure();
   void release_slots_in_order();
   void notify_closed();
-  static void on_linger_expired(core::Timer& timer);
+  static void on_wake(core::Timer& timer);
+  Transport& transport();  // the backend's side: every Connection is a DrivenConnection
 
+  // Small fields first, packed: every idle connection pays for each byte here.
   int fd_;
+  std::uint32_t linger_ms_ = 0;  // 0: plain close
   State state_ = State::kOpen;
   std::uint8_t pause_reasons_ = 0;
-  std::uint64_t last_sent_ms_ = 0;
-  std::uint64_t paused_ms_ = 0;        // ended pauses, in all
-  std::uint64_t paused_since_ms_ = 0;  // the pause under way, if pause_reasons_ != 0
   bool receiving_wanted_ = false;
   bool input_ended_ = false;
   bool in_protocol_call_ = false;
   bool end_pending_ = false;  // EOF arrived while stashed input still waited
+  std::uint64_t last_sent_ms_ = 0;
+  std::uint64_t paused_ms_ = 0;        // ended pauses, in all
+  std::uint64_t paused_since_ms_ = 0;  // the pause under way, if pause_reasons_ != 0
   std::uint64_t id_;
-  std::uint64_t linger_ms_ = 0;  // 0: plain close
   std::uint64_t bytes_sent_ = 0;
-  core::Timer linger_timer_;
+  core::Deadline wake_;  // the protocol's wake-up, or the end of a lingering close
   ConnectionContext& context_;
-  Transport& transport_;
-  core::ChunkSink* sent_chunks_ = nullptr;  // where used-up output goes; null: the pool
   Protocol* protocol_ = nullptr;
   core::BufferChain out_;
   core::BufferChain stash_;
@@ -175,7 +184,7 @@ class Connection {
 
 // The part of a connection that its loop and backend drive. A backend's connection derives
 // from it and implements net::Transport.
-class DrivenConnection : public Connection {
+class DrivenConnection : public Connection, private Transport {
  public:
   // Hands the connection to its protocol and starts receiving.
   void start(Protocol* protocol);
@@ -184,8 +193,9 @@ class DrivenConnection : public Connection {
   void deliver_end();  // the peer sent FIN
   void redeliver();    // the stash again, after resume_input()
   // n bytes of pending_output() reached the kernel. An open connection settles (a closed one
-  // drops the news: its output goes back with it).
-  void output_sent(std::size_t n);
+  // drops the news: its output goes back with it). Used-up output chunks go to `used`, or back to
+  // the pool when it is null (a zero-copy send's chunks may still be read by the kernel).
+  void output_sent(std::size_t n, core::ChunkSink* used = nullptr);
   // The server is stopping: the protocol finishes what is in flight, then closes.
   void shut_down();
   // The loop's end of this connection's turn: finish a graceful close once drained, apply
@@ -194,9 +204,6 @@ class DrivenConnection : public Connection {
 
   core::BufferChain& pending_output() { return out_; }
   bool receiving_wanted() const { return receiving_wanted_; }
-  // Used-up output chunks go here instead of back to the pool (the kernel may still read
-  // them: zero-copy sends).
-  void send_used_chunks_to(core::ChunkSink* sink) { sent_chunks_ = sink; }
   // A backend whose sends block (threads) reads nothing while it waits in one: that time, in ms,
   // counts as a pause of the server's, as the event loops' backpressure does (unless a pause
   // was under way anyway, which already counts it).
@@ -211,11 +218,14 @@ class DrivenConnection : public Connection {
   core::ListNode idle_node;     // idle: the protocol said so (Connection::set_idle)
 
  protected:
-  DrivenConnection(int fd, std::uint64_t id, ConnectionContext& context, Transport& transport)
-      : Connection(fd, id, context, transport) {}
+  DrivenConnection(int fd, std::uint64_t id, ConnectionContext& context)
+      : Connection(fd, id, context) {}
   ~DrivenConnection() = default;
   TurnLists& turn() { return context_.turn; }
   LoopCounters& counters() { return context_.counters; }
+
+ private:
+  friend class Connection;  // reaches the Transport through transport()
 };
 
 using ConnectionList = core::IntrusiveList<DrivenConnection, &DrivenConnection::all_node>;

@@ -44,6 +44,10 @@ inline constexpr std::uint8_t kAll = kUring | kEpoll | kThreads;
   X(Gauge, connections_idle, kEventLoops, "connections_idle",                                     \
     "Idle connections now (kept between requests, or silent for 1 s since they connected).")      \
   X(Gauge, connections_peak, kAll, "connections_peak", "Most connections open at once.")          \
+  X(Gauge, worker_threads, kThreads, "worker_threads",                                            \
+    "Worker threads now, serving a connection or waiting for the next one.")                      \
+  X(Counter, worker_threads_reaped, kThreads, "worker_threads_reaped_total",                      \
+    "Worker threads ended after waiting --thread-idle-timeout-ms for a connection.")              \
   /* bytes and I/O operations */                                                                  \
   X(Counter, bytes_in, kAll, "bytes_in_total", "Bytes received.")                                 \
   X(Counter, bytes_out, kAll, "bytes_out_total", "Bytes the kernel took to send.")                \

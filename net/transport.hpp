@@ -34,6 +34,8 @@ class Protocol {
   virtual void on_output_drained(Connection& /*conn*/) {}
   // The server is stopping: finish what is in flight, then close. The default closes gracefully.
   virtual void on_shutdown(Connection& conn);
+  // The wake-up asked for with Connection::wake_at is due.
+  virtual void on_timer(Connection& /*conn*/) {}
   // Last call for this connection: release per-connection state, cancel timers.
   virtual void on_close(Connection& conn) = 0;
 
@@ -48,8 +50,9 @@ class ProtocolFactory {
   virtual Protocol* open(Connection& conn) = 0;
 };
 
-// Makes a loop's factory, on that loop's thread, once its services exist. What a net::Server
-// takes, so the same server runs echo or HTTP.
+// Makes a loop's factory once its services exist, on that loop's thread (a worker of the threads
+// backend: on the acceptor's, before the worker's thread starts). What a net::Server takes, so
+// the same server runs echo or HTTP.
 using ProtocolFactoryMaker = std::function<std::unique_ptr<ProtocolFactory>(LoopServices&)>;
 
 // What a loop offers protocol code beside connections. File reads and log appends join with
@@ -66,6 +69,9 @@ class LoopServices {
   virtual LogSink* access_log() = 0;
   // Opens and reads files without blocking the loop (net/file_service.hpp).
   virtual FileService& files() = 0;
+  // A worker of the threads backend serves one connection at a time: its pools are made for
+  // one, up front, where an event loop's grow by large slabs for thousands.
+  virtual bool serves_one_connection() const { return false; }
 
  protected:
   ~LoopServices() = default;

@@ -11,7 +11,7 @@ namespace rs::net::epoll {
 
 EpollConnection::EpollConnection(EpollPoller& poller, ConnectionContext& context, int fd,
                                  std::uint64_t id)
-    : DrivenConnection(fd, id, context, *this), poller_(poller) {
+    : DrivenConnection(fd, id, context), poller_(poller) {
   bind<&EpollConnection::on_ready>(watch_, this);
 }
 

@@ -16,7 +16,7 @@ namespace rs::net::epoll {
 
 class EpollPoller;
 
-class EpollConnection final : public DrivenConnection, private Transport {
+class EpollConnection final : public DrivenConnection {
  public:
   core::ListNode interest_node;  // on the poller's list: its epoll interest changed this turn
 

@@ -14,7 +14,7 @@ namespace {
 
 // remote, " - - [", date, "] \"", request line, "\" ", status, ' ', bytes, " \"", referer,
 // "\" \"", user agent, "\"\n": each part at its longest.
-static_assert(sizeof(PeerText::data) + 6 + kClfDateLength + 3 +
+static_assert(PeerAddress::kTextBytes + 6 + kClfDateLength + 3 +
                   sizeof(AccessLogFields::request_line.data) + 2 + 11 + 1 + 20 + 2 +
                   sizeof(AccessLogFields::referer.data) + 3 +
                   sizeof(AccessLogFields::user_agent.data) + 2 <=
@@ -94,34 +94,38 @@ void capture_raw_request_line(std::string_view head_bytes, AccessLogFields& out)
   append(out.request_line, line);
 }
 
-void PeerText::assign(const sockaddr_storage& peer) {
-  known = true;
-  const char* text = nullptr;
+void PeerAddress::assign(const sockaddr_storage& peer) {
+  family = kUnknown;
   if (peer.ss_family == AF_INET) {
     const auto& in = reinterpret_cast<const sockaddr_in&>(peer);
-    text = ::inet_ntop(AF_INET, &in.sin_addr, data, sizeof(data));
+    std::memcpy(bytes, &in.sin_addr, 4);
+    family = kV4;
   } else if (peer.ss_family == AF_INET6) {
     const auto& in6 = reinterpret_cast<const sockaddr_in6&>(peer);
     if (IN6_IS_ADDR_V4MAPPED(&in6.sin6_addr)) {
       // A v4 client of a dual-stack listener: log it as the v4 address it is.
-      text = ::inet_ntop(AF_INET, &in6.sin6_addr.s6_addr[12], data, sizeof(data));
+      std::memcpy(bytes, &in6.sin6_addr.s6_addr[12], 4);
+      family = kV4;
     } else {
-      text = ::inet_ntop(AF_INET6, &in6.sin6_addr, data, sizeof(data));
+      std::memcpy(bytes, &in6.sin6_addr, 16);
+      family = kV6;
     }
   }
-  if (text == nullptr) {
-    data[0] = '-';
-    size = 1;
-    return;
-  }
-  size = static_cast<std::uint8_t>(std::strlen(data));
+}
+
+std::string_view PeerAddress::text(char (&out)[kTextBytes]) const {
+  const char* text = nullptr;
+  if (family == kV4) text = ::inet_ntop(AF_INET, bytes, out, sizeof(out));
+  if (family == kV6) text = ::inet_ntop(AF_INET6, bytes, out, sizeof(out));
+  if (text == nullptr) return "-";
+  return {out, std::strlen(out)};
 }
 
 std::size_t format_access_line(char* out, std::string_view remote, std::string_view date,
                                const AccessLogFields& fields, int status,
                                std::uint64_t body_bytes) {
   std::size_t at = 0;
-  at = put_field(out, at, remote.substr(0, sizeof(PeerText::data)));
+  at = put_field(out, at, remote.substr(0, PeerAddress::kTextBytes));
   at = put(out, at, " - - [");
   at = put(out, at, date.substr(0, kClfDateLength));
   at = put(out, at, "] \"");

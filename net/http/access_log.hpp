@@ -46,13 +46,19 @@ void capture_access_fields(const RequestHead& head, AccessLogFields& out);
 // For a head that failed to parse or never completed: its first line as received, if any.
 void capture_raw_request_line(std::string_view head_bytes, AccessLogFields& out);
 
-// The client's address as text, formatted once per connection; "-" when unknown.
-struct PeerText {
+// The client's address, kept in 17 bytes per connection (an idle connection is small) and
+// written as text for each line.
+struct PeerAddress {
+  static constexpr std::size_t kTextBytes = 48;  // INET6_ADDRSTRLEN
+  enum Family : std::uint8_t { kNotAsked, kUnknown, kV4, kV6 };
+
   void assign(const sockaddr_storage& peer);
-  std::string_view view() const { return {data, size}; }
-  bool known = false;
-  std::uint8_t size = 0;
-  char data[48] = {};  // INET6_ADDRSTRLEN
+  bool known() const { return family != kNotAsked; }
+  // The address as text, written into out; "-" when unknown.
+  std::string_view text(char (&out)[kTextBytes]) const;
+
+  Family family = kNotAsked;
+  std::uint8_t bytes[16] = {};
 };
 
 // Longest line format_access_line writes.

@@ -21,13 +21,15 @@ namespace rs::http {
 class HeadBuffers {
  public:
   static constexpr std::size_t kFirstBytes = 2048;
-  // Each pool grows by about this much at a time.
+  // Each pool grows by about this much at a time (by one buffer, where one is larger).
   static constexpr std::size_t kSlabBytes = 128 << 10;
 
-  explicit HeadBuffers(std::size_t max_bytes) : max_bytes_(std::max<std::size_t>(max_bytes, 1)) {
+  // slab_bytes 0: every pool grows by one buffer at a time (one connection's heads).
+  explicit HeadBuffers(std::size_t max_bytes, std::size_t slab_bytes = kSlabBytes)
+      : max_bytes_(std::max<std::size_t>(max_bytes, 1)) {
     for (std::size_t bytes = kFirstBytes; bytes < max_bytes_; bytes *= 2)
-      add_pool(bytes);
-    add_pool(max_bytes_);
+      add_pool(bytes, slab_bytes);
+    add_pool(max_bytes_, slab_bytes);
   }
   HeadBuffers(const HeadBuffers&) = delete;
   HeadBuffers& operator=(const HeadBuffers&) = delete;
@@ -59,6 +61,10 @@ class HeadBuffers {
     return larger;
   }
 
+  // Makes room for one buffer of the smallest size now, so that the first head that arrives in
+  // pieces does not reach the heap.
+  void reserve_first() { pools_.front()->reserve(1); }
+
   // Buffers handed out now, of every size (for tests and pool accounting).
   std::size_t outstanding() const {
     std::size_t n = 0;
@@ -68,9 +74,9 @@ class HeadBuffers {
   }
 
  private:
-  void add_pool(std::size_t bytes) {
+  void add_pool(std::size_t bytes, std::size_t slab_bytes) {
     pools_.push_back(
-        std::make_unique<core::ChunkPool>(bytes, std::max<std::size_t>(kSlabBytes / bytes, 1)));
+        std::make_unique<core::ChunkPool>(bytes, std::max<std::size_t>(slab_bytes / bytes, 1)));
   }
   core::ChunkPool& pool_for(std::size_t bytes) {
     for (const auto& pool : pools_) {

@@ -3,8 +3,10 @@
 
 #include <array>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -109,6 +111,22 @@ struct HttpCounters {
   core::Gauge pool_grows;  // slabs made by the HTTP pools (sessions, requests, answers, heads)
 };
 
+// Adds what `from` counted to `into` (single writer: whoever holds `into`). Not the gauges: they
+// describe pools, and the pools of a factory that is gone are gone with it.
+inline void add_counts(HttpCounters& into, const HttpCounters& from) {
+  for (std::size_t i = 0; i < into.responses_by_class.size(); ++i)
+    into.responses_by_class[i].add(from.responses_by_class[i].get());
+  for (std::size_t i = 0; i < into.parse_errors.size(); ++i)
+    into.parse_errors[i].add(from.parse_errors[i].get());
+  for (core::Counter HttpCounters::*c :
+       {&HttpCounters::requests, &HttpCounters::header_timeouts, &HttpCounters::idle_timeouts,
+        &HttpCounters::body_timeouts, &HttpCounters::send_timeouts,
+        &HttpCounters::body_memory_rejections, &HttpCounters::pipeline_pauses,
+        &HttpCounters::client_aborts}) {
+    (into.*c).add((from.*c).get());
+  }
+}
+
 // Shared by every loop of one HTTP server.
 class HttpShared {
  public:
@@ -122,7 +140,9 @@ class HttpShared {
   // Opened once at start-up; every loop opens files beneath it.
   int root_fd() const { return root_fd_; }
 
-  // Loops register at start-up; readers (/metrics) sum without locking the loops.
+  // Loops register at start-up; readers (/metrics) sum without locking the loops. What a loop
+  // counted stays counted after it unregisters (a worker of the threads backend ends while the
+  // server runs): the totals never go back.
   void register_counters(const HttpCounters* counters) {
     std::lock_guard lock(mutex_);
     counters_.push_back(counters);
@@ -130,10 +150,12 @@ class HttpShared {
   void unregister_counters(const HttpCounters* counters) {
     std::lock_guard lock(mutex_);
     std::erase(counters_, counters);
+    add_counts(retired_, *counters);
   }
   template <class F>
   void for_each_counters(F&& f) const {
     std::lock_guard lock(mutex_);
+    f(retired_);
     for (const HttpCounters* c : counters_)
       f(*c);
   }
@@ -172,6 +194,7 @@ class HttpShared {
   int root_fd_;
   mutable std::mutex mutex_;
   std::vector<const HttpCounters*> counters_;
+  HttpCounters retired_;  // the counts of the loops that unregistered (guarded by mutex_)
   std::function<net::CounterValues()> transport_counters_;
   std::atomic<std::uint64_t> body_memory_{0};
 };

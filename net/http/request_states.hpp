@@ -6,6 +6,7 @@
 
 #include <cstddef>
 
+#include "core/buffer.hpp"
 #include "core/counters.hpp"
 #include "core/slab_pool.hpp"
 #include "net/http/limits.hpp"
@@ -15,20 +16,33 @@
 namespace rs::http {
 
 struct RequestState {
-  explicit RequestState(const Limits& limits) : parser(limits) {}
+  RequestState(const Limits& limits, core::ChunkPool& chunks) : parser(limits), body(chunks) {}
   RequestParser parser;
   Request request;
+  core::Chunk* head_buffer = nullptr;  // only while a head arrives in pieces
+  core::BufferChain body;              // the body, when the route keeps it
+  std::uint64_t body_reserved = 0;     // of the process's body memory, for `body`
+  // Connection::server_paused_ms() when the header or body deadline was set or last moved on,
+  // and how far it has been moved on since it was set (at most the send timeout).
+  std::uint64_t paused_mark_ms = 0;
+  std::uint64_t extended_ms = 0;
   RequestState* next_free = nullptr;
 };
 
 // One loop's request states. A state given back stays constructed on a free list, so taking
 // one is a pop: a new RequestParser would clear its 5 KB of spans and head every time. States
-// are made in slabs of 16 as the number read at once grows (counted in grows()). The gauges
-// (single writer: the loop) tell /metrics how many are in use and how many were made.
+// are made in slabs (of 16 on an event loop, of one for a worker of the threads backend) as the
+// number read at once grows (counted in grows()). The gauges (single writer: the loop) tell
+// /metrics how many are in use and how many were made.
 class RequestStates {
  public:
-  RequestStates(const Limits& limits, core::Gauge& in_use, core::Gauge& made)
-      : limits_(limits), pool_(16), in_use_gauge_(in_use), made_gauge_(made) {}
+  RequestStates(const Limits& limits, core::ChunkPool& chunks, core::Gauge& in_use,
+                core::Gauge& made, std::size_t per_slab = 16)
+      : limits_(limits),
+        chunks_(chunks),
+        pool_(per_slab),
+        in_use_gauge_(in_use),
+        made_gauge_(made) {}
   ~RequestStates() {
     while (RequestState* s = free_) {
       free_ = s->next_free;
@@ -43,19 +57,24 @@ class RequestStates {
     if (s != nullptr) {
       free_ = s->next_free;
     } else {
-      s = pool_.make(limits_);
+      s = pool_.make(limits_, chunks_);
       made_gauge_.set(static_cast<std::int64_t>(pool_.outstanding()));
     }
     in_use_gauge_.set(static_cast<std::int64_t>(++in_use_));
     return s;
   }
   // The parser is reset here, so that a state taken is always ready for a request's first byte.
+  // The owner has given back its head buffer and body first.
   void give_back(RequestState* s) {
     in_use_gauge_.set(static_cast<std::int64_t>(--in_use_));
     s->parser.reset();
     s->next_free = free_;
     free_ = s;
   }
+
+  // Room for n states now (a slab's memory, not yet written), so taking them does not reach
+  // the heap.
+  void reserve(std::size_t n) { pool_.reserve(n); }
 
   std::size_t in_use() const { return in_use_; }
   // States made so far, in use or free: what the pool holds.
@@ -64,6 +83,7 @@ class RequestStates {
 
  private:
   Limits limits_;
+  core::ChunkPool& chunks_;
   core::SlabPool<RequestState> pool_;
   RequestState* free_ = nullptr;
   std::size_t in_use_ = 0;

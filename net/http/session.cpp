@@ -6,6 +6,7 @@
 #include <new>
 #include <type_traits>
 
+#include "core/deadline.hpp"
 #include "net/http/handlers.hpp"
 #include "net/http/response.hpp"
 #include "net/http/session_factory.hpp"
@@ -29,11 +30,7 @@ Method method_of(std::string_view m) {
 }  // namespace
 
 HttpSession::HttpSession(SessionFactory& factory, net::Connection& conn)
-    : factory_(factory),
-      conn_(conn),
-      body_(factory.services().chunks()),
-      read_deadline_(&HttpSession::on_read_deadline, this),
-      send_deadline_(&HttpSession::on_send_deadline, this) {
+    : factory_(factory), conn_(conn) {
   // A new connection gets the header timeout until its first request begins, as nginx applies
   // client_header_timeout to it: a client that connects and sends nothing is not a keep-alive
   // client resting after an answer. If it expires before a byte arrives the close is silent
@@ -49,8 +46,6 @@ HttpSession::HttpSession(SessionFactory& factory, net::Connection& conn)
 
 HttpSession::~HttpSession() {
   give_back_state();
-  release_body();
-  if (head_buffer_ != nullptr) factory_.head_buffers().put(head_buffer_);
   while (Pending* p = pending_.pop_front())
     factory_.pendings().destroy(p);
 }
@@ -69,7 +64,7 @@ void HttpSession::on_input(net::Connection& /*conn*/, net::Input& input) {
         // is waiting for us, not idle: no read deadline meanwhile (the send timeout watches).
         paused_ = true;
         factory_.counters().pipeline_pauses.add();
-        read_deadline_.clear();
+        read_at_ = net::Connection::kNever;
         conn_.pause_input();
         break;
       }
@@ -104,26 +99,27 @@ void HttpSession::skip_empty_lines(net::Input& input) {
 // copied, into one contiguous head buffer. Returns false when nothing more can be done now.
 bool HttpSession::read_head(net::Input& input) {
   const std::string_view bytes = as_chars(input.front());
+  core::Chunk*& head_buffer = state_->head_buffer;
   ParseStatus status;
   std::size_t used = 0;  // bytes of `bytes` that belong to the head
-  if (head_buffer_ == nullptr) {
+  if (head_buffer == nullptr) {
     status = state_->parser.parse_head(bytes);
     if (status == ParseStatus::kIncomplete) {
-      head_buffer_ = factory_.head_buffers().get(bytes.size());
+      head_buffer = factory_.head_buffers().get(bytes.size());
       factory_.note_pool_growth();
       input.consume(append_to_head_buffer(bytes));
       return true;
     }
     used = state_->parser.head_bytes();
   } else {
-    const std::size_t before = head_buffer_->end;
+    const std::size_t before = head_buffer->end;
     const std::size_t n = append_to_head_buffer(bytes);
     status = state_->parser.parse_head(
-        {reinterpret_cast<const char*>(head_buffer_->data()), head_buffer_->end});
+        {reinterpret_cast<const char*>(head_buffer->data()), head_buffer->end});
     if (status == ParseStatus::kIncomplete) {
       input.consume(n);
       // The parser decides before the largest head buffer fills; this only keeps it bounded.
-      if (head_buffer_->end >= factory_.head_buffers().max_bytes()) {
+      if (head_buffer->end >= factory_.head_buffers().max_bytes()) {
         reject(ParseError::kHeaderTooLarge);
       }
       return phase_ != Phase::kClosing;
@@ -131,15 +127,15 @@ bool HttpSession::read_head(net::Input& input) {
     used = state_->parser.head_bytes() - before;
   }
   if (status == ParseStatus::kError) {
-    reject(state_->parser.error(), head_buffer_ == nullptr ? bytes : std::string_view());
+    reject(state_->parser.error(), head_buffer == nullptr ? bytes : std::string_view());
     return false;
   }
   begin_request(state_->parser.head());
   // The head's views are dead from here on: begin_request copied what it needs.
   input.consume(used);
-  if (head_buffer_ != nullptr) {
-    factory_.head_buffers().put(head_buffer_);
-    head_buffer_ = nullptr;
+  if (head_buffer != nullptr) {
+    factory_.head_buffers().put(head_buffer);
+    head_buffer = nullptr;
   }
   if (phase_ == Phase::kClosing) return false;
   if (state_->parser.body_done() || continue_ == Continue::kAnswerNow) {
@@ -153,7 +149,7 @@ bool HttpSession::read_head(net::Input& input) {
     if (continue_ == Continue::kQueued) {
       // The client may wait for the 100 before it sends a byte: the body deadline starts once
       // the 100 has left (on_output_drained), which may be after earlier answers.
-      read_deadline_.clear();
+      read_at_ = net::Connection::kNever;
     } else {
       set_read_deadline(factory_.config().body_timeout_ms);
     }
@@ -164,13 +160,14 @@ bool HttpSession::read_head(net::Input& input) {
 // Copies bytes into the head buffer, moving it to a larger one first when they do not fit
 // (never beyond the largest head). Returns how many were copied.
 std::size_t HttpSession::append_to_head_buffer(std::string_view bytes) {
-  if (head_buffer_->writable() < bytes.size()) {
-    head_buffer_ = factory_.head_buffers().grow(head_buffer_, head_buffer_->end + bytes.size());
+  core::Chunk*& buffer = state_->head_buffer;
+  if (buffer->writable() < bytes.size()) {
+    buffer = factory_.head_buffers().grow(buffer, buffer->end + bytes.size());
     factory_.note_pool_growth();
   }
-  const std::size_t n = std::min(bytes.size(), head_buffer_->writable());
-  std::memcpy(head_buffer_->data() + head_buffer_->end, bytes.data(), n);
-  head_buffer_->end += static_cast<std::uint32_t>(n);
+  const std::size_t n = std::min(bytes.size(), buffer->writable());
+  std::memcpy(buffer->data() + buffer->end, bytes.data(), n);
+  buffer->end += static_cast<std::uint32_t>(n);
   return n;
 }
 
@@ -229,8 +226,8 @@ bool HttpSession::read_body(net::Input& input) {
         reject_with(503, "too much request body buffered, retry later");
         return false;
       }
-      body_reserved_ += r.data.size();
-      body_.append(r.data);
+      state_->body_reserved += r.data.size();
+      state_->body.append(r.data);
     }
     input.consume(r.consumed);
     if (r.done) {
@@ -246,7 +243,7 @@ void HttpSession::dispatch() {
   // The server began to stop while this request was being read: its answer is the last.
   if (stopping_) state_->request.keep_alive = false;
   last_pending_ = nullptr;  // defer() sets it when this request's answer comes later
-  handle_request(*this, state_->request, body_);
+  handle_request(*this, state_->request, state_->body);
   finish_request();
 }
 
@@ -261,7 +258,7 @@ void HttpSession::finish_request() {
   phase_ = Phase::kIdle;
   // The idle deadline starts when the answer has been sent (on_output_drained), not before:
   // until then the client is waiting for us.
-  read_deadline_.clear();
+  read_at_ = net::Connection::kNever;
   set_idle_deadline_if_quiet();
 }
 
@@ -275,14 +272,11 @@ void HttpSession::respond(const Request& request, core::BufferChain& out, int st
 void HttpSession::note_response(const Request& request, int status, std::uint64_t body_bytes) {
   factory_.counters().responses_by_class[static_cast<std::size_t>(status / 100) % 6].add();
   if (AccessLog* log = factory_.access_log()) {
-    log->write(static_cast<std::time_t>(factory_.services().wall_clock_s()), peer_text(),
+    if (!peer_.known()) peer_.assign(conn_.peer());
+    char peer[PeerAddress::kTextBytes];
+    log->write(static_cast<std::time_t>(factory_.services().wall_clock_s()), peer_.text(peer),
                request.log, status, body_bytes);
   }
-}
-
-std::string_view HttpSession::peer_text() {
-  if (!peer_text_.known) peer_text_.assign(conn_.peer());
-  return peer_text_.view();
 }
 
 void HttpSession::deferred_done(Pending& pending) {
@@ -336,8 +330,9 @@ void HttpSession::reject_with(int status, std::string_view why, std::string_view
     if (phase_ == Phase::kBody) {
       r.log = state_->request.log;
     } else if (phase_ == Phase::kHead) {
-      if (raw_head.empty() && head_buffer_ != nullptr) {
-        raw_head = {reinterpret_cast<const char*>(head_buffer_->data()), head_buffer_->end};
+      const core::Chunk* head_buffer = state_->head_buffer;
+      if (raw_head.empty() && head_buffer != nullptr) {
+        raw_head = {reinterpret_cast<const char*>(head_buffer->data()), head_buffer->end};
       }
       capture_raw_request_line(raw_head, r.log);
     }
@@ -365,7 +360,7 @@ void HttpSession::reject_with(int status, std::string_view why, std::string_view
 void HttpSession::close_session() {
   phase_ = Phase::kClosing;
   give_back_state();  // no further request is read
-  read_deadline_.clear();
+  read_at_ = net::Connection::kNever;
   conn_.close_lingering(linger_ms());
 }
 
@@ -381,9 +376,33 @@ bool HttpSession::should_wait() const {
 }
 
 void HttpSession::set_read_deadline(std::uint64_t ms) {
-  read_deadline_.set(factory_.services().timers(), ms);
-  read_paused_mark_ = conn_.server_paused_ms();
-  read_extended_ms_ = 0;
+  read_at_ = core::Deadline::after(factory_.services().now_ms(), ms);
+  if (state_ != nullptr) {
+    state_->paused_mark_ms = conn_.server_paused_ms();
+    state_->extended_ms = 0;
+  }
+  wake_for_deadlines();
+}
+
+// One wake-up for both deadlines, at the earlier. A deadline that moves later or is cleared
+// leaves the wake-up where it is: on_timer then finds nothing due and asks again.
+void HttpSession::wake_for_deadlines() {
+  conn_.wake_at(std::min(read_at_, send_at_));
+}
+
+void HttpSession::on_timer(net::Connection& /*conn*/) {
+  const std::uint64_t now = factory_.services().now_ms();
+  if (send_at_ <= now) {
+    send_at_ = net::Connection::kNever;
+    on_send_deadline();
+    if (conn_.closed()) return;
+  }
+  if (read_at_ <= now) {
+    read_at_ = net::Connection::kNever;
+    on_read_deadline();
+    if (conn_.closed()) return;
+  }
+  wake_for_deadlines();
 }
 
 // The idle deadline runs from the end of a response to the next request's first byte: armed
@@ -392,7 +411,7 @@ void HttpSession::set_read_deadline(std::uint64_t ms) {
 // on the connection is idle: at the connection cap the loop may close it for a new client.
 void HttpSession::set_idle_deadline_if_quiet() {
   if (phase_ != Phase::kIdle || !pending_.empty() || paused_ || conn_.sendable_bytes() != 0 ||
-      read_deadline_.is_set()) {
+      read_at_ != net::Connection::kNever) {
     return;
   }
   set_read_deadline(factory_.config().idle_timeout_ms);
@@ -401,14 +420,12 @@ void HttpSession::set_idle_deadline_if_quiet() {
   if (!conn_.has_stashed_input()) conn_.set_idle(true);
 }
 
-void HttpSession::on_read_deadline(void* context) {
-  auto& self = *static_cast<HttpSession*>(context);
-  if (self.phase_ == Phase::kIdle && self.silent_start_) {
+void HttpSession::on_read_deadline() {
+  if (phase_ == Phase::kIdle && silent_start_) {
     // Silent since it connected: idle from now on, for the rest of the header timeout.
-    self.silent_start_ = false;
-    self.conn_.set_idle(true);
-    self.read_deadline_.set(self.factory_.services().timers(),
-                            self.factory_.config().header_timeout_ms - kSilentBeforeIdleMs);
+    silent_start_ = false;
+    conn_.set_idle(true);
+    set_read_deadline(factory_.config().header_timeout_ms - kSilentBeforeIdleMs);
     return;
   }
   // The header and body deadlines count only the client's time: while the server was not
@@ -416,69 +433,69 @@ void HttpSession::on_read_deadline(void* context) {
   // by that much, as often as it takes, but by no more than the send timeout in all: a client
   // that keeps the server paused by taking its answers just fast enough for the send timeout
   // must not hold a half-sent request open for ever.
-  if (self.phase_ == Phase::kHead || self.phase_ == Phase::kBody) {
-    const std::uint64_t cap = self.factory_.config().send_timeout_ms;
-    const std::uint64_t paused = std::min(self.conn_.server_paused_ms() - self.read_paused_mark_,
-                                          cap - std::min(cap, self.read_extended_ms_));
+  if (phase_ == Phase::kHead || phase_ == Phase::kBody) {
+    const std::uint64_t cap = factory_.config().send_timeout_ms;
+    const std::uint64_t paused = std::min(conn_.server_paused_ms() - state_->paused_mark_ms,
+                                          cap - std::min(cap, state_->extended_ms));
     if (paused > 0) {
-      self.read_deadline_.set(self.factory_.services().timers(), paused);
-      self.read_paused_mark_ += paused;
-      self.read_extended_ms_ += paused;
+      read_at_ = core::Deadline::after(factory_.services().now_ms(), paused);
+      state_->paused_mark_ms += paused;
+      state_->extended_ms += paused;
       return;
     }
   }
-  HttpCounters& counters = self.factory_.counters();
-  switch (self.phase_) {
+  HttpCounters& counters = factory_.counters();
+  switch (phase_) {
     case Phase::kIdle:
       counters.idle_timeouts.add();
-      self.close_session();  // silent: no request was started
+      close_session();  // silent: no request was started
       break;
     case Phase::kHead:
       counters.header_timeouts.add();
-      self.reject_with(408, "header timeout");
+      reject_with(408, "header timeout");
       break;
     case Phase::kBody:
       counters.body_timeouts.add();
-      self.reject_with(408, "body timeout");
+      reject_with(408, "body timeout");
       break;
     case Phase::kClosing:
       break;
   }
-  self.watch_send();  // a 408 to a peer that does not read must not hold the connection
+  watch_send();  // a 408 to a peer that does not read must not hold the connection
 }
 
 // A peer that stops reading must not hold its output (and its connection) forever.
 // Only output that can leave now counts: a deferred answer still being prepared (a pending
 // /delay) is the server's wait, not the peer's.
 void HttpSession::watch_send() {
-  if (send_deadline_.is_set() || conn_.sendable_bytes() == 0) return;
+  if (send_at_ != net::Connection::kNever || conn_.sendable_bytes() == 0) return;
   send_mark_ = conn_.bytes_sent();
-  send_deadline_.set(factory_.services().timers(), factory_.config().send_timeout_ms);
+  send_at_ = core::Deadline::after(factory_.services().now_ms(), factory_.config().send_timeout_ms);
+  wake_for_deadlines();
 }
 
-void HttpSession::on_send_deadline(void* context) {
-  auto& self = *static_cast<HttpSession*>(context);
-  if (self.conn_.sendable_bytes() == 0) return;
-  if (self.conn_.bytes_sent() != self.send_mark_) {
+void HttpSession::on_send_deadline() {
+  if (conn_.sendable_bytes() == 0) return;
+  if (conn_.bytes_sent() != send_mark_) {
     // Slow but moving: the timeout counts from the last progress, not from this check (or a
     // send that completed just after the deadline was set would stretch it to twice as long).
-    self.send_mark_ = self.conn_.bytes_sent();
-    const std::uint64_t timeout = self.factory_.config().send_timeout_ms;
-    const std::uint64_t since = self.factory_.services().now_ms() - self.conn_.last_sent_ms();
+    send_mark_ = conn_.bytes_sent();
+    const std::uint64_t timeout = factory_.config().send_timeout_ms;
+    const std::uint64_t since = factory_.services().now_ms() - conn_.last_sent_ms();
     if (since < timeout) {
-      self.send_deadline_.set(self.factory_.services().timers(), timeout - since);
+      send_at_ = core::Deadline::after(factory_.services().now_ms(), timeout - since);
       return;
     }
   }
-  self.factory_.counters().send_timeouts.add();
-  self.conn_.abort();
+  factory_.counters().send_timeouts.add();
+  conn_.abort();
 }
 
 void HttpSession::on_input_end(net::Connection& /*conn*/) {
   // A half-finished request can never be completed.
   phase_ = Phase::kClosing;
   give_back_state();
-  read_deadline_.clear();
+  read_at_ = net::Connection::kNever;
   // Nothing owed has begun (no byte queued or in flight, every pending answer a /delay's timer
   // or a file still opening): those answers would hold the connection's place and timers for a
   // client that has most likely gone, so, as nginx does, the end of input ends the connection
@@ -495,7 +512,7 @@ void HttpSession::on_input_end(net::Connection& /*conn*/) {
 }
 
 void HttpSession::on_output_drained(net::Connection& /*conn*/) {
-  send_deadline_.clear();
+  send_at_ = net::Connection::kNever;
   // Streamed answers (files) stop reading while output is queued and go on from here. None of
   // them finishes inside resume(), so the list stays intact while it is walked.
   for (Pending& pending : pending_)
@@ -525,16 +542,22 @@ void HttpSession::on_close(net::Connection& /*conn*/) {
 
 void HttpSession::give_back_state() {
   if (state_ == nullptr) return;
+  release_body();
+  if (state_->head_buffer != nullptr) {
+    factory_.head_buffers().put(state_->head_buffer);
+    state_->head_buffer = nullptr;
+  }
   factory_.request_states().give_back(state_);
   state_ = nullptr;
 }
 
 void HttpSession::release_body() {
-  if (body_reserved_ > 0) {
-    factory_.shared().release_body_memory(body_reserved_);
-    body_reserved_ = 0;
+  if (state_ == nullptr) return;
+  if (state_->body_reserved > 0) {
+    factory_.shared().release_body_memory(state_->body_reserved);
+    state_->body_reserved = 0;
   }
-  body_.clear();
+  state_->body.clear();
 }
 
 }  // namespace rs::http

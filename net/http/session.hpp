@@ -7,9 +7,9 @@
 #include <string_view>
 
 #include "core/buffer.hpp"
-#include "core/deadline.hpp"
 #include "core/intrusive_list.hpp"
 #include "net/connection.hpp"
+#include "net/http/access_log.hpp"
 #include "net/http/parser.hpp"
 #include "net/http/request.hpp"
 #include "net/http/request_states.hpp"
@@ -28,6 +28,7 @@ class HttpSession final : public net::Protocol {
   void on_input(net::Connection& conn, net::Input& input) override;
   void on_input_end(net::Connection& conn) override;
   void on_output_drained(net::Connection& conn) override;
+  void on_timer(net::Connection& conn) override;
   void on_shutdown(net::Connection& conn) override;
   void on_close(net::Connection& conn) override;
 
@@ -74,33 +75,26 @@ class HttpSession final : public net::Protocol {
   void set_read_deadline(std::uint64_t ms);
   void set_idle_deadline_if_quiet();
   void watch_send();
+  void wake_for_deadlines();
+  void on_read_deadline();
+  void on_send_deadline();
   void release_body();
-  std::string_view peer_text();
-  static void on_read_deadline(void* context);
-  static void on_send_deadline(void* context);
 
   SessionFactory& factory_;
   net::Connection& conn_;
-  Phase phase_ = Phase::kIdle;
   // The request being read, from its first byte until the session is idle again (or closes):
-  // idle sessions hold none.
+  // idle sessions hold none. It also holds the head buffer and the body.
   RequestState* state_ = nullptr;
-  core::Chunk* head_buffer_ = nullptr;  // only while a head arrives in pieces
-  core::BufferChain body_;
-  std::uint64_t body_reserved_ = 0;
   core::IntrusiveList<Pending, &Pending::node> pending_;
   // The answer of the latest request when it is still pending (else nullptr): the answer last
   // in request order, which must carry Connection: close when the server stops.
   const Pending* last_pending_ = nullptr;
-  // Header, body or idle deadline, by phase_. Deadlines, not timers: they move with every request
-  // and touch the timer wheel about once per timeout period (core/deadline.hpp).
-  core::Deadline read_deadline_;
-  core::Deadline send_deadline_;
-  // server_paused_ms() when the read deadline was set or last moved on, and how far it has been
-  // moved on since it was set (at most the send timeout).
-  std::uint64_t read_paused_mark_ = 0;
-  std::uint64_t read_extended_ms_ = 0;
-  std::uint64_t send_mark_ = 0;
+  // The header, body or idle deadline (by phase_) and the send deadline, in the loop's ms, or
+  // net::Connection::kNever. The connection's one timer wakes the session for the earlier.
+  std::uint64_t read_at_ = net::Connection::kNever;
+  std::uint64_t send_at_ = net::Connection::kNever;
+  std::uint64_t send_mark_ = 0;  // bytes_sent() when the send deadline was last moved on
+  Phase phase_ = Phase::kIdle;
   bool paused_ = false;
   // What the current request's 100-continue expectation led to (RFC 9110 10.1.1).
   enum class Continue : std::uint8_t {
@@ -114,7 +108,7 @@ class HttpSession final : public net::Protocol {
   // A new connection before its first byte, not yet silent for kSilentBeforeIdleMs.
   bool silent_start_ = false;
   static constexpr std::uint64_t kSilentBeforeIdleMs = 1000;
-  PeerText peer_text_;  // for the access log, formatted at its first line
+  PeerAddress peer_;  // for the access log, asked of the kernel at its first line
 };
 
 }  // namespace rs::http

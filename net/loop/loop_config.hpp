@@ -39,6 +39,9 @@ struct LoopConfig {
   std::uint64_t multishot_accept_room = 0;
   // The threads backend: each worker thread's stack (--thread-stack-kib).
   std::size_t thread_stack_bytes = kDefaultThreadStackBytes;
+  // The threads backend: a worker that has waited this long for its next connection ends, and
+  // its stack and pools are freed (--thread-idle-timeout-ms).
+  std::uint64_t thread_idle_timeout_ms = 10000;
 
 #if defined(RS_ASAN_ENABLED)
   // AddressSanitizer's redzones make every frame several times larger.

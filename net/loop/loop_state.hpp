@@ -19,11 +19,12 @@ namespace rs::net {
 struct LoopState {
   LoopState(LoopServices& services, const ConnectionLimits& limits, LoopCounters& counters,
             std::size_t chunk_bytes, std::size_t chunks_per_slab = 64,
-            std::size_t timer_slots = 1024)
+            std::size_t timer_slots = 1024, std::size_t slots_per_slab = 64)
       : now_ms(core::monotonic_ms()),
         wall_clock_s(core::realtime_s()),
         timers(now_ms, timer_slots),
         chunks(chunk_bytes, chunks_per_slab),
+        slots(slots_per_slab),
         connection_context{services, slots, limits, counters, turn} {}
   LoopState(const LoopState&) = delete;
   LoopState& operator=(const LoopState&) = delete;

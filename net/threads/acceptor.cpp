@@ -7,16 +7,18 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstring>
+#include <ctime>
 #include <system_error>
 #include <utility>
 
 #include "core/clock.hpp"
 #include "core/log.hpp"
+#include "net/loop/log_file.hpp"
 #include "net/loop/loop_support.hpp"
 #include "net/threads/shared_log.hpp"
-#include "net/threads/worker.hpp"
 
 namespace rs::net::threads {
 
@@ -43,6 +45,9 @@ Acceptor::Acceptor(const LoopConfig& config, LoopContext& context)
   action.sa_flags = 0;  // no SA_RESTART: blocked calls return EINTR
   ::sigaction(SIGUSR1, &action, nullptr);
   listen_fd_ = std::exchange(context.listen_fd, -1);
+  // glibc reads the time zone file at the process's first time conversion (a Date header) and
+  // keeps what it read: here, so that it is not the first worker's thread that allocates it.
+  ::tzset();
 }
 
 Acceptor::~Acceptor() {
@@ -61,15 +66,20 @@ Acceptor::~Acceptor() {
     interrupt_workers();
     ::poll(nullptr, 0, kStopPollMs);
   }
+  collect_ended();  // those that ended on their own are joined and counted as such
   {
     std::lock_guard lock(mutex_);
     exit_workers_ = true;
     for (auto& w : workers_)
       w->wake.notify_one();
   }
+  // Without the mutex, which the workers take on their way out.
   for (auto& w : workers_)
     w->join();
+  idle_.clear();
+  ended_.clear();
   workers_.clear();
+  counters_.worker_threads.set(0);
   if (listen_fd_ >= 0) ::close(listen_fd_);
   ::close(idle_fd_);
 }
@@ -98,6 +108,10 @@ void Acceptor::run() {
       timeout = now >= accept_paused_until_ ? 0 : static_cast<int>(accept_paused_until_ - now);
       if (now >= accept_paused_until_) accept_paused_until_ = 0;
     }
+    // Lines wait after a failed write (a full disk): the acceptor retries them, since no
+    // worker may have lines to hand over for a long time.
+    constexpr int kLogRetryMs = static_cast<int>(LogFile::kRetryMs);
+    if (log_->backlogged() && (timeout < 0 || timeout > kLogRetryMs)) timeout = kLogRetryMs;
     const int ready = ::poll(fds, n, timeout);
     if (ready < 0 && errno != EINTR) {
       throw std::system_error(errno, std::generic_category(), "poll");
@@ -108,6 +122,7 @@ void Acceptor::run() {
       if ((fds[1].revents & POLLIN) != 0) {
         std::uint64_t value = 0;
         [[maybe_unused]] auto r = ::read(idle_fd_, &value, sizeof(value));
+        collect_ended();
       }
       if (signal_at != 0 && (fds[signal_at].revents & POLLIN) != 0) {
         signalfd_siginfo info{};
@@ -119,6 +134,7 @@ void Acceptor::run() {
         accept_ready();
       }
     }
+    if (log_->backlogged()) log_->flush();
     if (!stopping()) continue;
     if (grace_deadline == 0) grace_deadline = core::monotonic_ms() + config_.grace_ms;
     {
@@ -178,23 +194,23 @@ void Acceptor::accept_ready() {
 
 void Acceptor::hand_over(int fd) {
   std::unique_lock lock(mutex_);
-  if (!idle_.empty()) {
-    Worker* w = idle_.back();
-    idle_.pop_back();
+  if (Worker* w = idle_.pop_back()) {
     w->next_fd = fd;
     w->busy = true;
     ++busy_;
     w->wake.notify_one();
     return;
   }
-  // In the list before its thread runs, so nothing can leave a running thread unowned.
-  workers_.push_back(std::make_unique<Worker>(*this, context_.add_counters(), *log_));
+  // In the list before its thread runs, so nothing can leave a running thread unowned. Made
+  // here, on the acceptor's thread, with everything it holds (net/threads/worker.hpp).
+  workers_.push_back(std::make_unique<Worker>(*this, counters_for_worker(), *log_));
   Worker* worker = workers_.back().get();
+  worker->place = workers_.size() - 1;
   if (const int rc = worker->start(fd); rc != 0) {
     // Out of threads (RLIMIT_NPROC, a container's pids limit, memory): this client is closed,
     // and the next ones wait in the backlog for a while rather than be accepted and dropped.
-    workers_.pop_back();
     lock.unlock();
+    remove_worker(*worker);
     core::log_warn("no thread for a new connection: {}; pausing accepts for {} ms",
                    std::strerror(rc), config_.accept_retry_ms);
     ::close(fd);
@@ -205,17 +221,71 @@ void Acceptor::hand_over(int fd) {
   }
   worker->busy = true;
   ++busy_;
+  counters_.worker_threads.set(static_cast<std::int64_t>(workers_.size()));
+}
+
+LoopCounters& Acceptor::counters_for_worker() {
+  if (spare_counters_.empty()) {
+    // Room for every set to come back, so that giving one back (in the destructor too) never
+    // allocates.
+    spare_counters_.reserve(++counter_sets_);
+    return context_.add_counters();
+  }
+  LoopCounters& counters = *spare_counters_.back();
+  spare_counters_.pop_back();
+  return counters;
+}
+
+// The worker's thread is not running (never started, or joined). Its counters stay in the sums
+// /metrics shows and serve the next new worker; its pools are gone.
+void Acceptor::remove_worker(Worker& worker) {
+  LoopCounters& counters = worker.counters();
+  const std::size_t place = worker.place;
+  if (place + 1 != workers_.size()) {
+    workers_[place] = std::move(workers_.back());
+    workers_[place]->place = place;
+  }
+  workers_.pop_back();  // frees the worker: on this thread, the one its memory came from
+  counters.pool_grows.set(0);
+  spare_counters_.push_back(&counters);
+}
+
+void Acceptor::collect_ended() {
+  core::IntrusiveList<Worker, &Worker::idle_node> ended;
+  {
+    std::lock_guard lock(mutex_);
+    ended.splice_back(ended_);
+  }
+  if (ended.empty()) return;
+  // Without the mutex: an ended worker no longer takes it, but its thread may still be on its
+  // way out.
+  while (Worker* w = ended.pop_front()) {
+    w->join();
+    remove_worker(*w);
+    counters_.worker_threads_reaped.add();
+  }
+  counters_.worker_threads.set(static_cast<std::int64_t>(workers_.size()));
 }
 
 bool Acceptor::wait_for_connection(Worker& worker, int& fd) {
   std::unique_lock lock(mutex_);
   worker.busy = false;
   --busy_;
-  idle_.push_back(&worker);
+  idle_.push_back(worker);
   context_.cap->release();
   const std::uint64_t one = 1;
   [[maybe_unused]] auto r = ::write(idle_fd_, &one, sizeof(one));
-  worker.wake.wait(lock, [&] { return worker.next_fd >= 0 || exit_workers_; });
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(config_.thread_idle_timeout_ms);
+  if (!worker.wake.wait_until(lock, deadline,
+                              [&] { return worker.next_fd >= 0 || exit_workers_; })) {
+    // Idle too long: the worker leaves the idle list (no connection can be handed to it now)
+    // and ends; the acceptor joins it and frees what it held.
+    idle_.remove(worker);
+    ended_.push_back(worker);
+    [[maybe_unused]] auto w = ::write(idle_fd_, &one, sizeof(one));
+    return false;
+  }
   if (worker.next_fd < 0) return false;
   fd = std::exchange(worker.next_fd, -1);
   return true;

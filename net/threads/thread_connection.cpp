@@ -10,7 +10,7 @@ namespace rs::net::threads {
 
 ThreadConnection::ThreadConnection(ConnectionContext& context, int fd, std::uint64_t id,
                                    sync::RecvBuffers& buffers, WorkerWake& wake)
-    : DrivenConnection(fd, id, context, *this), buffers_(buffers), wake_(wake) {
+    : DrivenConnection(fd, id, context), buffers_(buffers), wake_(wake) {
   msg_.msg_iov = iov_;
 }
 

@@ -32,7 +32,7 @@ class WorkerWake {
   ~WorkerWake() = default;
 };
 
-class ThreadConnection final : public DrivenConnection, private Transport {
+class ThreadConnection final : public DrivenConnection {
  public:
   ThreadConnection(ConnectionContext& context, int fd, std::uint64_t id, sync::RecvBuffers& buffers,
                    WorkerWake& wake);

@@ -21,6 +21,8 @@ constexpr std::size_t kWorkerChunksPerSlab = 4;
 // Timer wheel slots of a worker: its one connection has a handful of timers, and a wheel of
 // 1,024 would cost 24 KB a connection.
 constexpr std::size_t kWorkerTimerSlots = 64;
+// Places of deferred answers per slab: a few pipelined /delay or file requests.
+constexpr std::size_t kWorkerSlotsPerSlab = 4;
 // A blocking send returns after this long without progress, so the worker's timers
 // (--send-timeout-ms among them) keep running while a peer does not read.
 constexpr int kSendSliceMs = 200;
@@ -37,12 +39,20 @@ void set_socket_timeout(int fd, int option, std::int64_t ms) {
 Worker::Worker(Acceptor& owner, LoopCounters& counters, SharedLog& log)
     : owner_(owner),
       counters_(counters),
-      log_(log),
       state_(*this, owner.config().limits, counters, owner.config().chunk_bytes,
-             kWorkerChunksPerSlab, kWorkerTimerSlots),
+             kWorkerChunksPerSlab, kWorkerTimerSlots, kWorkerSlotsPerSlab),
+      log_(log, state_.timers),
       buffers_(kWorkerBuffers, owner.config().buffer_size),
-      files_(state_.chunks) {}
+      files_(state_.chunks) {
+  // The first slabs now, on the acceptor's thread. What a slab has not used yet is not
+  // written, so it costs next to no RSS.
+  state_.chunks.reserve(kWorkerChunksPerSlab);
+  state_.slots.reserve(kWorkerSlotsPerSlab);
+  protocols_ = owner_.context().make_protocols(*this);
+}
 
+// On the acceptor's thread, after join(): what the worker held goes back to the heap it came
+// from.
 Worker::~Worker() {
   protocols_.reset();
 }
@@ -76,13 +86,14 @@ void* Worker::main(void* self) {
 }
 
 void Worker::run() {
-  protocols_ = owner_.context().make_protocols(*this);
   int fd = first_fd_;
   do {
     serve(fd);
+    // Before the wait for the next connection, which may be long (or the last): the lines of
+    // this one reach the file now.
+    log_.flush();
     update_gauges();  // the connection's chunks went back with it
   } while (owner_.wait_for_connection(*this, fd));
-  protocols_.reset();
 }
 
 void Worker::update_gauges() {
@@ -105,8 +116,9 @@ void Worker::move_clock() {
 }
 
 // One connection, start to close: each pass does what the event loops' turns do (redelivered
-// input, then a blocking send and the settle), hands over file results, writes the log, then
-// waits in recv (or sleeps) until input or the next timer, then fires timers.
+// input, then a blocking send and the settle), hands over file results, then waits in recv (or
+// sleeps) until input or the next timer, then fires timers. Access-log lines wait in the
+// worker's buffer (WorkerLog): its timer bounds that wait like any other.
 void Worker::serve(int fd) {
   ThreadConnection conn(state_.connection_context, fd, next_id_++, buffers_, *this);
   note_connection_opened(counters_);
@@ -121,7 +133,6 @@ void Worker::serve(int fd) {
     redeliver_and_flush(state_.turn,
                         [&conn](DrivenConnection& /*c*/) { return conn.send_pending(); });
     files_.deliver_posted();
-    log_.flush();
     update_gauges();
     if (conn.closed() && state_.turn.empty()) {
       conn.turn_done();  // the protocol hears of the close

@@ -4,6 +4,12 @@
 // (SO_RCVTIMEO up to the next timer, SO_SNDTIMEO slices), so the header, idle, body and send
 // limits hold. The acceptor's stop flags reach it through SIGUSR1, which interrupts a blocked
 // recv, send or sleep.
+//
+// Everything a worker holds is made by the acceptor's thread, before the worker's thread
+// starts, and sized for one connection (net::LoopServices::serves_one_connection), so that
+// serving a plain request never makes the worker's thread allocate: an allocator (mimalloc)
+// gives each thread that allocates a heap of its own, which would cost more than all the rest
+// of the connection (about 60 KB, then a page per size class).
 #pragma once
 
 #include <pthread.h>
@@ -14,6 +20,7 @@
 #include <memory>
 
 #include "core/buffer.hpp"
+#include "core/intrusive_list.hpp"
 #include "core/timer_wheel.hpp"
 #include "net/connection.hpp"
 #include "net/loop/loop_state.hpp"
@@ -30,6 +37,7 @@ class Acceptor;
 
 class Worker final : public LoopServices, private WorkerWake {
  public:
+  // On the acceptor's thread (it makes the protocol factory too).
   Worker(Acceptor& owner, LoopCounters& counters, SharedLog& log);
   ~Worker();
   Worker(const Worker&) = delete;
@@ -43,10 +51,15 @@ class Worker final : public LoopServices, private WorkerWake {
   // The owner's notice number this worker has acted on.
   std::uint32_t seen() const { return seen_.load(std::memory_order_acquire); }
 
+  LoopCounters& counters() { return counters_; }
+
   // Guarded by the owner's mutex.
   std::condition_variable wake;
   int next_fd = -1;
   bool busy = false;
+  core::ListNode idle_node;  // in the owner's list of workers waiting for a connection
+  // The acceptor's thread only: where the owner keeps this worker.
+  std::size_t place = 0;
 
   // LoopServices
   core::TimerWheel& timers() override { return state_.timers; }
@@ -55,6 +68,7 @@ class Worker final : public LoopServices, private WorkerWake {
   std::uint64_t wall_clock_s() const override { return state_.wall_clock_s; }
   LogSink* access_log() override { return log_.enabled() ? &log_ : nullptr; }
   FileService& files() override { return files_; }
+  bool serves_one_connection() const override { return true; }
 
  private:
   static void* main(void* self);
@@ -71,8 +85,8 @@ class Worker final : public LoopServices, private WorkerWake {
 
   Acceptor& owner_;
   LoopCounters& counters_;
-  SharedLog& log_;
   LoopState state_;
+  WorkerLog log_;  // after state_: its timer is on state_.timers
   sync::RecvBuffers buffers_;
   sync::PreadFiles files_;
   std::unique_ptr<ProtocolFactory> protocols_;

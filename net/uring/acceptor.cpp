@@ -65,7 +65,7 @@ void Acceptor::arm() {
 void Acceptor::cancel() {
   if (!armed_ || cancel_pending_) return;
   io_uring_sqe* sqe = ring_.sqe(cancel_op_);
-  io_uring_prep_cancel64(sqe, reinterpret_cast<std::uint64_t>(&accept_op_), 0);
+  io_uring_prep_cancel64(sqe, accept_op_.user_data(), 0);
   cancel_pending_ = true;
   ++in_flight_;
 }

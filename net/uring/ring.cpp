@@ -199,7 +199,7 @@ void Ring::require_features() {
   }
 }
 
-io_uring_sqe* Ring::sqe(Operation& op) {
+io_uring_sqe* Ring::sqe(Operation& op, unsigned tag) {
   io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
   if (sqe == nullptr) {
     // A full SQ is not an error: hand what we have to the kernel and carry on.
@@ -213,7 +213,7 @@ io_uring_sqe* Ring::sqe(Operation& op) {
                               "io_uring submission queue stays full");
     }
   }
-  io_uring_sqe_set_data(sqe, &op);
+  io_uring_sqe_set_data64(sqe, op.user_data(tag));
   return sqe;
 }
 
@@ -283,8 +283,7 @@ std::size_t Ring::reap(std::span<Completion> out) {
   std::size_t n = 0;
   io_uring_for_each_cqe(&ring_, head, cqe) {
     if (n == out.size()) break;
-    out[n++] =
-        Completion{static_cast<Operation*>(io_uring_cqe_get_data(cqe)), cqe->res, cqe->flags};
+    out[n++] = Completion{io_uring_cqe_get_data64(cqe), cqe->res, cqe->flags};
   }
   if (n > 0) {
     io_uring_cq_advance(&ring_, static_cast<unsigned>(n));

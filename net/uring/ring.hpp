@@ -21,7 +21,7 @@ enum class SetupMode : std::uint8_t { kDeferTaskrun, kCoopTaskrun, kPlain };
 const char* to_string(SetupMode mode);
 
 struct Completion {
-  Operation* op;
+  std::uint64_t user_data;  // Operation::dispatch takes it back to its operation and tag
   std::int32_t res;
   std::uint32_t flags;
 };
@@ -34,8 +34,9 @@ class Ring {
   Ring(const Ring&) = delete;
   Ring& operator=(const Ring&) = delete;
 
-  // A free SQE, never null: a full SQ is flushed to the kernel first.
-  io_uring_sqe* sqe(Operation& op);
+  // A free SQE, never null: a full SQ is flushed to the kernel first. Its completion goes to op,
+  // with the tag.
+  io_uring_sqe* sqe(Operation& op, unsigned tag = 0);
 
   // Submits everything prepared and waits for at least one completion or the timeout.
   void submit_and_wait(std::optional<std::uint64_t> timeout_ns);

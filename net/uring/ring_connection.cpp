@@ -11,13 +11,8 @@ namespace rs::net::uring {
 
 RingConnection::RingConnection(RingPoller& poller, ConnectionContext& context, int fd,
                                std::uint64_t id)
-    : DrivenConnection(fd, id, context, *this), poller_(poller) {
-  bind<&RingConnection::on_recv>(recv_op_, this);
-  bind<&RingConnection::on_send>(send_op_, this);
-  bind<&RingConnection::on_recv_cancelled>(cancel_recv_op_, this);
-  bind<&RingConnection::on_op_done>(cancel_send_op_, this);
-  bind<&RingConnection::on_op_done>(close_op_, this);
-  bind<&RingConnection::on_fixed_closed>(close_fixed_op_, this);
+    : DrivenConnection(fd, id, context), poller_(poller) {
+  bind<&RingConnection::on_completion>(op_, this);
 }
 
 RingConnection::ZeroCopy::ZeroCopy(RingConnection& conn, core::ChunkPool& chunks)
@@ -25,7 +20,7 @@ RingConnection::ZeroCopy::ZeroCopy(RingConnection& conn, core::ChunkPool& chunks
   for (ZcSend& send : sends) {
     send.conn = &conn;
     send.op.owner = &send;
-    send.op.complete = [](Operation& op, std::int32_t res, std::uint32_t flags) {
+    send.op.complete = [](Operation& op, std::int32_t res, std::uint32_t flags, unsigned) {
       ZcSend& self = op.owner_as<ZcSend>();
       self.conn->on_zc_completion(self, res, flags);
     };
@@ -53,8 +48,8 @@ void RingConnection::send_pending() {
       bytes += iov[i].iov_len;
     if (bytes >= zc_min) zc = free_zc_slot();
   }
-  send_target_ = zc != nullptr ? &zc->op : &send_op_;
-  io_uring_sqe* sqe = poller_.ring().sqe(*send_target_);
+  send_zc_ = zc != nullptr ? static_cast<std::uint8_t>(zc - zc_->sends) : kPlainSend;
+  io_uring_sqe* sqe = zc != nullptr ? poller_.ring().sqe(zc->op) : poller_.ring().sqe(op_, kSend);
   if (zc != nullptr) {
     // Zero copy: the kernel sends from the output chunks themselves and posts a notification
     // once it no longer needs them; chunks used up meanwhile wait in zc_->retired.
@@ -102,8 +97,27 @@ void RingConnection::set_target(io_uring_sqe* sqe) const {
   }
 }
 
-void RingConnection::on_send(std::int32_t res, std::uint32_t /*flags*/) {
-  finish_send(res);
+void RingConnection::on_completion(std::int32_t res, std::uint32_t flags, unsigned tag) {
+  switch (tag) {
+    case kRecv:
+      on_recv(res, flags);
+      return;
+    case kSend:
+      finish_send(res);
+      return;
+    case kCancelRecv:
+      on_recv_cancelled();
+      return;
+    case kFixedClosed:
+      // The slot is empty now and may take the next connection. A failed close leaves it out
+      // of circulation: what it holds is unknown.
+      if (res >= 0) poller_.ring().free_fixed_slot(fixed_slot_);
+      break;
+    default:
+      break;
+  }
+  --in_flight_;
+  release_if_done();
 }
 
 // A zero-copy send completes twice: its result (flagged F_MORE when a notification follows),
@@ -156,8 +170,7 @@ void RingConnection::finish_send(std::int32_t res) {
     // newest such send, not freed.
     const bool retire = zc_out();
     if (retire) zc_->retired.set_tag(zc_->next_seq - 1);
-    send_used_chunks_to(retire ? &zc_->retired : nullptr);
-    output_sent(static_cast<std::size_t>(res));
+    output_sent(static_cast<std::size_t>(res), retire ? &zc_->retired : nullptr);
   } else if (res != -ECANCELED) {
     // EPIPE, ECONNRESET: the peer is gone; nothing queued can be delivered.
     poller_.counters().send_errors.add();
@@ -170,14 +183,14 @@ void RingConnection::set_receiving(bool on) {
   if (on) {
     if (!recv_armed_ && !recv_cancel_pending_ && !transport_closed_) arm_receive();
   } else {
-    if (recv_armed_) cancel(recv_op_, cancel_recv_op_);
+    if (recv_armed_) cancel_receive();
   }
 }
 
 void RingConnection::arm_receive() {
   // Multishot: one SQE keeps posting a CQE per received chunk, each in a buffer the kernel
   // picks from the provided-buffer ring, until an error, EOF, ENOBUFS or a cancel ends it.
-  io_uring_sqe* sqe = poller_.ring().sqe(recv_op_);
+  io_uring_sqe* sqe = poller_.ring().sqe(op_, kRecv);
   io_uring_prep_recv_multishot(sqe, fd(), nullptr, 0, 0);
   set_target(sqe);
   sqe->flags |= IOSQE_BUFFER_SELECT;
@@ -194,8 +207,8 @@ void RingConnection::arm_receive() {
     sqe->file_index = static_cast<std::uint32_t>(  // sqe->optlen (see kernel_abi.hpp)
         std::min<std::size_t>(limit, UINT32_MAX));
   }
-  if (recv_sqes_ > 0) poller_.counters().recv_rearms.add();
-  ++recv_sqes_;
+  if (recv_armed_before_) poller_.counters().recv_rearms.add();
+  recv_armed_before_ = true;
   recv_armed_ = true;
   ++in_flight_;
   poller_.counters().recv_sqes.add();
@@ -207,13 +220,15 @@ void RingConnection::retry_receive() {
   }
 }
 
-void RingConnection::cancel(Operation& target, Operation& canceller) {
-  if (&target == &recv_op_) {
-    if (recv_cancel_pending_) return;
-    recv_cancel_pending_ = true;
-  }
-  io_uring_sqe* sqe = poller_.ring().sqe(canceller);
-  io_uring_prep_cancel64(sqe, reinterpret_cast<std::uint64_t>(&target), 0);
+void RingConnection::cancel_receive() {
+  if (recv_cancel_pending_) return;
+  recv_cancel_pending_ = true;
+  io_uring_prep_cancel64(poller_.ring().sqe(op_, kCancelRecv), op_.user_data(kRecv), 0);
+  ++in_flight_;
+}
+
+void RingConnection::cancel(std::uint64_t target) {
+  io_uring_prep_cancel64(poller_.ring().sqe(op_, kDone), target, 0);
   ++in_flight_;
 }
 
@@ -256,16 +271,11 @@ void RingConnection::on_recv(std::int32_t res, std::uint32_t flags) {
   release_if_done();
 }
 
-void RingConnection::on_recv_cancelled(std::int32_t /*res*/, std::uint32_t /*flags*/) {
+void RingConnection::on_recv_cancelled() {
   recv_cancel_pending_ = false;
   --in_flight_;
   // Input may have been wanted again while the cancel was on its way.
   if (!recv_armed_) retry_receive();
-  release_if_done();
-}
-
-void RingConnection::on_op_done(std::int32_t /*res*/, std::uint32_t /*flags*/) {
-  --in_flight_;
   release_if_done();
 }
 
@@ -276,11 +286,13 @@ void RingConnection::close_transport() {
   const bool cut = zc_held && (!pending_output().empty() || poller_.grace_expired());
   // Cancel while the descriptor is still open, then close; the connection is freed only when
   // every completion that names it (cancels and the close included) has arrived.
-  if (recv_armed_) cancel(recv_op_, cancel_recv_op_);
-  if (send_in_flight_) cancel(*send_target_, cancel_send_op_);
+  if (recv_armed_) cancel_receive();
+  if (send_in_flight_) {
+    cancel(send_zc_ != kPlainSend ? zc_->sends[send_zc_].op.user_data() : op_.user_data(kSend));
+  }
   // A socket in the file table stays open until its slot is emptied as well.
   if (fixed_slot_ >= 0) {
-    io_uring_prep_close_direct(poller_.ring().sqe(close_fixed_op_),
+    io_uring_prep_close_direct(poller_.ring().sqe(op_, kFixedClosed),
                                static_cast<unsigned>(fixed_slot_));
     ++in_flight_;
   }
@@ -307,7 +319,7 @@ void RingConnection::close_socket(bool reset) {
     ::setsockopt(fd(), SOL_SOCKET, SO_LINGER, &abortive, sizeof(abortive));
     poller_.counters().send_zc_resets.add();
   }
-  io_uring_sqe* sqe = poller_.ring().sqe(close_op_);
+  io_uring_sqe* sqe = poller_.ring().sqe(op_, kDone);
   io_uring_prep_close(sqe, fd());
   ++in_flight_;
 }
@@ -326,14 +338,6 @@ void RingConnection::on_close_wait_expired(core::Timer& timer) {
 void RingConnection::close_after_wait(bool reset) {
   poller_.counters().send_zc_close_waits.dec();
   close_socket(reset);
-}
-
-void RingConnection::on_fixed_closed(std::int32_t res, std::uint32_t /*flags*/) {
-  // The slot is empty now and may take the next connection. A failed close leaves it out of
-  // circulation: what it holds is unknown.
-  if (res >= 0) poller_.ring().free_fixed_slot(fixed_slot_);
-  --in_flight_;
-  release_if_done();
 }
 
 // A direct call, not IORING_OP_SHUTDOWN: the kernel runs that op on an io-wq worker, which

@@ -23,7 +23,7 @@ namespace rs::net::uring {
 
 class RingPoller;
 
-class RingConnection final : public DrivenConnection, private Transport {
+class RingConnection final : public DrivenConnection {
   static constexpr std::size_t kZcSlots = 8;
 
   // One zero-copy send: its own operation, so its notification says which send is done.
@@ -73,30 +73,34 @@ class RingConnection final : public DrivenConnection, private Transport {
   ZcSend* free_zc_slot();
   bool zc_out() const;  // a zero-copy send whose pages the kernel may still read
   void on_zc_completion(ZcSend& send, std::int32_t res, std::uint32_t flags);
-  void on_fixed_closed(std::int32_t res, std::uint32_t flags);
   void zc_done(ZcSend& send);
   void close_socket(bool reset);
   void close_after_wait(bool reset);
   static void on_close_wait_expired(core::Timer& timer);
-  void cancel(Operation& target, Operation& canceller);
+  void cancel_receive();
+  void cancel(std::uint64_t target);
+  void on_completion(std::int32_t res, std::uint32_t flags, unsigned tag);
   void on_recv(std::int32_t res, std::uint32_t flags);
-  void on_send(std::int32_t res, std::uint32_t flags);
-  void on_recv_cancelled(std::int32_t res, std::uint32_t flags);
-  void on_op_done(std::int32_t res, std::uint32_t flags);
+  void on_recv_cancelled();
   void release_if_done();
 
+  // The tags of op_'s completions: what each SQE of the connection was.
+  enum Tag : unsigned {
+    kRecv,         // the multishot receive
+    kSend,         // a plain send (a zero-copy send has its slot's own operation)
+    kCancelRecv,   // a cancel of the receive
+    kDone,         // a cancel of a send, or the close: only counted
+    kFixedClosed,  // the registered file slot emptied
+  };
+
   RingPoller& poller_;
-  Operation recv_op_;
-  Operation send_op_;
-  Operation cancel_recv_op_;
-  Operation cancel_send_op_;
-  Operation close_op_;
-  Operation close_fixed_op_;
+  Operation op_;  // every SQE of the connection but zero-copy sends, told apart by Tag
   int in_flight_ = 0;
-  int fixed_slot_ = -1;                 // registered file slot, or -1: the plain descriptor
-  Operation* send_target_ = &send_op_;  // the operation of the send in flight
-  ZeroCopy* zc_ = nullptr;              // from the first zero-copy send on
-  std::uint32_t recv_sqes_ = 0;
+  int fixed_slot_ = -1;     // registered file slot, or -1: the plain descriptor
+  ZeroCopy* zc_ = nullptr;  // from the first zero-copy send on
+  static constexpr std::uint8_t kPlainSend = 0xff;
+  std::uint8_t send_zc_ = kPlainSend;  // the zero-copy slot of the send in flight, or kPlainSend
+  bool recv_armed_before_ = false;     // a receive was armed before (the next one is a re-arm)
   bool recv_armed_ = false;
   bool recv_limited_ = false;  // the receive armed last carries the multishot limit
   bool recv_cancel_pending_ = false;

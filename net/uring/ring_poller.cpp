@@ -102,8 +102,8 @@ void RingPoller::dispatch() {
   for (;;) {
     const std::size_t n = ring_.reap(batch_);
     for (std::size_t i = 0; i < n; ++i) {
-      Completion& c = batch_[i];
-      c.op->complete(*c.op, c.res, c.flags);
+      const Completion& c = batch_[i];
+      Operation::dispatch(c.user_data, c.res, c.flags);
     }
     if (n < batch_.size()) break;
   }

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <map>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "tests/support/http_client.hpp"
@@ -130,6 +131,59 @@ TEST(BackendApp, PinIsRefusedOnTheThreadsBackend) {
   ChildProcess server("ringserve-http", {"--backend", "threads", "--pin", "--port", "0"});
   EXPECT_EQ(server.wait_exit(milliseconds(10000)), 1);
   EXPECT_NE(server.err().find("drop --pin"), std::string::npos) << server.err();
+}
+
+// Threads of a process with this name, from /proc/PID/task/TID/comm.
+int threads_named(pid_t pid, const std::string& name) {
+  int n = 0;
+  std::error_code ec;
+  const std::string task = "/proc/" + std::to_string(pid) + "/task";
+  for (const auto& entry : std::filesystem::directory_iterator(task, ec)) {
+    std::ifstream comm(entry.path() / "comm");
+    std::string found;
+    std::getline(comm, found);
+    n += found == name ? 1 : 0;
+  }
+  return n;
+}
+
+// One GET /plaintext on a connection of its own; its status (0 when no whole answer came).
+int get_plaintext(std::uint16_t port) {
+  const int fd = connect_to(port);
+  if (fd < 0) return 0;
+  int status = 0;
+  if (send_all(fd, "GET /plaintext HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")) {
+    HttpReader reader(fd);
+    const HttpResponse r = reader.next(milliseconds(10000));
+    status = r.ok ? r.status : 0;
+  }
+  ::close(fd);
+  return status;
+}
+
+// --thread-idle-timeout-ms: a worker thread that has waited that long for a connection ends
+// (its thread is gone from the process), and the next client is served by a new one.
+TEST(BackendApp, ThreadsBackendEndsWorkersIdleLongerThanTheirTimeout) {
+  ChildProcess help("ringserve-http", {"--help"});
+  EXPECT_EQ(help.wait_exit(milliseconds(10000)), 0);
+  EXPECT_NE(help.out().find("--thread-idle-timeout-ms"), std::string::npos) << help.out();
+
+  ChildProcess server("ringserve-http",
+                      {"--backend", "threads", "--port", "0", "--thread-idle-timeout-ms", "100"});
+  const auto line = server.wait_for_line("listening on", milliseconds(10000));
+  ASSERT_TRUE(line) << server.err();
+  const std::uint16_t port = port_from_startup_line(*line);
+  for (int round = 0; round < 2; ++round) {
+    ASSERT_EQ(get_plaintext(port), 200);
+    // The worker waits 100 ms for another connection, then ends and is joined.
+    EXPECT_TRUE(wait_until([&] { return threads_named(server.pid(), "rs-worker") == 0; },
+                           milliseconds(10000)))
+        << threads_named(server.pid(), "rs-worker") << " rs-worker threads after round " << round;
+  }
+  server.signal(SIGTERM);
+  ASSERT_EQ(server.wait_exit(milliseconds(10000)), 0) << server.err();
+  EXPECT_NE(server.out().find(" worker_threads_reaped=2"), std::string::npos) << server.out();
+  EXPECT_NE(server.out().find(" worker_threads=0"), std::string::npos) << server.out();
 }
 
 // A "Connection: close" answer half-closes its socket before the close. When the peer's end

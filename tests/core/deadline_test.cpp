@@ -11,8 +11,9 @@ namespace {
 
 struct Owner {
   explicit Owner(TimerWheel& w) : wheel(&w) {}
-  static void on_deadline(void* context) {
-    auto& self = *static_cast<Owner*>(context);
+  static void on_deadline(Timer& timer) {
+    auto& self = *static_cast<Owner*>(timer.context());
+    if (!self.deadline.reached(*self.wheel)) return;
     ++self.fired;
     self.fired_at_ms = self.wheel->now_ms();
     if (self.again_ms) {
@@ -101,10 +102,14 @@ TEST(Deadline, CallbackMaySetItAgain) {
 TEST(Deadline, OwnerMayDestroyItselfInTheCallback) {
   TimerWheel wheel(0);
   struct Self {
-    static void on_deadline(void* context) { delete static_cast<Self*>(context); }
+    static void on_deadline(Timer& timer) {
+      auto* self = static_cast<Self*>(timer.context());
+      if (self->deadline.reached(*self->wheel)) delete self;
+    }
+    TimerWheel* wheel;
     Deadline deadline{&Self::on_deadline, this};
   };
-  auto* self = new Self;  // NOLINT(cppcoreguidelines-owning-memory): freed by its callback
+  auto* self = new Self{&wheel};  // NOLINT(cppcoreguidelines-owning-memory): freed by its callback
   self->deadline.set(wheel, 5);
   wheel.advance(5);  // ASan reports any touch of the freed owner
   EXPECT_EQ(wheel.armed_count(), 0U);
@@ -119,8 +124,8 @@ TEST(Deadline, ACallbackMayMoveAnotherDeadlineDueInTheSameAdvance) {
   a.deadline.set(wheel, 10);
   b.deadline.set(wheel, 10);
   struct Move {
-    static void on_deadline(void* context) {
-      auto& owners = *static_cast<std::pair<Owner*, Owner*>*>(context);
+    static void on_deadline(Timer& timer) {
+      auto& owners = *static_cast<std::pair<Owner*, Owner*>*>(timer.context());
       ++owners.first->fired;
       owners.second->deadline.set(*owners.first->wheel, 50);
     }

@@ -533,11 +533,15 @@ TEST(AccessLogFormat, V4MappedAddressesAreLoggedAsV4) {
   auto& in6 = reinterpret_cast<sockaddr_in6&>(storage);
   in6.sin6_family = AF_INET6;
   ASSERT_EQ(::inet_pton(AF_INET6, "::ffff:192.0.2.7", &in6.sin6_addr), 1);
-  http::PeerText text;
-  text.assign(storage);
-  EXPECT_EQ(text.view(), "192.0.2.7");
-  text.assign(sockaddr_storage{});
-  EXPECT_EQ(text.view(), "-");
+  http::PeerAddress address;
+  char text[http::PeerAddress::kTextBytes];
+  address.assign(storage);
+  EXPECT_EQ(address.text(text), "192.0.2.7");
+  ASSERT_EQ(::inet_pton(AF_INET6, "2001:db8::7", &in6.sin6_addr), 1);
+  address.assign(storage);
+  EXPECT_EQ(address.text(text), "2001:db8::7");
+  address.assign(sockaddr_storage{});
+  EXPECT_EQ(address.text(text), "-");
 }
 
 TEST(AccessLogFormat, LineHasEveryPartInPlace) {

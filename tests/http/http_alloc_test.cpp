@@ -1,7 +1,8 @@
 // After warm-up the HTTP request path (GET /plaintext and GET /json, one at a time and
 // pipelined) allocates nothing, on any thread, and no pool grows (a phase in which a loop's pool
-// still grew to a new peak counts as warm-up, and the next is measured). Its own binary: the
-// allocation counter replaces malloc and operator new for the process.
+// still grew to a new peak counts as warm-up, and the next is measured); on the threads backend
+// a new worker allocates nothing even without warm-up. Its own binary: the allocation counter
+// replaces malloc and operator new for the process.
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -223,6 +224,35 @@ TEST_P(HttpAllocationTest, CounterSeesAllocationsOnTheServerThread) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, HttpAllocationTest, ::testing::ValuesIn(all_backends()),
+                         [](const auto& info) { return backend_name(info.param); });
+
+// The threads backend makes what a worker holds on the acceptor's thread, sized for one
+// connection, before the worker's thread starts: the first requests of a new worker allocate
+// nothing, with no warm-up (a thread that allocates gets an allocator heap of its own, which
+// would cost more than the rest of the connection).
+class ThreadsWorkerAllocationTest : public ServerFixture {};
+
+TEST_P(ThreadsWorkerAllocationTest, NewWorkersFirstRequestsAllocateNothing) {
+  start();
+  const int fd = connect();
+  ASSERT_GE(fd, 0);
+  bound_receives(fd);  // a lost answer fails the test instead of hanging it
+  // The worker is made when the connection is accepted; it opens the session on its thread.
+  ASSERT_TRUE(wait_until([&] { return http_gauge(&http::HttpCounters::sessions) == 1; }));
+  DateWatch date;
+  set_alloc_counting(true);
+  const std::uint64_t before = alloc_count();
+  const std::array<int, 1> fds{fd};
+  const bool ok = http_round(fds, 0, 2, date) && http_round(fds, 1, kMaxDepth, date);
+  const std::uint64_t allocations = alloc_count() - before;
+  set_alloc_counting(false);
+  EXPECT_TRUE(ok);
+  EXPECT_EQ(allocations, 0u);
+  EXPECT_EQ(counter("worker_threads"), 1);
+}
+
+INSTANTIATE_TEST_SUITE_P(Threads, ThreadsWorkerAllocationTest,
+                         ::testing::ValuesIn(backends_of(net::Backend::kThreads)),
                          [](const auto& info) { return backend_name(info.param); });
 
 }  // namespace

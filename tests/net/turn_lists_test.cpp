@@ -55,10 +55,10 @@ class Answering final : public Protocol {
 };
 
 // A send is "in flight" from the moment it is started until the test says the kernel took it.
-class FakeConnection final : public DrivenConnection, private Transport {
+class FakeConnection final : public DrivenConnection {
  public:
   FakeConnection(FakeLoop& loop, std::uint64_t id)
-      : DrivenConnection(-1, id, loop.state.connection_context, *this) {}
+      : DrivenConnection(-1, id, loop.state.connection_context) {}
   bool in_flight = false;
   int sends = 0;
 
