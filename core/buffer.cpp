@@ -1,5 +1,8 @@
 #include "core/buffer.hpp"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cassert>
 #include <cstring>
@@ -35,6 +38,27 @@ ChunkPool::~ChunkPool() {
   }
 }
 
+std::size_t ChunkPool::release_idle(std::size_t max) {
+  static const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  const std::size_t n = std::min(free_low_, max);
+  for (std::size_t i = 0; i < n; ++i) {
+    Chunk* c = free_;
+    free_ = c->next;
+    // The whole pages of the payload; the header's page is kept (it holds the list link).
+    const auto begin = round_up(reinterpret_cast<std::uintptr_t>(c->data()), page);
+    const auto end = (reinterpret_cast<std::uintptr_t>(c->data()) + c->capacity) / page * page;
+    if (end > begin) {
+      ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+    }
+    c->next = cold_;
+    cold_ = c;
+  }
+  free_count_ -= n;
+  cold_count_ += n;
+  free_low_ = free_count_;  // the next period starts
+  return n;
+}
+
 void ChunkPool::reserve(std::size_t chunks) {
   while (capacity() < chunks) {
     grow();
@@ -54,6 +78,7 @@ void ChunkPool::grow() {
     Chunk* c = make_chunk(fresh_end_);
     c->next = free_;
     free_ = c;
+    ++free_count_;
   }
   asan_poison(slab, slab_bytes);
   fresh_ = slab;

@@ -46,6 +46,11 @@ class ChunkPool {
     Chunk* c = free_;
     if (c != nullptr) {
       free_ = c->next;
+      if (--free_count_ < free_low_) free_low_ = free_count_;
+    } else if (cold_ != nullptr) {
+      c = cold_;  // its payload pages come back zeroed as they are written
+      cold_ = c->next;
+      --cold_count_;
     } else {
       c = take_fresh();
     }
@@ -62,10 +67,22 @@ class ChunkPool {
     asan_poison(c->data(), c->capacity);
     c->next = free_;
     free_ = c;
+    ++free_count_;
     --outstanding_;
   }
 
   void reserve(std::size_t chunks);
+
+  // Gives memory back after a load has passed: of the chunks that stayed free all the time since
+  // the last call (what the load did not need), up to `max` have their payload pages returned to
+  // the kernel (madvise MADV_DONTNEED). They stay in the pool, taken after the warm free chunks
+  // and refilled with zero pages as they are written. Returns how many were released. Bounded
+  // work: one system call per chunk.
+  std::size_t release_idle(std::size_t max);
+  // Free chunks whose memory is still held: a later release_idle() may find some to give back.
+  bool holds_free() const { return free_count_ > 0; }
+  std::size_t free_held() const { return free_count_; }
+  std::size_t released() const { return cold_count_; }
 
   std::size_t chunk_bytes() const { return chunk_bytes_; }
   std::size_t outstanding() const { return outstanding_; }
@@ -81,7 +98,11 @@ class ChunkPool {
   std::size_t chunk_bytes_;
   std::size_t chunks_per_slab_;
   std::size_t stride_bytes_;  // header + payload, rounded to a cache line
-  Chunk* free_ = nullptr;
+  Chunk* free_ = nullptr;     // free, memory held: taken first (the latest freed on top)
+  std::size_t free_count_ = 0;
+  std::size_t free_low_ = 0;  // the fewest free_ held since the last release_idle()
+  Chunk* cold_ = nullptr;     // free, payload pages given back to the kernel
+  std::size_t cold_count_ = 0;
   // The newest slab's chunks never handed out, [fresh_, fresh_end_): written only when first
   // used, so a slab costs memory only for the chunks a load has needed.
   std::byte* fresh_ = nullptr;

@@ -106,8 +106,10 @@ class SlabPool {
 
   // At least n objects: as many as fit in n's bytes rounded up to a power of two.
   static std::size_t filling(std::size_t n) {
+    const std::size_t want = n * kSlotBytes;
+    if (want / kSlotBytes != n || want > (std::size_t{1} << 40)) return n;  // absurd: as asked
     std::size_t bytes = 1;
-    while (bytes < n * kSlotBytes)
+    while (bytes < want)
       bytes <<= 1;
     return bytes / kSlotBytes;
   }

@@ -240,6 +240,13 @@ void DrivenConnection::deliver_end() {
   call_protocol([&](Protocol& p) { p.on_input_end(*this); });
 }
 
+void DrivenConnection::deliver_hangup() {
+  if (!watching_hangup()) return;
+  hangup_told_ = true;
+  transport().set_receiving(false);  // the backend stops watching for it
+  call_protocol([&](Protocol& p) { p.on_peer_hangup(*this); });
+}
+
 void DrivenConnection::output_sent(std::size_t n, core::ChunkSink* used) {
   if (state_ == State::kClosed) return;
   bytes_sent_ += n;

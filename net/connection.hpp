@@ -169,6 +169,7 @@ class Connection {
   bool input_ended_ = false;
   bool in_protocol_call_ = false;
   bool end_pending_ = false;  // EOF arrived while stashed input still waited
+  bool hangup_told_ = false;  // the protocol heard of a FIN seen while not reading
   std::uint64_t last_sent_ms_ = 0;
   std::uint64_t paused_ms_ = 0;        // ended pauses, in all
   std::uint64_t paused_since_ms_ = 0;  // the pause under way, if pause_reasons_ != 0
@@ -191,7 +192,15 @@ class DrivenConnection : public Connection, private Transport {
   // Input arrived: fresh bytes in a buffer that owner lends (buffer_id names it).
   void deliver(std::span<const std::byte> fresh, BufferOwner* owner, std::uint32_t buffer_id);
   void deliver_end();  // the peer sent FIN
-  void redeliver();    // the stash again, after resume_input()
+  // The backend saw the peer's FIN while not reading (EPOLLRDHUP, a POLLRDHUP poll): told to the
+  // protocol once (Protocol::on_peer_hangup).
+  void deliver_hangup();
+  // Whether the backend should watch for the peer's FIN although it is not reading: open, input
+  // paused, not yet ended, not yet told.
+  bool watching_hangup() const {
+    return state_ == State::kOpen && !receiving_wanted_ && !input_ended_ && !hangup_told_;
+  }
+  void redeliver();  // the stash again, after resume_input()
   // n bytes of pending_output() reached the kernel. An open connection settles (a closed one
   // drops the news: its output goes back with it). Used-up output chunks go to `used`, or back to
   // the pool when it is null (a zero-copy send's chunks may still be read by the kernel).

@@ -92,6 +92,10 @@ inline constexpr std::uint8_t kAll = kUring | kEpoll | kThreads;
   X(Gauge, connection_bytes, kEventLoops, "connection_bytes",                                     \
     "Bytes of the connection objects open now (the transport's part of a connection).")           \
   X(Gauge, pool_chunks, kAll, "pool_chunks", "Output and stash chunks handed out now.")           \
+  X(Gauge, pool_chunks_free, kEventLoops, "pool_chunks_free",                                     \
+    "Free output chunks whose memory the pool still holds (given back after a second unused).")   \
+  X(Gauge, pool_chunks_released, kEventLoops, "pool_chunks_released",                             \
+    "Free output chunks whose memory was given back to the kernel (reused last).")                \
   X(Gauge, pool_response_slots, kAll, "pool_response_slots",                                      \
     "Places of deferred answers held now.")                                                       \
   X(Gauge, pool_files, kAll, "pool_files",                                                        \

@@ -34,6 +34,11 @@ class Protocol {
   virtual void on_output_drained(Connection& /*conn*/) {}
   // The server is stopping: finish what is in flight, then close. The default closes gracefully.
   virtual void on_shutdown(Connection& conn);
+  // The peer closed (or shut down its sending side) while the server was not reading it: its
+  // last bytes wait unread before the close. The default does nothing: the end of input comes in
+  // order once reading resumes. A protocol that owes answers it has not begun may end the
+  // connection now (a client that has gone would otherwise hold its place until they are done).
+  virtual void on_peer_hangup(Connection& /*conn*/) {}
   // The wake-up asked for with Connection::wake_at is due.
   virtual void on_timer(Connection& /*conn*/) {}
   // Last call for this connection: release per-connection state, cancel timers.

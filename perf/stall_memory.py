@@ -6,8 +6,9 @@ Two loads, each on a fresh server, with N clients:
 - file: each asks for a 64 MiB file below a temporary --root and reads nothing.
 After the server's output and input counters stop moving (it has paused every connection), the
 change in its VmRSS divided by N is printed beside the change the pools account for
-(output chunks held: ringserve_pool_chunks x 16 KiB). Run from the repository root after a
-build:
+(output chunks held: ringserve_pool_chunks x 16 KiB). Then the clients leave, and the RSS is read
+again once the loops have given the free chunks' memory back (a chunk unused for a second is
+released). Run from the repository root after a build:
 
     python3 perf/stall_memory.py --clients 50 -- --backend uring
     python3 perf/stall_memory.py --clients 50 -- --backend epoll --max-queued-output-bytes 1048576
@@ -79,6 +80,24 @@ def run(args, load, extra):
         chunks = (m["ringserve_pool_chunks"] - base_chunks) * CHUNK_BYTES / args.clients
         print(f"{load:6} {' '.join(args.server_args) or 'defaults'}: {args.clients} clients: "
               f"{rss / 1024:.0f} KB of RSS each, {chunks / 1024:.0f} KB of output chunks each")
+        # The load passes: the clients go, and the loops give the chunks' memory back over the
+        # next seconds (a chunk free for a whole second is released, a bounded number a second).
+        for s in socks:
+            s.close()
+        socks = []
+        peak = vm_rss_kib(server.pid)
+        start = time.monotonic()
+        while time.monotonic() - start < 60:
+            m = metrics(port)
+            # The /metrics requests that ask keep a chunk or two in use.
+            if m["ringserve_pool_chunks"] <= base_chunks and m.get("ringserve_pool_chunks_free",
+                                                                   0) <= 2:
+                break
+            time.sleep(0.2)
+        after = vm_rss_kib(server.pid)
+        print(f"{load:6} after the clients left: RSS {peak / 1024:.1f} MB -> {after / 1024:.1f} MB "
+              f"in {time.monotonic() - start:.1f} s (baseline {base / 1024:.1f} MB; "
+              f"{m.get('ringserve_pool_chunks_released', 0):.0f} chunks released)")
     finally:
         for s in socks:
             s.close()

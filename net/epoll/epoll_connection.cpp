@@ -28,6 +28,8 @@ void EpollConnection::set_receiving(bool on) {
 std::uint32_t EpollConnection::wanted_events() const {
   std::uint32_t want = 0;
   if (receiving_wanted() && !starved_) want |= EPOLLIN;
+  // Paused: the peer's FIN behind the unread bytes is still worth knowing (it may have gone).
+  if (watching_hangup()) want |= EPOLLRDHUP;
   if (write_blocked_) want |= EPOLLOUT;
   return want;
 }
@@ -62,6 +64,8 @@ void EpollConnection::on_ready(std::uint32_t events) {
   // turn holds even though the kernel still reports the socket.
   if ((wanted_events() & EPOLLIN) != 0 && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0) {
     receive();  // an error or the end of input comes back from recv itself
+  } else if ((events & EPOLLRDHUP) != 0 && watching_hangup()) {
+    deliver_hangup();  // the interest drops EPOLLRDHUP: reported once
   } else if ((events & (EPOLLHUP | EPOLLERR)) != 0) {
     // Not reading, and the peer reset the connection (or both directions are shut): reported
     // again every turn (level-triggered) until the descriptor goes.

@@ -47,7 +47,8 @@ void capture_access_fields(const RequestHead& head, AccessLogFields& out);
 void capture_raw_request_line(std::string_view head_bytes, AccessLogFields& out);
 
 // The client's address, kept in 17 bytes per connection (an idle connection is small) and
-// written as text for each line.
+// written as text for each line: an inet_ntop per logged request (no allocation, no system
+// call) instead of 48 bytes of text in every connection.
 struct PeerAddress {
   static constexpr std::size_t kTextBytes = 48;  // INET6_ADDRSTRLEN
   enum Family : std::uint8_t { kNotAsked, kUnknown, kV4, kV6 };

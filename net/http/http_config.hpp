@@ -114,6 +114,11 @@ struct HttpCounters {
 // Adds what `from` counted to `into` (single writer: whoever holds `into`). Not the gauges: they
 // describe pools, and the pools of a factory that is gone are gone with it.
 inline void add_counts(HttpCounters& into, const HttpCounters& from) {
+  // A counter added to HttpCounters must be added to the list below too (or the totals go back
+  // when a worker of the threads backend ends): this fails until it is.
+  static_assert(
+      sizeof(HttpCounters) == (6 + 32 + 8) * sizeof(core::Counter) + 4 * sizeof(core::Gauge),
+      "every counter of HttpCounters is folded in add_counts");
   for (std::size_t i = 0; i < into.responses_by_class.size(); ++i)
     into.responses_by_class[i].add(from.responses_by_class[i].get());
   for (std::size_t i = 0; i < into.parse_errors.size(); ++i)

@@ -390,16 +390,19 @@ void HttpSession::wake_for_deadlines() {
   conn_.wake_at(std::min(read_at_, send_at_));
 }
 
+// The deadlines that have passed, the earlier first (a stalled loop may find both due).
 void HttpSession::on_timer(net::Connection& /*conn*/) {
   const std::uint64_t now = factory_.services().now_ms();
-  if (send_at_ <= now) {
-    send_at_ = net::Connection::kNever;
-    on_send_deadline();
-    if (conn_.closed()) return;
-  }
-  if (read_at_ <= now) {
-    read_at_ = net::Connection::kNever;
-    on_read_deadline();
+  for (int i = 0; i < 2; ++i) {
+    const bool send_first = send_at_ < read_at_;
+    std::uint64_t& due = send_first ? send_at_ : read_at_;
+    if (due > now) break;
+    due = net::Connection::kNever;
+    if (send_first) {
+      on_send_deadline();
+    } else {
+      on_read_deadline();
+    }
     if (conn_.closed()) return;
   }
   wake_for_deadlines();
@@ -496,19 +499,33 @@ void HttpSession::on_input_end(net::Connection& /*conn*/) {
   phase_ = Phase::kClosing;
   give_back_state();
   read_at_ = net::Connection::kNever;
-  // Nothing owed has begun (no byte queued or in flight, every pending answer a /delay's timer
-  // or a file still opening): those answers would hold the connection's place and timers for a
+  // Nothing owed has begun: those answers would hold the connection's place and timers for a
   // client that has most likely gone, so, as nginx does, the end of input ends the connection
   // at once. Otherwise every answer goes out in order and the connection closes after.
-  bool none_begun = !pending_.empty() && conn_.queued_bytes() == 0;
-  for (const Pending& p : pending_)
-    none_begun = none_begun && (p.timer.armed() || p.transfer.waiting());
-  if (none_begun) {
+  if (owes_only_unbegun_answers()) {
     factory_.counters().client_aborts.add();
     conn_.abort();
     return;
   }
   conn_.close();
+}
+
+// The peer's FIN arrived while the server was not reading it (too many answers owed): the same
+// judgement as at the end of input, made before the unread requests are read.
+void HttpSession::on_peer_hangup(net::Connection& /*conn*/) {
+  if (owes_only_unbegun_answers()) {
+    factory_.counters().client_aborts.add();
+    conn_.abort();
+  }
+}
+
+// Answers are owed and none has begun: no byte queued or in flight, every pending answer a
+// /delay's timer or a file still opening.
+bool HttpSession::owes_only_unbegun_answers() const {
+  bool none_begun = !pending_.empty() && conn_.queued_bytes() == 0;
+  for (const Pending& p : pending_)
+    none_begun = none_begun && (p.timer.armed() || p.transfer.waiting());
+  return none_begun;
 }
 
 void HttpSession::on_output_drained(net::Connection& /*conn*/) {

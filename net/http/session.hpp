@@ -28,6 +28,7 @@ class HttpSession final : public net::Protocol {
   void on_input(net::Connection& conn, net::Input& input) override;
   void on_input_end(net::Connection& conn) override;
   void on_output_drained(net::Connection& conn) override;
+  void on_peer_hangup(net::Connection& conn) override;
   void on_timer(net::Connection& conn) override;
   void on_shutdown(net::Connection& conn) override;
   void on_close(net::Connection& conn) override;
@@ -72,6 +73,7 @@ class HttpSession final : public net::Protocol {
   void close_session();
   std::uint64_t linger_ms() const;
   bool should_wait() const;
+  bool owes_only_unbegun_answers() const;
   void set_read_deadline(std::uint64_t ms);
   void set_idle_deadline_if_quiet();
   void watch_send();

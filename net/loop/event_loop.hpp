@@ -110,6 +110,10 @@ class EventLoop final : public LoopServices {
 
  private:
   static constexpr std::size_t kMaxParked = 64;
+  // Giving memory back: each second, up to 1,024 chunks (16 MiB, about a millisecond of madvise
+  // calls) of those that stayed free all through the second before.
+  static constexpr std::uint64_t kTrimPeriodMs = 1000;
+  static constexpr std::size_t kTrimChunksPerPeriod = 1024;
 
   void end_of_turn();
   void release_retired();
@@ -127,6 +131,7 @@ class EventLoop final : public LoopServices {
   std::optional<std::uint64_t> wait_ms() const;
   static void on_accept_retry(core::Timer& timer);
   static void on_grace_expired(core::Timer& timer);
+  static void on_trim(core::Timer& timer);
 
   const LoopConfig& config_;
   LoopContext& context_;
@@ -138,6 +143,7 @@ class EventLoop final : public LoopServices {
   ConnectionList retired_;
   core::Timer accept_retry_timer_;
   core::Timer grace_timer_;
+  core::Timer trim_timer_;  // armed while the chunk pool holds free chunks
   std::uint64_t next_connection_id_ = 1;
   bool stopping_ = false;
   std::size_t reclaims_pending_ = 0;  // idle connections closed for parked clients, not yet freed
@@ -161,6 +167,7 @@ EventLoop<Poller>::EventLoop(const LoopConfig& config, LoopContext& context,
       state_(*this, config.limits, counters_, config.chunk_bytes),
       accept_retry_timer_(&EventLoop::on_accept_retry, this),
       grace_timer_(&EventLoop::on_grace_expired, this),
+      trim_timer_(&EventLoop::on_trim, this),
       poller_(*this, options, context.listen_fd) {
   static_assert(EventPoller<Poller>, "a poller provides what net/loop/poller.hpp lists");
   parked_.reserve(kMaxParked);
@@ -223,7 +230,20 @@ void EventLoop<Poller>::end_of_turn() {
   poller_.end_turn();
   release_retired();
   make_room_at_cap();
+  if (!trim_timer_.armed() && state_.chunks.holds_free()) {
+    state_.timers.arm(trim_timer_, kTrimPeriodMs);
+  }
   update_gauges();
+}
+
+// Output chunks that a load needed and the next did not (free for a whole period) go back to the
+// kernel, a bounded number per period, so RSS returns near its baseline after a burst of slow
+// readers or large answers. A chunk in steady use is never released.
+template <class Poller>
+void EventLoop<Poller>::on_trim(core::Timer& timer) {
+  auto& self = *static_cast<EventLoop*>(timer.context());
+  self.state_.chunks.release_idle(kTrimChunksPerPeriod);
+  // Re-armed at the end of the turn while free chunks are held.
 }
 
 template <class Poller>

@@ -40,6 +40,8 @@ struct LoopState {
   void update_gauges(LoopCounters& counters, std::size_t open_files,
                      std::uint64_t other_grows = 0) const {
     counters.pool_chunks.set(static_cast<std::int64_t>(chunks.outstanding()));
+    counters.pool_chunks_free.set(static_cast<std::int64_t>(chunks.free_held()));
+    counters.pool_chunks_released.set(static_cast<std::int64_t>(chunks.released()));
     counters.pool_response_slots.set(static_cast<std::int64_t>(slots.outstanding()));
     counters.pool_files.set(static_cast<std::int64_t>(open_files));
     counters.pool_grows.set(

@@ -8,6 +8,7 @@
 // of 16 bytes per kind.
 #pragma once
 
+#include <cassert>
 #include <cstdint>
 #include <type_traits>
 
@@ -26,7 +27,8 @@ struct alignas(8) Operation {
   }
   // What the SQE carries (and a cancel names): the address, with the tag in its low bits.
   std::uint64_t user_data(unsigned tag = 0) {
-    return reinterpret_cast<std::uint64_t>(this) | (tag & kTagMask);
+    assert(tag <= kTagMask);
+    return reinterpret_cast<std::uint64_t>(this) | tag;
   }
   // A completion's user_data back to its operation and tag.
   static void dispatch(std::uint64_t user_data, std::int32_t res, std::uint32_t flags) {
@@ -34,6 +36,8 @@ struct alignas(8) Operation {
     op->complete(*op, res, flags, static_cast<unsigned>(user_data & kTagMask));
   }
 };
+
+static_assert(alignof(Operation) > Operation::kTagMask, "the tag lives in the address's zero bits");
 
 // Binds an operation to a member function of its owner: bind<&Conn::on_recv>(op, this). The
 // member takes (res, flags), or (res, flags, tag) where the owner uses tags.

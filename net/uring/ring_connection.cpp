@@ -1,5 +1,7 @@
 #include "net/uring/ring_connection.hpp"
 
+#include <poll.h>
+
 #include <algorithm>
 #include <cerrno>
 
@@ -108,6 +110,9 @@ void RingConnection::on_completion(std::int32_t res, std::uint32_t flags, unsign
     case kCancelRecv:
       on_recv_cancelled();
       return;
+    case kHangup:
+      on_hangup_poll(res);
+      return;
     case kFixedClosed:
       // The slot is empty now and may take the next connection. A failed close leaves it out
       // of circulation: what it holds is unknown.
@@ -181,10 +186,37 @@ void RingConnection::finish_send(std::int32_t res) {
 
 void RingConnection::set_receiving(bool on) {
   if (on) {
+    watch_hangup(false);
     if (!recv_armed_ && !recv_cancel_pending_ && !transport_closed_) arm_receive();
   } else {
     if (recv_armed_) cancel_receive();
+    watch_hangup(watching_hangup());
   }
+}
+
+// While input is paused no receive is armed, so a client that closes would be noticed only once
+// reading resumes; a one-shot poll for POLLRDHUP sees its FIN behind the unread bytes.
+void RingConnection::watch_hangup(bool on) {
+  if (on && !hangup_armed_ && !transport_closed_) {
+    io_uring_sqe* sqe = poller_.ring().sqe(op_, kHangup);
+    io_uring_prep_poll_add(sqe, fd(), POLLRDHUP);
+    set_target(sqe);
+    hangup_armed_ = true;
+    ++in_flight_;
+  } else if (!on && hangup_armed_) {
+    cancel(op_.user_data(kHangup));  // a cancel that finds it done already is harmless
+  }
+}
+
+void RingConnection::on_hangup_poll(std::int32_t res) {
+  hangup_armed_ = false;
+  --in_flight_;
+  if (res > 0) {
+    deliver_hangup();  // POLLRDHUP, or POLLHUP/POLLERR: the peer has gone either way
+  } else if (res == -ECANCELED && watching_hangup()) {
+    watch_hangup(true);  // cancelled for a resume that paused again meanwhile
+  }
+  release_if_done();
 }
 
 void RingConnection::arm_receive() {
@@ -287,6 +319,7 @@ void RingConnection::close_transport() {
   // Cancel while the descriptor is still open, then close; the connection is freed only when
   // every completion that names it (cancels and the close included) has arrived.
   if (recv_armed_) cancel_receive();
+  watch_hangup(false);
   if (send_in_flight_) {
     cancel(send_zc_ != kPlainSend ? zc_->sends[send_zc_].op.user_data() : op_.user_data(kSend));
   }

@@ -1,7 +1,9 @@
 #include "core/buffer.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -73,6 +75,73 @@ TEST(ChunkPool, ReusesChunksWithoutGrowing) {
   }
   EXPECT_EQ(pool.grows(), 1U);
   EXPECT_EQ(pool.capacity(), 4U);
+}
+
+// Pages of a chunk's payload that are resident, asked of the kernel (mincore).
+std::size_t resident_pages(Chunk* c) {
+  const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto begin = (reinterpret_cast<std::uintptr_t>(c->data()) + page - 1) / page * page;
+  const auto end = (reinterpret_cast<std::uintptr_t>(c->data()) + c->capacity) / page * page;
+  std::vector<unsigned char> in_core((end - begin) / page);
+  EXPECT_EQ(::mincore(reinterpret_cast<void*>(begin), end - begin, in_core.data()), 0);
+  return static_cast<std::size_t>(
+      std::count_if(in_core.begin(), in_core.end(), [](unsigned char v) { return (v & 1) != 0; }));
+}
+
+TEST(ChunkPool, ChunksFreeForAWholePeriodGiveTheirPagesBack) {
+  ChunkPool pool(16384, 8);
+  std::vector<Chunk*> chunks;
+  for (int i = 0; i < 8; ++i) {
+    Chunk* c = pool.get();
+    std::memset(c->data(), 'x', c->capacity);  // touched: resident
+    chunks.push_back(c);
+  }
+  Chunk* watched = chunks[3];
+  ASSERT_GE(resident_pages(watched), 3U);
+  for (Chunk* c : chunks)
+    pool.put(c);
+  // The first call only starts the period: nothing is known to have stayed free through one.
+  EXPECT_EQ(pool.release_idle(100), 0U);
+  EXPECT_EQ(pool.free_held(), 8U);
+  // One chunk is used during the period: the load needed one, so seven are released.
+  pool.put(pool.get());
+  EXPECT_EQ(pool.release_idle(100), 7U);
+  EXPECT_EQ(pool.released(), 7U);
+  EXPECT_EQ(pool.free_held(), 1U);
+  std::size_t resident = 0;
+  for (Chunk* c : chunks)
+    resident += resident_pages(c);
+  EXPECT_LE(resident, 4U) << "only the chunk in use keeps its pages";
+  // At most `max` per call; released chunks are handed out after the warm one, zeroed where
+  // their pages went back, and whole again.
+  EXPECT_EQ(pool.release_idle(100), 1U);
+  EXPECT_FALSE(pool.holds_free());
+  std::vector<Chunk*> again;
+  for (int i = 0; i < 8; ++i) {
+    Chunk* c = pool.get();
+    EXPECT_EQ(c->begin, 0U);
+    EXPECT_EQ(c->end, 0U);
+    EXPECT_EQ(c->capacity, 16384U);
+    std::memset(c->data(), 'y', c->capacity);
+    again.push_back(c);
+  }
+  EXPECT_EQ(pool.grows(), 1U) << "released chunks are reused, not replaced";
+  EXPECT_EQ(pool.released(), 0U);
+  for (Chunk* c : again)
+    pool.put(c);
+}
+
+TEST(ChunkPool, ReleaseIsBoundedPerCall) {
+  ChunkPool pool(4096, 16);
+  std::vector<Chunk*> chunks;
+  for (int i = 0; i < 16; ++i)
+    chunks.push_back(pool.get());
+  for (Chunk* c : chunks)
+    pool.put(c);
+  pool.release_idle(4);
+  EXPECT_EQ(pool.release_idle(4), 4U);
+  EXPECT_EQ(pool.release_idle(4), 4U);
+  EXPECT_EQ(pool.free_held(), 8U);
 }
 
 TEST(ChunkPool, ReserveGrowsCapacity) {

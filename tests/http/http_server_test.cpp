@@ -659,6 +659,30 @@ TEST_P(HttpServerTest, ClientLeavingDuringADelayFreesItsPlaceAtOnce) {
   EXPECT_TRUE(delayed.status == 200 ? delayed.body == "50 ms\n" : reader.closed());
 }
 
+// The same while the server is not reading the client (it owes --max-pending-requests answers
+// already): the close waits behind unread requests, and is noticed all the same (EPOLLRDHUP on
+// epoll, a POLLRDHUP poll on the ring).
+TEST_P(HttpServerTest, ClientLeavingWhileItsInputIsPausedIsNoticedAtOnce) {
+  if (GetParam().backend == net::Backend::kThreads) {
+    GTEST_SKIP() << "threads: a worker waiting out a /delay does not watch its socket";
+  }
+  start([](http::HttpConfig& c) { c.max_pending_requests = 4; });
+  const int fd = connect();
+  std::string requests;
+  for (int i = 0; i < 8; ++i)
+    requests += "GET /delay?ms=60000 HTTP/1.1\r\nHost: t\r\n\r\n";
+  ASSERT_TRUE(send_all(fd, requests));
+  ASSERT_TRUE(wait_until([&] {
+    return http_counter(&http::HttpCounters::requests) == 4 &&
+           http_counter(&http::HttpCounters::pipeline_pauses) == 1;
+  }));
+  close_client(fd);
+  EXPECT_TRUE(wait_until([&] { return counter("connections_open") == 0; }, milliseconds(5000)));
+  EXPECT_EQ(http_counter(&http::HttpCounters::client_aborts), 1u);
+  EXPECT_EQ(http_counter(&http::HttpCounters::requests), 4u) << "the unread requests stay unread";
+  expect_pools_returned();
+}
+
 TEST_P(HttpServerTest, MetricsCountWhatClientsSent) {
   start();
   const int fd = connect();

@@ -2,7 +2,13 @@
 // batches, each to the operation that named it. And the zero-copy send's sink of sent chunks.
 #include <gtest/gtest.h>
 
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/buffer.hpp"
@@ -49,6 +55,47 @@ TEST(Ring, OneOperationTellsItsCompletionsApartByTag) {
     Operation::dispatch(batch[i].user_data, batch[i].res, 0);
   EXPECT_EQ(tagged.tags, (std::vector<unsigned>{0, 1, 2, 3, 4, 5, 6, 7}));
   EXPECT_EQ(tagged.results, std::vector<std::int32_t>(8, 0));
+}
+
+// A cancel names one SQE by its user_data, tag included: the wrong tag finds nothing, the right
+// one ends the receive (as a connection cancels its receive or its send, never the other).
+TEST(Ring, ACancelFindsOnlyTheSqeWithItsTag) {
+  struct TaggedOp {
+    Operation op;
+    std::vector<std::pair<unsigned, std::int32_t>> seen;  // (tag, res)
+    void on_complete(std::int32_t res, std::uint32_t /*flags*/, unsigned tag) {
+      seen.emplace_back(tag, res);
+    }
+  } tagged;
+  bind<&TaggedOp::on_complete>(tagged.op, &tagged);
+  int fds[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+  LoopCounters counters;
+  Ring ring(RingOptions{.sq_entries = 8, .cq_entries = 16}, counters);
+  char buffer[16];
+  constexpr unsigned kRecv = 3, kCancelWrong = 4, kCancelRight = 5;
+  io_uring_prep_recv(ring.sqe(tagged.op, kRecv), fds[0], buffer, sizeof(buffer), 0);
+  io_uring_prep_cancel64(ring.sqe(tagged.op, kCancelWrong), tagged.op.user_data(kRecv - 1), 0);
+  std::vector<Completion> batch(8);
+  const auto reap_until = [&](std::size_t n) {
+    for (int turns = 0; tagged.seen.size() < n && turns < 100; ++turns) {
+      ring.submit_and_wait(std::uint64_t{10'000'000});  // 10 ms
+      const std::size_t got = ring.reap(batch);
+      for (std::size_t i = 0; i < got; ++i)
+        Operation::dispatch(batch[i].user_data, batch[i].res, batch[i].flags);
+    }
+  };
+  reap_until(1);
+  ASSERT_EQ(tagged.seen.size(), 1U) << "the receive must still be pending";
+  EXPECT_EQ(tagged.seen[0], std::make_pair(kCancelWrong, -ENOENT));
+  io_uring_prep_cancel64(ring.sqe(tagged.op, kCancelRight), tagged.op.user_data(kRecv), 0);
+  reap_until(3);
+  ASSERT_EQ(tagged.seen.size(), 3U);
+  std::sort(tagged.seen.begin() + 1, tagged.seen.end());
+  EXPECT_EQ(tagged.seen[1], std::make_pair(kRecv, -ECANCELED));
+  EXPECT_EQ(tagged.seen[2], std::make_pair(kCancelRight, 0));
+  ::close(fds[0]);
+  ::close(fds[1]);
 }
 
 TEST(Ring, FullSubmissionQueueIsFlushedNotAnError) {
