@@ -6,11 +6,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstring>
 #include <ctime>
+#include <exception>
 #include <system_error>
 #include <utility>
 
@@ -193,47 +195,91 @@ void Acceptor::accept_ready() {
 }
 
 void Acceptor::hand_over(int fd) {
-  std::unique_lock lock(mutex_);
-  if (Worker* w = idle_.pop_back()) {
-    w->next_fd = fd;
-    w->busy = true;
-    ++busy_;
-    w->wake.notify_one();
+  {
+    std::lock_guard lock(mutex_);
+    if (Worker* w = idle_.pop_back()) {
+      w->next_fd = fd;
+      w->busy = true;
+      ++busy_;
+      w->wake.notify_one();
+      return;
+    }
+  }
+  // None waits: a new worker, made here on the acceptor's thread with everything it holds
+  // (net/threads/worker.hpp), and without the mutex, which workers take to go idle while this
+  // may wait for others' locks (the HTTP counters', held by a /metrics that sums them). Only
+  // this thread makes workers: a worker that went idle meanwhile waits for the next client.
+  std::unique_ptr<Worker> made;
+  LoopCounters* counters = nullptr;
+  try {
+    counters = &counters_for_worker();
+    made = std::make_unique<Worker>(*this, *counters, *log_);
+    if (workers_.size() == workers_.capacity()) {
+      workers_.reserve(std::max<std::size_t>(2 * workers_.capacity(), 8));
+    }
+  } catch (const std::exception& e) {
+    made.reset();
+    if (counters != nullptr) give_back(*counters);
+    core::log_warn("no worker for a new connection: {}; pausing accepts for {} ms", e.what(),
+                   config_.accept_retry_ms);
+    refuse(fd);
     return;
   }
-  // In the list before its thread runs, so nothing can leave a running thread unowned. Made
-  // here, on the acceptor's thread, with everything it holds (net/threads/worker.hpp).
-  workers_.push_back(std::make_unique<Worker>(*this, counters_for_worker(), *log_));
-  Worker* worker = workers_.back().get();
-  worker->place = workers_.size() - 1;
+  Worker* worker = made.get();
+  {
+    // In the list before its thread runs, so nothing can leave a running thread unowned; busy
+    // before it can go idle.
+    std::lock_guard lock(mutex_);
+    worker->place = workers_.size();
+    workers_.push_back(std::move(made));  // reserved above: no allocation, no throw
+    worker->busy = true;
+    ++busy_;
+  }
+  // Before the thread runs, so that what it answers (GET /metrics) counts it.
+  counters_.worker_threads.set(static_cast<std::int64_t>(workers_.size()));
   if (const int rc = worker->start(fd); rc != 0) {
-    // Out of threads (RLIMIT_NPROC, a container's pids limit, memory): this client is closed,
-    // and the next ones wait in the backlog for a while rather than be accepted and dropped.
-    lock.unlock();
+    // Out of threads (RLIMIT_NPROC, a container's pids limit, memory).
+    {
+      std::lock_guard lock(mutex_);
+      worker->busy = false;
+      --busy_;
+    }
     remove_worker(*worker);
+    counters_.worker_threads.set(static_cast<std::int64_t>(workers_.size()));
     core::log_warn("no thread for a new connection: {}; pausing accepts for {} ms",
                    std::strerror(rc), config_.accept_retry_ms);
-    ::close(fd);
-    context_.cap->release();
-    counters_.rejected_over_cap.add();
-    pause_accepting();
-    return;
+    refuse(fd);
   }
-  worker->busy = true;
-  ++busy_;
-  counters_.worker_threads.set(static_cast<std::int64_t>(workers_.size()));
+}
+
+// A client no worker can take is closed, and the next ones wait in the backlog for a while
+// rather than be accepted and dropped.
+void Acceptor::refuse(int fd) {
+  ::close(fd);
+  context_.cap->release();
+  counters_.rejected_over_cap.add();
+  pause_accepting();
 }
 
 LoopCounters& Acceptor::counters_for_worker() {
   if (spare_counters_.empty()) {
-    // Room for every set to come back, so that giving one back (in the destructor too) never
-    // allocates.
-    spare_counters_.reserve(++counter_sets_);
-    return context_.add_counters();
+    // Room for every set to come back first, so that giving one back (in the destructor too)
+    // never allocates.
+    if (spare_counters_.capacity() <= counter_sets_) {
+      spare_counters_.reserve(std::max<std::size_t>(2 * counter_sets_, 8));
+    }
+    LoopCounters& counters = context_.add_counters();
+    ++counter_sets_;
+    return counters;
   }
   LoopCounters& counters = *spare_counters_.back();
   spare_counters_.pop_back();
   return counters;
+}
+
+void Acceptor::give_back(LoopCounters& counters) {
+  counters.pool_grows.set(0);
+  spare_counters_.push_back(&counters);
 }
 
 // The worker's thread is not running (never started, or joined). Its counters stay in the sums
@@ -246,8 +292,7 @@ void Acceptor::remove_worker(Worker& worker) {
     workers_[place]->place = place;
   }
   workers_.pop_back();  // frees the worker: on this thread, the one its memory came from
-  counters.pool_grows.set(0);
-  spare_counters_.push_back(&counters);
+  give_back(counters);
 }
 
 void Acceptor::collect_ended() {

@@ -48,11 +48,16 @@ class Acceptor {
 
  private:
   void accept_ready();
+  // To an idle worker, or to a new one (made without the mutex).
   void hand_over(int fd);
+  // Closes a client no worker could be made or started for, and pauses accepting.
+  void refuse(int fd);
   // Joins and frees the workers that ended after their idle timeout.
   void collect_ended();
   // Takes a counter set out of the spare ones (those of ended workers), or a new one.
   LoopCounters& counters_for_worker();
+  // A set no worker uses any more, for the next new one (never allocates).
+  void give_back(LoopCounters& counters);
   void remove_worker(Worker& worker);
   void begin_stop();
   void pause_accepting();  // for accept_retry_ms, after an error
@@ -72,8 +77,9 @@ class Acceptor {
   std::atomic<std::uint32_t> notice_{0};
   std::unique_ptr<SharedLog> log_;
   std::mutex mutex_;
-  // Every worker whose thread has not been joined. Only the acceptor's thread changes it (the
-  // mutex guards the workers' busy flags, read while it is walked).
+  // Every worker whose thread has not been joined. Only the acceptor's thread changes it, under
+  // the mutex (which guards the workers' busy flags, read while it is walked); a worker is
+  // made before it is added, without the mutex.
   std::vector<std::unique_ptr<Worker>> workers_;
   // Counter sets of ended workers, for the next new ones: a churn of threads does not grow the
   // sets /metrics sums (the acceptor's thread only).

@@ -1,9 +1,10 @@
 // The access log of the threads backend. Each worker buffers its own lines (WorkerLog), so the
-// request path takes no lock; a buffer of whole lines goes to the one file (SharedLog) when it
-// is full, a second after its first line, and when the worker's connection closes. The shared
-// part takes them under a lock, a buffer at a time, and writes them with the same bound,
-// retries and rotation as every other loop's log (sync::WriteLog); O_APPEND keeps lines whole
-// in the file.
+// request path takes no lock; a buffer of whole lines goes to the one file (SharedLog) when the
+// worker is about to wait for input (the lines of a pass together, as an event loop writes a
+// turn's), when it is full, a second after its first line while the worker blocks in a send or
+// sleeps, and when the worker's connection closes. The shared part takes them under a lock, a
+// buffer at a time, and writes them with the same bound, retries and rotation as every other
+// loop's log (sync::WriteLog); O_APPEND keeps lines whole in the file.
 #pragma once
 
 #include <atomic>
@@ -51,7 +52,8 @@ class WorkerLog final : public LogSink {
  public:
   // The buffer: room for several of the longest access lines, dozens of typical ones.
   static constexpr std::size_t kBytes = 4096;
-  // The longest a line waits in the buffer of a worker whose connection stays open.
+  // The longest a line waits in the buffer of a worker whose connection stays open (blocked in
+  // a send or asleep: one about to wait for input hands its lines over first).
   static constexpr std::uint64_t kFlushMs = 1000;
 
   // timers: the worker's wheel, which bounds how long a buffered line waits.

@@ -67,7 +67,6 @@ int Worker::start(int fd) {
   const int rc = ::pthread_create(&thread_, &attr, &Worker::main, this);
   pthread_attr_destroy(&attr);
   started_ = rc == 0;
-  if (started_) ::pthread_setname_np(thread_, "rs-worker");
   return rc;
 }
 
@@ -81,6 +80,9 @@ void Worker::interrupt() {
 }
 
 void* Worker::main(void* self) {
+  // Named first, by itself: a thread that serves a client already carries its name (named by
+  // the acceptor after pthread_create, it would carry the acceptor's until then).
+  ::pthread_setname_np(::pthread_self(), "rs-worker");
   static_cast<Worker*>(self)->run();
   return nullptr;
 }
@@ -118,7 +120,8 @@ void Worker::move_clock() {
 // One connection, start to close: each pass does what the event loops' turns do (redelivered
 // input, then a blocking send and the settle), hands over file results, then waits in recv (or
 // sleeps) until input or the next timer, then fires timers. Access-log lines wait in the
-// worker's buffer (WorkerLog): its timer bounds that wait like any other.
+// worker's buffer (WorkerLog) until it waits for input, so the lines of a pass go in one
+// write; while it blocks in a send or sleeps, the log's timer bounds their wait.
 void Worker::serve(int fd) {
   ThreadConnection conn(state_.connection_context, fd, next_id_++, buffers_, *this);
   note_connection_opened(counters_);
@@ -168,14 +171,18 @@ void Worker::observe_owner(ThreadConnection& conn) {
 }
 
 void Worker::wait_for_input_or_timer(ThreadConnection& conn) {
+  // No free buffer (answers still pending hold them all): nothing could be read into; a
+  // timer releases them.
+  const bool reading = conn.receiving() && !conn.transport_closed() && buffers_.available() > 0;
+  // The pass is over and the wait for input may be long: what it logged reaches the file now,
+  // and the log's timer (cancelled) does not cut the wait short.
+  if (reading) log_.flush();
   std::int64_t timeout_ms = -1;  // no timer: wait for input (or a stop) alone
   if (auto next = state_.timers.next_expiry_ms()) {
     timeout_ms = static_cast<std::int64_t>(*next > state_.now_ms ? *next - state_.now_ms : 0);
     if (timeout_ms == 0) return;  // a timer is due now
   }
-  // No free buffer (answers still pending hold them all): nothing could be read into; a
-  // timer releases them.
-  if (conn.receiving() && !conn.transport_closed() && buffers_.available() > 0) {
+  if (reading) {
     // The socket timeout is the next timer. It changes only when the deadline moved by more
     // than a millisecond, so a keep-alive connection re-arming the same idle timeout costs no
     // setsockopt per request.
@@ -190,7 +197,8 @@ void Worker::wait_for_input_or_timer(ThreadConnection& conn) {
     return;
   }
   // Nothing to read (input paused, ended, or every buffer held by a pending answer): sleep
-  // until the next timer. A pending GET /delay keeps its thread here.
+  // until the next timer (the log's among them: lines still buffered wait at most
+  // WorkerLog::kFlushMs). A pending GET /delay keeps its thread here.
   ::poll(nullptr, 0, static_cast<int>(std::min<std::int64_t>(timeout_ms, INT32_MAX)));
 }
 

@@ -15,6 +15,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -75,10 +76,9 @@ TEST_P(ThreadsBackendTest, IdleWorkersEndAfterTheTimeoutAndANewClientIsServed) {
     fds.push_back(connect());
     ASSERT_EQ(get(fds.back(), "/plaintext"), 200);
   }
+  // Counted before its thread runs; named by itself before it answers.
   EXPECT_EQ(counter("worker_threads"), kClients);
-  // (A thread is named just after it starts, perhaps after it answered.)
-  EXPECT_TRUE(wait_until([] { return worker_threads_alive() == kClients; }))
-      << worker_threads_alive() << " rs-worker threads";
+  EXPECT_EQ(worker_threads_alive(), kClients);
 
   for (int fd : fds)
     close_client(fd);
@@ -93,7 +93,7 @@ TEST_P(ThreadsBackendTest, IdleWorkersEndAfterTheTimeoutAndANewClientIsServed) {
   const int fd = connect();
   EXPECT_EQ(get(fd, "/plaintext"), 200);
   EXPECT_EQ(counter("worker_threads"), 1);
-  EXPECT_TRUE(wait_until([] { return worker_threads_alive() == 1; }));
+  EXPECT_EQ(worker_threads_alive(), 1);
   EXPECT_EQ(http_counter(&http::HttpCounters::requests), kClients + 1u);
   EXPECT_EQ(counter("accepted"), kClients + 1);
   close_client(fd);
@@ -147,7 +147,14 @@ class ThreadsAccessLogTest : public ServerFixture {
     ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
     dir_ = pattern;
     log_ = dir_ + "/access.log";
-    start({}, [this](net::ServerConfig& config) { config.loop.access_log_path = log_; });
+    // One deferred answer at a time: a request pipelined behind a /delay pauses input, and the
+    // worker sleeps instead of waiting in recv. A stop cuts a /delay still pending after a
+    // second.
+    start([](http::HttpConfig& config) { config.max_pending_requests = 1; },
+          [this](net::ServerConfig& config) {
+            config.loop.access_log_path = log_;
+            config.loop.grace_ms = 1000;
+          });
   }
   void TearDown() override {
     ServerFixture::TearDown();  // the server stops first: its last lines are in
@@ -163,17 +170,52 @@ class ThreadsAccessLogTest : public ServerFixture {
   std::string log_;
 };
 
-// A worker buffers its lines; with its connection open and nothing more logged, the line
-// still reaches the file within WorkerLog::kFlushMs (a second), not when the connection ends.
-TEST_P(ThreadsAccessLogTest, BufferedLineReachesTheFileWhileItsConnectionStaysOpen) {
+// A worker hands its lines to the file before it waits for more input: with its connection open
+// and quiet, the line is in the file at once, and the log's timer does not cut the worker's wait
+// for the next request short (which would cost a recv that returns with nothing, and a
+// setsockopt, per logged request).
+TEST_P(ThreadsAccessLogTest, LineReachesTheFileBeforeTheWorkerWaitsForInput) {
   const int fd = connect();
+  const auto connected = Clock::now();
+  ASSERT_EQ(get(fd, "/plaintext?first"), 200);
+  // A new connection's first second has a deadline of its own (until then it is not counted as
+  // idle), which may wake the worker once: past it, nothing but the log could.
+  std::this_thread::sleep_until(connected + milliseconds(2000));
   ASSERT_EQ(get(fd, "/plaintext?kept"), 200);
   const auto sent = Clock::now();
-  ASSERT_TRUE(wait_until([&] { return whole_lines() == 1; }, milliseconds(10000)));
+  // Counted when the request arrived, before it was answered.
+  const std::int64_t recvs = counter("recv_calls");
+  ASSERT_TRUE(wait_until([&] { return whole_lines() == 2; }, milliseconds(10000)));
   const auto waited = std::chrono::duration_cast<milliseconds>(Clock::now() - sent);
+  EXPECT_LT(waited.count(), 5000);  // at once; a generous margin for a loaded machine
+  EXPECT_NE(read_lines(log_)[1].find("\"GET /plaintext?kept HTTP/1.1\" 200 13"), std::string::npos);
+  // A timer armed for the line would have made the worker's next recv return (with nothing)
+  // after WorkerLog::kFlushMs.
+  std::this_thread::sleep_for(milliseconds(net::threads::WorkerLog::kFlushMs + 500));
+  EXPECT_EQ(counter("recv_calls"), recvs) << "the worker's wait for input was cut short";
+}
+
+// A worker that sleeps (a /delay answer pending, a request pipelined behind it paused) still
+// hands the lines it buffered to the file within WorkerLog::kFlushMs (a second), by its log's
+// timer, long before the /delay ends.
+TEST_P(ThreadsAccessLogTest, BufferedLineReachesTheFileWhileItsWorkerSleeps) {
+  const int fd = connect();
+  ASSERT_TRUE(send_all(fd,
+                       "GET /plaintext?first HTTP/1.1\r\nHost: t\r\n\r\n"
+                       "GET /delay?ms=30000 HTTP/1.1\r\nHost: t\r\n\r\n"
+                       "GET /plaintext?paused HTTP/1.1\r\nHost: t\r\n\r\n"));
+  HttpReader reader(fd);
+  ASSERT_EQ(reader.next(milliseconds(10000)).status, 200);
+  const auto answered = Clock::now();
+  ASSERT_TRUE(wait_until([&] { return whole_lines() == 1; }, milliseconds(10000)));
+  const auto waited = std::chrono::duration_cast<milliseconds>(Clock::now() - answered);
   // The timer's second, and a generous margin for a loaded machine.
-  EXPECT_LT(waited.count(), static_cast<long>(net::threads::WorkerLog::kFlushMs) + 2000);
-  EXPECT_NE(read_lines(log_)[0].find("\"GET /plaintext?kept HTTP/1.1\" 200 13"), std::string::npos);
+  EXPECT_LT(waited.count(), 5000);
+  EXPECT_NE(read_lines(log_)[0].find("\"GET /plaintext?first HTTP/1.1\" 200 13"),
+            std::string::npos);
+  // Its input was paused behind the /delay: the worker slept rather than waited in recv.
+  EXPECT_EQ(http_counter(&http::HttpCounters::pipeline_pauses), 1u);
+  close_client(fd);  // the stop cuts the /delay
 }
 
 // Many workers at once, each filling its buffer several times over with long lines: every

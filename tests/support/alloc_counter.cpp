@@ -1,23 +1,82 @@
 #include "tests/support/alloc_counter.hpp"
 
+#include <dirent.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <cerrno>
 #include <cstddef>
+#include <cstdlib>
 #include <new>
 
 namespace {
-std::atomic<bool> counting{false};
+
+enum Mode : int { kOff, kAllThreads, kNewThreads };
+
+std::atomic<int> mode{kOff};
 std::atomic<std::uint64_t> allocations{0};
 
-inline void note_allocation() {
-  if (counting.load(std::memory_order_relaxed)) {
-    allocations.fetch_add(1, std::memory_order_relaxed);
+// kNewThreads: the threads that existed when it began, left out. Written while counting is
+// off, read by every allocating thread (atomics: a thread may still be reading the previous
+// list when a later test writes the next).
+constexpr std::size_t kMaxOldThreads = 1024;
+std::atomic<pid_t> old_threads[kMaxOldThreads];
+std::atomic<std::size_t> old_thread_count{0};
+
+// The calling thread's id, asked of the kernel once per thread (a trivial thread_local: no
+// allocation of its own).
+thread_local pid_t this_thread_id = 0;
+
+bool is_old_thread() {
+  if (this_thread_id == 0) this_thread_id = static_cast<pid_t>(::syscall(SYS_gettid));
+  const std::size_t n = old_thread_count.load(std::memory_order_relaxed);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (old_threads[i].load(std::memory_order_relaxed) == this_thread_id) return true;
   }
+  return false;
 }
+
+inline void note_allocation() {
+  const int now = mode.load(std::memory_order_acquire);
+  if (now == kOff || (now == kNewThreads && is_old_thread())) return;
+  allocations.fetch_add(1, std::memory_order_relaxed);
+}
+
 }  // namespace
 
 namespace rs::test {
 void set_alloc_counting(bool on) {
-  counting.store(on);
+  mode.store(on ? kAllThreads : kOff, std::memory_order_release);
+}
+bool count_allocations_of_new_threads() {
+  mode.store(kOff, std::memory_order_release);  // what reading the directory allocates is not
+  DIR* dir = ::opendir("/proc/self/task");
+  if (dir == nullptr) return false;
+  std::size_t n = 0;
+  bool ok = true;
+  for (;;) {
+    errno = 0;
+    const dirent* entry = ::readdir(dir);
+    if (entry == nullptr) {
+      ok = errno == 0;  // the end, or a failed read
+      break;
+    }
+    if (entry->d_name[0] == '.') continue;
+    char* end = nullptr;
+    const long id = std::strtol(entry->d_name, &end, 10);
+    if (n == kMaxOldThreads || *end != '\0' || id <= 0) {
+      ok = false;
+      break;
+    }
+    old_threads[n++].store(static_cast<pid_t>(id), std::memory_order_relaxed);
+  }
+  ::closedir(dir);
+  if (!ok || n == 0) return false;
+  old_thread_count.store(n, std::memory_order_relaxed);
+  mode.store(kNewThreads, std::memory_order_release);
+  return true;
 }
 std::uint64_t alloc_count() {
   return allocations.load();
