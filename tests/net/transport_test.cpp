@@ -42,6 +42,7 @@ struct LineState final : net::Protocol {
   core::SlabPool<LineState>& states;
   core::SlabPool<Pending>& pendings;
   core::Timer resume_timer;
+  core::Timer release_timer;  // "hold_for": lets the held buffer go
   net::HeldBuffer held;
   net::Connection* conn = nullptr;
   std::vector<Pending*> waiting;  // reserved at open; never grows on the request path
@@ -94,6 +95,12 @@ void LineState::handle(net::Connection& c, std::string_view line, net::Input& in
     waiting.push_back(p);
   } else if (verb == "hold") {
     held = input.hold_fresh();
+    c.output().append("held\n");
+  } else if (verb == "hold_for") {
+    held = input.hold_fresh();
+    release_timer.set([](core::Timer& t) { static_cast<LineState*>(t.context())->held.release(); },
+                      this);
+    c.services().timers().arm(release_timer, parse_ms(rest) + 1);
     c.output().append("held\n");
   } else if (verb == "release") {
     held.release();
@@ -199,6 +206,39 @@ TEST_P(TransportTest, HeldBufferStaysOutOfTheRingUntilReleased) {
   EXPECT_TRUE(wait_until([&] { return server_->counter("buffers_held") == 1; }));
   EXPECT_EQ(ask("release\n", 9), "released\n");
   EXPECT_TRUE(wait_until([&] { return server_->counter("buffers_held") == 0; }));
+}
+
+// Every receive buffer held by an answer: a reader with bytes waiting is starved (epoll leaves
+// EPOLLIN out, the ring's receive ends with ENOBUFS) and is let back in the turn a buffer comes
+// back, here from a timer, with nothing else to wake the loop for it.
+TEST_P(TransportTest, AReaderStarvedOfBuffersIsReadmittedWhenOneComesBack) {
+  if (GetParam().backend == net::Backend::kThreads) {
+    GTEST_SKIP() << "threads: each worker has receive buffers of its own";
+  }
+  if (GetParam().loops > 1) GTEST_SKIP() << "the three clients must share one loop's buffers";
+  if (GetParam().tuned) {
+    GTEST_SKIP() << "incremental buffers: holds share a buffer (IncrementalBuffersLetManyHolds...)";
+  }
+  net::ServerConfig config = test_config(GetParam());
+  config.loop.buffer_count = 2;
+  server_ = std::make_unique<InProcessServer>(
+      config, [](net::LoopServices&) { return std::make_unique<LineFactory>(); });
+  std::vector<int> holders;
+  for (int i = 0; i < 2; ++i) {
+    holders.push_back(connect_to(server_->port()));
+    ASSERT_TRUE(send_all(holders.back(), "hold_for 300\n"));
+    EXPECT_EQ(recv_string(holders.back(), 5), "held\n");
+  }
+  ASSERT_TRUE(wait_until([&] { return server_->counter("buffers_held") == 2; }));
+  const int starved = connect_to(server_->port());
+  ASSERT_TRUE(send_all(starved, "now fed\n"));
+  ASSERT_TRUE(wait_until([&] { return server_->counter("enobufs") > 0; }))
+      << "the reader must find no buffer free";
+  EXPECT_EQ(recv_string(starved, 4, milliseconds(5000)), "fed\n");
+  EXPECT_TRUE(wait_until([&] { return server_->counter("buffers_held") == 0; }));
+  for (int fd : holders)
+    ::close(fd);
+  ::close(starved);
 }
 
 TEST_P(TransportTest, PausedInputIsReadOnlyAfterResume) {
