@@ -45,10 +45,11 @@ std::size_t ChunkPool::release_idle(std::size_t max) {
     Chunk* c = free_;
     free_ = c->next;
     // The whole pages of the payload; the header's page is kept (it holds the list link).
-    const auto begin = round_up(reinterpret_cast<std::uintptr_t>(c->data()), page);
-    const auto end = (reinterpret_cast<std::uintptr_t>(c->data()) + c->capacity) / page * page;
-    if (end > begin) {
-      ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+    const auto at = reinterpret_cast<std::uintptr_t>(c->data());
+    const std::size_t skip = round_up(at, page) - at;
+    const std::size_t tail = (at + c->capacity) % page;
+    if (skip + tail < c->capacity) {
+      ::madvise(c->data() + skip, c->capacity - skip - tail, MADV_DONTNEED);
     }
     c->next = cold_;
     cold_ = c;

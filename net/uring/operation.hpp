@@ -30,10 +30,12 @@ struct alignas(8) Operation {
     assert(tag <= kTagMask);
     return reinterpret_cast<std::uint64_t>(this) | tag;
   }
-  // A completion's user_data back to its operation and tag.
-  static void dispatch(std::uint64_t user_data, std::int32_t res, std::uint32_t flags) {
-    auto* op = reinterpret_cast<Operation*>(user_data & ~std::uint64_t{kTagMask});
-    op->complete(*op, res, flags, static_cast<unsigned>(user_data & kTagMask));
+  // A completion's user_data (as a pointer: the operation's address plus the tag, which stays
+  // inside the operation) back to its operation and tag.
+  static void dispatch(void* user_data, std::int32_t res, std::uint32_t flags) {
+    const auto tag = static_cast<unsigned>(reinterpret_cast<std::uintptr_t>(user_data) & kTagMask);
+    auto* op = reinterpret_cast<Operation*>(static_cast<char*>(user_data) - tag);
+    op->complete(*op, res, flags, tag);
   }
 };
 

@@ -283,7 +283,7 @@ std::size_t Ring::reap(std::span<Completion> out) {
   std::size_t n = 0;
   io_uring_for_each_cqe(&ring_, head, cqe) {
     if (n == out.size()) break;
-    out[n++] = Completion{io_uring_cqe_get_data64(cqe), cqe->res, cqe->flags};
+    out[n++] = Completion{io_uring_cqe_get_data(cqe), cqe->res, cqe->flags};
   }
   if (n > 0) {
     io_uring_cq_advance(&ring_, static_cast<unsigned>(n));

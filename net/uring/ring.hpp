@@ -21,7 +21,7 @@ enum class SetupMode : std::uint8_t { kDeferTaskrun, kCoopTaskrun, kPlain };
 const char* to_string(SetupMode mode);
 
 struct Completion {
-  std::uint64_t user_data;  // Operation::dispatch takes it back to its operation and tag
+  void* user_data;  // Operation::dispatch takes it back to its operation and tag
   std::int32_t res;
   std::uint32_t flags;
 };
