@@ -79,11 +79,12 @@ TEST(ChunkPool, ReusesChunksWithoutGrowing) {
 
 // Pages of a chunk's payload that are resident, asked of the kernel (mincore).
 std::size_t resident_pages(Chunk* c) {
-  const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
-  const auto begin = (reinterpret_cast<std::uintptr_t>(c->data()) + page - 1) / page * page;
-  const auto end = (reinterpret_cast<std::uintptr_t>(c->data()) + c->capacity) / page * page;
-  std::vector<unsigned char> in_core((end - begin) / page);
-  EXPECT_EQ(::mincore(reinterpret_cast<void*>(begin), end - begin, in_core.data()), 0);
+  const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  const auto at = reinterpret_cast<std::uintptr_t>(c->data());
+  const std::size_t skip = (page - at % page) % page;
+  const std::size_t bytes = (c->capacity - skip) / page * page;
+  std::vector<unsigned char> in_core(bytes / page);
+  EXPECT_EQ(::mincore(c->data() + skip, bytes, in_core.data()), 0);
   return static_cast<std::size_t>(
       std::count_if(in_core.begin(), in_core.end(), [](unsigned char v) { return (v & 1) != 0; }));
 }
@@ -134,6 +135,7 @@ TEST(ChunkPool, ChunksFreeForAWholePeriodGiveTheirPagesBack) {
 TEST(ChunkPool, ReleaseIsBoundedPerCall) {
   ChunkPool pool(4096, 16);
   std::vector<Chunk*> chunks;
+  chunks.reserve(16);
   for (int i = 0; i < 16; ++i)
     chunks.push_back(pool.get());
   for (Chunk* c : chunks)

@@ -78,6 +78,7 @@ class HttpServerTest : public ServerFixture {
     const std::string_view expected = "HTTP/1.1 200 OK\r\n";
     std::vector<std::string> got(static_cast<std::size_t>(clients));
     std::vector<pollfd> waiting;
+    waiting.reserve(fds.size());
     for (const int fd : fds)
       waiting.push_back({fd, POLLIN, 0});
     int answered = 0;
@@ -314,9 +315,11 @@ TEST_P(HttpServerTest, UploadsThroughTwoReceiveBuffersAreAllServed) {
       "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(body.size()) +
       "\r\n\r\n" + body;
   std::vector<int> fds;
+  fds.reserve(kClients);
   for (int i = 0; i < kClients; ++i)
     fds.push_back(connect());
   std::vector<std::thread> senders;
+  senders.reserve(kClients);
   std::vector<char> sent(kClients, 0);
   for (int i = 0; i < kClients; ++i) {
     senders.emplace_back([&, i] { sent[i] = send_all(fds[i], request) ? 1 : 0; });

@@ -158,7 +158,7 @@ TEST(Ring, CompletionsBeyondTheCqAreCountedAndNotLost) {
   LoopCounters counters;
   Ring ring(RingOptions{.sq_entries = 4, .cq_entries = 4}, counters);
   const unsigned cq = ring.cq_entries();
-  std::vector<CountingOp> ops(cq * 3);
+  std::vector<CountingOp> ops(std::size_t{cq} * 3);
   for (auto& o : ops)
     io_uring_prep_nop(ring.sqe(o.op));
   ring.submit_and_wait(std::nullopt);
