@@ -183,7 +183,8 @@ void HttpSession::begin_request(const RequestHead& head) {
   request.has_body = !state_->parser.body_done();
   route_request(head, request, factory_.config());
   if (factory_.access_log() != nullptr) capture_access_fields(head, request.log);
-  if (request.keep_body()) {
+  if (request.method == Method::kPost && request.route == Route::kEcho) {
+    // The echo answers with the request's type, an empty body's included.
     const auto type = head.header_value("Content-Type");
     request.content_type.assign(type.value_or("application/octet-stream"));
   }

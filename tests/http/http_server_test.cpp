@@ -296,6 +296,14 @@ TEST_P(HttpServerTest, EchoReturnsContentLengthAndChunkedBodies) {
   ASSERT_TRUE(send_all(fd, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: " +
                                std::to_string(big.size()) + "\r\n\r\n" + big));
   EXPECT_EQ(reader.next().body, big);
+  // An empty body is echoed with its type too (found by the soak: the type was left out).
+  ASSERT_TRUE(send_all(fd,
+                       "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Type: text/y; v=1\r\n"
+                       "Content-Length: 0\r\n\r\n"));
+  const Response empty = reader.next();
+  EXPECT_EQ(empty.status, 200);
+  EXPECT_EQ(empty.body, "");
+  EXPECT_EQ(empty.header("Content-Type"), "text/y; v=1");
   EXPECT_EQ(shared_->body_memory(), 0u);
 }
 
