@@ -18,6 +18,9 @@
 #include <utility>
 #include <vector>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include "core/asan.hpp"
 
 namespace rs::core {
@@ -70,6 +73,23 @@ class SlabPool {
     --outstanding_;
   }
 
+  // Like destroy(), and the whole pages of the slot (past its free-list link) go back to the
+  // kernel (madvise MADV_DONTNEED), so an object of several pages stops costing memory until its
+  // slot is used again (which writes the pages anew). One system call: not for the request path.
+  void destroy_and_release(T* obj) {
+    if (obj == nullptr) return;
+    destroy(obj);
+    if constexpr (kSlotBytes >= 2 * kMinPageBytes) {
+      static const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+      const auto slot = reinterpret_cast<std::uintptr_t>(obj);
+      const std::uintptr_t from = (slot + sizeof(FreeSlot) + page - 1) / page * page;
+      const std::uintptr_t to = (slot + kSlotBytes) / page * page;
+      if (from < to) {
+        ::madvise(reinterpret_cast<std::byte*>(obj) + (from - slot), to - from, MADV_DONTNEED);
+      }
+    }
+  }
+
   void reserve(std::size_t objects) {
     while (capacity() < objects) {
       grow();
@@ -98,6 +118,7 @@ class SlabPool {
     }
   };
 
+  static constexpr std::size_t kMinPageBytes = 4096;
   static constexpr std::size_t kSlotAlign = std::max(alignof(T), alignof(FreeSlot));
   static constexpr std::size_t kSlotBytes =
       (std::max(sizeof(T), sizeof(FreeSlot)) + kSlotAlign - 1) / kSlotAlign * kSlotAlign;

@@ -65,6 +65,20 @@ class HeadBuffers {
   // pieces does not reach the heap.
   void reserve_first() { pools_.front()->reserve(1); }
 
+  // Of the free buffers that stayed free since the last call, up to `max` (over every size)
+  // give their whole pages back to the kernel (core::ChunkPool::release_idle). Returns how many.
+  std::size_t release_idle(std::size_t max) {
+    std::size_t n = 0;
+    for (const auto& pool : pools_)
+      n += pool->release_idle(max - n);
+    return n;
+  }
+  // Free buffers whose memory is still held.
+  bool holds_free() const {
+    return std::any_of(pools_.begin(), pools_.end(),
+                       [](const auto& pool) { return pool->holds_free(); });
+  }
+
   // Buffers handed out now, of every size (for tests and pool accounting).
   std::size_t outstanding() const {
     std::size_t n = 0;

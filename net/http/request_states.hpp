@@ -4,6 +4,7 @@
 // connection holds none, and a loop needs as many as it has requests being read at once.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 
 #include "core/buffer.hpp"
@@ -56,6 +57,7 @@ class RequestStates {
     RequestState* s = free_;
     if (s != nullptr) {
       free_ = s->next_free;
+      free_low_ = std::min(free_low_, --free_count_);
     } else {
       s = pool_.make(limits_, chunks_);
       made_gauge_.set(static_cast<std::int64_t>(pool_.outstanding()));
@@ -70,7 +72,27 @@ class RequestStates {
     s->parser.reset();
     s->next_free = free_;
     free_ = s;
+    ++free_count_;
   }
+
+  // Gives memory back after a load has passed: of the states that stayed free all the time
+  // since the last call (what the load did not need), up to `max` are destroyed and their pages
+  // returned to the kernel; taking one again constructs it anew. Returns how many. Bounded work:
+  // one system call each.
+  std::size_t release_idle(std::size_t max) {
+    const std::size_t n = std::min(free_low_, max);
+    for (std::size_t i = 0; i < n; ++i) {
+      RequestState* s = free_;
+      free_ = s->next_free;
+      pool_.destroy_and_release(s);
+    }
+    free_count_ -= n;
+    free_low_ = free_count_;  // the next period starts
+    made_gauge_.set(static_cast<std::int64_t>(pool_.outstanding()));
+    return n;
+  }
+  // Free states: a later release_idle() may find some to give back.
+  std::size_t free_held() const { return free_count_; }
 
   // Room for n states now (a slab's memory, not yet written), so taking them does not reach
   // the heap.
@@ -85,7 +107,9 @@ class RequestStates {
   Limits limits_;
   core::ChunkPool& chunks_;
   core::SlabPool<RequestState> pool_;
-  RequestState* free_ = nullptr;
+  RequestState* free_ = nullptr;  // constructed, ready (the latest given back on top)
+  std::size_t free_count_ = 0;
+  std::size_t free_low_ = 0;  // the fewest free_ held since the last release_idle()
   std::size_t in_use_ = 0;
   core::Gauge& in_use_gauge_;
   core::Gauge& made_gauge_;

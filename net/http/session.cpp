@@ -565,7 +565,7 @@ void HttpSession::give_back_state() {
     factory_.head_buffers().put(state_->head_buffer);
     state_->head_buffer = nullptr;
   }
-  factory_.request_states().give_back(state_);
+  factory_.give_back_request_state(state_);
   state_ = nullptr;
 }
 

@@ -31,7 +31,9 @@ SessionFactory::SessionFactory(HttpShared& shared, net::LoopServices& services)
     request_states_.reserve(1);
     pendings_.reserve(1);
     head_buffers_.reserve_first();
+    trims_ = false;
   }
+  trim_timer_.set(&SessionFactory::on_trim, this);
   if (net::LogSink* sink = services.access_log()) access_log_.emplace(*sink);
   shared_.register_counters(&counters_);
 }
@@ -45,6 +47,15 @@ net::Protocol* SessionFactory::open(net::Connection& conn) {
   counters_.sessions.set(static_cast<std::int64_t>(sessions_.outstanding()));
   note_pool_growth();
   return session;
+}
+
+void SessionFactory::on_trim(core::Timer& timer) {
+  auto& self = *static_cast<SessionFactory*>(timer.context());
+  self.request_states_.release_idle(kTrimPerPeriod);
+  self.head_buffers_.release_idle(kTrimPerPeriod);
+  if (self.request_states_.free_held() > 0 || self.head_buffers_.holds_free()) {
+    self.services_.timers().arm(timer, kTrimPeriodMs);
+  }
 }
 
 void SessionFactory::release(HttpSession* session) {

@@ -36,6 +36,10 @@ class SessionFactory final : public net::ProtocolFactory {
   core::SlabPool<Pending>& pendings() { return pendings_; }
   // The state of each request being read (its parser and what is kept of it).
   RequestStates& request_states() { return request_states_; }
+  void give_back_request_state(RequestState* state) {
+    request_states_.give_back(state);
+    if (trims_ && !trim_timer_.armed()) services_.timers().arm(trim_timer_, kTrimPeriodMs);
+  }
   RequestState* take_request_state() {
     const std::size_t made = request_states_.made();
     RequestState* state = request_states_.take();
@@ -56,7 +60,15 @@ class SessionFactory final : public net::ProtocolFactory {
   // nullptr when the loop has no access log.
   AccessLog* access_log() { return access_log_ ? &*access_log_ : nullptr; }
 
+  // Request states and head buffers that a load needed and the next second did not go back to
+  // the kernel, a bounded number a second (as the loop's output chunks do), so that RSS returns
+  // near its baseline after a burst of requests read at once. Ones in steady use are kept.
+  static constexpr std::uint64_t kTrimPeriodMs = 1000;
+  static constexpr std::size_t kTrimPerPeriod = 1024;  // of each: 8 MiB of states at most
+
  private:
+  static void on_trim(core::Timer& timer);
+
   HttpShared& shared_;
   net::LoopServices& services_;
   HttpCounters counters_;
@@ -66,6 +78,11 @@ class SessionFactory final : public net::ProtocolFactory {
   core::SlabPool<HttpSession> sessions_;
   ResponseStamp stamp_;
   std::optional<AccessLog> access_log_;
+  // Armed while free states or head buffers may be released. Not on a worker of the threads
+  // backend: it keeps its one state and first head buffer for its life (a timer would wake it
+  // in recv), and its pools go when it is reaped (--thread-idle-timeout-ms).
+  bool trims_ = true;
+  core::Timer trim_timer_;
 };
 
 // The transport stops reading a connection near --max-queued-output-bytes too (and reads again

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/asan.hpp"
+#include "tests/support/resident.hpp"
 
 namespace rs::core {
 namespace {
@@ -77,16 +78,9 @@ TEST(ChunkPool, ReusesChunksWithoutGrowing) {
   EXPECT_EQ(pool.capacity(), 4U);
 }
 
-// Pages of a chunk's payload that are resident, asked of the kernel (mincore).
+// Pages of a chunk's payload that are resident.
 std::size_t resident_pages(Chunk* c) {
-  const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-  const auto at = reinterpret_cast<std::uintptr_t>(c->data());
-  const std::size_t skip = (page - at % page) % page;
-  const std::size_t bytes = (c->capacity - skip) / page * page;
-  std::vector<unsigned char> in_core(bytes / page);
-  EXPECT_EQ(::mincore(c->data() + skip, bytes, in_core.data()), 0);
-  return static_cast<std::size_t>(
-      std::count_if(in_core.begin(), in_core.end(), [](unsigned char v) { return (v & 1) != 0; }));
+  return test::resident_pages(c->data(), c->capacity);
 }
 
 TEST(ChunkPool, ChunksFreeForAWholePeriodGiveTheirPagesBack) {

@@ -3,11 +3,13 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstring>
 #include <set>
 #include <stdexcept>
 #include <vector>
 
 #include "core/asan.hpp"
+#include "tests/support/resident.hpp"
 
 namespace rs::core {
 namespace {
@@ -219,6 +221,46 @@ TEST(SlabPoolDeathTest, TouchingDestroyedObjectIsCaughtByAsan) {
       "use-after-poison");
 }
 #endif
+
+}  // namespace
+}  // namespace rs::core
+
+namespace rs::core {
+namespace {
+
+// Five pages and a bit: a slot spans at least four whole pages past its first bytes.
+struct Big {
+  explicit Big(char fill) { std::memset(bytes, fill, sizeof bytes); }
+  char bytes[5 * 4096 + 100];
+};
+
+// The whole pages of an object past the free-list link a free slot keeps in its first bytes.
+std::size_t resident_past_link(Big* b) {
+  return test::resident_pages(b->bytes + sizeof(void*), sizeof(Big) - sizeof(void*));
+}
+
+TEST(SlabPool, DestroyAndReleaseGivesAWholePageObjectsMemoryBack) {
+  SlabPool<Big> pool(4);
+  std::vector<Big*> objects;
+  for (char fill : {'a', 'b', 'c'})
+    objects.push_back(pool.make(fill));
+  ASSERT_GE(resident_past_link(objects[1]), 4U);
+  pool.destroy_and_release(objects[1]);
+  EXPECT_EQ(pool.outstanding(), 2U);
+  EXPECT_EQ(resident_past_link(objects[1]), 0U)
+      << "every whole page past the free-list link goes back";
+  EXPECT_GE(resident_past_link(objects[2]), 4U) << "its neighbours keep theirs";
+  // The slot is reused, constructed anew: the object is whole again, and nothing grew.
+  Big* again = pool.make('z');
+  EXPECT_EQ(again, objects[1]);
+  EXPECT_EQ(again->bytes[0], 'z');
+  EXPECT_EQ(again->bytes[sizeof(Big) - 1], 'z');
+  EXPECT_EQ(objects[0]->bytes[sizeof(Big) - 1], 'a');
+  EXPECT_EQ(pool.grows(), 1U);
+  pool.destroy_and_release(nullptr);
+  for (Big* b : {objects[0], again, objects[2]})
+    pool.destroy(b);
+}
 
 }  // namespace
 }  // namespace rs::core

@@ -446,6 +446,43 @@ TEST_P(HttpSessionTest, HeadArrivingInPiecesIsReadAcrossBufferGrowthUpToTheLimit
   EXPECT_EQ(reader.next().status, 431);
 }
 
+// A burst of requests read at once takes a request state each (8 KB); once it has passed, the
+// states the next seconds do not need are destroyed and their pages given back, so the pool
+// comes back to what the steady load uses. A worker of the threads backend keeps its one
+// state until the worker is reaped (--thread-idle-timeout-ms).
+TEST_P(HttpSessionTest, RequestStatesOfABurstGoBackOnceItHasPassed) {
+  if (GetParam().backend == net::Backend::kThreads) {
+    GTEST_SKIP() << "a worker keeps its one request state for its life";
+  }
+  start();
+  constexpr std::int64_t kClients = 40;
+  std::vector<int> clients;
+  for (int i = 0; i < kClients; ++i) {
+    clients.push_back(connect());
+    ASSERT_TRUE(send_all(clients.back(), "GET /plaintext HTTP/1.1\r\nHost: t\r\n"));
+  }
+  const auto made = [&] { return http_gauge(&http::HttpCounters::request_states_made); };
+  ASSERT_TRUE(wait_until([&] {
+    return http_gauge(&http::HttpCounters::request_states_in_use) == kClients;
+  })) << "each half-sent head holds a state";
+  EXPECT_GE(made(), kClients);
+  for (int fd : clients)
+    close_client(fd);
+  ASSERT_TRUE(expect_pools_returned());
+  // One client goes on: a steady load of one request at a time keeps a state (or two).
+  const int fd = connect();
+  Reader reader(fd);
+  const bool released = wait_until(
+      [&] {
+        if (!send_all(fd, kGetPlaintext) || reader.next(milliseconds(5000)).status != 200) {
+          return false;
+        }
+        return made() <= 2;
+      },
+      milliseconds(10000));
+  EXPECT_TRUE(released) << made() << " request states still made, " << kClients << " at the peak";
+}
+
 // --- settings ---
 
 TEST(HttpConfigCheck, ZeroTimeoutsAndLimitsAreRefusedNamingTheFlag) {
