@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test command: install what is missing, build, run every suite in a normal build and
-# under AddressSanitizer + UndefinedBehaviorSanitizer, fuzz the HTTP parser, check formatting.
+# under AddressSanitizer + UndefinedBehaviorSanitizer, soak the release build for a minute, fuzz
+# the HTTP parser, check formatting.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +18,8 @@ step "release build"
 scripts/build.sh release
 step "release tests"
 ctest --test-dir build --output-on-failure -j 2 --timeout 300
+step "soak: 60 s of mixed traffic on each backend, every answer checked (perf/soak.py)"
+scripts/soak.sh 60
 
 step "sanitizer build (address, undefined)"
 scripts/build.sh asan

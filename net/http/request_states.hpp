@@ -31,7 +31,8 @@ struct RequestState {
 };
 
 // One loop's request states. A state given back stays constructed on a free list, so taking
-// one is a pop: a new RequestParser would clear its 5 KB of spans and head every time. States
+// one is a pop: a new RequestParser would clear its 5 KB of spans and head every time. Those a
+// load stops needing are destroyed a second later (release_idle), their pages given back. States
 // are made in slabs (of 16 on an event loop, of one for a worker of the threads backend) as the
 // number read at once grows (counted in grows()). The gauges (single writer: the loop) tell
 // /metrics how many are in use and how many were made.
