@@ -38,8 +38,17 @@ ChunkPool::~ChunkPool() {
   }
 }
 
+bool ChunkPool::releases_pages() const {
+  static const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  return chunk_bytes_ >= 2 * page;
+}
+
 std::size_t ChunkPool::release_idle(std::size_t max) {
   static const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  if (!releases_pages()) {
+    free_low_ = free_count_;
+    return 0;
+  }
   const std::size_t n = std::min(free_low_, max);
   for (std::size_t i = 0; i < n; ++i) {
     Chunk* c = free_;

@@ -78,7 +78,10 @@ class ChunkPool {
   // the kernel (madvise MADV_DONTNEED). They stay in the pool, taken after the warm free chunks
   // and refilled with zero pages as they are written. Returns how many were released. Bounded
   // work: one system call per chunk.
+  // Chunks smaller than two pages hold no whole page of payload: they give nothing back, and
+  // release_idle() leaves them as they are.
   std::size_t release_idle(std::size_t max);
+  bool releases_pages() const;
   // Free chunks whose memory is still held: a later release_idle() may find some to give back.
   bool holds_free() const { return free_count_ > 0; }
   std::size_t free_held() const { return free_count_; }

@@ -19,7 +19,6 @@
 #include <vector>
 
 #include <sys/mman.h>
-#include <unistd.h>
 
 #include "core/asan.hpp"
 
@@ -49,6 +48,11 @@ class SlabPool {
     if (slot != nullptr) {
       asan_unpoison(slot, kSlotBytes);
       free_ = slot->next;
+    } else if (!released_.empty()) {
+      // Slots whose pages went back are taken last: writing them faults the pages in again.
+      slot = released_.back();
+      released_.pop_back();
+      asan_unpoison(slot, kSlotBytes);
     } else {
       if (fresh_ == fresh_end_) grow();
       slot = reinterpret_cast<FreeSlot*>(fresh_);
@@ -73,22 +77,27 @@ class SlabPool {
     --outstanding_;
   }
 
-  // Like destroy(), and the whole pages of the slot (past its free-list link) go back to the
-  // kernel (madvise MADV_DONTNEED), so an object of several pages stops costing memory until its
-  // slot is used again (which writes the pages anew). One system call: not for the request path.
+  // Objects of a page or more have slots of whole pages, page-aligned. For them this is
+  // destroy(), and then the slot's pages go back to the kernel (madvise MADV_DONTNEED): the
+  // object stops costing memory until its slot is used again (writing it faults the pages in
+  // anew). The slot is kept on a list of its own, outside its pages, so all of them go. One
+  // system call: not for the request path. Smaller objects share pages: plain destroy().
   void destroy_and_release(T* obj) {
     if (obj == nullptr) return;
-    destroy(obj);
-    if constexpr (kSlotBytes >= 2 * kMinPageBytes) {
-      static const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
-      const auto slot = reinterpret_cast<std::uintptr_t>(obj);
-      const std::uintptr_t from = (slot + sizeof(FreeSlot) + page - 1) / page * page;
-      const std::uintptr_t to = (slot + kSlotBytes) / page * page;
-      if (from < to) {
-        ::madvise(reinterpret_cast<std::byte*>(obj) + (from - slot), to - from, MADV_DONTNEED);
-      }
+    if constexpr (!kPageSlots) {
+      destroy(obj);
+    } else {
+      assert(outstanding_ > 0);
+      obj->~T();
+      --outstanding_;
+      ::madvise(static_cast<void*>(obj), kSlotBytes, MADV_DONTNEED);
+      asan_poison(obj, kSlotBytes);
+      released_.push_back(reinterpret_cast<FreeSlot*>(obj));  // room reserved in grow()
     }
   }
+  // Free slots whose pages went back to the kernel.
+  std::size_t released() const { return released_.size(); }
+  static constexpr bool releases_pages() { return kPageSlots; }
 
   void reserve(std::size_t objects) {
     while (capacity() < objects) {
@@ -118,8 +127,13 @@ class SlabPool {
     }
   };
 
-  static constexpr std::size_t kMinPageBytes = 4096;
-  static constexpr std::size_t kSlotAlign = std::max(alignof(T), alignof(FreeSlot));
+  // Objects of a page or more get slots of whole pages, page-aligned, so that a free one can
+  // give all its memory back (destroy_and_release). Where pages are larger than this (some
+  // arm64 kernels), a slot is not page-aligned and madvise refuses: nothing goes back.
+  static constexpr std::size_t kPageBytes = 4096;
+  static constexpr bool kPageSlots = sizeof(T) >= kPageBytes;
+  static constexpr std::size_t kSlotAlign =
+      kPageSlots ? kPageBytes : std::max(alignof(T), alignof(FreeSlot));
   static constexpr std::size_t kSlotBytes =
       (std::max(sizeof(T), sizeof(FreeSlot)) + kSlotAlign - 1) / kSlotAlign * kSlotAlign;
 
@@ -146,6 +160,8 @@ class SlabPool {
   // the free list first.
   void grow() {
     slabs_.reserve(slabs_.size() + 1);  // so the push_back below cannot throw after new
+    // Room for every slot to be released, so that releasing one never allocates.
+    if constexpr (kPageSlots) released_.reserve((slabs_.size() + 1) * objects_per_slab_);
     auto* slab =
         static_cast<std::byte*>(::operator new (slab_bytes(), std::align_val_t{kSlotAlign}));
     slabs_.push_back(slab);
@@ -165,6 +181,7 @@ class SlabPool {
   std::byte* fresh_ = nullptr;  // the newest slab's slots never handed out: [fresh_, fresh_end_)
   std::byte* fresh_end_ = nullptr;
   std::vector<std::byte*> slabs_;
+  std::vector<FreeSlot*> released_;  // free slots whose pages went back (kPageSlots only)
   std::size_t outstanding_ = 0;
   std::uint64_t grows_ = 0;
 };

@@ -73,10 +73,12 @@ class HeadBuffers {
       n += pool->release_idle(max - n);
     return n;
   }
-  // Free buffers whose memory is still held.
+  // Free buffers whose memory is still held and could go back (the buffers of 2 and 4 KiB
+  // share their pages with their neighbours: they are kept).
   bool holds_free() const {
-    return std::any_of(pools_.begin(), pools_.end(),
-                       [](const auto& pool) { return pool->holds_free(); });
+    return std::any_of(pools_.begin(), pools_.end(), [](const auto& pool) {
+      return pool->releases_pages() && pool->holds_free();
+    });
   }
 
   // Buffers handed out now, of every size (for tests and pool accounting).

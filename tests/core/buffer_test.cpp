@@ -127,7 +127,7 @@ TEST(ChunkPool, ChunksFreeForAWholePeriodGiveTheirPagesBack) {
 }
 
 TEST(ChunkPool, ReleaseIsBoundedPerCall) {
-  ChunkPool pool(4096, 16);
+  ChunkPool pool(16384, 16);
   std::vector<Chunk*> chunks;
   chunks.reserve(16);
   for (int i = 0; i < 16; ++i)
@@ -138,6 +138,19 @@ TEST(ChunkPool, ReleaseIsBoundedPerCall) {
   EXPECT_EQ(pool.release_idle(4), 4U);
   EXPECT_EQ(pool.release_idle(4), 4U);
   EXPECT_EQ(pool.free_held(), 8U);
+}
+
+// A chunk smaller than two pages has no whole page of its own: it gives nothing back, and is
+// not counted as released.
+TEST(ChunkPool, ChunksSmallerThanTwoPagesAreKept) {
+  ChunkPool pool(2048, 4);
+  EXPECT_FALSE(pool.releases_pages());
+  pool.put(pool.get());
+  pool.release_idle(10);
+  EXPECT_EQ(pool.release_idle(10), 0U);
+  EXPECT_EQ(pool.released(), 0U);
+  EXPECT_EQ(pool.free_held(), 1U);
+  EXPECT_TRUE(ChunkPool(16384, 1).releases_pages());
 }
 
 TEST(ChunkPool, ReserveGrowsCapacity) {

@@ -228,34 +228,36 @@ TEST(SlabPoolDeathTest, TouchingDestroyedObjectIsCaughtByAsan) {
 namespace rs::core {
 namespace {
 
-// Five pages and a bit: a slot spans at least four whole pages past its first bytes.
+// Five pages and a bit: its slot is six whole pages, page-aligned.
 struct Big {
   explicit Big(char fill) { std::memset(bytes, fill, sizeof bytes); }
   char bytes[5 * 4096 + 100];
 };
 
-// The whole pages of an object past the free-list link a free slot keeps in its first bytes.
-std::size_t resident_past_link(Big* b) {
-  return test::resident_pages(b->bytes + sizeof(void*), sizeof(Big) - sizeof(void*));
-}
-
-TEST(SlabPool, DestroyAndReleaseGivesAWholePageObjectsMemoryBack) {
+TEST(SlabPool, DestroyAndReleaseGivesAllOfAPageSizedObjectsMemoryBack) {
   SlabPool<Big> pool(4);
+  static_assert(SlabPool<Big>::releases_pages());
+  static_assert(!SlabPool<Point>::releases_pages(), "small objects share their pages");
   std::vector<Big*> objects;
   for (char fill : {'a', 'b', 'c'})
     objects.push_back(pool.make(fill));
-  ASSERT_GE(resident_past_link(objects[1]), 4U);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(objects[1]) % 4096, 0U) << "page-aligned slots";
+  ASSERT_GE(test::resident_pages(objects[1], sizeof(Big)), 5U);
   pool.destroy_and_release(objects[1]);
   EXPECT_EQ(pool.outstanding(), 2U);
-  EXPECT_EQ(resident_past_link(objects[1]), 0U)
-      << "every whole page past the free-list link goes back";
-  EXPECT_GE(resident_past_link(objects[2]), 4U) << "its neighbours keep theirs";
-  // The slot is reused, constructed anew: the object is whole again, and nothing grew.
+  EXPECT_EQ(pool.released(), 1U);
+  EXPECT_EQ(test::resident_pages(objects[1], sizeof(Big)), 0U) << "every page of it goes back";
+  EXPECT_GE(test::resident_pages(objects[2], sizeof(Big)), 5U) << "its neighbours keep theirs";
+  // A free slot that kept its pages is taken first; then the released one, constructed anew
+  // (whole again); nothing grew.
+  pool.destroy(objects[0]);
+  EXPECT_EQ(pool.make('y'), objects[0]);
   Big* again = pool.make('z');
   EXPECT_EQ(again, objects[1]);
+  EXPECT_EQ(pool.released(), 0U);
   EXPECT_EQ(again->bytes[0], 'z');
   EXPECT_EQ(again->bytes[sizeof(Big) - 1], 'z');
-  EXPECT_EQ(objects[0]->bytes[sizeof(Big) - 1], 'a');
+  EXPECT_EQ(objects[2]->bytes[sizeof(Big) - 1], 'c');
   EXPECT_EQ(pool.grows(), 1U);
   pool.destroy_and_release(nullptr);
   for (Big* b : {objects[0], again, objects[2]})

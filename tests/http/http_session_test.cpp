@@ -14,6 +14,8 @@
 #include <vector>
 
 #include "net/http/head_buffers.hpp"
+#include "net/http/request_states.hpp"
+#include "tests/support/resident.hpp"
 #include "tests/support/server_fixture.hpp"
 
 namespace rs::test {
@@ -394,6 +396,42 @@ TEST_P(HttpSessionTest, ExpectContinueBodyDeadlineStartsWhenTheInterimAnswerIsSe
 }
 
 // --- head buffers ---
+
+// States free through a whole period (what the load did not need) are destroyed and all their
+// pages go back; the state the load kept using stays; a released state is taken last, made
+// anew, and parses.
+TEST(RequestStates, ThoseFreeForAWholePeriodGiveAllTheirPagesBack) {
+  core::ChunkPool chunks(16384, 4);
+  core::Gauge in_use;
+  core::Gauge made;
+  http::RequestStates states(http::Limits{}, chunks, in_use, made, 16);
+  std::vector<http::RequestState*> taken;
+  for (int i = 0; i < 8; ++i)
+    taken.push_back(states.take());
+  for (auto* s : taken) {
+    ASSERT_GE(resident_pages(s, sizeof(http::RequestState)), 1U);
+    states.give_back(s);
+  }
+  EXPECT_EQ(states.release_idle(100), 0U) << "the first call only starts the period";
+  states.give_back(states.take());  // the load needed one during the period
+  EXPECT_EQ(states.release_idle(100), 7U);
+  EXPECT_EQ(made.get(), 1);
+  std::size_t resident = 0;
+  for (auto* s : taken)
+    resident += resident_pages(s, sizeof(http::RequestState));
+  EXPECT_LE(resident, 2U) << "only the state in use keeps its pages (" << sizeof(http::RequestState)
+                          << " bytes each)";
+  EXPECT_EQ(states.release_idle(1), 1U) << "at most `max` a call";
+  for (int i = 0; i < 8; ++i)
+    taken[i] = states.take();
+  http::RequestState* s = taken.back();
+  EXPECT_EQ(s->parser.parse_head("GET /x HTTP/1.1\r\nHost: t\r\n\r\n"),
+            http::ParseStatus::kComplete);
+  EXPECT_EQ(s->parser.head().path, "/x");
+  EXPECT_EQ(made.get(), 8);
+  for (auto* t : taken)
+    states.give_back(t);
+}
 
 TEST(HeadBuffers, StartSmallAndGrowUpToTheLimitKeepingTheirBytes) {
   http::HeadBuffers buffers(32770);
