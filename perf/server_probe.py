@@ -4,6 +4,7 @@ whole responses read and checked. Imported, not run."""
 import os
 import re
 import resource
+import select
 import subprocess
 import tempfile
 import time
@@ -57,14 +58,15 @@ class ServerDidNotStart(RuntimeError):
     pass
 
 
-def start_server(binary, args, log=None):
+def start_server(binary, args, log=None, bound_s=30):
     """Starts ringserve-http on a free port: (process, port, start-up line). Its standard error
     goes to `log` (a temporary file by default). Raises ServerDidNotStart, with what the server
-    wrote there, when no start-up line comes."""
+    wrote there, when no start-up line comes within bound_s."""
     log = log if log is not None else tempfile.TemporaryFile(mode="w+")
     server = subprocess.Popen([binary, "--port", "0", *args], stdout=subprocess.PIPE, stderr=log,
                               text=True)
-    line = server.stdout.readline()
+    ready, _, _ = select.select([server.stdout], [], [], bound_s)
+    line = server.stdout.readline() if ready else f"(nothing within {bound_s} s)"
     match = re.search(r" port (\d+)", line)
     if not match:
         server.kill()

@@ -777,9 +777,14 @@ def prime_pools(port, control, files, noise, connections, stalled):
             reader.sock.close()
         readers = []
         stall = request("GET", "/huge.bin") + b"".join(e.data for e in req.slow_burst(100))
+        open_before = metrics(control)["ringserve_connections_open"]
         for _ in range(stalled):
             readers.append(ResponseReader(connect(port, rcvbuf=8192)))
             readers[-1].sock.sendall(stall)
+        # Every stalled client taken in (on threads, each by a worker of its own) before the
+        # quiet that says they are all at their limits.
+        wait_until("the stalled priming clients to be taken in", lambda: metrics(control),
+                   lambda m: m["ringserve_connections_open"] >= open_before + stalled)
         settle_requests(control, "the server to take the priming requests")
     except (OSError, BadResponse, Mismatch, TimeoutError) as e:
         raise Failed(f"priming the pools: {type(e).__name__}: {e}") from None
@@ -819,9 +824,12 @@ def rss_windows(samples, warm_end, width):
     about a megabyte; growth moves every window. Returns (reference KiB, [(window start s,
     median KiB)])."""
     reference = [kib for t, kib in samples if warm_end - width <= t < warm_end]
+    if len(reference) < 2:
+        raise Failed(f"too few RSS samples in the warm-up's last {width:.0f} s: {len(reference)}")
     windows = []
     at = warm_end
-    while True:
+    last = samples[-1][0] if samples else 0.0
+    while at + width <= last + 0.5:  # whole windows only: a short last one is not a median
         window = [kib for t, kib in samples if at <= t < at + width]
         if len(window) < 2:
             break
@@ -850,7 +858,7 @@ def run_backend(args, backend, seconds, files, root, seed):
         server, port, _ = start_server(args.bin, ["--backend", backend, "--root", root, *extra,
                                                   *args.server_args], log)
     except ServerDidNotStart as e:
-        if backend == "uring" and "io_uring" in str(e):
+        if backend == "uring" and "start with --backend epoll" in str(e):
             return f"soak {backend}: SKIPPED, no io_uring here ({str(e).splitlines()[-1]})"
         raise Failed(f"{backend}: the server did not start: {e}") from None
 
@@ -888,6 +896,8 @@ def run_backend(args, backend, seconds, files, root, seed):
         # load to have run 2 s (its first peaks) before the reference window of RSS samples.
         width = min(max(seconds / 6, 2.0), 30.0)
         warmup_s = max(min(seconds / 3, WARMUP_CAP_S), load_start + 2 + width)
+        # At least two windows after the warm-up, however long the priming took.
+        end_s = max(seconds, warmup_s + 2 * width + 1)
         load.start()
         samples = []  # (t, RSS KiB)
         warm = None  # /metrics at the end of the warm-up
@@ -896,7 +906,7 @@ def run_backend(args, backend, seconds, files, root, seed):
         peak_conns = 0
         while not load.stop.is_set():
             t = time.monotonic() - start
-            if t >= seconds:
+            if t >= end_s:
                 break
             alive()
             samples.append((t, vm_rss_kib(server.pid)))
@@ -1028,6 +1038,8 @@ def main():
         sys.exit(f"soak: no server at {args.bin}; build it first (scripts/build.sh release) or "
                  "give --bin")
     raise_nofile()
+    # A SIGTERM (a CI timeout) unwinds like an error, so the server under test is stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("soak: stopped by SIGTERM"))
     backends = [b for b in args.backends.split(",") if b]
     per_backend = args.seconds / len(backends)
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)

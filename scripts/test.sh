@@ -18,9 +18,6 @@ step "release build"
 scripts/build.sh release
 step "release tests"
 ctest --test-dir build --output-on-failure -j 2 --timeout 300
-step "soak: 60 s of mixed traffic on each backend, every answer checked (perf/soak.py)"
-scripts/soak.sh 60
-
 step "sanitizer build (address, undefined)"
 scripts/build.sh asan
 step "sanitizer tests"
@@ -32,5 +29,10 @@ if [[ -x tests/fuzz/run.sh ]]; then
   scripts/build.sh fuzz
   tests/fuzz/run.sh build-fuzz 100000
 fi
+
+# Last, so that a soak failure does not hide the results above (the release build is still in
+# build/).
+step "soak: 60 s of mixed traffic on each backend, every answer checked (perf/soak.py)"
+scripts/soak.sh 60
 
 step "all suites passed"
