@@ -159,9 +159,16 @@ class SlabPool {
   // out in address order. Slots left of an earlier fresh slab (reserve() grows several) go to
   // the free list first.
   void grow() {
-    slabs_.reserve(slabs_.size() + 1);  // so the push_back below cannot throw after new
-    // Room for every slot to be released, so that releasing one never allocates.
-    if constexpr (kPageSlots) released_.reserve((slabs_.size() + 1) * objects_per_slab_);
+    // So the push_back below cannot throw after new; doubling, so that most slabs cost one
+    // allocation, not two.
+    if (slabs_.size() == slabs_.capacity())
+      slabs_.reserve(std::max<std::size_t>(4, 2 * slabs_.size()));
+    // Room for every slot to be released, so that releasing one never allocates (doubling too).
+    if constexpr (kPageSlots) {
+      const std::size_t slots = (slabs_.size() + 1) * objects_per_slab_;
+      if (released_.capacity() < slots)
+        released_.reserve(std::max(slots, 2 * released_.capacity()));
+    }
     auto* slab =
         static_cast<std::byte*>(::operator new (slab_bytes(), std::align_val_t{kSlotAlign}));
     slabs_.push_back(slab);
