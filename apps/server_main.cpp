@@ -11,12 +11,41 @@
 
 #include "core/log.hpp"
 #include "net/socket.hpp"
+#include "net/tls/tls_context.hpp"
 
 #if !defined(RS_SANITIZE)
 #include <mimalloc.h>
 #endif
 
 namespace rs::apps {
+
+namespace {
+
+// The --tls-* flags as parsed. add_server_flags binds them here and run_server makes the shared
+// context from them (net::ServerConfig holds only the finished context); one server per process.
+net::tls::TlsConfig tls_flags;
+
+void add_tls_flags(CLI::App& app) {
+  app.add_option("--tls-cert", tls_flags.cert_file,
+                 "Serve HTTPS: the certificate chain, PEM, the server's certificate first, then "
+                 "its intermediates (needs --tls-key)");
+  app.add_option("--tls-key", tls_flags.key_file,
+                 "The certificate's private key, PEM, unencrypted (needs --tls-cert)");
+  app.add_option("--tls-min-version", tls_flags.min_version, "Oldest TLS version accepted")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"1.2", "1.3"}));
+  app.add_option("--tls-ciphers", tls_flags.ciphers,
+                 "TLS 1.2 cipher list, OpenSSL syntax (default: Mozilla intermediate, ECDHE with "
+                 "AES-GCM or ChaCha20-Poly1305)");
+  app.add_option("--tls-ciphersuites", tls_flags.ciphersuites,
+                 "TLS 1.3 suites, colon-separated (default: OpenSSL's)");
+  app.add_option("--handshake-timeout-ms", tls_flags.handshake_timeout_ms,
+                 "A TLS handshake not finished this long after the connection opened: close")
+      ->capture_default_str()
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{3600000}));
+}
+
+}  // namespace
 
 void add_server_flags(CLI::App& app, net::ServerConfig& config) {
   app.add_option("--port", config.port, "TCP port to listen on; 0 picks any free port")
@@ -103,6 +132,7 @@ void add_server_flags(CLI::App& app, net::ServerConfig& config) {
                  "reset after this long")
       ->capture_default_str()
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{3600000}));
+  add_tls_flags(app);
 }
 
 namespace {
@@ -142,6 +172,13 @@ int run_server(const char* name, net::ServerConfig& config, net::ProtocolFactory
     return 1;
   }
   config.signal_fd = signal_fd;
+  try {
+    // Before the server exists: it copies the config, context included.
+    if (tls_flags.enabled()) config.tls = net::tls::TlsContext::load(tls_flags);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: cannot start: %s\n", name, e.what());
+    return 1;
+  }
   net::Server server(config, std::move(make));
   if (on_created) on_created(server);
   try {
@@ -157,11 +194,12 @@ int run_server(const char* name, net::ServerConfig& config, net::ProtocolFactory
 #endif
   std::printf(
       "%s listening on %s port %u: backend=%s threads=%u max-connections=%llu grace-ms=%llu "
-      "buffers=%ux%u %s allocator=%s\n",
+      "buffers=%ux%u %s allocator=%s tls=%s\n",
       name, config.address.c_str(), server.port(), net::to_string(server.backend()), config.threads,
       static_cast<unsigned long long>(config.max_connections),
       static_cast<unsigned long long>(config.loop.grace_ms), config.loop.buffer_count,
-      config.loop.buffer_size, server.setup_mode().c_str(), fmt::format("{}", allocator).c_str());
+      config.loop.buffer_size, server.setup_mode().c_str(), fmt::format("{}", allocator).c_str(),
+      config.tls ? config.tls->describe().c_str() : "off");
   std::fflush(stdout);
   server.wait();
   print_counters(name, server.counters());

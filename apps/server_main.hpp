@@ -9,11 +9,16 @@
 
 namespace rs::apps {
 
-// --port, --address, --backend, --threads, --max-connections, --grace-ms and the ring knobs.
+// --port, --address, --backend, --threads, --max-connections, --grace-ms, the ring knobs and
+// the TLS flags (--tls-cert, --tls-key, --tls-min-version, --tls-ciphers, --tls-ciphersuites,
+// --handshake-timeout-ms). The TLS flags are kept aside until run_server turns them into
+// config.tls.
 void add_server_flags(CLI::App& app, net::ServerConfig& config);
 
-// Blocks SIGINT/SIGTERM/SIGHUP before any thread starts, runs the server until a signal stops
-// it, prints the counters and returns the exit status. Start-up errors are printed with advice.
+// Blocks SIGINT/SIGTERM/SIGHUP before any thread starts, loads the TLS certificate and key when
+// --tls-cert/--tls-key were given (refusing a bad pair, with the file named), runs the server
+// until a signal stops it, prints the counters and returns the exit status. Start-up errors are
+// printed with advice. The start-up line ends with "tls=off" or "tls=<TlsContext::describe()>".
 // `on_created`, when set, sees the server before it starts (to wire up metrics).
 int run_server(const char* name, net::ServerConfig& config, net::ProtocolFactoryMaker make,
                const std::function<void(net::Server&)>& on_created = {});

@@ -4,6 +4,9 @@
 #include <cassert>
 #include <cstdint>
 
+#include "core/log.hpp"
+#include "net/tls/tls_session.hpp"
+
 namespace rs::net {
 
 void Protocol::on_input_end(Connection& conn) {
@@ -24,11 +27,53 @@ Connection::Connection(int fd, std::uint64_t id, ConnectionContext& context)
 
 Connection::~Connection() {
   assert(slots_.empty() && protocol_ == nullptr);
+  // Here, not at the close: a send in flight may still read the session's ciphertext.
+  if (tls_ != nullptr) context_.tls->close(tls_);
 }
 
 void DrivenConnection::start(Protocol* protocol) {
   protocol_ = protocol;
+  if (tls::TlsEndpoint* endpoint = context_.tls) {
+    tls_ = endpoint->open();
+    if (tls_ == nullptr) {
+      core::log_warn("connection {}: no TLS session (out of memory): closed", id_);
+      context_.counters.tls_handshake_errors.add();
+      abort();
+      settle();
+      return;
+    }
+    core::Timer& timer = tls_->handshake_timer();
+    timer.set(&Connection::on_handshake_timeout, static_cast<Connection*>(this));
+    context_.services.timers().arm(timer, endpoint->handshake_timeout_ms());
+  }
   update_receiving();
+}
+
+// A handshake not done in --handshake-timeout-ms: the client is cut (it has been told nothing
+// it could read).
+void Connection::on_handshake_timeout(core::Timer& timer) {
+  auto& self = *static_cast<Connection*>(timer.context());
+  if (self.state_ == State::kClosed) return;
+  self.context_.counters.tls_handshake_timeouts.add();
+  self.abort();  // the close settles when the turn ends
+}
+
+core::BufferChain& DrivenConnection::pending_output() {
+  if (tls_ == nullptr) return out_;
+  if (tls_->established() && !tls_->failed() && !out_.empty() && !tls_->seal(out_)) {
+    send_this_turn();  // the connection closes when it settles (the backend is sending now)
+  }
+  return tls_->wire();
+}
+
+// Plaintext cannot leave before the handshake is done, nor after the session failed.
+bool Connection::output_empty() const {
+  if (tls_ == nullptr) return out_.empty();
+  return tls_->wire().empty() && (out_.empty() || !tls_->established() || tls_->failed());
+}
+
+std::size_t Connection::sendable_bytes() const {
+  return out_.size() + (tls_ != nullptr ? tls_->wire().size() : 0);
 }
 
 core::BufferChain& Connection::output() {
@@ -72,14 +117,14 @@ void Connection::flush_deferred(ResponseSlot* slot) {
 }
 
 std::size_t Connection::queued_bytes() const {
-  std::size_t n = out_.size();
+  std::size_t n = sendable_bytes();
   for (const ResponseSlot& s : slots_)
     n += s.response.size() + s.after.size();
   return n;
 }
 
 std::size_t Connection::queued_bytes_through(const ResponseSlot* slot) const {
-  std::size_t n = out_.size();
+  std::size_t n = sendable_bytes();
   for (const ResponseSlot& s : slots_) {
     n += s.response.size();
     if (&s == slot) break;
@@ -162,6 +207,7 @@ void Connection::abort() {
   state_ = State::kClosed;
   receiving_wanted_ = false;
   wake_.cancel(context_.services.timers());
+  if (tls_ != nullptr) context_.services.timers().cancel(tls_->handshake_timer());
   // out_ is not cleared here: a send in flight may still read it. Its chunks go back to the pool
   // with the connection, after the last completion.
   stash_.clear();
@@ -197,6 +243,20 @@ void DrivenConnection::deliver(std::span<const std::byte> fresh, BufferOwner* ow
                                std::uint32_t buffer_id) {
   // Input that arrives after close() was called is dropped: nobody will answer it.
   if (state_ != State::kOpen) return;
+  if (tls_ != nullptr) {
+    // The plaintext joins the stash, and the protocol is offered the stash.
+    if (!decrypt(fresh)) return;
+    if (stash_.size() > context_.limits.max_stash_bytes) {
+      context_.counters.stash_overflows.add();
+      abort();
+      settle();
+      return;
+    }
+    fresh = {};
+    owner = nullptr;
+    buffer_id = 0;
+    if (stash_.empty()) return;
+  }
   if (!input_paused()) {
     Input input(stash_, fresh, owner, buffer_id);
     call_protocol([&](Protocol& p) { p.on_input(*this, input); });
@@ -224,6 +284,8 @@ void DrivenConnection::redeliver() {
 }
 
 void DrivenConnection::deliver_end() {
+  // Once: a TLS peer's close_notify ends the input before its FIN does.
+  if (input_ended_ && state_ != State::kLingering) return;
   input_ended_ = true;
   update_receiving();
   if (state_ == State::kLingering) {
@@ -251,10 +313,10 @@ void DrivenConnection::output_sent(std::size_t n, core::ChunkSink* used) {
   if (state_ == State::kClosed) return;
   bytes_sent_ += n;
   if (n > 0) last_sent_ms_ = context_.services.now_ms();
-  out_.consume(n, used);
+  (tls_ != nullptr ? tls_->wire() : out_).consume(n, used);
   // Everything sendable is in the kernel. Deferred answers may still be owed: one that streams
   // (a large file) waits for this to read on, also once a close has been asked for.
-  if (out_.empty() && (state_ == State::kOpen || state_ == State::kClosing)) {
+  if (output_empty() && (state_ == State::kOpen || state_ == State::kClosing)) {
     call_protocol([&](Protocol& p) { p.on_output_drained(*this); });
   } else {
     settle();
@@ -268,8 +330,21 @@ void DrivenConnection::shut_down() {
 
 void Connection::settle() {
   if (in_protocol_call_) return;  // the callback's own settle follows
-  if (state_ == State::kClosing && out_.empty() && slots_.empty() &&
+  if (tls_ != nullptr) {
+    if (tls_->failed() && state_ == State::kOpen) fail_tls();
+    // Closing before the handshake is done, or after the session failed: what the protocol
+    // wrote can never be sealed.
+    if (state_ == State::kClosing && (!tls_->established() || tls_->failed())) out_.clear();
+  }
+  if (state_ == State::kClosing && output_empty() && slots_.empty() &&
       !transport().send_in_flight()) {
+    if (tls_ != nullptr && tls_->established() && !tls_->close_notify_sent() && !tls_->failed()) {
+      // The peer learns that the stream ends here, not that it was cut: close_notify goes
+      // before the FIN.
+      tls_->close_notify();
+      send_this_turn();
+      return;
+    }
     if (linger_ms_ > 0 && !input_ended_) {
       state_ = State::kLingering;
       transport().shutdown_write();
@@ -286,7 +361,7 @@ void Connection::settle() {
     return;
   }
   update_backpressure();
-  if (!out_.empty() && !transport().send_in_flight()) send_this_turn();
+  if (!output_empty() && !transport().send_in_flight()) send_this_turn();
 }
 
 void Connection::update_receiving() {
@@ -325,6 +400,54 @@ void Connection::notify_closed() {
   if (Protocol* p = std::exchange(protocol_, nullptr)) p->on_close(*this);
   while (!slots_.empty())
     context_.slots.destroy(slots_.pop_front());
+}
+
+}  // namespace rs::net
+
+namespace rs::net {
+
+// Ciphertext in: the handshake advances, and the plaintext of every whole record joins the
+// stash. Whatever the session has for the peer (the handshake's next flight, tickets, an alert)
+// is sent this turn. False when the connection is closing now.
+bool Connection::decrypt(std::span<const std::byte> ciphertext) {
+  const bool was_established = tls_->established();
+  const tls::TlsSession::Step step = tls_->receive(ciphertext, stash_);
+  if (step != tls::TlsSession::Step::kHandshaking) {
+    context_.services.timers().cancel(tls_->handshake_timer());  // done, one way or another
+  }
+  if (!was_established && tls_->established()) {
+    (tls_->resumed() ? context_.counters.tls_resumed : context_.counters.tls_handshakes).add();
+  }
+  if (!tls_->wire().empty()) send_this_turn();
+  switch (step) {
+    case tls::TlsSession::Step::kHandshaking:
+    case tls::TlsSession::Step::kOpen:
+      break;
+    case tls::TlsSession::Step::kPeerClosed:
+      // As a FIN: what came before it is offered first (deliver_end() waits behind the stash).
+      static_cast<DrivenConnection&>(*this).deliver_end();
+      break;
+    case tls::TlsSession::Step::kPlainHttp:
+      context_.counters.tls_plain_http.add();
+      tls_->wire().append(tls::kPlainHttpAnswer);
+      close_lingering(context_.limits.shutdown_linger_ms);
+      return false;
+    case tls::TlsSession::Step::kFailed:
+      fail_tls();
+      return false;
+  }
+  return state_ == State::kOpen;
+}
+
+// A handshake or record that failed: the alert OpenSSL wrote goes out, then the close (deferred
+// answers are waited for as on any close, and dropped: nothing can be sealed any more).
+void Connection::fail_tls() {
+  (tls_->established() ? context_.counters.tls_record_errors
+                       : context_.counters.tls_handshake_errors)
+      .add();
+  core::log_debug("connection {}: TLS: {}", id_, tls_->failure());
+  out_.clear();
+  close();
 }
 
 }  // namespace rs::net

@@ -2,7 +2,9 @@
 // (immediate and deferred answers), input pause/resume, close. DrivenConnection is the part the
 // loop and the backend drive: they hand it input, tell it what the kernel took, and end its turn.
 // Behind both is the logic every backend shares (the stash of unconsumed input, backpressure,
-// graceful and lingering close); what differs per backend is a net::Transport.
+// graceful and lingering close); what differs per backend is a net::Transport. On a TLS server
+// the same logic runs each connection's TLS session (net/tls/tls_session.hpp): ciphertext in
+// is decrypted into the stash, and output is sealed into records when the backend sends.
 //
 // Re-entrancy rule: a call protocol code makes on its connection never calls back into the
 // protocol. Work that may (finishing a close, Protocol::on_close) happens when the connection
@@ -48,6 +50,10 @@ struct ConnectionLimits {
 };
 
 class TurnLists;
+namespace tls {
+class TlsEndpoint;
+class TlsSession;
+}  // namespace tls
 
 // What every connection of a loop shares; owned by the loop, one reference per connection.
 struct ConnectionContext {
@@ -56,6 +62,7 @@ struct ConnectionContext {
   const ConnectionLimits& limits;
   LoopCounters& counters;
   TurnLists& turn;
+  tls::TlsEndpoint* tls = nullptr;  // set: every connection of the loop speaks TLS
 };
 
 // The handle protocol code holds.
@@ -88,7 +95,7 @@ class Connection {
   // Every byte owed, deferred answers (and what waits behind them) included.
   std::size_t queued_bytes() const;
   // Only the bytes that can go out now: output not held back behind an unfinished answer.
-  std::size_t sendable_bytes() const { return out_.size(); }
+  std::size_t sendable_bytes() const;
   bool has_deferred() const { return !slots_.empty(); }
 
   // --- input ---
@@ -159,6 +166,13 @@ class Connection {
   void notify_closed();
   static void on_wake(core::Timer& timer);
   Transport& transport();  // the backend's side: every Connection is a DrivenConnection
+  // Nothing to send now: output() and, on TLS, the ciphertext (plaintext waits for the
+  // handshake: it cannot leave before).
+  bool output_empty() const;
+  // TLS: ciphertext in, plaintext to the stash (false: the connection is closing).
+  bool decrypt(std::span<const std::byte> ciphertext);
+  void fail_tls();
+  static void on_handshake_timeout(core::Timer& timer);
 
   // Small fields first, packed: every idle connection pays for each byte here.
   int fd_;
@@ -178,6 +192,7 @@ class Connection {
   core::Deadline wake_;  // the protocol's wake-up, or the end of a lingering close
   ConnectionContext& context_;
   Protocol* protocol_ = nullptr;
+  tls::TlsSession* tls_ = nullptr;  // a TLS connection's session (context_.tls set)
   core::BufferChain out_;
   core::BufferChain stash_;
   core::IntrusiveList<ResponseSlot, &ResponseSlot::node> slots_;
@@ -211,7 +226,9 @@ class DrivenConnection : public Connection, private Transport {
   // backpressure, tell the protocol of a close.
   void turn_done() { settle(); }
 
-  core::BufferChain& pending_output() { return out_; }
+  // What the backend sends next: the output, or on TLS the ciphertext (the output sealed into
+  // records first, all of it at once: a turn's answers leave in as few records as fit).
+  core::BufferChain& pending_output();
   bool receiving_wanted() const { return receiving_wanted_; }
   // A backend whose sends block (threads) reads nothing while it waits in one: that time, in ms,
   // counts as a pause of the server's, as the event loops' backpressure does (unless a pause

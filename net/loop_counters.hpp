@@ -106,6 +106,18 @@ inline constexpr std::uint8_t kAll = kUring | kEpoll | kThreads;
     "Slots of the registered file table holding a socket now.")                                   \
   X(Gauge, send_zc_close_waits, kUring, "send_zc_close_waits_total",                              \
     "Closed connections keeping their socket open for zero-copy notifications now.")              \
+  /* TLS (--tls-cert) */                                                                          \
+  X(Counter, tls_handshakes, kAll, "tls_handshakes_total", "Full TLS handshakes completed.")      \
+  X(Counter, tls_resumed, kAll, "tls_resumed_total",                                              \
+    "TLS handshakes that resumed a session (a ticket).")                                          \
+  X(Counter, tls_handshake_errors, kAll, "tls_handshake_errors_total",                            \
+    "TLS handshakes that failed (bad records, no common version or cipher, ALPN).")               \
+  X(Counter, tls_handshake_timeouts, kAll, "tls_handshake_timeouts_total",                        \
+    "TLS handshakes cut at --handshake-timeout-ms.")                                              \
+  X(Counter, tls_record_errors, kAll, "tls_record_errors_total",                                  \
+    "Established TLS connections closed for a bad record or alert.")                              \
+  X(Counter, tls_plain_http, kAll, "tls_plain_http_total",                                        \
+    "Plain HTTP requests sent to a TLS port (answered 400, closed).")                             \
   /* access log */                                                                                \
   X(Counter, access_log_dropped, kAll, "access_log_dropped_total",                                \
     "Access log lines dropped: buffer full, or unwritten at exit.")                               \

@@ -12,6 +12,7 @@
 
 #include "net/loop/loop_config.hpp"
 #include "net/loop_counters.hpp"
+#include "net/tls/tls_context.hpp"
 #include "net/transport.hpp"
 #include "net/uring/ring_options.hpp"
 
@@ -38,6 +39,8 @@ struct ServerConfig {
   LoopConfig loop;
   // The ring backend's knobs (--uring-*); the other backends have none.
   uring::RingOptions ring;
+  // Set: every connection speaks TLS (--tls-cert, --tls-key and the other --tls-* flags).
+  std::shared_ptr<const tls::TlsContext> tls;
 };
 
 class Server {

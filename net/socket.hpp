@@ -2,16 +2,11 @@
 #pragma once
 
 #include <cstdint>
-#include <stdexcept>
 #include <string>
 
-namespace rs::net {
+#include "net/startup_error.hpp"
 
-// A start-up failure whose message says what is wrong and what to do about it.
-class StartupError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+namespace rs::net {
 
 // A non-blocking, close-on-exec TCP listener (IPv4 or IPv6 literal address). With reuse_port
 // several loops can each own a listener on the same port. Throws StartupError.

@@ -16,6 +16,8 @@ INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]', re.M)
 SEAM = {
     "net/connection.hpp", "net/connection.cpp", "net/transport.hpp", "net/input.hpp",
     "net/file_service.hpp", "net/file_open.hpp", "net/log_sink.hpp", "net/loop_counters.hpp",
+    "net/startup_error.hpp", "net/tls/tls_context.hpp", "net/tls/tls_context.cpp",
+    "net/tls/tls_session.hpp", "net/tls/tls_session.cpp",
 }
 BACKEND_PREFIXES = ("net/uring/", "net/epoll/", "net/threads/", "net/loop/", "net/sync/")
 BACKEND_FILES = {"net/server.hpp", "net/socket.hpp"}

@@ -113,6 +113,7 @@ class EventLoop final : public LoopServices {
   // Giving memory back: each second, up to 1,024 chunks (16 MiB, about a millisecond of madvise
   // calls) of those that stayed free all through the second before.
   static constexpr std::uint64_t kTrimPeriodMs = 1000;
+  static constexpr std::size_t kTlsSessionsPerSlab = 64;
   static constexpr std::size_t kTrimChunksPerPeriod = 1024;
 
   void end_of_turn();
@@ -170,6 +171,7 @@ EventLoop<Poller>::EventLoop(const LoopConfig& config, LoopContext& context,
       trim_timer_(&EventLoop::on_trim, this),
       poller_(*this, options, context.listen_fd) {
   static_assert(EventPoller<Poller>, "a poller provides what net/loop/poller.hpp lists");
+  state_.use_tls(config.tls.get(), kTlsSessionsPerSlab);
   parked_.reserve(kMaxParked);
   protocols_ = context.make_protocols(*this);
 }

@@ -6,12 +6,14 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 
 #include "core/buffer.hpp"
 #include "core/clock.hpp"
 #include "core/timer_wheel.hpp"
 #include "net/connection.hpp"
 #include "net/loop_counters.hpp"
+#include "net/tls/tls_session.hpp"
 #include "net/transport.hpp"
 
 namespace rs::net {
@@ -28,6 +30,13 @@ struct LoopState {
         connection_context{services, slots, limits, counters, turn} {}
   LoopState(const LoopState&) = delete;
   LoopState& operator=(const LoopState&) = delete;
+
+  // Every connection of the loop speaks TLS with this context (kept alive by the loop config).
+  void use_tls(const tls::TlsContext* context, std::size_t sessions_per_slab) {
+    if (context == nullptr) return;
+    tls.emplace(*context, chunks, sessions_per_slab);
+    connection_context.tls = &*tls;
+  }
 
   // The clock moves before anything runs that may arm a timer, so the timer counts from now,
   // not from before the wait.
@@ -54,6 +63,7 @@ struct LoopState {
   core::ChunkPool chunks;
   ResponseSlotPool slots;
   TurnLists turn;
+  std::optional<tls::TlsEndpoint> tls;
   ConnectionContext connection_context;
 };
 

@@ -48,6 +48,7 @@ Worker::Worker(Acceptor& owner, LoopCounters& counters, SharedLog& log)
   // written, so it costs next to no RSS.
   state_.chunks.reserve(kWorkerChunksPerSlab);
   state_.slots.reserve(kWorkerSlotsPerSlab);
+  state_.use_tls(owner.config().tls.get(), 1);
   protocols_ = owner_.context().make_protocols(*this);
 }
 

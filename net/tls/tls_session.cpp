@@ -1,0 +1,214 @@
+#include "net/tls/tls_session.hpp"
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <cstring>
+
+#include "net/tls/tls_context.hpp"
+
+namespace rs::net::tls {
+
+namespace {
+
+// The largest plaintext of one record (RFC 8446 §5.1).
+constexpr std::size_t kRecordBytes = 16384;
+
+// Room to gather a record's plaintext from several chunks, or to take a record's plaintext out:
+// one per thread (a loop's, or a worker's), not on the stack (a worker's is 64 KiB).
+std::byte* scratch() {
+  thread_local std::array<std::byte, kRecordBytes> bytes;
+  return bytes.data();
+}
+
+int bio_write(BIO* bio, const char* data, int len) {
+  return static_cast<TlsSession*>(BIO_get_data(bio))->bio_write(data, len);
+}
+
+int bio_read(BIO* bio, char* out, int len) {
+  BIO_clear_retry_flags(bio);
+  const int n = static_cast<TlsSession*>(BIO_get_data(bio))->bio_read(out, len);
+  if (n == 0) {
+    BIO_set_retry_read(bio);
+    return -1;
+  }
+  return n;
+}
+
+long bio_ctrl(BIO* /*bio*/, int cmd, long /*num*/, void* /*ptr*/) {
+  // Writes reach wire() at once: a flush has nothing to do.
+  return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+}
+
+int bio_create(BIO* bio) {
+  BIO_set_init(bio, 1);
+  return 1;
+}
+
+// Made once, for every thread (a function-local static is initialised once, safely).
+BIO_METHOD* bio_method() {
+  static BIO_METHOD* const method = [] {
+    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "ringserve");
+    if (m != nullptr) {
+      BIO_meth_set_write(m, bio_write);
+      BIO_meth_set_read(m, bio_read);
+      BIO_meth_set_ctrl(m, bio_ctrl);
+      BIO_meth_set_create(m, bio_create);
+    }
+    return m;
+  }();
+  return method;
+}
+
+// A request line starts with a method: upper-case letters. A TLS record starts with its type
+// (20 to 24), so the first byte tells the two apart.
+bool looks_like_plain_http(std::span<const std::byte> bytes) {
+  const auto c = static_cast<unsigned char>(bytes.front());
+  return c >= 'A' && c <= 'Z';
+}
+
+}  // namespace
+
+TlsSession::TlsSession(SSL_CTX* ctx, core::ChunkPool& chunks) : wire_(chunks) {
+  BIO_METHOD* method = bio_method();
+  if (method == nullptr) return;
+  SSL* ssl = SSL_new(ctx);
+  if (ssl == nullptr) return;
+  BIO* bio = BIO_new(method);
+  if (bio == nullptr) {
+    SSL_free(ssl);
+    return;
+  }
+  BIO_set_data(bio, this);
+  SSL_set_bio(ssl, bio, bio);  // one reference, for both directions
+  SSL_set_accept_state(ssl);
+  ssl_ = ssl;
+}
+
+TlsSession::~TlsSession() {
+  if (ssl_ != nullptr) SSL_free(ssl_);
+}
+
+bool TlsSession::resumed() const {
+  return ssl_ != nullptr && SSL_session_reused(ssl_) == 1;
+}
+
+int TlsSession::bio_read(char* out, int len) {
+  const std::size_t n = std::min(source_.size(), static_cast<std::size_t>(len));
+  if (n == 0) return 0;
+  std::memcpy(out, source_.data(), n);
+  source_ = source_.subspan(n);
+  return static_cast<int>(n);
+}
+
+int TlsSession::bio_write(const char* data, int len) {
+  wire_.append(std::as_bytes(std::span(data, static_cast<std::size_t>(len))));
+  return len;
+}
+
+TlsSession::Step TlsSession::fail(int ssl_result, int error) {
+  flags_ |= kFailed;
+  const unsigned long reason = ERR_peek_last_error();
+  if (reason != 0) {
+    ERR_error_string_n(reason, failure_, sizeof(failure_));
+  } else if (error == SSL_ERROR_SYSCALL || error == SSL_ERROR_SSL) {
+    std::snprintf(failure_, sizeof(failure_), "TLS error %d (result %d)", error, ssl_result);
+  } else {
+    std::snprintf(failure_, sizeof(failure_), "unexpected TLS state %d", error);
+  }
+  ERR_clear_error();
+  source_ = {};
+  return Step::kFailed;
+}
+
+TlsSession::Step TlsSession::receive(std::span<const std::byte> ciphertext,
+                                     core::BufferChain& plain) {
+  if (failed()) return Step::kFailed;
+  if (ciphertext.empty()) return established() ? Step::kOpen : Step::kHandshaking;
+  if ((flags_ & kReceivedBytes) == 0) {
+    flags_ |= kReceivedBytes;
+    if (looks_like_plain_http(ciphertext)) {
+      flags_ |= kFailed;
+      std::snprintf(failure_, sizeof(failure_), "a plain HTTP request on the TLS port");
+      return Step::kPlainHttp;
+    }
+  }
+  source_ = ciphertext;
+  if (!established()) {
+    const int r = SSL_do_handshake(ssl_);
+    if (r != 1) {
+      const int error = SSL_get_error(ssl_, r);
+      if (error == SSL_ERROR_WANT_READ) return Step::kHandshaking;
+      return fail(r, error);
+    }
+    flags_ |= kEstablished;
+  }
+  // Every whole record: OpenSSL keeps a record's first part until the rest arrives, so what was
+  // received is all taken when it asks for more.
+  std::byte* room = scratch();
+  for (;;) {
+    const int n = SSL_read(ssl_, room, static_cast<int>(kRecordBytes));
+    if (n > 0) {
+      plain.append(std::span<const std::byte>(room, static_cast<std::size_t>(n)));
+      continue;
+    }
+    const int error = SSL_get_error(ssl_, n);
+    if (error == SSL_ERROR_WANT_READ) break;
+    if (error == SSL_ERROR_ZERO_RETURN) {
+      source_ = {};
+      return Step::kPeerClosed;
+    }
+    return fail(n, error);
+  }
+  source_ = {};
+  return Step::kOpen;
+}
+
+bool TlsSession::seal(core::BufferChain& plain) {
+  if (failed() || !established()) return false;
+  while (!plain.empty()) {
+    // A record's plaintext in one piece: straight from a chunk that holds a whole record (or
+    // all that is left), else gathered from several.
+    std::span<const std::byte> front = plain.front_segment();
+    const std::size_t n = std::min(plain.size(), kRecordBytes);
+    const std::byte* from = front.data();
+    if (front.size() < n) {
+      plain.copy_out(0, std::span<std::byte>(scratch(), n));
+      from = scratch();
+    }
+    const int r = SSL_write(ssl_, from, static_cast<int>(n));
+    if (r <= 0) {
+      fail(r, SSL_get_error(ssl_, r));
+      return false;
+    }
+    plain.consume(static_cast<std::size_t>(r));
+  }
+  return true;
+}
+
+void TlsSession::close_notify() {
+  if (failed() || !established() || close_notify_sent()) return;
+  flags_ |= kCloseNotifySent;
+  SSL_shutdown(ssl_);  // writes the alert to wire(); the peer's answer is not waited for
+  ERR_clear_error();
+}
+
+TlsSession* TlsEndpoint::open() {
+  TlsSession* session = sessions_.make(context_.ctx(), chunks_);
+  if (!session->ok()) {
+    sessions_.destroy(session);
+    ERR_clear_error();
+    return nullptr;
+  }
+  return session;
+}
+
+std::uint64_t TlsEndpoint::handshake_timeout_ms() const {
+  return context_.config().handshake_timeout_ms;
+}
+
+}  // namespace rs::net::tls

@@ -1,0 +1,115 @@
+// One connection's TLS, driven by the connection as its I/O completes: the loop does every socket
+// operation itself, and OpenSSL only ever sees bytes in memory. Ciphertext that arrived is handed
+// to receive(), which advances the handshake and decrypts every whole record into the
+// connection's plaintext input; plaintext output is sealed (seal()) into records in wire(), the
+// ciphertext the connection's ordered send takes. A BIO of our own stands between OpenSSL and the
+// two: reads take from the ciphertext being received, writes append to wire() (pooled chunks),
+// so no call ever blocks and nothing is copied into a memory BIO on the way.
+//
+// A turn's answers are sealed together, in records of up to 16 KiB, when the connection sends:
+// twenty pipelined answers of 150 bytes leave as one record in one send.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include "core/buffer.hpp"
+#include "core/slab_pool.hpp"
+#include "core/timer_wheel.hpp"
+
+using SSL = struct ssl_st;
+using SSL_CTX = struct ssl_ctx_st;
+
+namespace rs::net::tls {
+
+class TlsContext;
+
+class TlsSession {
+ public:
+  // What receive() found.
+  enum class Step : std::uint8_t {
+    kHandshaking,  // more of the handshake is needed (wire() may hold our next flight)
+    kOpen,         // established: every whole record's plaintext is in `plain`
+    kPeerClosed,   // the peer sent close_notify (plaintext before it is in `plain`)
+    kPlainHttp,    // the first bytes are a plain HTTP request, not a TLS record
+    kFailed,       // a fatal error: wire() holds the alert for the peer; failure() says why
+  };
+
+  TlsSession(SSL_CTX* ctx, core::ChunkPool& chunks);
+  ~TlsSession();
+  TlsSession(const TlsSession&) = delete;
+  TlsSession& operator=(const TlsSession&) = delete;
+
+  // False when OpenSSL could not make the session (out of memory): close the connection.
+  bool ok() const { return ssl_ != nullptr; }
+
+  Step receive(std::span<const std::byte> ciphertext, core::BufferChain& plain);
+  // Encrypts and consumes all of `plain` into wire(), in records of up to 16 KiB. Only once
+  // established. False on a fatal error (failure() says why).
+  bool seal(core::BufferChain& plain);
+  // Queues close_notify in wire(), once, on an established session that has not failed.
+  void close_notify();
+  bool close_notify_sent() const { return (flags_ & kCloseNotifySent) != 0; }
+
+  core::BufferChain& wire() { return wire_; }
+  bool established() const { return (flags_ & kEstablished) != 0; }
+  bool failed() const { return (flags_ & kFailed) != 0; }
+  bool resumed() const;
+  // Why the session failed (OpenSSL's reason), or "".
+  std::string_view failure() const { return failure_; }
+
+  // Closes a handshake that takes too long; the connection arms and handles it.
+  core::Timer& handshake_timer() { return handshake_timer_; }
+
+  // For the BIO (tls_session.cpp).
+  int bio_read(char* out, int len);
+  int bio_write(const char* data, int len);
+
+ private:
+  static constexpr std::uint8_t kEstablished = 1;
+  static constexpr std::uint8_t kFailed = 2;
+  static constexpr std::uint8_t kCloseNotifySent = 4;
+  static constexpr std::uint8_t kReceivedBytes = 8;
+
+  Step fail(int ssl_result, int error);
+
+  SSL* ssl_ = nullptr;
+  std::span<const std::byte> source_;  // the ciphertext being received, for the BIO's reads
+  core::BufferChain wire_;             // ciphertext for the peer, in order
+  core::Timer handshake_timer_;
+  std::uint8_t flags_ = 0;
+  char failure_[96] = {};
+};
+
+// One loop's TLS: the shared context and the loop's sessions.
+class TlsEndpoint {
+ public:
+  TlsEndpoint(const TlsContext& context, core::ChunkPool& chunks, std::size_t per_slab)
+      : context_(context), chunks_(chunks), sessions_(per_slab) {}
+  TlsEndpoint(const TlsEndpoint&) = delete;
+  TlsEndpoint& operator=(const TlsEndpoint&) = delete;
+
+  // A new server-side session, or nullptr when OpenSSL could not make one.
+  TlsSession* open();
+  void close(TlsSession* session) { sessions_.destroy(session); }
+  std::uint64_t handshake_timeout_ms() const;
+  std::size_t open_sessions() const { return sessions_.outstanding(); }
+
+ private:
+  const TlsContext& context_;
+  core::ChunkPool& chunks_;
+  core::SlabPool<TlsSession> sessions_;
+};
+
+// What a plain HTTP request sent to a TLS port is answered with (as nginx does), in the clear.
+inline constexpr std::string_view kPlainHttpAnswer =
+    "HTTP/1.1 400 Bad Request\r\n"
+    "Content-Type: text/plain; charset=utf-8\r\n"
+    "Content-Length: 47\r\n"
+    "Connection: close\r\n"
+    "\r\n"
+    "This port speaks HTTPS: use https:// to ask it\n";
+
+}  // namespace rs::net::tls

@@ -1,0 +1,117 @@
+// The built binaries with the --tls-* flags, run as child processes: a certificate and key that
+// cannot serve are refused at start-up (exit 1, the file or flag named, before any socket is
+// served), and the start-up line says whether TLS is on and with what certificate.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <string>
+#include <vector>
+
+#include "tests/support/server_harness.hpp"
+#include "tests/support/tls_files.hpp"
+
+namespace rs::test {
+namespace {
+
+using std::chrono::milliseconds;
+
+// Start-up refusals come before the loops start, so well within this.
+constexpr milliseconds kTimeout{10000};
+
+class TlsApp : public ::testing::Test {
+ protected:
+  // Runs `binary` with args; expects exit status 1 and every needle in its stderr.
+  void expect_refused(const std::string& binary, const std::vector<std::string>& args,
+                      const std::vector<std::string>& needles) {
+    std::vector<std::string> argv = {"--port", "0"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    ChildProcess server(binary, argv);
+    EXPECT_EQ(server.wait_exit(kTimeout), 1) << server.out() << server.err();
+    EXPECT_NE(server.err().find(binary + ": cannot start: "), std::string::npos) << server.err();
+    for (const std::string& needle : needles)
+      EXPECT_NE(server.err().find(needle), std::string::npos) << needle << "\n" << server.err();
+    EXPECT_EQ(server.out().find("listening on"), std::string::npos) << server.out();
+  }
+
+  TlsFiles files_;
+};
+
+TEST_F(TlsApp, KeyThatDoesNotMatchTheCertIsRefusedNamingBothFiles) {
+  expect_refused("ringserve-http", {"--tls-cert", files_.cert, "--tls-key", files_.other_key},
+                 {"--tls-key " + files_.other_key, files_.cert, "does not match"});
+}
+
+TEST_F(TlsApp, ExpiredCertIsRefusedSayingWhen) {
+  expect_refused("ringserve-http", {"--tls-cert", files_.expired_cert, "--tls-key", files_.key},
+                 {"--tls-cert " + files_.expired_cert, "expired on "});
+}
+
+TEST_F(TlsApp, MissingCertFileIsRefusedNamingIt) {
+  expect_refused("ringserve-http", {"--tls-cert", files_.missing, "--tls-key", files_.key},
+                 {"--tls-cert " + files_.missing, "No such file"});
+}
+
+TEST_F(TlsApp, MissingKeyFileIsRefusedNamingIt) {
+  expect_refused("ringserve-http", {"--tls-cert", files_.cert, "--tls-key", files_.missing},
+                 {"--tls-key " + files_.missing, "No such file"});
+}
+
+TEST_F(TlsApp, CertWithoutKeyIsRefusedNamingTheMissingFlag) {
+  expect_refused("ringserve-http", {"--tls-cert", files_.cert},
+                 {"--tls-cert " + files_.cert, "without --tls-key"});
+}
+
+// The flags are shared: ringserve-echo refuses the same way.
+TEST_F(TlsApp, EchoServerRefusesAKeyWithoutCert) {
+  expect_refused("ringserve-echo", {"--tls-key", files_.key},
+                 {"--tls-key " + files_.key, "without --tls-cert"});
+}
+
+TEST_F(TlsApp, UnknownMinVersionIsRefusedByTheFlagParser) {
+  ChildProcess server("ringserve-http", {"--port", "0", "--tls-cert", files_.cert, "--tls-key",
+                                         files_.key, "--tls-min-version", "1.1"});
+  const auto status = server.wait_exit(kTimeout);
+  ASSERT_TRUE(status);
+  EXPECT_NE(*status, 0);
+  EXPECT_NE(server.err().find("--tls-min-version"), std::string::npos) << server.err();
+}
+
+TEST_F(TlsApp, HandshakeTimeoutOutOfRangeIsRefusedByTheFlagParser) {
+  ChildProcess server("ringserve-http", {"--port", "0", "--handshake-timeout-ms", "0"});
+  const auto status = server.wait_exit(kTimeout);
+  ASSERT_TRUE(status);
+  EXPECT_NE(*status, 0);
+  EXPECT_NE(server.err().find("--handshake-timeout-ms"), std::string::npos) << server.err();
+}
+
+TEST_F(TlsApp, HelpListsTheTlsFlags) {
+  ChildProcess help("ringserve-http", {"--help"});
+  EXPECT_EQ(help.wait_exit(kTimeout), 0);
+  for (const char* flag : {"--tls-cert", "--tls-key", "--tls-min-version", "--tls-ciphers",
+                           "--tls-ciphersuites", "--handshake-timeout-ms"}) {
+    EXPECT_NE(help.out().find(flag), std::string::npos) << flag << "\n" << help.out();
+  }
+}
+
+TEST_F(TlsApp, StartupLineSaysTlsOffWithoutACertificate) {
+  ChildProcess server("ringserve-http", {"--port", "0"});
+  const auto line = server.wait_for_line("listening on", kTimeout);
+  ASSERT_TRUE(line) << server.err();
+  EXPECT_NE(line->find(" tls=off"), std::string::npos) << *line;
+  server.signal(SIGTERM);
+  EXPECT_EQ(server.wait_exit(kTimeout), 0) << server.err();
+}
+
+TEST_F(TlsApp, StartupLineDescribesTheCertificate) {
+  ChildProcess server("ringserve-http",
+                      {"--port", "0", "--tls-cert", files_.cert, "--tls-key", files_.key});
+  const auto line = server.wait_for_line("listening on", kTimeout);
+  ASSERT_TRUE(line) << server.err();
+  EXPECT_NE(line->find(" tls=TLS 1.2+ (CN=localhost, ECDSA P-256, valid until "), std::string::npos)
+      << *line;
+  server.signal(SIGTERM);
+  EXPECT_EQ(server.wait_exit(kTimeout), 0) << server.err();
+}
+
+}  // namespace
+}  // namespace rs::test

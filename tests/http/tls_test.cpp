@@ -1,0 +1,235 @@
+// HTTPS in process, on every backend: an OpenSSL client that verifies the server's certificate
+// over a real loopback socket. Keep-alive and pipelined requests (answers sealed into few
+// records), a large body both ways, close_notify at the end, and what a TLS port does with a
+// plain HTTP request, garbage records, and a handshake that never finishes.
+#include <gtest/gtest.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "net/tls/tls_context.hpp"
+#include "tests/support/server_fixture.hpp"
+#include "tests/support/tls_files.hpp"
+
+namespace rs::test {
+namespace {
+
+// A blocking TLS client on one connection (receives are bounded, so a lost answer fails the
+// test instead of hanging it). It counts the application-data records the server sends.
+class TlsClient {
+ public:
+  TlsClient(int fd, const std::string& ca_file) {
+    bound_receives(fd);
+    ctx_.reset(SSL_CTX_new(TLS_client_method()));
+    SSL_CTX_load_verify_locations(ctx_.get(), ca_file.c_str(), nullptr);
+    SSL_CTX_set_verify(ctx_.get(), SSL_VERIFY_PEER, nullptr);
+    ssl_.reset(SSL_new(ctx_.get()));
+    SSL_set_fd(ssl_.get(), fd);
+    SSL_set_tlsext_host_name(ssl_.get(), "localhost");
+    SSL_set1_host(ssl_.get(), "localhost");
+    SSL_set_msg_callback(ssl_.get(), &TlsClient::on_message);
+    SSL_set_msg_callback_arg(ssl_.get(), this);
+  }
+
+  bool handshake() { return SSL_connect(ssl_.get()) == 1; }
+  bool send(std::string_view text) {
+    return SSL_write(ssl_.get(), text.data(), static_cast<int>(text.size())) ==
+           static_cast<int>(text.size());
+  }
+  // Reads until `n` bytes of plaintext have come (false if the stream ended or failed first).
+  bool read(std::size_t n, std::string& out) {
+    char buffer[16384];
+    while (out.size() < n) {
+      const int got = SSL_read(ssl_.get(), buffer, sizeof(buffer));
+      if (got <= 0) return false;
+      out.append(buffer, static_cast<std::size_t>(got));
+    }
+    return true;
+  }
+  // One answer with a Content-Length body: its status, its body in `body`.
+  int answer(std::string* body = nullptr) {
+    std::string& in = pending_;
+    std::size_t end;
+    while ((end = in.find("\r\n\r\n")) == std::string::npos) {
+      if (!read(in.size() + 1, in)) return -1;
+    }
+    const std::string head = in.substr(0, end);
+    const auto at = head.find("Content-Length: ");
+    const std::size_t length = at == std::string::npos ? 0 : std::stoul(head.substr(at + 16));
+    if (!read(end + 4 + length, in)) return -1;
+    if (body != nullptr) *body = in.substr(end + 4, length);
+    in.erase(0, end + 4 + length);
+    return std::stoi(head.substr(9, 3));
+  }
+  // The server ended the stream with close_notify (not only a FIN or a reset).
+  bool closed_with_notify() {
+    char c;
+    const int got = SSL_read(ssl_.get(), &c, 1);
+    return got == 0 && SSL_get_error(ssl_.get(), got) == SSL_ERROR_ZERO_RETURN;
+  }
+  void close_notify() { SSL_shutdown(ssl_.get()); }
+  int records() const { return records_; }
+  SSL* ssl() { return ssl_.get(); }
+
+ private:
+  static void on_message(int write_p, int /*version*/, int content_type, const void* /*buf*/,
+                         size_t /*len*/, SSL* /*ssl*/, void* arg) {
+    // The record layer's header of each record received (SSL3_RT_HEADER), and its type byte.
+    if (write_p == 0 && content_type == SSL3_RT_HEADER) ++static_cast<TlsClient*>(arg)->records_;
+  }
+
+  struct CtxFree {
+    void operator()(SSL_CTX* c) const { SSL_CTX_free(c); }
+  };
+  struct SslFree {
+    void operator()(SSL* s) const { SSL_free(s); }
+  };
+  std::unique_ptr<SSL_CTX, CtxFree> ctx_;
+  std::unique_ptr<SSL, SslFree> ssl_;
+  std::string pending_;
+  int records_ = 0;
+};
+
+class TlsTest : public ServerFixture {
+ protected:
+  void start_tls(std::uint64_t handshake_timeout_ms = 10000) {
+    net::tls::TlsConfig config;
+    config.cert_file = files_.cert;
+    config.key_file = files_.key;
+    config.handshake_timeout_ms = handshake_timeout_ms;
+    auto context = net::tls::TlsContext::load(config);
+    start([](http::HttpConfig& c) { c.limits.max_body_bytes = 4 << 20; },
+          [&](net::ServerConfig& s) { s.tls = context; });
+  }
+  std::unique_ptr<TlsClient> client() {
+    auto c = std::make_unique<TlsClient>(connect(), files_.cert);
+    EXPECT_TRUE(c->handshake()) << ERR_error_string(ERR_get_error(), nullptr);
+    return c;
+  }
+
+  TlsFiles files_;
+};
+
+TEST_P(TlsTest, KeepAliveRequestsAreAnsweredAndTheCloseIsNotified) {
+  start_tls();
+  auto c = client();
+  std::string body;
+  ASSERT_TRUE(c->send(kGetPlaintext));
+  EXPECT_EQ(c->answer(&body), 200);
+  EXPECT_EQ(body, "Hello, World!");
+  ASSERT_TRUE(c->send("GET /json HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"));
+  EXPECT_EQ(c->answer(&body), 200);
+  EXPECT_EQ(body, R"({"message":"Hello, World!"})");
+  EXPECT_TRUE(c->closed_with_notify()) << "the server's last bytes are its close_notify";
+  EXPECT_EQ(counter("tls_handshakes"), 1);
+  EXPECT_TRUE(expect_pools_returned());
+}
+
+// Twenty pipelined requests that arrive together are answered in one turn, whose answers are
+// sealed together: a record or two, where one per answer would be twenty.
+TEST_P(TlsTest, PipelinedAnswersOfATurnLeaveInFewRecords) {
+  start_tls();
+  auto c = client();
+  const int before = c->records();
+  std::string burst;
+  for (int i = 0; i < 20; ++i)
+    burst += kGetPlaintext;
+  ASSERT_TRUE(c->send(burst));
+  for (int i = 0; i < 20; ++i) {
+    std::string body;
+    ASSERT_EQ(c->answer(&body), 200) << "answer " << i;
+    EXPECT_EQ(body, "Hello, World!");
+  }
+  // TLS 1.3 sends its session tickets after the handshake: records of their own, counted too.
+  EXPECT_LE(c->records() - before, 6) << "records for 20 answers";
+}
+
+// A 3 MB body, sent in records of 16 KB, echoed back as full-size records through the output
+// backpressure: every byte, in order.
+TEST_P(TlsTest, LargeBodyIsEchoedWhole) {
+  start_tls();
+  auto c = client();
+  std::string payload(3 << 20, '\0');
+  for (std::size_t i = 0; i < payload.size(); ++i)
+    payload[i] = static_cast<char>('a' + (i * 7 + i / 4096) % 26);
+  ASSERT_TRUE(c->send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: " +
+                      std::to_string(payload.size()) + "\r\n\r\n"));
+  for (std::size_t at = 0; at < payload.size(); at += 65536)
+    ASSERT_TRUE(c->send(std::string_view(payload).substr(at, 65536)));
+  std::string body;
+  ASSERT_EQ(c->answer(&body), 200);
+  EXPECT_TRUE(body == payload) << "echoed " << body.size() << " bytes";
+}
+
+TEST_P(TlsTest, PlainHttpOnTheTlsPortGets400InTheClearAndAClose) {
+  start_tls();
+  const int fd = connect();
+  bound_receives(fd);
+  ASSERT_TRUE(send_all(fd, kGetPlaintext));
+  std::string answer;
+  char buffer[4096];
+  for (ssize_t n; (n = ::recv(fd, buffer, sizeof(buffer), 0)) > 0;)
+    answer.append(buffer, static_cast<std::size_t>(n));
+  EXPECT_EQ(answer.rfind("HTTP/1.1 400 Bad Request\r\n", 0), 0U) << answer;
+  EXPECT_NE(answer.find("Connection: close"), std::string::npos);
+  EXPECT_NE(answer.find("https://"), std::string::npos);
+  EXPECT_EQ(counter("tls_plain_http"), 1);
+  // The port still serves TLS.
+  auto c = client();
+  ASSERT_TRUE(c->send(kGetPlaintext));
+  EXPECT_EQ(c->answer(), 200);
+}
+
+// A handshake record of garbage gets an alert and a close; other clients are not disturbed.
+TEST_P(TlsTest, GarbageRecordGetsAnAlertAndOthersAreServed) {
+  start_tls();
+  auto good = client();
+  const int fd = connect();
+  bound_receives(fd);
+  const std::string garbage = std::string("\x16\x03\x01\x00\x20", 5) + std::string(32, '\x7f');
+  ASSERT_TRUE(send_all(fd, garbage));
+  char buffer[256];
+  const ssize_t n = ::recv(fd, buffer, sizeof(buffer), 0);
+  ASSERT_GT(n, 0) << "an alert comes before the close";
+  EXPECT_EQ(buffer[0], '\x15') << "a TLS alert record";
+  EXPECT_TRUE(wait_closed(fd));
+  EXPECT_EQ(counter("tls_handshake_errors"), 1);
+  ASSERT_TRUE(good->send(kGetPlaintext));
+  EXPECT_EQ(good->answer(), 200);
+}
+
+// A client that connects and sends nothing, and one that stops halfway through its ClientHello,
+// are closed at the handshake timeout.
+TEST_P(TlsTest, HandshakeThatDoesNotFinishIsCutAtTheTimeout) {
+  start_tls(200);
+  const int silent = connect();
+  const int halfway = connect();
+  ASSERT_TRUE(send_all(halfway, std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11)));
+  EXPECT_TRUE(wait_closed(silent, milliseconds(5000)));
+  EXPECT_TRUE(wait_closed(halfway, milliseconds(5000)));
+  EXPECT_TRUE(wait_until([&] { return counter("tls_handshake_timeouts") == 2; }));
+  EXPECT_TRUE(expect_pools_returned());
+}
+
+// The client ends with close_notify on a kept connection: the server takes it as the end of
+// input and closes too.
+TEST_P(TlsTest, ClientCloseNotifyEndsTheConnection) {
+  start_tls();
+  auto c = client();
+  ASSERT_TRUE(c->send(kGetPlaintext));
+  ASSERT_EQ(c->answer(), 200);
+  c->close_notify();
+  EXPECT_TRUE(wait_until([&] { return counter("connections_open") == 0; }));
+  EXPECT_TRUE(expect_pools_returned());
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, TlsTest, ::testing::ValuesIn(all_backends()),
+                         [](const auto& info) { return backend_name(info.param); });
+
+}  // namespace
+}  // namespace rs::test
