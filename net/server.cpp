@@ -106,7 +106,7 @@ struct Server::LoopSlot {
 };
 
 Server::Server(ServerConfig config, ProtocolFactoryMaker make_protocols)
-    : config_(std::move(config)), make_protocols_(std::move(make_protocols)) {}
+    : config_(std::move(config)), make_protocols_(std::move(make_protocols)), tls_(config_.tls) {}
 
 Server::~Server() {
   stop();
@@ -165,7 +165,11 @@ void Server::start() {
     slot->context.cap = cap_.get();
     slot->context.make_protocols = make_protocols_;
     slot->context.stop_all = [this] { stop(); };
-    slot->context.on_hangup = [this] { reopen_logs(); };
+    slot->context.on_hangup = [this] {
+      if (config_.tls) reload_tls();
+      reopen_logs();
+    };
+    if (config_.tls) slot->context.current_tls = [this] { return current_tls(); };
     slot->context.near_cap_all = [this] { broadcast(loop_message::kNearCap); };
     loops_.push_back(std::move(slot));
   }
@@ -246,6 +250,32 @@ void Server::stop() {
 
 void Server::reopen_logs() {
   broadcast(loop_message::kReopenLogs);
+}
+
+bool Server::reload_tls() {
+  const std::shared_ptr<const tls::TlsContext> old = current_tls();
+  if (!old) return false;
+  std::shared_ptr<const tls::TlsContext> fresh;
+  try {
+    fresh = tls::TlsContext::load(old->config());
+  } catch (const std::exception& e) {
+    core::log_warn("TLS not reloaded, the certificate in use stays: {}", e.what());
+    return false;
+  }
+  core::log_info("TLS reloaded: {}", fresh->describe());
+  {
+    std::lock_guard lock(tls_mutex_);
+    tls_ = std::move(fresh);
+  }
+  for (auto& slot : loops_)
+    slot->context.tls_generation.fetch_add(1, std::memory_order_release);
+  broadcast(loop_message::kReloadTls);
+  return true;
+}
+
+std::shared_ptr<const tls::TlsContext> Server::current_tls() const {
+  std::lock_guard lock(tls_mutex_);
+  return tls_;
 }
 
 void Server::broadcast(std::uint32_t message) {

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <ostream>
 #include <string>
 #include <thread>
@@ -64,6 +65,13 @@ class Server {
   // Any thread: every loop reopens its access log (after a rotation renamed the file). SIGHUP
   // on loop 0's signalfd does this.
   void reopen_logs();
+  // Any thread (SIGHUP does it on loop 0's): on a TLS server, reads the certificate and key
+  // again, with the settings the server started with. New connections then use them; open
+  // ones keep theirs. A bad file is logged, naming it, and the old context stays. Returns
+  // whether the new files were taken. (The files are read on the calling thread.)
+  bool reload_tls();
+  // The TLS context new connections get; null without TLS.
+  std::shared_ptr<const tls::TlsContext> current_tls() const;
   // Joins every loop.
   void wait();
 
@@ -78,6 +86,8 @@ class Server {
 
   ServerConfig config_;
   ProtocolFactoryMaker make_protocols_;
+  mutable std::mutex tls_mutex_;
+  std::shared_ptr<const tls::TlsContext> tls_;  // the latest, under tls_mutex_
   std::unique_ptr<ConnectionCap> cap_;
   std::vector<std::unique_ptr<LoopSlot>> loops_;
   std::uint16_t port_ = 0;

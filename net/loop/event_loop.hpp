@@ -171,7 +171,7 @@ EventLoop<Poller>::EventLoop(const LoopConfig& config, LoopContext& context,
       trim_timer_(&EventLoop::on_trim, this),
       poller_(*this, options, context.listen_fd) {
   static_assert(EventPoller<Poller>, "a poller provides what net/loop/poller.hpp lists");
-  state_.use_tls(config.tls.get(), kTlsSessionsPerSlab);
+  state_.use_tls(config.tls, kTlsSessionsPerSlab);
   parked_.reserve(kMaxParked);
   protocols_ = context.make_protocols(*this);
 }
@@ -395,6 +395,9 @@ void EventLoop<Poller>::take_messages() {
   const std::uint32_t messages = net::take_messages(context_);
   if ((messages & loop_message::kStop) != 0) begin_stop();
   if ((messages & loop_message::kReopenLogs) != 0) poller_.log().reopen();
+  if ((messages & loop_message::kReloadTls) != 0 && state_.tls && context_.current_tls) {
+    state_.tls->use(context_.current_tls());
+  }
   if ((messages & loop_message::kNearCap) != 0) poller_.near_cap();
 }
 

@@ -62,6 +62,8 @@ inline constexpr std::uint32_t kReopenLogs = 1U << 1;  // SIGHUP: reopen the acc
 // A loop saw the room under the cap fall to multishot_accept_room: multishot accepts give way
 // to single ones on every loop, not only on the loop that saw it.
 inline constexpr std::uint32_t kNearCap = 1U << 2;
+// SIGHUP on a TLS server: new connections take the context LoopContext::current_tls() gives.
+inline constexpr std::uint32_t kReloadTls = 1U << 3;
 }  // namespace loop_message
 
 // The process-wide --max-connections cap, shared by all loops.
@@ -100,6 +102,11 @@ struct LoopContext {
   std::function<void()> stop_all;      // SIGINT or SIGTERM arrived
   std::function<void()> on_hangup;     // SIGHUP arrived
   std::function<void()> near_cap_all;  // sends kNearCap to every loop
+  // TLS servers: the context new connections take (a SIGHUP may have replaced it; any thread),
+  // and how many times it was replaced (a worker of the threads backend compares it before
+  // each connection).
+  std::function<std::shared_ptr<const tls::TlsContext>()> current_tls;
+  std::atomic<std::uint32_t> tls_generation{0};
 
   // More counters of this loop beside `counters` (the threads backend keeps one set per
   // worker thread, each written by its worker only). They live as long as the server.

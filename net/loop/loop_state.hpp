@@ -31,10 +31,10 @@ struct LoopState {
   LoopState(const LoopState&) = delete;
   LoopState& operator=(const LoopState&) = delete;
 
-  // Every connection of the loop speaks TLS with this context (kept alive by the loop config).
-  void use_tls(const tls::TlsContext* context, std::size_t sessions_per_slab) {
+  // Every connection of the loop speaks TLS, with this context until another is given.
+  void use_tls(std::shared_ptr<const tls::TlsContext> context, std::size_t sessions_per_slab) {
     if (context == nullptr) return;
-    tls.emplace(*context, chunks, sessions_per_slab);
+    tls.emplace(std::move(context), chunks, sessions_per_slab);
     connection_context.tls = &*tls;
   }
 

@@ -48,7 +48,7 @@ Worker::Worker(Acceptor& owner, LoopCounters& counters, SharedLog& log)
   // written, so it costs next to no RSS.
   state_.chunks.reserve(kWorkerChunksPerSlab);
   state_.slots.reserve(kWorkerSlotsPerSlab);
-  state_.use_tls(owner.config().tls.get(), 1);
+  state_.use_tls(owner.config().tls, 1);
   protocols_ = owner_.context().make_protocols(*this);
 }
 
@@ -124,6 +124,15 @@ void Worker::move_clock() {
 // worker's buffer (WorkerLog) until it waits for input, so the lines of a pass go in one
 // write; while it blocks in a send or sleeps, the log's timer bounds their wait.
 void Worker::serve(int fd) {
+  if (state_.tls) {
+    // A SIGHUP may have reloaded the certificate since this worker's last connection.
+    LoopContext& context = owner_.context();
+    const std::uint32_t generation = context.tls_generation.load(std::memory_order_acquire);
+    if (generation != tls_generation_ && context.current_tls) {
+      state_.tls->use(context.current_tls());
+      tls_generation_ = generation;
+    }
+  }
   ThreadConnection conn(state_.connection_context, fd, next_id_++, buffers_, *this);
   note_connection_opened(counters_);
   set_socket_timeout(fd, SO_SNDTIMEO, kSendSliceMs);

@@ -94,6 +94,7 @@ class Worker final : public LoopServices, private WorkerWake {
   bool started_ = false;
   int first_fd_ = -1;
   std::uint64_t next_id_ = 1;
+  std::uint32_t tls_generation_ = 0;  // of the TLS context this worker's sessions are made from
   std::int64_t recv_timeout_ms_ = 0;  // SO_RCVTIMEO on the current socket; 0: none
   bool shut_down_ = false;            // the current connection was told of the stop
   bool cut_ = false;                  // the current connection was cut (the grace period ended)

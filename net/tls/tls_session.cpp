@@ -198,7 +198,7 @@ void TlsSession::close_notify() {
 }
 
 TlsSession* TlsEndpoint::open() {
-  TlsSession* session = sessions_.make(context_.ctx(), chunks_);
+  TlsSession* session = sessions_.make(context_->ctx(), chunks_);
   if (!session->ok()) {
     sessions_.destroy(session);
     ERR_clear_error();
@@ -208,7 +208,7 @@ TlsSession* TlsEndpoint::open() {
 }
 
 std::uint64_t TlsEndpoint::handshake_timeout_ms() const {
-  return context_.config().handshake_timeout_ms;
+  return context_->config().handshake_timeout_ms;
 }
 
 }  // namespace rs::net::tls

@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string_view>
 
@@ -86,19 +87,25 @@ class TlsSession {
 // One loop's TLS: the shared context and the loop's sessions.
 class TlsEndpoint {
  public:
-  TlsEndpoint(const TlsContext& context, core::ChunkPool& chunks, std::size_t per_slab)
-      : context_(context), chunks_(chunks), sessions_(per_slab) {}
+  TlsEndpoint(std::shared_ptr<const TlsContext> context, core::ChunkPool& chunks,
+              std::size_t per_slab)
+      : context_(std::move(context)), chunks_(chunks), sessions_(per_slab) {}
   TlsEndpoint(const TlsEndpoint&) = delete;
   TlsEndpoint& operator=(const TlsEndpoint&) = delete;
 
   // A new server-side session, or nullptr when OpenSSL could not make one.
   TlsSession* open();
   void close(TlsSession* session) { sessions_.destroy(session); }
+  // New sessions are made from `context` (a reloaded certificate); open ones keep theirs (an
+  // SSL holds a reference to its SSL_CTX).
+  void use(std::shared_ptr<const TlsContext> context) {
+    if (context) context_ = std::move(context);
+  }
   std::uint64_t handshake_timeout_ms() const;
   std::size_t open_sessions() const { return sessions_.outstanding(); }
 
  private:
-  const TlsContext& context_;
+  std::shared_ptr<const TlsContext> context_;
   core::ChunkPool& chunks_;
   core::SlabPool<TlsSession> sessions_;
 };

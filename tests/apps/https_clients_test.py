@@ -19,6 +19,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "perf"))
@@ -35,8 +36,8 @@ def check(what, condition, detail=""):
         failures.append(what)
 
 
-def make_certificate(directory):
-    cert, key = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
+def make_certificate(directory, name="cert"):
+    cert, key = os.path.join(directory, f"{name}.pem"), os.path.join(directory, f"{name}-key.pem")
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
                     "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert, "-days",
                     "2", "-subj", "/CN=localhost", "-addext",
@@ -86,6 +87,7 @@ def main():
             check("the start-up line describes the certificate", "tls=TLS 1.2+ (CN=localhost" in line,
                   line)
             run_clients(port, cert, data)
+            reload_under_load(server, port, directory, cert, key)
         finally:
             server.send_signal(signal.SIGTERM)
             try:
@@ -199,6 +201,42 @@ def run_clients(port, cert, data):
     check("TLS handshakes counted (curl, python, s_client, wrk)",
           after["ringserve_tls_handshakes_total"] >= 8 + 5,
           str(after["ringserve_tls_handshakes_total"]))
+
+
+def reload_under_load(server, port, directory, cert, key):
+    """SIGHUP with a new certificate in place while wrk runs: no request fails, and a new
+    connection then verifies against the new certificate only."""
+    new_cert, new_key = make_certificate(directory, "second")
+    context = ssl.create_default_context(cafile=cert)
+    before = metrics(context, port)
+    wrk = subprocess.Popen(["wrk", "-t1", "-c8", "-d2s", f"https://127.0.0.1:{port}/plaintext"],
+                           stdout=subprocess.PIPE, text=True)
+    time.sleep(0.5)  # the stimulus comes while wrk runs, whatever wrk has done by then
+    shutil.copyfile(new_cert, cert)
+    shutil.copyfile(new_key, key)
+    server.send_signal(signal.SIGHUP)
+    out, _ = wrk.communicate(timeout=TIMEOUT_S)
+    match = re.search(r"(\d+) requests in", out)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)", out)
+    check("wrk over a SIGHUP that reloads the certificate: no errors",
+          match is not None and int(match.group(1)) > 0 and errors is None,
+          match.group(0) if match and errors is None else out.strip()[-300:])
+    new_context = ssl.create_default_context(cafile=new_cert)
+    deadline = time.monotonic() + TIMEOUT_S
+    while True:
+        try:
+            after = metrics(new_context, port)
+            break
+        except ssl.SSLCertVerificationError:
+            if time.monotonic() > deadline:
+                check("after the SIGHUP a new connection verifies against the new certificate",
+                      False)
+                return
+            time.sleep(0.05)
+    check("after the SIGHUP a new connection verifies against the new certificate", True)
+    check("wrk's requests all counted across the reload",
+          after["ringserve_http_requests_total"] - before["ringserve_http_requests_total"] - 1
+          >= int(match.group(1)) if match else False)
 
 
 if __name__ == "__main__":

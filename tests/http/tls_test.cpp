@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -226,6 +227,73 @@ TEST_P(TlsTest, ClientCloseNotifyEndsTheConnection) {
   c->close_notify();
   EXPECT_TRUE(wait_until([&] { return counter("connections_open") == 0; }));
   EXPECT_TRUE(expect_pools_returned());
+}
+
+std::string file_text(const std::string& path) {
+  std::string text;
+  if (FILE* f = std::fopen(path.c_str(), "rb")) {
+    char buffer[4096];
+    for (std::size_t n; (n = std::fread(buffer, 1, sizeof(buffer), f)) > 0;)
+      text.append(buffer, n);
+    std::fclose(f);
+  }
+  return text;
+}
+
+void put_file(const std::string& path, const std::string& text) {
+  FILE* f = std::fopen(path.c_str(), "wb");
+  ASSERT_NE(f, nullptr) << path;
+  ASSERT_EQ(std::fwrite(text.data(), 1, text.size(), f), text.size());
+  std::fclose(f);
+}
+
+// Whether a new connection verifies against `ca` (the certificate it trusts) and is answered.
+bool served_with(std::uint16_t port, const std::string& ca) {
+  const int fd = connect_to(port);
+  if (fd < 0) return false;
+  bool ok = false;
+  {
+    TlsClient c(fd, ca);
+    ERR_clear_error();
+    ok = c.handshake() && c.send(kGetPlaintext) && c.answer() == 200;
+    ERR_clear_error();
+  }
+  ::close(fd);
+  return ok;
+}
+
+// SIGHUP's reload: new connections get the new certificate, connections already open go on
+// with theirs, and a bad new file leaves the one in use in place.
+TEST_P(TlsTest, ReloadedCertificateServesNewConnectionsAndOpenOnesGoOn) {
+  TlsFiles second;  // another key and certificate for the same name
+  const std::string live_cert = files_.dir + "/live-cert.pem";
+  const std::string live_key = files_.dir + "/live-key.pem";
+  put_file(live_cert, file_text(files_.cert));
+  put_file(live_key, file_text(files_.key));
+  net::tls::TlsConfig config;
+  config.cert_file = live_cert;
+  config.key_file = live_key;
+  auto context = net::tls::TlsContext::load(config);
+  start({}, [&](net::ServerConfig& s) { s.tls = context; });
+  auto before = client();  // trusts the first certificate
+  ASSERT_TRUE(before->send(kGetPlaintext));
+  ASSERT_EQ(before->answer(), 200);
+
+  put_file(live_cert, file_text(second.cert));
+  put_file(live_key, file_text(second.key));
+  ASSERT_TRUE(server_->server().reload_tls());
+  // Each loop takes the new context when it hears of it (at once, but not before this thread
+  // goes on): new connections get it, and no longer the old one.
+  EXPECT_TRUE(wait_until([&] {
+    return served_with(port(), second.cert) && !served_with(port(), files_.cert) &&
+           !served_with(port(), files_.cert);
+  })) << "new connections get the new certificate";
+  ASSERT_TRUE(before->send(kGetPlaintext));
+  EXPECT_EQ(before->answer(), 200) << "a connection made before goes on";
+
+  put_file(live_cert, "not a certificate\n");
+  EXPECT_FALSE(server_->server().reload_tls());
+  EXPECT_TRUE(served_with(port(), second.cert)) << "a bad file leaves the context in use";
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, TlsTest, ::testing::ValuesIn(all_backends()),
