@@ -246,12 +246,6 @@ void DrivenConnection::deliver(std::span<const std::byte> fresh, BufferOwner* ow
   if (tls_ != nullptr) {
     // The plaintext joins the stash, and the protocol is offered the stash.
     if (!decrypt(fresh)) return;
-    if (stash_.size() > context_.limits.max_stash_bytes) {
-      context_.counters.stash_overflows.add();
-      abort();
-      settle();
-      return;
-    }
     fresh = {};
     owner = nullptr;
     buffer_id = 0;
@@ -262,8 +256,9 @@ void DrivenConnection::deliver(std::span<const std::byte> fresh, BufferOwner* ow
     call_protocol([&](Protocol& p) { p.on_input(*this, input); });
     fresh = input.fresh_unconsumed();
   }
-  // What the protocol left (or was not given, while paused) waits in the stash.
-  if (state_ == State::kOpen && !fresh.empty()) {
+  // What the protocol left (or was not given, while paused) waits in the stash (on TLS it is
+  // there already).
+  if (state_ == State::kOpen && (!fresh.empty() || tls_ != nullptr)) {
     stash_.append(fresh);
     if (stash_.size() > context_.limits.max_stash_bytes) {
       context_.counters.stash_overflows.add();
@@ -440,14 +435,16 @@ bool Connection::decrypt(std::span<const std::byte> ciphertext) {
 }
 
 // A handshake or record that failed: the alert OpenSSL wrote goes out, then the close (deferred
-// answers are waited for as on any close, and dropped: nothing can be sealed any more).
+// answers are waited for as on any close, and dropped: nothing can be sealed any more). It
+// lingers, so that input still unread (the rest of a flight, pipelined records) does not turn
+// the close into a reset that discards the alert.
 void Connection::fail_tls() {
   (tls_->established() ? context_.counters.tls_record_errors
                        : context_.counters.tls_handshake_errors)
       .add();
   core::log_debug("connection {}: TLS: {}", id_, tls_->failure());
   out_.clear();
-  close();
+  close_lingering(context_.limits.shutdown_linger_ms);
 }
 
 }  // namespace rs::net

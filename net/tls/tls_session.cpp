@@ -5,7 +5,6 @@
 #include <openssl/ssl.h>
 
 #include <algorithm>
-#include <array>
 #include <cstdio>
 #include <cstring>
 
@@ -14,16 +13,6 @@
 namespace rs::net::tls {
 
 namespace {
-
-// The largest plaintext of one record (RFC 8446 §5.1).
-constexpr std::size_t kRecordBytes = 16384;
-
-// Room to gather a record's plaintext from several chunks, or to take a record's plaintext out:
-// one per thread (a loop's, or a worker's), not on the stack (a worker's is 64 KiB).
-std::byte* scratch() {
-  thread_local std::array<std::byte, kRecordBytes> bytes;
-  return bytes.data();
-}
 
 int bio_write(BIO* bio, const char* data, int len) {
   return static_cast<TlsSession*>(BIO_get_data(bio))->bio_write(data, len);
@@ -73,7 +62,8 @@ bool looks_like_plain_http(std::span<const std::byte> bytes) {
 
 }  // namespace
 
-TlsSession::TlsSession(SSL_CTX* ctx, core::ChunkPool& chunks) : wire_(chunks) {
+TlsSession::TlsSession(SSL_CTX* ctx, core::ChunkPool& chunks, std::byte* scratch)
+    : wire_(chunks), scratch_(scratch) {
   BIO_METHOD* method = bio_method();
   if (method == nullptr) return;
   SSL* ssl = SSL_new(ctx);
@@ -112,7 +102,7 @@ int TlsSession::bio_write(const char* data, int len) {
 
 TlsSession::Step TlsSession::fail(int ssl_result, int error) {
   flags_ |= kFailed;
-  const unsigned long reason = ERR_peek_last_error();
+  const unsigned long reason = ERR_peek_error();  // the first: what went wrong, not its echoes
   if (reason != 0) {
     ERR_error_string_n(reason, failure_, sizeof(failure_));
   } else if (error == SSL_ERROR_SYSCALL || error == SSL_ERROR_SSL) {
@@ -138,6 +128,9 @@ TlsSession::Step TlsSession::receive(std::span<const std::byte> ciphertext,
     }
   }
   source_ = ciphertext;
+  // The thread's error queue is shared by every connection of the loop: an entry left by any
+  // call would make SSL_get_error() report a failure here (as nginx, clear before each call).
+  ERR_clear_error();
   if (!established()) {
     const int r = SSL_do_handshake(ssl_);
     if (r != 1) {
@@ -149,8 +142,9 @@ TlsSession::Step TlsSession::receive(std::span<const std::byte> ciphertext,
   }
   // Every whole record: OpenSSL keeps a record's first part until the rest arrives, so what was
   // received is all taken when it asks for more.
-  std::byte* room = scratch();
+  std::byte* room = scratch_;
   for (;;) {
+    ERR_clear_error();
     const int n = SSL_read(ssl_, room, static_cast<int>(kRecordBytes));
     if (n > 0) {
       plain.append(std::span<const std::byte>(room, static_cast<std::size_t>(n)));
@@ -177,9 +171,10 @@ bool TlsSession::seal(core::BufferChain& plain) {
     const std::size_t n = std::min(plain.size(), kRecordBytes);
     const std::byte* from = front.data();
     if (front.size() < n) {
-      plain.copy_out(0, std::span<std::byte>(scratch(), n));
-      from = scratch();
+      plain.copy_out(0, std::span<std::byte>(scratch_, n));
+      from = scratch_;
     }
+    ERR_clear_error();
     const int r = SSL_write(ssl_, from, static_cast<int>(n));
     if (r <= 0) {
       fail(r, SSL_get_error(ssl_, r));
@@ -193,12 +188,13 @@ bool TlsSession::seal(core::BufferChain& plain) {
 void TlsSession::close_notify() {
   if (failed() || !established() || close_notify_sent()) return;
   flags_ |= kCloseNotifySent;
+  ERR_clear_error();
   SSL_shutdown(ssl_);  // writes the alert to wire(); the peer's answer is not waited for
   ERR_clear_error();
 }
 
 TlsSession* TlsEndpoint::open() {
-  TlsSession* session = sessions_.make(context_->ctx(), chunks_);
+  TlsSession* session = sessions_.make(context_->ctx(), chunks_, scratch_.get());
   if (!session->ok()) {
     sessions_.destroy(session);
     ERR_clear_error();

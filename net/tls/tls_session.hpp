@@ -38,7 +38,10 @@ class TlsSession {
     kFailed,       // a fatal error: wire() holds the alert for the peer; failure() says why
   };
 
-  TlsSession(SSL_CTX* ctx, core::ChunkPool& chunks);
+  // scratch: kRecordBytes the loop's sessions share (one at a time) to gather a record's
+  // plaintext or take one out.
+  TlsSession(SSL_CTX* ctx, core::ChunkPool& chunks, std::byte* scratch);
+  static constexpr std::size_t kRecordBytes = 16384;  // most plaintext a record holds (RFC 8446)
   ~TlsSession();
   TlsSession(const TlsSession&) = delete;
   TlsSession& operator=(const TlsSession&) = delete;
@@ -79,6 +82,7 @@ class TlsSession {
   SSL* ssl_ = nullptr;
   std::span<const std::byte> source_;  // the ciphertext being received, for the BIO's reads
   core::BufferChain wire_;             // ciphertext for the peer, in order
+  std::byte* scratch_;
   core::Timer handshake_timer_;
   std::uint8_t flags_ = 0;
   char failure_[96] = {};
@@ -89,7 +93,10 @@ class TlsEndpoint {
  public:
   TlsEndpoint(std::shared_ptr<const TlsContext> context, core::ChunkPool& chunks,
               std::size_t per_slab)
-      : context_(std::move(context)), chunks_(chunks), sessions_(per_slab) {}
+      : context_(std::move(context)),
+        chunks_(chunks),
+        sessions_(per_slab),
+        scratch_(std::make_unique<std::byte[]>(TlsSession::kRecordBytes)) {}
   TlsEndpoint(const TlsEndpoint&) = delete;
   TlsEndpoint& operator=(const TlsEndpoint&) = delete;
 
@@ -108,6 +115,9 @@ class TlsEndpoint {
   std::shared_ptr<const TlsContext> context_;
   core::ChunkPool& chunks_;
   core::SlabPool<TlsSession> sessions_;
+  // On the heap: a worker of the threads backend has a 64 KiB stack, and a thread_local would
+  // be carved from it too (glibc places static TLS in the thread's stack).
+  std::unique_ptr<std::byte[]> scratch_;
 };
 
 // What a plain HTTP request sent to a TLS port is answered with (as nginx does), in the clear.

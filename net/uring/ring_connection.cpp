@@ -315,7 +315,7 @@ void RingConnection::close_transport() {
   transport_closed_ = true;
   const bool zc_held = zc_out();
   // A cut: output still queued, or the stop's grace ran out.
-  const bool cut = zc_held && (!pending_output().empty() || poller_.grace_expired());
+  const bool cut = zc_held && (sendable_bytes() != 0 || poller_.grace_expired());
   // Cancel while the descriptor is still open, then close; the connection is freed only when
   // every completion that names it (cancels and the close included) has arrived.
   if (recv_armed_) cancel_receive();

@@ -64,10 +64,12 @@ def main():
     parser.add_argument("bin_dir")
     parser.add_argument("--backend", required=True)
     args = parser.parse_args()
-    missing = [t for t in ("openssl", "curl", "wrk") if shutil.which(t) is None]
+    missing = [t for t in ("openssl", "curl") if shutil.which(t) is None]
     if missing:
         print(f"SKIP: {', '.join(missing)} not installed (scripts/setup.sh installs them)")
         return 77
+    if shutil.which("wrk") is None:
+        check("wrk is installed (scripts/setup.sh installs it)", False)
 
     with tempfile.TemporaryDirectory(prefix="rs-https-") as directory:
         cert, key = make_certificate(directory)
