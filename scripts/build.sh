@@ -9,9 +9,9 @@ targets=()
 case "$flavour" in
   release) dir=build; args=() ;;
   asan) dir=build-asan; args=(-DRS_SANITIZE=ON) ;;
-  # Only the fuzz targets: clang builds the parser with coverage instrumentation.
+  # Only the fuzz targets: clang builds the parser and the TLS glue with coverage instrumentation.
   fuzz) dir=build-fuzz; args=(-DRS_SANITIZE=ON -DRS_FUZZ=ON -DCMAKE_CXX_COMPILER=clang++)
-    targets=(--target parser_fuzz) ;;
+    targets=(--target parser_fuzz tls_fuzz) ;;
   *) echo "usage: $0 [release|asan|fuzz]" >&2; exit 2 ;;
 esac
 if [[ ! -f "$dir/CMakeCache.txt" ]]; then

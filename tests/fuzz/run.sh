@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the request-parser fuzzer on a fresh copy of the seed corpus.
+# Runs the request-parser fuzzer on a fresh copy of the seed corpus, then the TLS glue's fuzzer
+# (a tenth of the runs: each may make a handshake) on a few seeds.
 # Usage: tests/fuzz/run.sh BUILD_DIR [RUNS]
 # BUILD_DIR must be configured with: CXX=clang++ cmake -DRS_FUZZ=ON -DRS_SANITIZE=ON
 # Exits non-zero on a crash, leak or mismatch; the crashing input is kept in
@@ -23,3 +24,14 @@ python3 "$here/make_corpus.py" "$work/corpus"
 
 "$fuzzer" -runs="$runs" -max_len=4096 -dict="$here/http.dict" \
   -timeout=10 -artifact_prefix="$artifacts/" -print_final_stats=1 "$work/corpus"
+
+tls_fuzzer="$build_dir/bin/tls_fuzz"
+if [[ -x "$tls_fuzzer" ]]; then
+  mkdir -p "$work/tls"
+  printf '\x01' >"$work/tls/hello"
+  printf '\x21\x05\x16\x10\x03' >"$work/tls/hello-altered"
+  printf '\x00\x16\x03\x01\x00\x05hello' >"$work/tls/short-record"
+  printf '\x00GET / HTTP/1.1\r\n\r\n' >"$work/tls/plain-http"
+  "$tls_fuzzer" -runs="$((runs / 10))" -max_len=2048 -timeout=10 \
+    -artifact_prefix="$artifacts/tls-" -print_final_stats=1 "$work/tls"
+fi
