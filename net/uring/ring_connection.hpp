@@ -93,7 +93,7 @@ class RingConnection final : public DrivenConnection {
     kCancelRecv,   // a cancel of the receive
     kDone,         // a cancel of a send, or the close: only counted
     kFixedClosed,  // the registered file slot emptied
-    kHangup,       // a poll for the peer's FIN while not reading (POLLRDHUP)
+    kHangup,       // a poll for the peer's FIN or reset (POLLRDHUP): see watch_hangup
   };
 
   RingPoller& poller_;
@@ -104,7 +104,7 @@ class RingConnection final : public DrivenConnection {
   static constexpr std::uint8_t kPlainSend = 0xff;
   std::uint8_t send_zc_ = kPlainSend;  // the zero-copy slot of the send in flight, or kPlainSend
   bool recv_armed_before_ = false;     // a receive was armed before (the next one is a re-arm)
-  bool hangup_armed_ = false;          // the POLLRDHUP poll is in flight
+  bool hangup_armed_ = false;          // the POLLRDHUP poll (kHangup) is in flight
   bool recv_armed_ = false;
   bool recv_limited_ = false;  // the receive armed last carries the multishot limit
   bool recv_cancel_pending_ = false;
