@@ -21,34 +21,16 @@ from pathlib import Path
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench import NGINX_CONF as NGINX_HTTP_CONF  # noqa: E402
 from bench import cpu_layout, free_port  # noqa: E402
 
-NGINX_CONF = """
-worker_processes 1;
-worker_cpu_affinity {mask};
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log warn;
-events {{ worker_connections 16384; multi_accept off; }}
-worker_rlimit_nofile 40000;
-http {{
-  access_log off;
-  keepalive_requests 100000000;
-  keepalive_timeout 60s;
-  client_body_temp_path {tmp}/body;
-  proxy_temp_path {tmp}/proxy;
-  fastcgi_temp_path {tmp}/fastcgi;
-  uwsgi_temp_path {tmp}/uwsgi;
-  scgi_temp_path {tmp}/scgi;
-  ssl_protocols TLSv1.2 TLSv1.3;
-  ssl_certificate {cert};
-  ssl_certificate_key {key};
-  ssl_session_cache off;
-  server {{
-    listen 127.0.0.1:{port} ssl reuseport backlog=4096;
-    location = /plaintext {{ default_type text/plain; return 200 "Hello, World!"; }}
-  }}
-}}
-"""
+# bench.py's nginx, serving TLS: the same certificate and versions as ringserve, no session
+# cache (tickets only, as ringserve).
+NGINX_CONF = NGINX_HTTP_CONF.replace(
+    "  server {{\n",
+    "  ssl_protocols TLSv1.2 TLSv1.3;\n  ssl_certificate {cert};\n"
+    "  ssl_certificate_key {key};\n  ssl_session_cache off;\n  server {{\n").replace(
+        " reuseport backlog", " ssl reuseport backlog")
 
 
 def ticks(pid):
