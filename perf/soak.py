@@ -753,6 +753,7 @@ def prime_pools(port, control, files, noise, connections, stalled):
                       PLAINTEXT)
     checked = 0
     readers = []
+    open_before = metrics(control)["ringserve_connections_open"]  # the control connection
     try:
         for _ in range(connections):
             reader = ResponseReader(connect(port, rcvbuf=8192))
@@ -777,14 +778,14 @@ def prime_pools(port, control, files, noise, connections, stalled):
             reader.sock.close()
         readers = []
         stall = request("GET", "/huge.bin") + b"".join(e.data for e in req.slow_burst(100))
-        open_before = metrics(control)["ringserve_connections_open"]
         for _ in range(stalled):
             readers.append(ResponseReader(connect(port, rcvbuf=8192)))
             readers[-1].sock.sendall(stall)
         # Every stalled client taken in (on threads, each by a worker of its own) before the
         # quiet that says they are all at their limits.
+        # (The clients above may still be closing: counted against what was open before them.)
         wait_until("the stalled priming clients to be taken in", lambda: metrics(control),
-                   lambda m: m["ringserve_connections_open"] >= open_before + stalled)
+                   lambda m: m["ringserve_connections_open"] == open_before + stalled)
         settle_requests(control, "the server to take the priming requests")
     except (OSError, BadResponse, Mismatch, TimeoutError) as e:
         raise Failed(f"priming the pools: {type(e).__name__}: {e}") from None
