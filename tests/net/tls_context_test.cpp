@@ -9,7 +9,6 @@
 #include <openssl/x509_vfy.h>
 
 #include <memory>
-#include <regex>
 #include <string>
 #include <vector>
 
@@ -22,6 +21,20 @@ namespace {
 using net::StartupError;
 using net::tls::TlsConfig;
 using net::tls::TlsContext;
+
+// Whether `text` contains `shape`, where '#' in the shape stands for any digit (std::regex
+// trips GCC 12's -Wmaybe-uninitialized in the sanitizer build).
+bool has_shape(std::string_view text, std::string_view shape) {
+  for (std::size_t at = 0; at + shape.size() <= text.size(); ++at) {
+    bool same = true;
+    for (std::size_t i = 0; i < shape.size() && same; ++i) {
+      const char c = text[at + i];
+      same = shape[i] == '#' ? (c >= '0' && c <= '9') : c == shape[i];
+    }
+    if (same) return true;
+  }
+  return false;
+}
 
 struct Free {
   void operator()(SSL_CTX* p) const { SSL_CTX_free(p); }
@@ -159,9 +172,9 @@ TEST_F(TlsContextTest, GoodPairLoadsAndIsDescribed) {
   ASSERT_NE(tls->ctx(), nullptr);
   EXPECT_EQ(tls->config().cert_file, files_.cert);
   const std::string& text = tls->describe();
-  EXPECT_TRUE(std::regex_match(
-      text, std::regex(R"(TLS 1\.2\+ \(CN=localhost, ECDSA P-256, valid until \d{4}-\d\d-\d\d\))")))
-      << text;
+  constexpr std::string_view kShape =
+      "TLS 1.2+ (CN=localhost, ECDSA P-256, valid until ####-##-##)";
+  EXPECT_TRUE(text.size() == kShape.size() && has_shape(text, kShape)) << text;
 }
 
 TEST_F(TlsContextTest, DescriptionSaysTls13WhenThatIsTheMinimum) {
@@ -242,8 +255,7 @@ TEST_F(TlsContextTest, ExpiredCertIsRefusedSayingWhen) {
   config.cert_file = files_.expired_cert;
   const std::string message = refusal(config);
   EXPECT_NE(message.find("--tls-cert " + files_.expired_cert), std::string::npos) << message;
-  EXPECT_TRUE(std::regex_search(message, std::regex(R"(expired on \d{4}-\d\d-\d\d \d\d:\d\d)")))
-      << message;
+  EXPECT_TRUE(has_shape(message, "expired on ####-##-## ##:##")) << message;
   EXPECT_NE(message.find("CN=localhost"), std::string::npos) << message;
 }
 
@@ -252,8 +264,7 @@ TEST_F(TlsContextTest, NotYetValidCertIsRefusedSayingWhen) {
   config.cert_file = files_.future_cert;
   const std::string message = refusal(config);
   EXPECT_NE(message.find("--tls-cert " + files_.future_cert), std::string::npos) << message;
-  EXPECT_TRUE(std::regex_search(message, std::regex(R"(not valid until \d{4}-\d\d-\d\d)")))
-      << message;
+  EXPECT_TRUE(has_shape(message, "not valid until ####-##-##")) << message;
 }
 
 TEST_F(TlsContextTest, UnknownMinVersionIsRefused) {
