@@ -25,7 +25,7 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-asan --output-on-failure -j 2 --timeout 600
 
 if [[ -x tests/fuzz/run.sh ]]; then
-  step "parser fuzzer (clang, libFuzzer, address + undefined)"
+  step "fuzzers: the HTTP parser and the TLS glue (clang, libFuzzer, address + undefined)"
   scripts/build.sh fuzz
   tests/fuzz/run.sh build-fuzz 100000
 fi
