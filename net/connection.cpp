@@ -397,10 +397,6 @@ void Connection::notify_closed() {
     context_.slots.destroy(slots_.pop_front());
 }
 
-}  // namespace rs::net
-
-namespace rs::net {
-
 // Ciphertext in: the handshake advances, and the plaintext of every whole record joins the
 // stash. Whatever the session has for the peer (the handshake's next flight, tickets, an alert)
 // is sent this turn. False when the connection is closing now.

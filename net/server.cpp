@@ -139,7 +139,6 @@ void Server::start() {
   cap_ = std::make_unique<ConnectionCap>(config_.max_connections);
   // One burst of a multishot accept is at most a full backlog (and one more), on every loop.
   config_.loop.multishot_accept_room = config_.threads * (effective_backlog(config_.backlog) + 1);
-  config_.loop.tls = config_.tls;
   resolve_backend();
 
   // Every loop gets its own listener; the first binds (port 0 picks one), the rest join it.

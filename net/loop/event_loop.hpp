@@ -171,7 +171,7 @@ EventLoop<Poller>::EventLoop(const LoopConfig& config, LoopContext& context,
       trim_timer_(&EventLoop::on_trim, this),
       poller_(*this, options, context.listen_fd) {
   static_assert(EventPoller<Poller>, "a poller provides what net/loop/poller.hpp lists");
-  state_.use_tls(config.tls, kTlsSessionsPerSlab);
+  if (context.current_tls) state_.use_tls(context.current_tls(), kTlsSessionsPerSlab);
   parked_.reserve(kMaxParked);
   protocols_ = context.make_protocols(*this);
 }

@@ -43,8 +43,6 @@ struct LoopConfig {
   // The threads backend: a worker that has waited this long for its next connection ends, and
   // its stack and pools are freed (--thread-idle-timeout-ms).
   std::uint64_t thread_idle_timeout_ms = 10000;
-  // Set: every connection speaks TLS (from ServerConfig::tls).
-  std::shared_ptr<const tls::TlsContext> tls;
 
 #if defined(RS_ASAN_ENABLED)
   // AddressSanitizer's redzones make every frame several times larger.

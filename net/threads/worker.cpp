@@ -48,7 +48,10 @@ Worker::Worker(Acceptor& owner, LoopCounters& counters, SharedLog& log)
   // written, so it costs next to no RSS.
   state_.chunks.reserve(kWorkerChunksPerSlab);
   state_.slots.reserve(kWorkerSlotsPerSlab);
-  state_.use_tls(owner.config().tls, 1);
+  if (LoopContext& context = owner.context(); context.current_tls) {
+    tls_generation_ = context.tls_generation.load(std::memory_order_acquire);
+    state_.use_tls(context.current_tls(), 1);
+  }
   protocols_ = owner_.context().make_protocols(*this);
 }
 
