@@ -52,6 +52,17 @@ void add_server_flags(CLI::App& app, net::ServerConfig& config) {
       ->capture_default_str();
   app.add_option("--address", config.address, "IPv4 or IPv6 address to bind")
       ->capture_default_str();
+  app.add_option_function<std::vector<std::string>>(
+         "--listen",
+         [&config](const std::vector<std::string>& all) {
+           config.listen.clear();
+           for (const std::string& text : all)
+             config.listen.push_back(net::parse_listen_address(text));
+         },
+         "ADDRESS:PORT[,tls], repeatable: listen there, speaking TLS with ,tls (the --tls-* "
+         "flags); IPv6 in brackets, [::]:8443,tls. Given, it replaces --address and --port")
+      ->take_all()
+      ->allow_extra_args(false);
   app.add_option("--backend", config.backend,
                  "I/O model: uring (io_uring completions), epoll (readiness), threads (a thread "
                  "per connection, blocking I/O), auto (uring where io_uring is available, else "
@@ -192,10 +203,17 @@ int run_server(const char* name, net::ServerConfig& config, net::ProtocolFactory
 #else
   const std::string allocator = fmt::format("mimalloc {}", mi_version());
 #endif
+  // "listening on 127.0.0.1 port 8080, 127.0.0.1 port 8443 tls: ..." (the first listener's
+  // port is what scripts read).
+  std::string where;
+  for (const net::ListenAddress& listener : server.listeners()) {
+    if (!where.empty()) where += ", ";
+    where += net::describe(listener);
+  }
   std::printf(
-      "%s listening on %s port %u: backend=%s threads=%u max-connections=%llu grace-ms=%llu "
+      "%s listening on %s: backend=%s threads=%u max-connections=%llu grace-ms=%llu "
       "buffers=%ux%u %s allocator=%s tls=%s\n",
-      name, config.address.c_str(), server.port(), net::to_string(server.backend()), config.threads,
+      name, where.c_str(), net::to_string(server.backend()), config.threads,
       static_cast<unsigned long long>(config.max_connections),
       static_cast<unsigned long long>(config.loop.grace_ms), config.loop.buffer_count,
       config.loop.buffer_size, server.setup_mode().c_str(), fmt::format("{}", allocator).c_str(),

@@ -31,9 +31,9 @@ Connection::~Connection() {
   if (tls_ != nullptr) context_.tls->close(tls_);
 }
 
-void DrivenConnection::start(Protocol* protocol) {
+void DrivenConnection::start(Protocol* protocol, bool tls) {
   protocol_ = protocol;
-  if (tls::TlsEndpoint* endpoint = context_.tls) {
+  if (tls::TlsEndpoint* endpoint = context_.tls; tls && endpoint != nullptr) {
     tls_ = endpoint->open();
     if (tls_ == nullptr) {
       core::log_warn("connection {}: no TLS session (out of memory): closed", id_);

@@ -62,7 +62,8 @@ struct ConnectionContext {
   const ConnectionLimits& limits;
   LoopCounters& counters;
   TurnLists& turn;
-  tls::TlsEndpoint* tls = nullptr;  // set: every connection of the loop speaks TLS
+  // Set when the server has a TLS listener: connections accepted on one speak TLS.
+  tls::TlsEndpoint* tls = nullptr;
 };
 
 // The handle protocol code holds.
@@ -202,8 +203,9 @@ class Connection {
 // from it and implements net::Transport.
 class DrivenConnection : public Connection, private Transport {
  public:
-  // Hands the connection to its protocol and starts receiving.
-  void start(Protocol* protocol);
+  // Hands the connection to its protocol and starts receiving; tls: it came through a TLS
+  // listener, and its first bytes are a handshake.
+  void start(Protocol* protocol, bool tls);
   // Input arrived: fresh bytes in a buffer that owner lends (buffer_id names it).
   void deliver(std::span<const std::byte> fresh, BufferOwner* owner, std::uint32_t buffer_id);
   void deliver_end();  // the peer sent FIN

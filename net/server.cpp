@@ -7,9 +7,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <future>
+#include <string_view>
 #include <system_error>
 
 #include <fmt/format.h>
@@ -44,6 +46,55 @@ const char* to_string(Backend backend) {
 
 std::ostream& operator<<(std::ostream& os, Backend backend) {
   return os << to_string(backend);
+}
+
+ListenAddress parse_listen_address(const std::string& text) {
+  const auto bad = [&text](std::string_view why) {
+    return StartupError(
+        fmt::format("--listen {}: {}; write ADDRESS:PORT[,tls], e.g. 0.0.0.0:8443,tls or [::]:8080",
+                    text, why));
+  };
+  const std::size_t comma = text.find(',');
+  const std::string_view where = std::string_view(text).substr(0, comma);
+  ListenAddress listener;
+  std::string_view port;
+  if (where.starts_with('[')) {
+    const std::size_t close = where.find(']');
+    if (close == std::string_view::npos || close + 1 >= where.size() || where[close + 1] != ':') {
+      throw bad("an IPv6 address in brackets is followed by :PORT");
+    }
+    listener.address = std::string(where.substr(1, close - 1));
+    port = where.substr(close + 2);
+  } else {
+    const std::size_t colon = where.rfind(':');
+    if (colon == std::string_view::npos) throw bad("no :PORT");
+    if (where.find(':') != colon) throw bad("an IPv6 address goes in brackets");
+    listener.address = std::string(where.substr(0, colon));
+    port = where.substr(colon + 1);
+  }
+  if (listener.address.empty()) throw bad("no address (0.0.0.0 or [::] listens on all)");
+  unsigned value = 0;
+  const auto [end, error] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (port.empty() || error != std::errc() || end != port.data() + port.size() || value > 65535) {
+    throw bad("the port is a number from 0 to 65535 (0: any free port)");
+  }
+  listener.port = static_cast<std::uint16_t>(value);
+  for (std::size_t at = comma; at != std::string::npos;) {
+    const std::size_t next = text.find(',', at + 1);
+    const std::string_view option = std::string_view(text).substr(
+        at + 1, next == std::string::npos ? std::string::npos : next - at - 1);
+    if (option == "tls") {
+      listener.tls = true;
+    } else {
+      throw bad(fmt::format("unknown option \"{}\" (the one option is tls)", option));
+    }
+    at = next;
+  }
+  return listener;
+}
+
+std::string describe(const ListenAddress& listener) {
+  return fmt::format("{} port {}{}", listener.address, listener.port, listener.tls ? " tls" : "");
 }
 
 namespace {
@@ -136,25 +187,32 @@ void Server::start() {
                      pin_cpus_.size());
     }
   }
+  resolve_listeners();
   cap_ = std::make_unique<ConnectionCap>(config_.max_connections);
-  // One burst of a multishot accept is at most a full backlog (and one more), on every loop.
-  config_.loop.multishot_accept_room = config_.threads * (effective_backlog(config_.backlog) + 1);
+  // One burst of a multishot accept is at most a full backlog (and one more), on every
+  // listener of every loop.
+  config_.loop.multishot_accept_room =
+      config_.threads * listeners_.size() * (effective_backlog(config_.backlog) + 1);
   resolve_backend();
 
-  // Every loop gets its own listener; the first binds (port 0 picks one), the rest join it.
+  // Every loop gets its own socket for each listener; the first loop's bind (port 0 picks one),
+  // the rest join it.
   const bool reuse_port = config_.threads > 1;
   for (unsigned i = 0; i < config_.threads; ++i) {
     auto slot = std::make_unique<LoopSlot>();
     slot->context.index = static_cast<int>(i);
     try {
-      slot->context.listen_fd =
-          listen_tcp(config_.address, i == 0 ? config_.port : port_, reuse_port, config_.backlog);
+      for (ListenAddress& listener : listeners_) {
+        const int fd = listen_tcp(listener.address, listener.port, reuse_port, config_.backlog);
+        slot->context.listeners.push_back({.fd = fd, .tls = listener.tls});
+        if (i == 0) listener.port = local_port(fd);
+      }
     } catch (...) {
+      close_listeners(slot->context);
       for (auto& earlier : loops_)
-        ::close(earlier->context.listen_fd);
+        close_listeners(earlier->context);
       throw;
     }
-    if (i == 0) port_ = local_port(slot->context.listen_fd);
     slot->context.wake_fd = ::eventfd(0, EFD_CLOEXEC);
     if (slot->context.wake_fd < 0) {
       throw StartupError(fmt::format("eventfd: {}", std::strerror(errno)));
@@ -194,6 +252,44 @@ void Server::start() {
   }
 }
 
+// --listen, or --address and --port; which of them speak TLS, checked against the certificate.
+void Server::resolve_listeners() {
+  listeners_ = config_.listen;
+  if (listeners_.empty()) {
+    listeners_.push_back(
+        {.address = config_.address, .port = config_.port, .tls = bool(config_.tls)});
+  }
+  if (listeners_.size() > kMaxListeners) {
+    throw StartupError(
+        fmt::format("{} --listen options: at most {} are taken", listeners_.size(), kMaxListeners));
+  }
+  const bool any_tls = std::any_of(listeners_.begin(), listeners_.end(),
+                                   [](const ListenAddress& l) { return l.tls; });
+  if (any_tls && !config_.tls) {
+    throw StartupError("a --listen with ,tls needs a certificate: give --tls-cert and --tls-key");
+  }
+  if (!any_tls && config_.tls) {
+    throw StartupError(
+        "--tls-cert is given but no --listen speaks TLS: add ,tls to the listener that should "
+        "(e.g. --listen 0.0.0.0:8443,tls)");
+  }
+  for (std::size_t i = 0; i < listeners_.size(); ++i) {
+    for (std::size_t j = 0; j < i; ++j) {
+      if (listeners_[i].port != 0 && listeners_[i].port == listeners_[j].port &&
+          listeners_[i].address == listeners_[j].address) {
+        throw StartupError(fmt::format("--listen {} is given twice", describe(listeners_[i])));
+      }
+    }
+  }
+}
+
+void Server::close_listeners(LoopContext& context) {
+  for (const ListenSocket& listener : context.listeners) {
+    if (listener.fd >= 0) ::close(listener.fd);
+  }
+  context.listeners.clear();
+}
+
 // io_uring can be missing (old kernel), switched off (kernel.io_uring_disabled) or refused (a
 // seccomp profile, a container runtime): auto then serves on epoll and says why.
 void Server::resolve_backend() {
@@ -217,7 +313,7 @@ void Server::run_loop(LoopSlot& slot, const Options&... options) {
   if (!pin_cpus_.empty()) {
     const int cpu = pin_cpus_[static_cast<std::size_t>(index) % pin_cpus_.size()];
     if (const int error = pin_to_cpu(cpu); error != 0) {
-      ::close(std::exchange(slot.context.listen_fd, -1));
+      close_listeners(slot.context);
       slot.ready.set_value(
           fmt::format("--pin: cannot pin loop {} to CPU {}: {}", index, cpu, std::strerror(error)));
       return;
@@ -227,7 +323,7 @@ void Server::run_loop(LoopSlot& slot, const Options&... options) {
     // The ring (or epoll set) is created here, on the thread that drives it.
     loop.emplace(config_.loop, slot.context, options...);
   } catch (const std::exception& e) {
-    if (slot.context.listen_fd >= 0) ::close(slot.context.listen_fd);  // not yet handed over
+    close_listeners(slot.context);  // those not yet handed over
     slot.ready.set_value(e.what());
     return;
   }

@@ -1,5 +1,6 @@
-// A server: N independent loops, each on its own thread with its own listener (SO_REUSEPORT)
-// and its own ring, sharing nothing but the connection cap. The protocol is supplied as a
+// A server: N independent loops, each on its own thread with its own listeners (SO_REUSEPORT;
+// one for each address the server listens on) and its own ring, sharing nothing but the
+// connection cap. The protocol is supplied as a
 // factory maker, so the same server runs echo or HTTP.
 #pragma once
 
@@ -25,9 +26,25 @@ enum class Backend : std::uint8_t { kAuto, kUring, kEpoll, kThreads };
 const char* to_string(Backend backend);
 std::ostream& operator<<(std::ostream& os, Backend backend);
 
+// Where the server listens (a --listen), and whether the connections made there speak TLS.
+struct ListenAddress {
+  std::string address;
+  std::uint16_t port = 0;  // 0: any free port
+  bool tls = false;
+};
+// "ADDRESS:PORT[,OPTION...]", the project's one listener grammar: an IPv4 literal, or an IPv6
+// one in brackets ("[::1]:8443"), then options after commas; the one option today is "tls".
+// Throws StartupError naming what is wrong.
+ListenAddress parse_listen_address(const std::string& text);
+// The inverse, for the start-up line: "127.0.0.1 port 8443 tls".
+std::string describe(const ListenAddress& listener);
+
 struct ServerConfig {
+  // The simple case, one listener: --address and --port (TLS when `tls` is set).
   std::string address = "127.0.0.1";
   std::uint16_t port = 9000;  // 0: any free port
+  // --listen, repeated: when given, these instead of address and port.
+  std::vector<ListenAddress> listen;
   Backend backend = Backend::kAuto;
   unsigned threads = 1;
   // Pin loop i to the i-th CPU this process may run on (wrapping when there are more loops).
@@ -40,7 +57,8 @@ struct ServerConfig {
   LoopConfig loop;
   // The ring backend's knobs (--uring-*); the other backends have none.
   uring::RingOptions ring;
-  // Set: every connection speaks TLS (--tls-cert, --tls-key and the other --tls-* flags).
+  // The certificate and settings of the TLS listeners (--tls-cert, --tls-key and the other
+  // --tls-* flags). Without --listen, set means that the one listener speaks TLS.
   std::shared_ptr<const tls::TlsContext> tls;
 };
 
@@ -54,7 +72,10 @@ class Server {
   // Binds, starts every loop and returns once all are serving. Throws StartupError with a
   // message that says what to do.
   void start();
-  std::uint16_t port() const { return port_; }
+  // The first listener's port (port 0 resolved).
+  std::uint16_t port() const { return listeners_.empty() ? 0 : listeners_.front().port; }
+  // Every listener, in the order given, with its port resolved: after start().
+  const std::vector<ListenAddress>& listeners() const { return listeners_; }
   // The backend serving (auto resolved) and how loop 0 set it up, for the start-up line.
   Backend backend() const { return backend_; }
   const std::string& setup_mode() const { return setup_mode_; }
@@ -82,6 +103,8 @@ class Server {
   template <class Loop, class... Options>
   void run_loop(LoopSlot& slot, const Options&... options);
   void resolve_backend();
+  void resolve_listeners();
+  static void close_listeners(LoopContext& context);
   void broadcast(std::uint32_t message);  // a loop_message bit to every loop
 
   ServerConfig config_;
@@ -90,7 +113,7 @@ class Server {
   std::shared_ptr<const tls::TlsContext> tls_;  // the latest, under tls_mutex_
   std::unique_ptr<ConnectionCap> cap_;
   std::vector<std::unique_ptr<LoopSlot>> loops_;
-  std::uint16_t port_ = 0;
+  std::vector<ListenAddress> listeners_;
   Backend backend_ = Backend::kAuto;
   std::string setup_mode_;
   std::vector<int> pin_cpus_;  // --pin: loop i runs on pin_cpus_[i % size]

@@ -22,7 +22,7 @@ template class EventLoop<epoll::EpollPoller>;
 namespace rs::net::epoll {
 
 EpollPoller::EpollPoller(EventLoop<EpollPoller>& loop, const EpollOptions& /*options*/,
-                         int& listen_fd)
+                         std::vector<ListenSocket>& listeners)
     : loop_(loop),
       counters_(loop.counters()),
       buffers_(loop.config().buffer_count, loop.config().buffer_size),
@@ -31,7 +31,6 @@ EpollPoller::EpollPoller(EventLoop<EpollPoller>& loop, const EpollOptions& /*opt
       files_(loop.chunks()) {
   epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
   if (epoll_fd_ < 0) throw std::system_error(errno, std::generic_category(), "epoll_create1");
-  bind<&EpollPoller::on_listener_ready>(listen_watch_, this);
   bind<&EpollPoller::on_wake_ready>(wake_watch_, this);
   bind<&EpollPoller::on_signal_ready>(signal_watch_, this);
   const LoopContext& context = loop.context();
@@ -41,11 +40,26 @@ EpollPoller::EpollPoller(EventLoop<EpollPoller>& loop, const EpollOptions& /*opt
     ::close(epoll_fd_);
     throw std::system_error(error, std::generic_category(), "epoll_ctl");
   }
-  listen_fd_ = std::exchange(listen_fd, -1);  // taken once nothing else can fail
+  try {
+    listeners_.reserve(listeners.size());
+  } catch (...) {
+    ::close(epoll_fd_);
+    throw;
+  }
+  // Taken once nothing else can fail.
+  for (ListenSocket& socket : listeners) {
+    Listener& listener = listeners_.emplace_back();
+    listener.poller = this;
+    listener.socket = std::exchange(socket, ListenSocket{});
+    bind<&Listener::on_ready>(listener.watch, &listener);
+  }
+  listeners.clear();
 }
 
 EpollPoller::~EpollPoller() {
-  if (listen_fd_ >= 0) ::close(listen_fd_);
+  for (const Listener& listener : listeners_) {
+    if (listener.socket.fd >= 0) ::close(listener.socket.fd);
+  }
   ::close(epoll_fd_);
 }
 
@@ -105,11 +119,11 @@ void EpollPoller::retire(EpollConnection& conn) {
   loop_.retire(conn);
 }
 
-void EpollPoller::on_listener_ready(std::uint32_t /*events*/) {
+void EpollPoller::on_listener_ready(Listener& listener) {
   for (int i = 0; i < kAcceptBatch && accepting_; ++i) {
-    const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    const int fd = ::accept4(listener.socket.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
-      loop_.on_accepted(fd);  // at the cap, it stops accepting
+      loop_.on_accepted({.fd = fd, .tls = listener.socket.tls});  // at the cap, it stops accepting
       continue;
     }
     const int error = errno;
@@ -122,16 +136,22 @@ void EpollPoller::on_listener_ready(std::uint32_t /*events*/) {
 }
 
 void EpollPoller::set_accepting(bool on) {
-  if (on == accepting_ || listen_fd_ < 0) return;
+  if (on == accepting_ || listeners_.empty() || listeners_.front().socket.fd < 0) return;
   if (!on) {
     accepting_ = false;
     counters_.accept_pauses.add();
-    ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, listen_fd_, nullptr);
+    for (const Listener& listener : listeners_)
+      ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, listener.socket.fd, nullptr);
     return;
   }
-  if (!watch(listen_fd_, listen_watch_, EPOLLIN, false)) {
-    loop_.retry_accepting_later();  // not given up (watch() said why)
-    return;
+  for (std::size_t i = 0; i < listeners_.size(); ++i) {
+    Listener& listener = listeners_[i];
+    if (!watch(listener.socket.fd, listener.watch, EPOLLIN, false)) {
+      for (std::size_t j = 0; j < i; ++j)  // all or none: the pause above takes them all out
+        ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, listeners_[j].socket.fd, nullptr);
+      loop_.retry_accepting_later();  // not given up (watch() said why)
+      return;
+    }
   }
   accepting_ = true;
   counters_.accept_rearms.add();
@@ -139,7 +159,9 @@ void EpollPoller::set_accepting(bool on) {
 
 void EpollPoller::stop_accepting() {
   accepting_ = false;
-  if (listen_fd_ >= 0) ::close(std::exchange(listen_fd_, -1));
+  for (Listener& listener : listeners_) {
+    if (listener.socket.fd >= 0) ::close(std::exchange(listener.socket.fd, -1));
+  }
 }
 
 void EpollPoller::on_wake_ready(std::uint32_t /*events*/) {

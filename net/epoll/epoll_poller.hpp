@@ -1,5 +1,5 @@
 // The readiness backend's poller for net::EventLoop: the epoll set (level-triggered), the
-// listener, the wake eventfd and the signalfd as watches, the interest changes of a turn, and
+// listeners, the wake eventfd and the signalfd as watches, the interest changes of a turn, and
 // the synchronous services (recv buffers, pread files, write(2) log). A wait is one epoll_wait;
 // dispatch runs each ready descriptor's handler (one recv per readable socket), then hands over
 // the file results that the turn posted.
@@ -11,11 +11,13 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/intrusive_list.hpp"
 #include "net/connection.hpp"
 #include "net/epoll/epoll_connection.hpp"
 #include "net/epoll/watch.hpp"
+#include "net/loop/loop_config.hpp"
 #include "net/loop/poller.hpp"
 #include "net/loop_counters.hpp"
 #include "net/sync/pread_files.hpp"
@@ -32,7 +34,8 @@ class EpollPoller final {
   using Connection = EpollConnection;
   using Options = EpollOptions;
 
-  EpollPoller(EventLoop<EpollPoller>& loop, const EpollOptions& options, int& listen_fd);
+  EpollPoller(EventLoop<EpollPoller>& loop, const EpollOptions& options,
+              std::vector<ListenSocket>& listeners);
   ~EpollPoller();
 
   // The poller operations net::EventLoop calls (see net/loop/event_loop.hpp).
@@ -75,15 +78,22 @@ class EpollPoller final {
   // one turn, few enough that serving the connections already open is never starved.
   static constexpr int kAcceptBatch = 32;
 
-  void on_listener_ready(std::uint32_t events);
+  // A listening socket in the epoll set (one per --listen).
+  struct Listener {
+    EpollPoller* poller = nullptr;
+    ListenSocket socket;
+    Watch watch;
+    void on_ready(std::uint32_t /*events*/) { poller->on_listener_ready(*this); }
+  };
+  void on_listener_ready(Listener& listener);
   void on_wake_ready(std::uint32_t events);
   void on_signal_ready(std::uint32_t events);
 
   EventLoop<EpollPoller>& loop_;
   LoopCounters& counters_;
   int epoll_fd_ = -1;
-  int listen_fd_ = -1;
-  Watch listen_watch_;
+  // Reserved once: each one's address is its watch's owner.
+  std::vector<Listener> listeners_;
   Watch wake_watch_;
   Watch signal_watch_;
   bool accepting_ = false;

@@ -8,11 +8,12 @@
 // A Poller provides (net/loop/poller.hpp checks it: EventPoller):
 //   using Connection;                    // derives from net::DrivenConnection
 //   using Options;                       // its knobs, from ServerConfig
-//   Poller(EventLoop<Poller>&, const Options&, int& listen_fd);  // takes it (sets it to -1)
-//                                        // once nothing of its construction can fail
+//   Poller(EventLoop<Poller>&, const Options&, std::vector<ListenSocket>& listeners);
+//                                        // takes the listeners (empties the vector) once
+//                                        // nothing of its construction can fail
 //   void start();                        // wake and signal reads armed, accepting on
 //   void set_accepting(bool on);         // pause or resume accepting
-//   void stop_accepting();               // for good: the listener closes
+//   void stop_accepting();               // for good: the listeners close
 //   void adopt(Connection&);             // a new connection, before its protocol starts
 //   bool send(Connection&);              // hand pending_output() to the kernel; true when the
 //                                        // connection heard output_sent() (and so settled)
@@ -88,8 +89,8 @@ class EventLoop final : public LoopServices {
   LoopCounters& counters() { return counters_; }
   bool stopping() const { return stopping_; }
   bool grace_expired() const { return grace_expired_; }
-  // A connection accepted on the listener.
-  void on_accepted(int fd);
+  // A connection accepted on a listener (a TLS one: tls).
+  void on_accepted(ListenSocket accepted);
   // At the cap, an idle connection of this loop could make room for one more waiting client.
   bool can_reclaim() const {
     return !stopping_ && parked_.size() < kMaxParked &&
@@ -118,7 +119,7 @@ class EventLoop final : public LoopServices {
 
   void end_of_turn();
   void release_retired();
-  void open_connection(int fd);
+  void open_connection(ListenSocket accepted);
   void admit_parked();
   void resume_accepting_if_room();
   // Parked clients that no close on its way will make room for.
@@ -150,7 +151,8 @@ class EventLoop final : public LoopServices {
   std::size_t reclaims_pending_ = 0;  // idle connections closed for parked clients, not yet freed
   bool paused_for_cap_ = false;       // accepting stopped at the cap (a close resumes it)
   bool grace_expired_ = false;
-  std::vector<int> parked_;  // accepted over the cap, waiting for a place (reserved up front)
+  std::vector<ListenSocket>
+      parked_;  // accepted over the cap, waiting for a place (reserved up front)
   // Declared after everything the kernel may write to (connections, their buffers) so that a
   // ring is torn down before they are.
   Poller poller_;
@@ -169,7 +171,7 @@ EventLoop<Poller>::EventLoop(const LoopConfig& config, LoopContext& context,
       accept_retry_timer_(&EventLoop::on_accept_retry, this),
       grace_timer_(&EventLoop::on_grace_expired, this),
       trim_timer_(&EventLoop::on_trim, this),
-      poller_(*this, options, context.listen_fd) {
+      poller_(*this, options, context.listeners) {
   static_assert(EventPoller<Poller>, "a poller provides what net/loop/poller.hpp lists");
   if (context.current_tls) state_.use_tls(context.current_tls(), kTlsSessionsPerSlab);
   parked_.reserve(kMaxParked);
@@ -178,8 +180,8 @@ EventLoop<Poller>::EventLoop(const LoopConfig& config, LoopContext& context,
 
 template <class Poller>
 EventLoop<Poller>::~EventLoop() {
-  for (int fd : parked_)
-    ::close(fd);
+  for (const ListenSocket& parked : parked_)
+    ::close(parked.fd);
   // Connections outlive a run only when it failed. The turn lists (in state_, destroyed after
   // the connection slab) let go of them first, so no list unlinks a node in freed memory.
   state_.turn.flush.clear();
@@ -270,14 +272,14 @@ void EventLoop<Poller>::release_retired() {
 }
 
 template <class Poller>
-void EventLoop<Poller>::on_accepted(int fd) {
+void EventLoop<Poller>::on_accepted(ListenSocket accepted) {
   if (stopping_) {
-    ::close(fd);
+    ::close(accepted.fd);
     return;
   }
   ConnectionCap& cap = *context_.cap;
   if (cap.try_acquire()) {
-    open_connection(fd);
+    open_connection(accepted);
   } else if (parked_.size() < kMaxParked) {
     // Accepted at the cap (to take an idle connection's place, in the same batch as the one
     // that filled the cap, or by another loop's race): it waits here, as it would have in the
@@ -285,12 +287,12 @@ void EventLoop<Poller>::on_accepted(int fd) {
     // An idle connection is closed for it at the end of the turn (make_room_at_cap), once the
     // bytes of this turn have been handled: not one whose request is arriving right now. The
     // retry timer stays armed while a client is parked, whoever frees a place.
-    parked_.push_back(fd);
+    parked_.push_back(accepted);
     if (!accept_retry_timer_.armed()) {
       state_.timers.arm(accept_retry_timer_, config_.accept_retry_ms);
     }
   } else {
-    ::close(fd);
+    ::close(accepted.fd);
     counters_.rejected_over_cap.add();
   }
   // At the cap, stop accepting so further clients wait in the backlog instead of being
@@ -303,13 +305,13 @@ void EventLoop<Poller>::on_accepted(int fd) {
 }
 
 template <class Poller>
-void EventLoop<Poller>::open_connection(int fd) {
+void EventLoop<Poller>::open_connection(ListenSocket accepted) {
   Connection* conn =
-      connections_.make(poller_, state_.connection_context, fd, next_connection_id_++);
+      connections_.make(poller_, state_.connection_context, accepted.fd, next_connection_id_++);
   poller_.adopt(*conn);
   all_.push_back(*conn);
   note_connection_opened(counters_);
-  conn->start(protocols_->open(*conn));
+  conn->start(protocols_->open(*conn), accepted.tls);
 }
 
 // Parked clients go first, in arrival order, whenever the cap has room.
@@ -407,8 +409,8 @@ void EventLoop<Poller>::begin_stop() {
   stopping_ = true;
   poller_.stop_accepting();
   state_.timers.cancel(accept_retry_timer_);
-  for (int fd : parked_)
-    ::close(fd);
+  for (const ListenSocket& parked : parked_)
+    ::close(parked.fd);
   parked_.clear();
   shut_down_all(all_);
   state_.timers.arm(grace_timer_, config_.grace_ms);

@@ -87,10 +87,20 @@ class ConnectionCap {
   std::uint64_t max_;
 };
 
+// The most --listen options a server takes.
+inline constexpr std::size_t kMaxListeners = 16;
+
+// A socket a loop accepts on (or one it accepted), and whether its connections speak TLS.
+struct ListenSocket {
+  int fd = -1;
+  bool tls = false;
+};
+
 struct LoopContext {
   int index = 0;
-  int listen_fd = -1;  // owned by the loop
-  int wake_fd = -1;    // eventfd: a write says that `messages` holds something
+  // One per --listen, in the order given; owned by the loop (its poller takes them).
+  std::vector<ListenSocket> listeners;
+  int wake_fd = -1;  // eventfd: a write says that `messages` holds something
   // loop_message bits, set before wake_fd is written
   std::atomic<std::uint32_t> messages{0};
   int signal_fd = -1;  // read by this loop when >= 0

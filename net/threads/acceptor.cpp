@@ -46,7 +46,7 @@ Acceptor::Acceptor(const LoopConfig& config, LoopContext& context)
   sigemptyset(&action.sa_mask);
   action.sa_flags = 0;  // no SA_RESTART: blocked calls return EINTR
   ::sigaction(SIGUSR1, &action, nullptr);
-  listen_fd_ = std::exchange(context.listen_fd, -1);
+  listeners_ = std::exchange(context.listeners, {});
   // glibc reads the time zone file at the process's first time conversion (a Date header) and
   // keeps what it read: here, so that it is not the first worker's thread that allocates it.
   ::tzset();
@@ -82,7 +82,7 @@ Acceptor::~Acceptor() {
   ended_.clear();
   workers_.clear();
   counters_.worker_threads.set(0);
-  if (listen_fd_ >= 0) ::close(listen_fd_);
+  close_listeners();
   ::close(idle_fd_);
 }
 
@@ -90,7 +90,7 @@ void Acceptor::run() {
   const ConnectionCap& cap = *context_.cap;
   std::uint64_t grace_deadline = 0;
   for (;;) {
-    pollfd fds[4];
+    pollfd fds[3 + kMaxListeners];
     nfds_t n = 0;
     fds[n++] = {context_.wake_fd, POLLIN, 0};
     fds[n++] = {idle_fd_, POLLIN, 0};
@@ -98,10 +98,13 @@ void Acceptor::run() {
     if (context_.signal_fd >= 0) fds[n++] = {context_.signal_fd, POLLIN, 0};
     // At the cap the listener is left alone: clients wait in the backlog until a worker is
     // free, and an idle worker says so through idle_fd_.
-    const bool accepting = !stopping() && listen_fd_ >= 0 && !cap.full() &&
-                           core::monotonic_ms() >= accept_paused_until_;
+    const bool accepting = !stopping() && !listeners_.empty() && listeners_.front().fd >= 0 &&
+                           !cap.full() && core::monotonic_ms() >= accept_paused_until_;
     const nfds_t listen_at = accepting ? n : 0;
-    if (accepting) fds[n++] = {listen_fd_, POLLIN, 0};
+    if (accepting) {
+      for (const ListenSocket& listener : listeners_)
+        fds[n++] = {listener.fd, POLLIN, 0};
+    }
     int timeout = -1;
     if (stopping()) {
       timeout = kStopPollMs;
@@ -132,8 +135,8 @@ void Acceptor::run() {
           handle_loop_signal(context_, info.ssi_signo);
         }
       }
-      if (listen_at != 0 && (fds[listen_at].revents & POLLIN) != 0 && !stopping()) {
-        accept_ready();
+      for (std::size_t i = 0; listen_at != 0 && i < listeners_.size() && !stopping(); ++i) {
+        if ((fds[listen_at + i].revents & POLLIN) != 0) accept_ready(listeners_[i]);
       }
     }
     if (log_->backlogged()) log_->flush();
@@ -168,7 +171,7 @@ void Acceptor::take_messages() {
   if ((messages & loop_message::kReopenLogs) != 0) log_->reopen();
 }
 
-void Acceptor::accept_ready() {
+void Acceptor::accept_ready(const ListenSocket& listener) {
   ConnectionCap& cap = *context_.cap;
   for (int i = 0; i < kAcceptBatch; ++i) {
     if (!cap.try_acquire()) {
@@ -176,7 +179,7 @@ void Acceptor::accept_ready() {
       return;
     }
     // Blocking, unlike the listener: the worker waits in recv and send.
-    const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    const int fd = ::accept4(listener.fd, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) {
       const int error = errno;
       cap.release();
@@ -190,15 +193,16 @@ void Acceptor::accept_ready() {
       pause_accepting();
       return;
     }
-    hand_over(fd);
+    hand_over({.fd = fd, .tls = listener.tls});
   }
 }
 
-void Acceptor::hand_over(int fd) {
+void Acceptor::hand_over(ListenSocket accepted) {
+  const int fd = accepted.fd;
   {
     std::lock_guard lock(mutex_);
     if (Worker* w = idle_.pop_back()) {
-      w->next_fd = fd;
+      w->next = accepted;
       w->busy = true;
       ++busy_;
       w->wake.notify_one();
@@ -237,7 +241,7 @@ void Acceptor::hand_over(int fd) {
   }
   // Before the thread runs, so that what it answers (GET /metrics) counts it.
   counters_.worker_threads.set(static_cast<std::int64_t>(workers_.size()));
-  if (const int rc = worker->start(fd); rc != 0) {
+  if (const int rc = worker->start(accepted); rc != 0) {
     // Out of threads (RLIMIT_NPROC, a container's pids limit, memory).
     {
       std::lock_guard lock(mutex_);
@@ -312,7 +316,7 @@ void Acceptor::collect_ended() {
   counters_.worker_threads.set(static_cast<std::int64_t>(workers_.size()));
 }
 
-bool Acceptor::wait_for_connection(Worker& worker, int& fd) {
+bool Acceptor::wait_for_connection(Worker& worker, ListenSocket& accepted) {
   std::unique_lock lock(mutex_);
   worker.busy = false;
   --busy_;
@@ -323,7 +327,7 @@ bool Acceptor::wait_for_connection(Worker& worker, int& fd) {
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::milliseconds(config_.thread_idle_timeout_ms);
   if (!worker.wake.wait_until(lock, deadline,
-                              [&] { return worker.next_fd >= 0 || exit_workers_; })) {
+                              [&] { return worker.next.fd >= 0 || exit_workers_; })) {
     // Idle too long: the worker leaves the idle list (no connection can be handed to it now)
     // and ends; the acceptor joins it and frees what it held.
     idle_.remove(worker);
@@ -331,8 +335,8 @@ bool Acceptor::wait_for_connection(Worker& worker, int& fd) {
     [[maybe_unused]] auto w = ::write(idle_fd_, &one, sizeof(one));
     return false;
   }
-  if (worker.next_fd < 0) return false;
-  fd = std::exchange(worker.next_fd, -1);
+  if (worker.next.fd < 0) return false;
+  accepted = std::exchange(worker.next, ListenSocket{});
   return true;
 }
 
@@ -340,8 +344,14 @@ void Acceptor::begin_stop() {
   if (stopping()) return;
   stopping_.store(true, std::memory_order_release);
   notice_.fetch_add(1, std::memory_order_acq_rel);
-  if (listen_fd_ >= 0) ::close(std::exchange(listen_fd_, -1));
+  close_listeners();
   interrupt_workers();
+}
+
+void Acceptor::close_listeners() {
+  for (ListenSocket& listener : listeners_) {
+    if (listener.fd >= 0) ::close(std::exchange(listener.fd, -1));
+  }
 }
 
 // Workers blocked in recv, send or a sleep do not see a flag change: interrupt each busy one

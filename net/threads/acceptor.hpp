@@ -44,12 +44,12 @@ class Acceptor {
   std::uint32_t notice() const { return notice_.load(std::memory_order_acquire); }
   // A worker's connection closed: it waits for the next one (false: it should exit, told to
   // or after waiting --thread-idle-timeout-ms).
-  bool wait_for_connection(Worker& worker, int& fd);
+  bool wait_for_connection(Worker& worker, ListenSocket& accepted);
 
  private:
-  void accept_ready();
+  void accept_ready(const ListenSocket& listener);
   // To an idle worker, or to a new one (made without the mutex).
-  void hand_over(int fd);
+  void hand_over(ListenSocket accepted);
   // Closes a client no worker could be made or started for, and pauses accepting.
   void refuse(int fd);
   // Joins and frees the workers that ended after their idle timeout.
@@ -60,6 +60,7 @@ class Acceptor {
   void give_back(LoopCounters& counters);
   void remove_worker(Worker& worker);
   void begin_stop();
+  void close_listeners();
   void pause_accepting();  // for accept_retry_ms, after an error
   void interrupt_workers();
   void take_messages();
@@ -70,7 +71,7 @@ class Acceptor {
   const LoopConfig& config_;
   LoopContext& context_;
   LoopCounters& counters_;
-  int listen_fd_ = -1;
+  std::vector<ListenSocket> listeners_;  // one per --listen; fd -1 once closed
   int idle_fd_ = -1;  // eventfd: a worker became idle (the cap may have room again)
   std::atomic<bool> stopping_{false};
   std::atomic<bool> cut_{false};  // the grace period is over

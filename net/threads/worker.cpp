@@ -61,8 +61,8 @@ Worker::~Worker() {
   protocols_.reset();
 }
 
-int Worker::start(int fd) {
-  first_fd_ = fd;
+int Worker::start(ListenSocket accepted) {
+  first_ = accepted;
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   // Its loop keeps its state on the heap, so a small stack is plenty, and thousands of workers
@@ -92,14 +92,14 @@ void* Worker::main(void* self) {
 }
 
 void Worker::run() {
-  int fd = first_fd_;
+  ListenSocket accepted = first_;
   do {
-    serve(fd);
+    serve(accepted);
     // Before the wait for the next connection, which may be long (or the last): the lines of
     // this one reach the file now.
     log_.flush();
     update_gauges();  // the connection's chunks went back with it
-  } while (owner_.wait_for_connection(*this, fd));
+  } while (owner_.wait_for_connection(*this, accepted));
 }
 
 void Worker::update_gauges() {
@@ -126,8 +126,9 @@ void Worker::move_clock() {
 // sleeps) until input or the next timer, then fires timers. Access-log lines wait in the
 // worker's buffer (WorkerLog) until it waits for input, so the lines of a pass go in one
 // write; while it blocks in a send or sleeps, the log's timer bounds their wait.
-void Worker::serve(int fd) {
-  if (state_.tls) {
+void Worker::serve(ListenSocket accepted) {
+  const int fd = accepted.fd;
+  if (state_.tls && accepted.tls) {
     // A SIGHUP may have reloaded the certificate since this worker's last connection.
     LoopContext& context = owner_.context();
     const std::uint32_t generation = context.tls_generation.load(std::memory_order_acquire);
@@ -143,7 +144,7 @@ void Worker::serve(int fd) {
   shut_down_ = false;
   cut_ = false;
   refresh();  // the worker may have been idle: the connection's first timers count from now
-  conn.start(protocols_->open(conn));
+  conn.start(protocols_->open(conn), accepted.tls);
   for (;;) {
     // The send blocks for at most kSendSliceMs without progress.
     redeliver_and_flush(state_.turn,

@@ -44,7 +44,7 @@ class Worker final : public LoopServices, private WorkerWake {
   Worker& operator=(const Worker&) = delete;
 
   // Starts the thread on its first connection; 0, or the error pthread_create gave.
-  int start(int fd);
+  int start(ListenSocket accepted);
   void join();
   // Makes a blocked recv, send or sleep return (EINTR) so the worker looks at the flags.
   void interrupt();
@@ -55,7 +55,7 @@ class Worker final : public LoopServices, private WorkerWake {
 
   // Guarded by the owner's mutex.
   std::condition_variable wake;
-  int next_fd = -1;
+  ListenSocket next;  // the next connection (fd -1: none yet)
   bool busy = false;
   core::ListNode idle_node;  // in the owner's list of workers waiting for a connection
   // The acceptor's thread only: where the owner keeps this worker.
@@ -73,7 +73,7 @@ class Worker final : public LoopServices, private WorkerWake {
  private:
   static void* main(void* self);
   void run();
-  void serve(int fd);
+  void serve(ListenSocket accepted);
   void wait_for_input_or_timer(ThreadConnection& conn);
   void update_gauges();
   void refresh();
@@ -92,7 +92,7 @@ class Worker final : public LoopServices, private WorkerWake {
   std::unique_ptr<ProtocolFactory> protocols_;
   pthread_t thread_{};
   bool started_ = false;
-  int first_fd_ = -1;
+  ListenSocket first_;
   std::uint64_t next_id_ = 1;
   std::uint32_t tls_generation_ = 0;  // of the TLS context this worker's sessions are made from
   std::int64_t recv_timeout_ms_ = 0;  // SO_RCVTIMEO on the current socket; 0: none

@@ -7,10 +7,11 @@
 
 namespace rs::net::uring {
 
-Acceptor::Acceptor(Ring& ring, int listen_fd, AcceptHandler& handler, LoopCounters& counters,
-                   ConnectionCap& cap, std::uint64_t multishot_room)
+Acceptor::Acceptor(Ring& ring, ListenSocket listener, AcceptHandler& handler,
+                   LoopCounters& counters, ConnectionCap& cap, std::uint64_t multishot_room)
     : ring_(ring),
-      listen_fd_(listen_fd),
+      listen_fd_(listener.fd),
+      tls_(listener.tls),
       handler_(handler),
       counters_(counters),
       cap_(cap),
@@ -79,7 +80,7 @@ void Acceptor::on_accept(std::int32_t res, std::uint32_t flags) {
     if (closing_) {
       ::close(res);
     } else {
-      handler_.on_accepted(res);
+      handler_.on_accepted({.fd = res, .tls = tls_});
     }
     // Near the cap the multishot accept gives way to single ones (after_completion arms one
     // once its last completion is in), on every loop.

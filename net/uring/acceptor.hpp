@@ -1,10 +1,10 @@
-// Accepts on one listener, never far past the connection cap. While the cap leaves more room
-// than every loop's backlog holds, one multishot accept takes clients as they come (the kernel
-// ends one now and then: errors, cancellation; it is re-armed whenever accepting is wanted).
-// Nearer the cap a multishot accept could take a whole backlog past it, so single accepts take
-// over, one at a time and only while a place is left: at most one per loop can pass the cap
-// (loops race for the last place), and the loop parks it until a place frees. Pausing cancels,
-// so waiting clients stay in the listen backlog instead of being accepted and dropped.
+// Accepts on one listener (a loop has one per --listen), never far past the connection cap. While
+// the cap leaves more room than every loop's backlog holds, one multishot accept takes clients as
+// they come (the kernel ends one now and then: errors, cancellation; it is re-armed whenever
+// accepting is wanted). Nearer the cap a multishot accept could take a whole backlog past it, so
+// single accepts take over, one at a time and only while a place is left: at most one per loop can
+// pass the cap (loops race for the last place), and the loop parks it until a place frees. Pausing
+// cancels, so waiting clients stay in the listen backlog instead of being accepted and dropped.
 #pragma once
 
 #include <cstdint>
@@ -18,7 +18,8 @@ namespace rs::net::uring {
 
 class AcceptHandler {
  public:
-  virtual void on_accepted(int fd) = 0;
+  // tls: the listener's connections speak TLS.
+  virtual void on_accepted(ListenSocket accepted) = 0;
   // The room under the cap fell to the multishot margin: every loop should hear of it.
   virtual void on_near_cap() = 0;
   // No place is left for the next accept: the handler waits for a close, then resumes.
@@ -34,7 +35,7 @@ class AcceptHandler {
 
 class Acceptor {
  public:
-  Acceptor(Ring& ring, int listen_fd, AcceptHandler& handler, LoopCounters& counters,
+  Acceptor(Ring& ring, ListenSocket listener, AcceptHandler& handler, LoopCounters& counters,
            ConnectionCap& cap, std::uint64_t multishot_room);
   Acceptor(const Acceptor&) = delete;
   Acceptor& operator=(const Acceptor&) = delete;
@@ -59,6 +60,7 @@ class Acceptor {
 
   Ring& ring_;
   int listen_fd_;
+  const bool tls_;
   AcceptHandler& handler_;
   LoopCounters& counters_;
   ConnectionCap& cap_;

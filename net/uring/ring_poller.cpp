@@ -1,5 +1,6 @@
 #include "net/uring/ring_poller.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <utility>
@@ -21,7 +22,8 @@ namespace {
 constexpr std::uint16_t kBufferGroup = 0;
 }
 
-RingPoller::RingPoller(EventLoop<RingPoller>& loop, const RingOptions& options, int& listen_fd)
+RingPoller::RingPoller(EventLoop<RingPoller>& loop, const RingOptions& options,
+                       std::vector<ListenSocket>& listeners)
     : loop_(loop),
       options_(options),
       counters_(loop.counters()),
@@ -30,10 +32,7 @@ RingPoller::RingPoller(EventLoop<RingPoller>& loop, const RingOptions& options, 
       files_(ring_, loop.chunks()),
       ring_(options, counters_),
       buffers_(*ring_.raw(), kBufferGroup, loop.config().buffer_count, loop.config().buffer_size,
-               options.incremental_buffers),
-      // The last member: the listener is taken once nothing else can fail.
-      acceptor_(ring_, std::exchange(listen_fd, -1), *this, counters_, *loop.context().cap,
-                loop.config().multishot_accept_room) {
+               options.incremental_buffers) {
   if (buffers_.incremental()) ring_.refuse_recv_bundle_beside_incremental();
   // A slab of each up front (their slots cost memory only once used), so that the first
   // answer in several pieces, or the first zero-copy send, does not grow a pool mid-load.
@@ -41,6 +40,17 @@ RingPoller::RingPoller(EventLoop<RingPoller>& loop, const RingOptions& options, 
   if (ring_.send_zc_min_bytes() > 0) zero_copies_.reserve(zero_copies_.objects_per_slab());
   bind<&RingPoller::on_wake>(wake_op_, this);
   bind<&RingPoller::on_signal>(signal_op_, this);
+  // Last: the listeners are taken once nothing else can fail (an acceptor that cannot be made
+  // leaves the rest with the caller, which closes them).
+  acceptors_.reserve(listeners.size());
+  for (ListenSocket& listener : listeners) {
+    AcceptHandler& handler = *this;
+    acceptors_.push_back(std::make_unique<Acceptor>(ring_, listener, handler, counters_,
+                                                    *loop.context().cap,
+                                                    loop.config().multishot_accept_room));
+    listener.fd = -1;
+  }
+  listeners.clear();
 }
 
 std::string RingPoller::describe() const {
@@ -63,15 +73,32 @@ bool RingPoller::grace_expired() const {
 void RingPoller::start() {
   arm_wake();
   if (loop_.context().signal_fd >= 0) arm_signal();
-  acceptor_.resume();
+  set_accepting(true);
 }
 
 void RingPoller::set_accepting(bool on) {
-  if (on) {
-    acceptor_.resume();
-  } else {
-    acceptor_.pause();
+  for (auto& acceptor : acceptors_) {
+    if (on) {
+      acceptor->resume();
+    } else {
+      acceptor->pause();
+    }
   }
+}
+
+void RingPoller::stop_accepting() {
+  for (auto& acceptor : acceptors_)
+    acceptor->close();
+}
+
+void RingPoller::near_cap() {
+  for (auto& acceptor : acceptors_)
+    acceptor->near_cap();
+}
+
+bool RingPoller::idle() const {
+  return std::all_of(acceptors_.begin(), acceptors_.end(),
+                     [](const auto& acceptor) { return acceptor->idle(); });
 }
 
 void RingPoller::adopt(RingConnection& conn) {
@@ -125,8 +152,8 @@ void RingPoller::update_gauges(LoopCounters& counters) const {
   counters.fixed_files_in_use.set(static_cast<std::int64_t>(ring_.fixed_files_in_use()));
 }
 
-void RingPoller::on_accepted(int fd) {
-  loop_.on_accepted(fd);
+void RingPoller::on_accepted(ListenSocket accepted) {
+  loop_.on_accepted(accepted);
 }
 
 bool RingPoller::can_reclaim() {

@@ -1,16 +1,18 @@
-// The completion backend's poller for net::EventLoop: the ring, the provided-buffer ring, the
-// acceptor, and the reads of the wake eventfd and the signalfd as operations. A wait is one
-// submit-and-wait that hands the kernel everything the turn prepared (sends, re-armed receives,
-// log writes) and returns with completions, which are reaped in batches (one CQ head advance
-// per batch) and then run, each through its operation's function pointer.
+// The completion backend's poller for net::EventLoop: the ring, the provided-buffer ring, an
+// acceptor per listener, and the reads of the wake eventfd and the signalfd as operations. A wait
+// is one submit-and-wait that hands the kernel everything the turn prepared (sends, re-armed
+// receives, log writes) and returns with completions, which are reaped in batches (one CQ head
+// advance per batch) and then run, each through its operation's function pointer.
 #pragma once
 
 #include <sys/signalfd.h>
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "net/connection.hpp"
 #include "net/loop/poller.hpp"
@@ -31,14 +33,15 @@ class RingPoller final : private AcceptHandler {
   using Connection = RingConnection;
   using Options = RingOptions;
 
-  RingPoller(EventLoop<RingPoller>& loop, const RingOptions& options, int& listen_fd);
+  RingPoller(EventLoop<RingPoller>& loop, const RingOptions& options,
+             std::vector<ListenSocket>& listeners);
 
   // The poller operations net::EventLoop calls (see net/loop/event_loop.hpp).
   void start();
   void set_accepting(bool on);
-  void stop_accepting() { acceptor_.close(); }
+  void stop_accepting();
   // A loop neared the connection cap: multishot accepts give way to single ones.
-  void near_cap() { acceptor_.near_cap(); }
+  void near_cap();
   void adopt(RingConnection& conn);
   bool send(RingConnection& conn) {
     conn.send_pending();
@@ -56,7 +59,7 @@ class RingPoller final : private AcceptHandler {
   bool has_work() const { return false; }
   void wait(std::optional<std::uint64_t> timeout_ms);
   void dispatch();
-  bool idle() const { return acceptor_.idle(); }
+  bool idle() const;
   void on_grace_expired(ConnectionList& open);
   void update_gauges(LoopCounters& counters) const;
   std::uint64_t pool_grows() const { return zero_copies_.grows() + send_msgs_.grows(); }
@@ -81,7 +84,7 @@ class RingPoller final : private AcceptHandler {
  private:
   static constexpr std::size_t kBatch = 256;
 
-  void on_accepted(int fd) override;
+  void on_accepted(ListenSocket accepted) override;
   void on_cap_full() override;
   bool can_reclaim() override;
   void on_near_cap() override;
@@ -106,12 +109,12 @@ class RingPoller final : private AcceptHandler {
   core::SlabPool<RingConnection::ZeroCopy> zero_copies_{16};
   SendMsgs send_msgs_;
   // Declared after everything of the poller the kernel may write to (operations, wake and
-  // signal buffers) so the ring is torn down before they are; the buffer ring and the acceptor
+  // signal buffers) so the ring is torn down before they are; the buffer ring and the acceptors
   // need the ring and go just before it. The connections live in the loop, which destroys the
   // poller (and so the ring) first.
   Ring ring_;
   BufferRing buffers_;
-  Acceptor acceptor_;
+  std::vector<std::unique_ptr<Acceptor>> acceptors_;  // one per listener
 };
 
 }  // namespace rs::net::uring

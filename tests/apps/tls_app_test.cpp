@@ -113,5 +113,42 @@ TEST_F(TlsApp, StartupLineDescribesTheCertificate) {
   EXPECT_EQ(server.wait_exit(kTimeout), 0) << server.err();
 }
 
+// --listen twice, one with ,tls: the start-up line names both (the first listener's port is
+// the one scripts read), and each port answers in its own protocol (tls_test.cpp checks the
+// serving on every backend).
+TEST_F(TlsApp, StartupLineNamesEveryListener) {
+  ChildProcess server("ringserve-http", {"--listen", "127.0.0.1:0", "--listen", "[::1]:0,tls",
+                                         "--tls-cert", files_.cert, "--tls-key", files_.key});
+  const auto line = server.wait_for_line("listening on", kTimeout);
+  ASSERT_TRUE(line) << server.err();
+  EXPECT_NE(line->find("listening on 127.0.0.1 port "), std::string::npos) << *line;
+  EXPECT_NE(line->find(", ::1 port "), std::string::npos) << *line;
+  EXPECT_NE(line->find(" tls: backend="), std::string::npos) << *line;
+  EXPECT_NE(port_from_startup_line(*line), 0) << *line;
+  server.signal(SIGTERM);
+  EXPECT_EQ(server.wait_exit(kTimeout), 0) << server.err();
+}
+
+TEST_F(TlsApp, TlsListenerWithoutACertificateIsRefused) {
+  expect_refused("ringserve-http", {"--listen", "127.0.0.1:0,tls"},
+                 {"--listen with ,tls needs a certificate", "--tls-cert"});
+}
+
+TEST_F(TlsApp, CertificateWithoutATlsListenerIsRefused) {
+  expect_refused("ringserve-http",
+                 {"--listen", "127.0.0.1:0", "--tls-cert", files_.cert, "--tls-key", files_.key},
+                 {"no --listen speaks TLS", ",tls"});
+}
+
+TEST_F(TlsApp, MalformedListenIsRefusedNamingIt) {
+  for (const std::string bad : {"127.0.0.1", "::1:8080", "127.0.0.1:70000", "127.0.0.1:0,tsl"}) {
+    ChildProcess server("ringserve-http", {"--listen", bad});
+    EXPECT_EQ(server.wait_exit(kTimeout), 1) << bad << "\n" << server.out() << server.err();
+    EXPECT_NE(server.err().find("--listen " + bad + ": "), std::string::npos) << server.err();
+    EXPECT_NE(server.err().find("ADDRESS:PORT[,tls]"), std::string::npos) << server.err();
+    EXPECT_EQ(server.out().find("listening on"), std::string::npos) << server.out();
+  }
+}
+
 }  // namespace
 }  // namespace rs::test

@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "net/tls/tls_context.hpp"
+#include "tests/support/http_client.hpp"
 #include "tests/support/server_fixture.hpp"
 #include "tests/support/tls_files.hpp"
 
@@ -184,6 +185,72 @@ TEST_P(TlsTest, PlainHttpOnTheTlsPortGets400InTheClearAndAClose) {
   auto c = client();
   ASSERT_TRUE(c->send(kGetPlaintext));
   EXPECT_EQ(c->answer(), 200);
+}
+
+// --listen ADDRESS:PORT and --listen ADDRESS:PORT,tls on one server: each port speaks its own
+// protocol, a client that picks the wrong one is answered as on a port of one kind, and neither
+// disturbs the other.
+TEST_P(TlsTest, PlainAndTlsListenersServeSideBySide) {
+  net::tls::TlsConfig config;
+  config.cert_file = files_.cert;
+  config.key_file = files_.key;
+  auto context = net::tls::TlsContext::load(config);
+  start({}, [&](net::ServerConfig& s) {
+    s.tls = context;
+    s.listen = {{.address = "127.0.0.1", .port = 0, .tls = false},
+                {.address = "127.0.0.1", .port = 0, .tls = true}};
+  });
+  const auto& listeners = server_->server().listeners();
+  ASSERT_EQ(listeners.size(), 2U);
+  EXPECT_FALSE(listeners[0].tls);
+  EXPECT_TRUE(listeners[1].tls);
+  const std::uint16_t plain_port = listeners[0].port;
+  const std::uint16_t tls_port = listeners[1].port;
+  ASSERT_NE(plain_port, tls_port);
+  EXPECT_EQ(port(), plain_port) << "port() is the first listener's";
+
+  // HTTPS on the TLS port, keep-alive.
+  auto secure = std::make_unique<TlsClient>(connect_listener(1), files_.cert);
+  ASSERT_TRUE(secure->handshake()) << ERR_error_string(ERR_get_error(), nullptr);
+  ASSERT_TRUE(secure->send(kGetPlaintext));
+  std::string body;
+  EXPECT_EQ(secure->answer(&body), 200);
+  EXPECT_EQ(body, "Hello, World!");
+
+  // Plain HTTP on the plain port, on a connection opened while the TLS one stays open.
+  const int plain = connect_listener(0);
+  ASSERT_GE(plain, 0);
+  HttpReader reader(plain);
+  ASSERT_TRUE(send_all(plain, kGetPlaintext));
+  HttpResponse response = reader.next();
+  ASSERT_TRUE(response.ok);
+  EXPECT_EQ(response.status, 200);
+  EXPECT_EQ(response.body, "Hello, World!");
+
+  // Plain HTTP on the TLS port: the 400 in the clear that says to use https.
+  const int wrong = connect_listener(1);
+  ASSERT_GE(wrong, 0);
+  HttpReader wrong_reader(wrong);
+  ASSERT_TRUE(send_all(wrong, kGetPlaintext));
+  response = wrong_reader.next();
+  ASSERT_TRUE(response.ok);
+  EXPECT_EQ(response.status, 400);
+  EXPECT_NE(response.body.find("https://"), std::string::npos);
+  EXPECT_TRUE(wrong_reader.closed());
+
+  // A TLS handshake on the plain port fails (its ClientHello is no HTTP request).
+  auto misdirected = std::make_unique<TlsClient>(connect_listener(0), files_.cert);
+  EXPECT_FALSE(misdirected->handshake());
+
+  // Both keep serving the connections they had.
+  ASSERT_TRUE(secure->send(kGetPlaintext));
+  EXPECT_EQ(secure->answer(&body), 200);
+  ASSERT_TRUE(send_all(plain, kGetPlaintext));
+  response = reader.next();
+  ASSERT_TRUE(response.ok);
+  EXPECT_EQ(response.status, 200);
+  EXPECT_EQ(counter("tls_handshakes"), 1);
+  EXPECT_EQ(counter("tls_plain_http"), 1);
 }
 
 // A handshake record of garbage gets an alert and a close; other clients are not disturbed.

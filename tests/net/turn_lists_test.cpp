@@ -91,7 +91,7 @@ void close_now(FakeConnection& conn) {
 class TurnListsTest : public ::testing::Test {
  protected:
   void answering(FakeConnection& conn) {
-    conn.start(&protocol_);
+    conn.start(&protocol_, false);
     give_input(conn);
   }
   TurnLists& turn() { return loop_.state.turn; }

@@ -51,6 +51,12 @@ class ServerFixture : public ::testing::TestWithParam<BackendParam> {
     fds_.push_back(fd);
     return fd;
   }
+  // A client of the server's i-th listener (ServerConfig::listen), closed at TearDown.
+  int connect_listener(std::size_t i) {
+    const int fd = connect_to(server_->server().listeners().at(i).port);
+    fds_.push_back(fd);
+    return fd;
+  }
   // A client whose receive buffer is small, so the server meets a slow reader at once.
   int connect_small_window(int receive_buffer_bytes = 4 << 10) {
     const int fd = connect(receive_buffer_bytes);

@@ -1,0 +1,141 @@
+// The --listen grammar (ADDRESS:PORT[,tls]) and what a server refuses to start with: a TLS
+// listener without a certificate, a certificate no listener uses, the same address twice.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "net/echo/echo_protocol.hpp"
+#include "net/server.hpp"
+#include "net/startup_error.hpp"
+#include "net/tls/tls_context.hpp"
+#include "tests/support/tls_files.hpp"
+
+namespace rs::net {
+namespace {
+
+TEST(ListenAddress, Ipv4WithAndWithoutTls) {
+  ListenAddress plain = parse_listen_address("127.0.0.1:8080");
+  EXPECT_EQ(plain.address, "127.0.0.1");
+  EXPECT_EQ(plain.port, 8080);
+  EXPECT_FALSE(plain.tls);
+  ListenAddress secure = parse_listen_address("0.0.0.0:8443,tls");
+  EXPECT_EQ(secure.address, "0.0.0.0");
+  EXPECT_EQ(secure.port, 8443);
+  EXPECT_TRUE(secure.tls);
+  EXPECT_EQ(describe(secure), "0.0.0.0 port 8443 tls");
+  EXPECT_EQ(describe(plain), "127.0.0.1 port 8080");
+}
+
+TEST(ListenAddress, Ipv6InBracketsAndPortZero) {
+  ListenAddress any = parse_listen_address("[::]:0,tls");
+  EXPECT_EQ(any.address, "::");
+  EXPECT_EQ(any.port, 0);
+  EXPECT_TRUE(any.tls);
+  EXPECT_EQ(parse_listen_address("[::1]:65535").port, 65535);
+}
+
+TEST(ListenAddress, MalformedOnesSayWhatIsWrong) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"127.0.0.1", "no :PORT"},
+      {"::1:80", "IPv6 address goes in brackets"},
+      {"[::1]80", "followed by :PORT"},
+      {"[::1", "followed by :PORT"},
+      {":80", "no address"},
+      {"127.0.0.1:", "the port is a number"},
+      {"127.0.0.1:65536", "the port is a number"},
+      {"127.0.0.1:8x", "the port is a number"},
+      {"127.0.0.1:-1", "the port is a number"},
+      {"127.0.0.1:80,", "unknown option \"\""},
+      {"127.0.0.1:80,tls,proxy", "unknown option \"proxy\""},
+  };
+  for (const auto& [text, why] : cases) {
+    try {
+      parse_listen_address(text);
+      ADD_FAILURE() << text << " was taken";
+    } catch (const StartupError& e) {
+      const std::string message = e.what();
+      EXPECT_EQ(message.rfind("--listen " + text + ": ", 0), 0U) << message;
+      EXPECT_NE(message.find(why), std::string::npos) << message;
+    }
+  }
+}
+
+class ListenStartup : public ::testing::Test {
+ protected:
+  // The error start() throws, or "" when the server started.
+  std::string start_error(const ServerConfig& config) {
+    Server server(config, echo::make_factory);
+    try {
+      server.start();
+    } catch (const StartupError& e) {
+      return e.what();
+    }
+    server.stop();
+    server.wait();
+    return {};
+  }
+  std::shared_ptr<const tls::TlsContext> context() {
+    tls::TlsConfig config;
+    config.cert_file = files_.cert;
+    config.key_file = files_.key;
+    return tls::TlsContext::load(config);
+  }
+  static ServerConfig base() {
+    ServerConfig config;
+    config.backend = Backend::kEpoll;
+    config.max_connections = 16;
+    return config;
+  }
+
+  test::TlsFiles files_;
+};
+
+TEST_F(ListenStartup, TlsListenerNeedsACertificate) {
+  ServerConfig config = base();
+  config.listen = {{.address = "127.0.0.1", .port = 0, .tls = true}};
+  EXPECT_NE(start_error(config).find("needs a certificate"), std::string::npos);
+}
+
+TEST_F(ListenStartup, CertificateNeedsATlsListener) {
+  ServerConfig config = base();
+  config.tls = context();
+  config.listen = {{.address = "127.0.0.1", .port = 0, .tls = false}};
+  EXPECT_NE(start_error(config).find("no --listen speaks TLS"), std::string::npos);
+}
+
+TEST_F(ListenStartup, SameAddressTwiceIsRefused) {
+  ServerConfig config = base();
+  config.tls = context();
+  config.listen = {{.address = "127.0.0.1", .port = 18931, .tls = false},
+                   {.address = "127.0.0.1", .port = 18931, .tls = true}};
+  EXPECT_NE(start_error(config).find("is given twice"), std::string::npos);
+}
+
+TEST_F(ListenStartup, AtMostSixteenListeners) {
+  ServerConfig config = base();
+  config.listen.assign(kMaxListeners + 1, {.address = "127.0.0.1", .port = 0, .tls = false});
+  EXPECT_NE(start_error(config).find("at most 16"), std::string::npos);
+  config.listen.resize(kMaxListeners);  // port 0 each: sixteen ports
+  EXPECT_EQ(start_error(config), "");
+}
+
+TEST_F(ListenStartup, PortsResolvedInTheOrderGiven) {
+  ServerConfig config = base();
+  config.threads = 2;  // the second loop joins each port (SO_REUSEPORT)
+  config.listen = {{.address = "127.0.0.1", .port = 0, .tls = false},
+                   {.address = "::1", .port = 0, .tls = false}};
+  Server server(config, echo::make_factory);
+  server.start();
+  ASSERT_EQ(server.listeners().size(), 2U);
+  EXPECT_EQ(server.listeners()[0].address, "127.0.0.1");
+  EXPECT_EQ(server.listeners()[1].address, "::1");
+  EXPECT_NE(server.listeners()[0].port, 0);
+  EXPECT_NE(server.listeners()[1].port, 0);
+  EXPECT_EQ(server.port(), server.listeners()[0].port);
+  server.stop();
+  server.wait();
+}
+
+}  // namespace
+}  // namespace rs::net
