@@ -48,10 +48,11 @@ void add_tls_flags(CLI::App& app) {
 }  // namespace
 
 void add_server_flags(CLI::App& app, net::ServerConfig& config) {
-  app.add_option("--port", config.port, "TCP port to listen on; 0 picks any free port")
-      ->capture_default_str();
-  app.add_option("--address", config.address, "IPv4 or IPv6 address to bind")
-      ->capture_default_str();
+  CLI::Option* port =
+      app.add_option("--port", config.port, "TCP port to listen on; 0 picks any free port")
+          ->capture_default_str();
+  CLI::Option* address = app.add_option("--address", config.address, "IPv4 or IPv6 address to bind")
+                             ->capture_default_str();
   app.add_option_function<std::vector<std::string>>(
          "--listen",
          [&config](const std::vector<std::string>& all) {
@@ -60,9 +61,11 @@ void add_server_flags(CLI::App& app, net::ServerConfig& config) {
              config.listen.push_back(net::parse_listen_address(text));
          },
          "ADDRESS:PORT[,tls], repeatable: listen there, speaking TLS with ,tls (the --tls-* "
-         "flags); IPv6 in brackets, [::]:8443,tls. Given, it replaces --address and --port")
+         "flags); IPv6 in brackets, [::]:8443,tls. Instead of --address and --port")
       ->take_all()
-      ->allow_extra_args(false);
+      ->allow_extra_args(false)
+      ->excludes(port)
+      ->excludes(address);
   app.add_option("--backend", config.backend,
                  "I/O model: uring (io_uring completions), epoll (readiness), threads (a thread "
                  "per connection, blocking I/O), auto (uring where io_uring is available, else "

@@ -1,5 +1,7 @@
 #include "net/server.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/eventfd.h>
@@ -73,6 +75,13 @@ ListenAddress parse_listen_address(const std::string& text) {
     port = where.substr(colon + 1);
   }
   if (listener.address.empty()) throw bad("no address (0.0.0.0 or [::] listens on all)");
+  const bool bracketed = where.starts_with('[');
+  if (in6_addr v6{}; bracketed && ::inet_pton(AF_INET6, listener.address.c_str(), &v6) != 1) {
+    throw bad("not an IPv6 address literal in the brackets");
+  }
+  if (in_addr v4{}; !bracketed && ::inet_pton(AF_INET, listener.address.c_str(), &v4) != 1) {
+    throw bad("not an IPv4 address literal (names are not resolved; IPv6 goes in brackets)");
+  }
   unsigned value = 0;
   const auto [end, error] = std::from_chars(port.data(), port.data() + port.size(), value);
   if (port.empty() || error != std::errc() || end != port.data() + port.size() || value > 65535) {
@@ -83,7 +92,9 @@ ListenAddress parse_listen_address(const std::string& text) {
     const std::size_t next = text.find(',', at + 1);
     const std::string_view option = std::string_view(text).substr(
         at + 1, next == std::string::npos ? std::string::npos : next - at - 1);
-    if (option == "tls") {
+    if (option == "tls" && listener.tls) {
+      throw bad("tls is given twice");
+    } else if (option == "tls") {
       listener.tls = true;
     } else {
       throw bad(fmt::format("unknown option \"{}\" (the one option is tls)", option));
@@ -202,20 +213,23 @@ void Server::start() {
     auto slot = std::make_unique<LoopSlot>();
     slot->context.index = static_cast<int>(i);
     try {
+      slot->context.listeners.reserve(listeners_.size());
       for (ListenAddress& listener : listeners_) {
         const int fd = listen_tcp(listener.address, listener.port, reuse_port, config_.backlog);
-        slot->context.listeners.push_back({.fd = fd, .tls = listener.tls});
+        slot->context.listeners.push_back({.fd = fd, .tls = listener.tls});  // reserved
         if (i == 0) listener.port = local_port(fd);
       }
+      slot->context.wake_fd = ::eventfd(0, EFD_CLOEXEC);
+      if (slot->context.wake_fd < 0) {
+        throw StartupError(fmt::format("eventfd: {}", std::strerror(errno)));
+      }
     } catch (...) {
+      // No loop runs yet: every listener bound so far is closed here (the wake descriptors of
+      // the slots in loops_ go with the server).
       close_listeners(slot->context);
       for (auto& earlier : loops_)
         close_listeners(earlier->context);
       throw;
-    }
-    slot->context.wake_fd = ::eventfd(0, EFD_CLOEXEC);
-    if (slot->context.wake_fd < 0) {
-      throw StartupError(fmt::format("eventfd: {}", std::strerror(errno)));
     }
     slot->context.signal_fd = i == 0 ? config_.signal_fd : -1;
     slot->context.counters = &slot->counters;
@@ -252,6 +266,35 @@ void Server::start() {
   }
 }
 
+namespace {
+
+// Whether two listeners would take each other's connections on one port: the same address,
+// however spelt (SO_REUSEPORT, on when there are several loops, would let both bind and the
+// kernel would share clients between them at random), or a wildcard and an address it covers
+// ("::" covers IPv4 too, as a dual-stack socket).
+bool overlap(const ListenAddress& a, const ListenAddress& b) {
+  if (a.port == 0 || a.port != b.port) return false;
+  in6_addr a6{};
+  in6_addr b6{};
+  in_addr a4{};
+  in_addr b4{};
+  const bool a_v6 = ::inet_pton(AF_INET6, a.address.c_str(), &a6) == 1;
+  const bool b_v6 = ::inet_pton(AF_INET6, b.address.c_str(), &b6) == 1;
+  const bool a_v4 = !a_v6 && ::inet_pton(AF_INET, a.address.c_str(), &a4) == 1;
+  const bool b_v4 = !b_v6 && ::inet_pton(AF_INET, b.address.c_str(), &b4) == 1;
+  const bool a_any6 = a_v6 && IN6_IS_ADDR_UNSPECIFIED(&a6);
+  const bool b_any6 = b_v6 && IN6_IS_ADDR_UNSPECIFIED(&b6);
+  if (a_any6 || b_any6) return true;  // covers both families
+  if (a_v6 && b_v6) return IN6_ARE_ADDR_EQUAL(&a6, &b6);
+  if (a_v4 && b_v4) {
+    return a4.s_addr == b4.s_addr || a4.s_addr == htonl(INADDR_ANY) ||
+           b4.s_addr == htonl(INADDR_ANY);
+  }
+  return a.address == b.address;  // not literals (--address is checked at bind)
+}
+
+}  // namespace
+
 // --listen, or --address and --port; which of them speak TLS, checked against the certificate.
 void Server::resolve_listeners() {
   listeners_ = config_.listen;
@@ -275,9 +318,10 @@ void Server::resolve_listeners() {
   }
   for (std::size_t i = 0; i < listeners_.size(); ++i) {
     for (std::size_t j = 0; j < i; ++j) {
-      if (listeners_[i].port != 0 && listeners_[i].port == listeners_[j].port &&
-          listeners_[i].address == listeners_[j].address) {
-        throw StartupError(fmt::format("--listen {} is given twice", describe(listeners_[i])));
+      if (overlap(listeners_[i], listeners_[j])) {
+        throw StartupError(fmt::format(
+            "--listen {} and --listen {} take the same connections: give each its own port",
+            describe(listeners_[j]), describe(listeners_[i])));
       }
     }
   }

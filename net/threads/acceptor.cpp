@@ -135,7 +135,10 @@ void Acceptor::run() {
           handle_loop_signal(context_, info.ssi_signo);
         }
       }
-      for (std::size_t i = 0; listen_at != 0 && i < listeners_.size() && !stopping(); ++i) {
+      // Until accepting pauses (an error, no thread to be had) or the cap is reached.
+      for (std::size_t i = 0; listen_at != 0 && i < listeners_.size() && !stopping() &&
+                              accept_paused_until_ == 0 && !cap.full();
+           ++i) {
         if ((fds[listen_at + i].revents & POLLIN) != 0) accept_ready(listeners_[i]);
       }
     }
@@ -194,6 +197,7 @@ void Acceptor::accept_ready(const ListenSocket& listener) {
       return;
     }
     hand_over({.fd = fd, .tls = listener.tls});
+    if (accept_paused_until_ != 0) return;  // refused: no worker could be had
   }
 }
 

@@ -2,8 +2,9 @@
 // the cap leaves more room than every loop's backlog holds, one multishot accept takes clients as
 // they come (the kernel ends one now and then: errors, cancellation; it is re-armed whenever
 // accepting is wanted). Nearer the cap a multishot accept could take a whole backlog past it, so
-// single accepts take over, one at a time and only while a place is left: at most one per loop can
-// pass the cap (loops race for the last place), and the loop parks it until a place frees. Pausing
+// single accepts take over, one at a time and only while a place is left: at most one per
+// listener of each loop can pass the cap (they race for the last place), and the loop parks it
+// until a place frees. Pausing
 // cancels, so waiting clients stay in the listen backlog instead of being accepted and dropped.
 #pragma once
 

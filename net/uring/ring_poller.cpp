@@ -77,6 +77,12 @@ void RingPoller::start() {
 }
 
 void RingPoller::set_accepting(bool on) {
+  // At the cap with nothing to reclaim, the loop pauses them all and retries later: decided
+  // once here, not by each acceptor in turn (each would pause the others and count a pause).
+  if (on && loop_.context().cap->room() == 0 && !loop_.can_reclaim()) {
+    loop_.on_cap_full();
+    return;
+  }
   for (auto& acceptor : acceptors_) {
     if (on) {
       acceptor->resume();
@@ -161,6 +167,7 @@ bool RingPoller::can_reclaim() {
 }
 
 void RingPoller::on_near_cap() {
+  near_cap();  // this loop's other acceptors at once, the other loops when they wake
   if (loop_.context().near_cap_all) loop_.context().near_cap_all();
 }
 

@@ -560,6 +560,39 @@ TEST_P(HttpServerTest, MultishotAcceptGivesWayNearTheCapAndNoClientIsReset) {
 // silent client counts as idle after a second of silence; kept connections become idle when their
 // answer has gone. Here the silent half became idle first, so they go first, then the kept half in
 // the order they were answered.
+// The cap is the server's, not a listener's: with one place, a client of the second listener
+// waits while a client of the first is mid-request, and is served once it has left.
+TEST_P(HttpServerTest, TheCapHoldsAcrossListeners) {
+  start({}, [](net::ServerConfig& s) {
+    s.max_connections = 1;
+    s.loop.accept_retry_ms = 20;
+    s.listen = {{.address = "127.0.0.1", .port = 0, .tls = false},
+                {.address = "127.0.0.1", .port = 0, .tls = false}};
+  });
+  const int first = connect_listener(0);
+  ASSERT_GE(first, 0);
+  ASSERT_TRUE(send_all(first, "GET /plaintext HTTP/1.1\r\n"));  // mid-request: not idle
+  ASSERT_TRUE(wait_until([&] { return counter("connections_open") == 1; }));
+  const int second = connect_listener(1);  // the kernel completes the handshake: the backlog
+  ASSERT_GE(second, 0);
+  ASSERT_TRUE(send_all(second, kGetPlaintext));
+  // Not served while the place is taken (a bounded look: the answer must not come).
+  pollfd p{second, POLLIN, 0};
+  EXPECT_EQ(::poll(&p, 1, 300), 0) << "served over the cap";
+  EXPECT_LE(counter("connections_open"), 1);
+  // The first finishes its request and leaves: the second takes the place.
+  ASSERT_TRUE(send_all(first, "Host: t\r\nConnection: close\r\n\r\n"));
+  Reader first_reader(first);
+  EXPECT_EQ(first_reader.next().status, 200);
+  EXPECT_TRUE(first_reader.closed());
+  close_client(first);  // the server's lingering close ends, and the place frees
+  Reader second_reader(second);
+  const HttpResponse answer = second_reader.next();
+  ASSERT_TRUE(answer.ok);
+  EXPECT_EQ(answer.status, 200);
+  EXPECT_EQ(counter("connections_open"), 1);
+}
+
 TEST_P(HttpServerTest, AtTheCapIdleConnectionsMakeRoomOldestFirst) {
   if (GetParam().backend == net::Backend::kThreads) {
     GTEST_SKIP() << "threads: a worker per connection, no loop-wide list of idle ones";

@@ -48,6 +48,9 @@ TEST(ListenAddress, MalformedOnesSayWhatIsWrong) {
       {"127.0.0.1:-1", "the port is a number"},
       {"127.0.0.1:80,", "unknown option \"\""},
       {"127.0.0.1:80,tls,proxy", "unknown option \"proxy\""},
+      {"127.0.0.1:80,tls,tls", "tls is given twice"},
+      {"localhost:80", "not an IPv4 address literal"},
+      {"[127.0.0.1]:80", "not an IPv6 address literal"},
   };
   for (const auto& [text, why] : cases) {
     try {
@@ -104,12 +107,60 @@ TEST_F(ListenStartup, CertificateNeedsATlsListener) {
   EXPECT_NE(start_error(config).find("no --listen speaks TLS"), std::string::npos);
 }
 
-TEST_F(ListenStartup, SameAddressTwiceIsRefused) {
+// Several loops bind with SO_REUSEPORT, which would let both of these bind and share clients at
+// random: refused before any bind, however the address is spelt.
+TEST_F(ListenStartup, ListenersThatOverlapAreRefused) {
   ServerConfig config = base();
   config.tls = context();
-  config.listen = {{.address = "127.0.0.1", .port = 18931, .tls = false},
-                   {.address = "127.0.0.1", .port = 18931, .tls = true}};
-  EXPECT_NE(start_error(config).find("is given twice"), std::string::npos);
+  const std::vector<std::pair<std::string, std::string>> pairs = {
+      {"127.0.0.1", "127.0.0.1"},
+      {"0.0.0.0", "127.0.0.1"},
+      {"::", "127.0.0.1"},
+      {"::1", "0:0::1"},
+      {"::", "::1"},
+  };
+  for (const auto& [a, b] : pairs) {
+    config.listen = {{.address = a, .port = 18931, .tls = false},
+                     {.address = b, .port = 18931, .tls = true}};
+    EXPECT_NE(start_error(config).find("take the same connections"), std::string::npos)
+        << a << " and " << b;
+  }
+  // Different families, neither a dual-stack wildcard: both are served.
+  config.listen = {{.address = "0.0.0.0", .port = 0, .tls = false},
+                   {.address = "::1", .port = 0, .tls = true}};
+  EXPECT_EQ(start_error(config), "");
+}
+
+// A bind that fails half-way (the port is taken) leaves nothing bound: every socket made
+// before it is closed, so the ports can be bound again at once.
+TEST_F(ListenStartup, BindFailingHalfWayClosesWhatWasBound) {
+  // A port that is free now: a server takes one and lets it go.
+  ServerConfig probe = base();
+  probe.port = 0;
+  std::uint16_t free_port = 0;
+  {
+    Server server(probe, echo::make_factory);
+    server.start();
+    free_port = server.port();
+    server.stop();
+    server.wait();
+  }
+  ServerConfig holder = base();
+  holder.port = 0;
+  Server taken(holder, echo::make_factory);
+  taken.start();
+  // Two loops: the free port is bound by loop 0 (with SO_REUSEPORT), then the taken one fails.
+  ServerConfig config = base();
+  config.threads = 2;
+  config.listen = {{.address = "127.0.0.1", .port = free_port, .tls = false},
+                   {.address = "127.0.0.1", .port = taken.port(), .tls = false}};
+  EXPECT_NE(start_error(config), "");
+  // Had the first socket stayed open, this bind (no SO_REUSEPORT: one loop) would fail.
+  ServerConfig again = base();
+  again.listen = {{.address = "127.0.0.1", .port = free_port, .tls = false}};
+  EXPECT_EQ(start_error(again), "") << "port " << free_port << " is still held";
+  taken.stop();
+  taken.wait();
 }
 
 TEST_F(ListenStartup, AtMostSixteenListeners) {
