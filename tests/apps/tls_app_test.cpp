@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -23,7 +24,9 @@ class TlsApp : public ::testing::Test {
   // Runs `binary` with args; expects exit status 1 and every needle in its stderr.
   void expect_refused(const std::string& binary, const std::vector<std::string>& args,
                       const std::vector<std::string>& needles) {
-    std::vector<std::string> argv = {"--port", "0"};
+    // --port 0 unless the listeners are named (--listen excludes --port).
+    std::vector<std::string> argv;
+    if (std::find(args.begin(), args.end(), "--listen") == args.end()) argv = {"--port", "0"};
     argv.insert(argv.end(), args.begin(), args.end());
     ChildProcess server(binary, argv);
     EXPECT_EQ(server.wait_exit(kTimeout), 1) << server.out() << server.err();
@@ -146,6 +149,16 @@ TEST_F(TlsApp, MalformedListenIsRefusedNamingIt) {
     EXPECT_EQ(server.wait_exit(kTimeout), 1) << bad << "\n" << server.out() << server.err();
     EXPECT_NE(server.err().find("--listen " + bad + ": "), std::string::npos) << server.err();
     EXPECT_NE(server.err().find("ADDRESS:PORT[,tls]"), std::string::npos) << server.err();
+    EXPECT_EQ(server.out().find("listening on"), std::string::npos) << server.out();
+  }
+}
+
+TEST_F(TlsApp, ListenWithPortOrAddressIsRefused) {
+  for (const char* flag : {"--port", "--address"}) {
+    ChildProcess server("ringserve-http", {"--listen", "127.0.0.1:0", flag,
+                                           std::string(flag) == "--port" ? "0" : "::1"});
+    EXPECT_NE(server.wait_exit(kTimeout), 0) << flag;
+    EXPECT_NE(server.err().find("excludes --listen"), std::string::npos) << server.err();
     EXPECT_EQ(server.out().find("listening on"), std::string::npos) << server.out();
   }
 }
