@@ -3,6 +3,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -11,6 +12,7 @@
 
 #include "core/log.hpp"
 #include "net/socket.hpp"
+#include "net/tls/ktls.hpp"
 #include "net/tls/tls_context.hpp"
 
 #if !defined(RS_SANITIZE)
@@ -24,6 +26,8 @@ namespace {
 // The --tls-* flags as parsed. add_server_flags binds them here and run_server makes the shared
 // context from them (net::ServerConfig holds only the finished context); one server per process.
 net::tls::TlsConfig tls_flags;
+// --tls-ktls: "auto" (kTLS where the kernel has it) or "off".
+std::string ktls_mode = "auto";
 
 void add_tls_flags(CLI::App& app) {
   app.add_option("--tls-cert", tls_flags.cert_file,
@@ -43,6 +47,39 @@ void add_tls_flags(CLI::App& app) {
                  "A TLS handshake not finished this long after the connection opened: close")
       ->capture_default_str()
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{3600000}));
+  app.add_option("--tls-ktls", ktls_mode,
+                 "kTLS: after a TLS 1.3 handshake the kernel seals the connection's records. auto: "
+                 "where the kernel has TLS (the start-up line says whether it is on, and why "
+                 "not); off: never")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "off"}));
+  app.add_option("--tls-ticket-rotate-s", tls_flags.ticket_rotate_s,
+                 "Seconds between rotations of the session-ticket keys; a ticket resumes for up "
+                 "to this long. 0: no session tickets (no resumption)")
+      ->capture_default_str()
+      ->check([](const std::string& text) {
+        std::uint64_t seconds = 0;
+        const char* end = text.data() + text.size();
+        const auto [at, error] = std::from_chars(text.data(), end, seconds);
+        if (!text.empty() && error == std::errc() && at == end &&
+            seconds <= net::tls::kMaxTicketRotateSeconds) {
+          return std::string();
+        }
+        return fmt::format(
+            "must be 0 (no session tickets) or 1 to {} seconds (7 days, the longest a TLS 1.3 "
+            "ticket may live)",
+            net::tls::kMaxTicketRotateSeconds);
+      });
+}
+
+// Whether connections give their sending keys to the kernel: sets tls_flags.ktls, and returns
+// what the start-up line says of it.
+std::string choose_ktls() {
+  if (ktls_mode == "off") return "off (--tls-ktls off)";
+  const net::tls::ktls::Probe probe = net::tls::ktls::probe_kernel();
+  tls_flags.ktls = probe.available;
+  // TLS 1.2 connections seal in user space (net/tls/ktls.hpp says why).
+  return probe.available ? "on (TLS 1.3)" : fmt::format("off ({})", probe.reason);
 }
 
 }  // namespace
@@ -186,9 +223,13 @@ int run_server(const char* name, net::ServerConfig& config, net::ProtocolFactory
     return 1;
   }
   config.signal_fd = signal_fd;
+  std::string ktls_state;  // for the start-up line, after tls=
   try {
     // Before the server exists: it copies the config, context included.
-    if (tls_flags.enabled()) config.tls = net::tls::TlsContext::load(tls_flags);
+    if (tls_flags.enabled()) {
+      ktls_state = " ktls=" + choose_ktls();
+      config.tls = net::tls::TlsContext::load(tls_flags);
+    }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: cannot start: %s\n", name, e.what());
     return 1;
@@ -215,12 +256,12 @@ int run_server(const char* name, net::ServerConfig& config, net::ProtocolFactory
   }
   std::printf(
       "%s listening on %s: backend=%s threads=%u max-connections=%llu grace-ms=%llu "
-      "buffers=%ux%u %s allocator=%s tls=%s\n",
+      "buffers=%ux%u %s allocator=%s tls=%s%s\n",
       name, where.c_str(), net::to_string(server.backend()), config.threads,
       static_cast<unsigned long long>(config.max_connections),
       static_cast<unsigned long long>(config.loop.grace_ms), config.loop.buffer_count,
       config.loop.buffer_size, server.setup_mode().c_str(), fmt::format("{}", allocator).c_str(),
-      config.tls ? config.tls->describe().c_str() : "off");
+      config.tls ? config.tls->describe().c_str() : "off", ktls_state.c_str());
   std::fflush(stdout);
   server.wait();
   print_counters(name, server.counters());

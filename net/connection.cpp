@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cassert>
 #include <cstdint>
+#include <cstring>
 
 #include "core/log.hpp"
+#include "net/tls/ktls.hpp"
 #include "net/tls/tls_session.hpp"
 
 namespace rs::net {
@@ -60,10 +62,20 @@ void Connection::on_handshake_timeout(core::Timer& timer) {
 
 core::BufferChain& DrivenConnection::pending_output() {
   if (tls_ == nullptr) return out_;
+  // kTLS: the keys go to the kernel before the first plaintext leaves, once OpenSSL's own records
+  // (the tickets, answers it sealed meanwhile) have all left: the kernel's records follow them.
+  if (tls_->kernel_tls_due() && !out_.empty() &&
+      (state_ == State::kOpen || state_ == State::kClosing)) {
+    hand_keys_to_kernel();
+  }
   if (tls_->established() && !tls_->failed() && !out_.empty() && !tls_->seal(out_)) {
     send_this_turn();  // the connection closes when it settles (the backend is sending now)
   }
   return tls_->wire();
+}
+
+bool DrivenConnection::kernel_tls() const {
+  return tls_ != nullptr && tls_->kernel_tls();
 }
 
 // Plaintext cannot leave before the handshake is done, nor after the session failed.
@@ -337,12 +349,23 @@ void Connection::settle() {
       // The peer learns that the stream ends here, not that it was cut: close_notify goes
       // before the FIN.
       tls_->close_notify();
-      send_this_turn();
-      return;
+      if (!tls_->kernel_tls()) {
+        send_this_turn();
+        return;
+      }
+      // kTLS: the kernel must seal it, as an alert record, which the ordered send cannot ask
+      // for (a control message). Sent here, at once and without blocking: all the output is in
+      // the kernel already (none queued, no send in flight), so it still comes last. A full
+      // socket buffer skips it: the FIN alone ends the stream, as a peer that cut it would.
+      tls::ktls::send_close_notify(fd_);
     }
     if (linger_ms_ > 0 && !input_ended_) {
       state_ = State::kLingering;
-      transport().shutdown_write();
+      // kTLS: no FIN yet. A send returns once the kernel has sealed the bytes, and the last
+      // record may still wait in the kernel for room in TCP's buffer (it leaves as the peer
+      // reads); a shutdown now would make the kernel drop it. The peer's close after our
+      // close_notify, or the linger timer, ends the wait.
+      if (tls_ == nullptr || !tls_->kernel_tls()) transport().shutdown_write();
       update_receiving();
       wake_.set(context_.services.timers(), linger_ms_);  // replaces the protocol's wake-up
       return;
@@ -428,6 +451,27 @@ bool Connection::decrypt(std::span<const std::byte> ciphertext) {
       return false;
   }
   return state_ == State::kOpen;
+}
+
+void Connection::hand_keys_to_kernel() {
+  tls::ktls::TxKeys keys;
+  tls::ktls::InstallError refused;
+  if (!tls_->export_tx_keys(keys)) {
+    // A key update before the keys could go, or a suite the kernel is not given.
+    context_.counters.tls_ktls_fallbacks.add();
+    core::log_debug("connection {}: kTLS: no keys to give the kernel: sealing in user space", id_);
+    return;
+  }
+  if (!tls::ktls::install_tx(fd_, keys, refused)) {
+    // The socket still sends as plain TCP (the ULP without keys passes through): OpenSSL goes on
+    // sealing, from the sequence it is at.
+    context_.counters.tls_ktls_fallbacks.add();
+    core::log_debug("connection {}: kTLS refused (setsockopt {}: {}): sealing in user space", id_,
+                    refused.step, std::strerror(refused.error));
+    return;
+  }
+  tls_->use_kernel_tls();
+  context_.counters.tls_ktls_connections.add();
 }
 
 // A handshake or record that failed: the alert OpenSSL wrote goes out, then the close (deferred

@@ -173,6 +173,8 @@ class Connection {
   // TLS: ciphertext in, plaintext to the stash (false: the connection is closing).
   bool decrypt(std::span<const std::byte> ciphertext);
   void fail_tls();
+  // kTLS: the session's sending keys go to the kernel (or it goes on sealing in user space).
+  void hand_keys_to_kernel();
   static void on_handshake_timeout(core::Timer& timer);
 
   // Small fields first, packed: every idle connection pays for each byte here.
@@ -229,8 +231,12 @@ class DrivenConnection : public Connection, private Transport {
   void turn_done() { settle(); }
 
   // What the backend sends next: the output, or on TLS the ciphertext (the output sealed into
-  // records first, all of it at once: a turn's answers leave in as few records as fit).
+  // records first, all of it at once: a turn's answers leave in as few records as fit). With kTLS
+  // (net/tls/ktls.hpp) the plaintext, which the kernel seals as it sends.
   core::BufferChain& pending_output();
+  // The kernel seals this connection's output (kTLS): it copies the plaintext into its records
+  // anyway, so zero-copy sends gain nothing there, and they stay off.
+  bool kernel_tls() const;
   bool receiving_wanted() const { return receiving_wanted_; }
   // A backend whose sends block (threads) reads nothing while it waits in one: that time, in ms,
   // counts as a pause of the server's, as the event loops' backpressure does (unless a pause

@@ -118,6 +118,10 @@ inline constexpr std::uint8_t kAll = kUring | kEpoll | kThreads;
     "Established TLS connections closed for a bad record or alert.")                              \
   X(Counter, tls_plain_http, kAll, "tls_plain_http_total",                                        \
     "Plain HTTP requests sent to a TLS port (answered 400, closed).")                             \
+  X(Counter, tls_ktls_connections, kAll, "tls_ktls_connections_total",                            \
+    "TLS connections whose output the kernel seals (kTLS, --tls-ktls).")                          \
+  X(Counter, tls_ktls_fallbacks, kAll, "tls_ktls_fallbacks_total",                                \
+    "TLS 1.3 connections kTLS could not take (refused, or a key update): sealed in user space.")  \
   /* access log */                                                                                \
   X(Counter, access_log_dropped, kAll, "access_log_dropped_total",                                \
     "Access log lines dropped: buffer full, or unwritten at exit.")                               \

@@ -396,7 +396,8 @@ bool Server::reload_tls() {
   if (!old) return false;
   std::shared_ptr<const tls::TlsContext> fresh;
   try {
-    fresh = tls::TlsContext::load(old->config());
+    // The old context's ticket keys go on: tickets issued before the reload still resume.
+    fresh = tls::TlsContext::load(old->config(), old->ticket_keys());
   } catch (const std::exception& e) {
     core::log_warn("TLS not reloaded, the certificate in use stays: {}", e.what());
     return false;

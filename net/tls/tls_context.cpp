@@ -16,6 +16,8 @@
 #include <fmt/format.h>
 
 #include "net/startup_error.hpp"
+#include "net/tls/ktls.hpp"
+#include "net/tls/ticket_keys.hpp"
 
 namespace rs::net::tls {
 
@@ -203,11 +205,39 @@ void set_protocol(SSL_CTX* ctx, const TlsConfig& config) {
         config.ciphersuites, openssl_reason()));
   }
   SSL_CTX_set_alpn_select_cb(ctx, select_alpn, nullptr);
-  // Resumption rides on stateless tickets (on by default; the ticket carries the session), so
-  // the server keeps no session cache: nothing to size, lock between loops, or expire.
-  // Ticket keys are OpenSSL's own, made per context at start-up; rotating them on a timer
-  // (SSL_CTX_set_tlsext_ticket_key_evp_cb) is a later step.
+  // Resumption rides on stateless tickets (the ticket carries the session), so the server keeps
+  // no session cache: nothing to size, lock between loops, or expire.
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+}
+
+void check_ticket_rotation(const TlsConfig& config) {
+  if (config.ticket_rotate_s > kMaxTicketRotateSeconds) {
+    throw StartupError(fmt::format(
+        "--tls-ticket-rotate-s {}: must be at most {} (7 days, the longest a TLS 1.3 ticket may "
+        "live), or 0 to issue no session tickets",
+        config.ticket_rotate_s, kMaxTicketRotateSeconds));
+  }
+}
+
+// Tickets sealed with `keys` (or a new ring) rotated every config.ticket_rotate_s; with 0, none
+// at all. Returns the ring in use, null when tickets are off.
+std::shared_ptr<TicketKeys> set_tickets(SSL_CTX* ctx, const TlsConfig& config,
+                                        std::shared_ptr<TicketKeys> keys) {
+  if (config.ticket_rotate_s == 0) {
+    // No tickets, and in TLS 1.3 not even the stateful kind that SSL_OP_NO_TICKET alone still
+    // sends: with no session cache, nothing could resume from them.
+    SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+    SSL_CTX_set_num_tickets(ctx, 0);
+    return nullptr;
+  }
+  if (!keys || keys->rotate_seconds() != config.ticket_rotate_s) {
+    keys = std::make_shared<TicketKeys>(config.ticket_rotate_s);
+  }
+  if (!TicketKeys::install(keys, ctx)) {
+    throw StartupError(
+        fmt::format("TLS session tickets: cannot set the ticket keys: {}", openssl_reason()));
+  }
+  return keys;
 }
 
 // The chain and key: readable, PEM, matching.
@@ -261,25 +291,35 @@ void check_validity(X509* leaf, const TlsConfig& config) {
 
 }  // namespace
 
-std::shared_ptr<const TlsContext> TlsContext::load(const TlsConfig& config) {
+std::shared_ptr<const TlsContext> TlsContext::load(const TlsConfig& config,
+                                                   std::shared_ptr<TicketKeys> ticket_keys) {
   check_both_files_given(config);
   min_version_of(config.min_version);  // refused before any file is read
-  ERR_clear_error();                   // earlier, unrelated failures must not show up below
+  check_ticket_rotation(config);
+  ERR_clear_error();  // earlier, unrelated failures must not show up below
   CtxPtr ctx(SSL_CTX_new(TLS_server_method()));
   if (!ctx) throw StartupError(fmt::format("TLS: cannot make a context: {}", openssl_reason()));
   set_protocol(ctx.get(), config);
+  if (config.ktls) ktls::log_tx_secrets(ctx.get());
+  ticket_keys = set_tickets(ctx.get(), config, std::move(ticket_keys));
   load_files(ctx.get(), config);
   X509* leaf = SSL_CTX_get0_certificate(ctx.get());
   check_validity(leaf, config);
   std::string description =
-      fmt::format("TLS {}+ ({}, {}, valid until {})", config.min_version, subject_of(leaf),
-                  key_kind_of(leaf), format_time(X509_get0_notAfter(leaf), false));
+      fmt::format("TLS {}+ ({}, {}, valid until {}), {}", config.min_version, subject_of(leaf),
+                  key_kind_of(leaf), format_time(X509_get0_notAfter(leaf), false),
+                  ticket_keys ? fmt::format("tickets rotated every {}s", config.ticket_rotate_s)
+                              : std::string("tickets off"));
   return std::shared_ptr<const TlsContext>(
-      new TlsContext(ctx.release(), config, std::move(description)));
+      new TlsContext(ctx.release(), config, std::move(ticket_keys), std::move(description)));
 }
 
-TlsContext::TlsContext(SSL_CTX* ctx, TlsConfig config, std::string description)
-    : ctx_(ctx), config_(std::move(config)), description_(std::move(description)) {}
+TlsContext::TlsContext(SSL_CTX* ctx, TlsConfig config, std::shared_ptr<TicketKeys> ticket_keys,
+                       std::string description)
+    : ctx_(ctx),
+      config_(std::move(config)),
+      ticket_keys_(std::move(ticket_keys)),
+      description_(std::move(description)) {}
 
 TlsContext::~TlsContext() {
   SSL_CTX_free(ctx_);

@@ -7,7 +7,9 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <new>
 
+#include "net/tls/ktls.hpp"
 #include "net/tls/tls_context.hpp"
 
 namespace rs::net::tls {
@@ -38,19 +40,53 @@ int bio_create(BIO* bio) {
   return 1;
 }
 
+struct OurBio {
+  int type;  // tells our BIOs from others (TlsSession::of)
+  BIO_METHOD* method;
+};
+
 // Made once, for every thread (a function-local static is initialised once, safely).
-BIO_METHOD* bio_method() {
-  static BIO_METHOD* const method = [] {
-    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "ringserve");
+const OurBio& our_bio() {
+  static const OurBio bio = [] {
+    const int type = BIO_get_new_index() | BIO_TYPE_SOURCE_SINK;
+    BIO_METHOD* m = BIO_meth_new(type, "ringserve");
     if (m != nullptr) {
       BIO_meth_set_write(m, bio_write);
       BIO_meth_set_read(m, bio_read);
       BIO_meth_set_ctrl(m, bio_ctrl);
       BIO_meth_set_create(m, bio_create);
     }
-    return m;
+    return OurBio{type, m};
   }();
-  return method;
+  return bio;
+}
+
+// kTLS: a session's sending secret from the moment the handshake derives it until it goes to the
+// kernel, and how many records OpenSSL has sealed under it since (the kernel's first record
+// sequence number). On the heap, and only then, so no other session pays for it.
+struct KeptTxSecret {
+  std::uint8_t secret[ktls::kMaxSecretBytes];
+  std::size_t size;
+  std::uint64_t records;
+  bool key_updated;  // OpenSSL moved to new sending keys: these are spent
+};
+
+int kept_secret_index() {
+  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
+// Every record OpenSSL writes passes here, header first (SSL3_RT_HEADER), while a secret is kept.
+void count_records(int write_p, int /*version*/, int content_type, const void* buf, std::size_t len,
+                   SSL* /*ssl*/, void* arg) {
+  if (write_p == 0) return;
+  auto* kept = static_cast<KeptTxSecret*>(arg);
+  if (content_type == SSL3_RT_HEADER) {
+    ++kept->records;
+  } else if (content_type == SSL3_RT_HANDSHAKE && len > 0 &&
+             static_cast<const unsigned char*>(buf)[0] == SSL3_MT_KEY_UPDATE) {
+    kept->key_updated = true;
+  }
 }
 
 // A request line starts with a method: upper-case letters. A TLS record starts with its type
@@ -64,7 +100,7 @@ bool looks_like_plain_http(std::span<const std::byte> bytes) {
 
 TlsSession::TlsSession(SSL_CTX* ctx, core::ChunkPool& chunks, std::byte* scratch)
     : wire_(chunks), scratch_(scratch) {
-  BIO_METHOD* method = bio_method();
+  BIO_METHOD* method = our_bio().method;
   if (method == nullptr) return;
   SSL* ssl = SSL_new(ctx);
   if (ssl == nullptr) return;
@@ -80,7 +116,14 @@ TlsSession::TlsSession(SSL_CTX* ctx, core::ChunkPool& chunks, std::byte* scratch
 }
 
 TlsSession::~TlsSession() {
+  drop_kept_tx_secret();
   if (ssl_ != nullptr) SSL_free(ssl_);
+}
+
+TlsSession* TlsSession::of(const SSL* ssl) {
+  BIO* bio = SSL_get_wbio(ssl);
+  if (bio == nullptr || BIO_method_type(bio) != our_bio().type) return nullptr;
+  return static_cast<TlsSession*>(BIO_get_data(bio));
 }
 
 bool TlsSession::resumed() const {
@@ -96,6 +139,18 @@ int TlsSession::bio_read(char* out, int len) {
 }
 
 int TlsSession::bio_write(const char* data, int len) {
+  if (kernel_tls()) {
+    // OpenSSL's sending keys and sequence are stale: the kernel has sealed records since. What
+    // it wrote would reuse the kernel's nonces, so it is dropped, never sent, and the session
+    // fails: the connection closes rather than corrupt the stream. (An alert for a record that
+    // failed SSL_read comes here; fail() then gives OpenSSL's reason.)
+    if (!failed()) {
+      flags_ |= kFailed;
+      std::snprintf(failure_, sizeof(failure_),
+                    "a record to send, but the kernel holds the sending keys (kTLS)");
+    }
+    return len;
+  }
   wire_.append(std::as_bytes(std::span(data, static_cast<std::size_t>(len))));
   return len;
 }
@@ -154,16 +209,28 @@ TlsSession::Step TlsSession::receive(std::span<const std::byte> ciphertext,
     if (error == SSL_ERROR_WANT_READ) break;
     if (error == SSL_ERROR_ZERO_RETURN) {
       source_ = {};
-      return Step::kPeerClosed;
+      return failed() ? Step::kFailed : Step::kPeerClosed;
     }
     return fail(n, error);
   }
   source_ = {};
-  return Step::kOpen;
+  // kTLS: a peer's KeyUpdate that asks for ours (OpenSSL would send it before its next record)
+  // cannot be answered, as the kernel holds the sending keys: the connection is closed rather
+  // than go on under keys the peer asked us to retire.
+  if (kernel_tls() && !failed() && SSL_get_key_update_type(ssl_) != SSL_KEY_UPDATE_NONE) {
+    flags_ |= kFailed;
+    std::snprintf(failure_, sizeof(failure_),
+                  "the peer asked for a key update, but the kernel holds the sending keys (kTLS)");
+  }
+  return failed() ? Step::kFailed : Step::kOpen;  // failed: under kTLS, above or in bio_write()
 }
 
 bool TlsSession::seal(core::BufferChain& plain) {
   if (failed() || !established()) return false;
+  if (kernel_tls()) {
+    wire_.splice_back(plain);  // the kernel makes the records as it sends
+    return true;
+  }
   while (!plain.empty()) {
     // A record's plaintext in one piece: straight from a chunk that holds a whole record (or
     // all that is left), else gathered from several.
@@ -188,9 +255,56 @@ bool TlsSession::seal(core::BufferChain& plain) {
 void TlsSession::close_notify() {
   if (failed() || !established() || close_notify_sent()) return;
   flags_ |= kCloseNotifySent;
+  if (kernel_tls()) return;  // the kernel seals it (ktls::send_close_notify)
   ERR_clear_error();
   SSL_shutdown(ssl_);  // writes the alert to wire(); the peer's answer is not waited for
   ERR_clear_error();
+}
+
+void TlsSession::keep_tx_secret(std::span<const std::uint8_t> secret) {
+  if ((flags_ & (kKeptTxSecret | kKernelTls)) != 0 || secret.size() > ktls::kMaxSecretBytes) return;
+  auto* kept = new (std::nothrow) KeptTxSecret{};
+  if (kept == nullptr) return;  // no kTLS for this connection: it seals in user space
+  std::memcpy(kept->secret, secret.data(), secret.size());
+  kept->size = secret.size();
+  if (SSL_set_ex_data(ssl_, kept_secret_index(), kept) != 1) {
+    OPENSSL_cleanse(kept, sizeof(*kept));
+    delete kept;
+    return;
+  }
+  flags_ |= kKeptTxSecret;
+  // OpenSSL logs the secret right after it sealed the last record under the handshake keys (the
+  // server's Finished): every record from here is sealed under this secret.
+  SSL_set_msg_callback(ssl_, count_records);
+  SSL_set_msg_callback_arg(ssl_, kept);
+}
+
+void TlsSession::drop_kept_tx_secret() {
+  if ((flags_ & kKeptTxSecret) == 0) return;
+  flags_ &= static_cast<std::uint8_t>(~kKeptTxSecret);
+  auto* kept = static_cast<KeptTxSecret*>(SSL_get_ex_data(ssl_, kept_secret_index()));
+  SSL_set_ex_data(ssl_, kept_secret_index(), nullptr);
+  SSL_set_msg_callback(ssl_, nullptr);  // nothing more to count: no cost per record from here
+  SSL_set_msg_callback_arg(ssl_, nullptr);
+  if (kept != nullptr) {
+    OPENSSL_cleanse(kept, sizeof(*kept));
+    delete kept;
+  }
+}
+
+bool TlsSession::export_tx_keys(ktls::TxKeys& keys) {
+  if ((flags_ & kKeptTxSecret) == 0) return false;
+  const auto* kept = static_cast<const KeptTxSecret*>(SSL_get_ex_data(ssl_, kept_secret_index()));
+  const SSL_CIPHER* cipher = SSL_get_current_cipher(ssl_);
+  // A key update made, or one the peer asked for and OpenSSL has yet to send: these keys are
+  // spent, or about to be.
+  const bool ok = kept != nullptr && !kept->key_updated &&
+                  SSL_get_key_update_type(ssl_) == SSL_KEY_UPDATE_NONE && cipher != nullptr &&
+                  SSL_version(ssl_) == TLS1_3_VERSION &&
+                  ktls::derive_tx_keys(SSL_CIPHER_get_protocol_id(cipher),
+                                       std::span(kept->secret, kept->size), kept->records, keys);
+  drop_kept_tx_secret();
+  return ok;
 }
 
 TlsSession* TlsEndpoint::open() {

@@ -8,6 +8,9 @@
 //
 // A turn's answers are sealed together, in records of up to 16 KiB, when the connection sends:
 // twenty pipelined answers of 150 bytes leave as one record in one send.
+//
+// With kTLS (net/tls/ktls.hpp) the kernel seals instead once the handshake's records have left:
+// the session exports its sending keys, and seal() hands the plaintext on as it is.
 #pragma once
 
 #include <cstddef>
@@ -26,6 +29,9 @@ using SSL_CTX = struct ssl_ctx_st;
 namespace rs::net::tls {
 
 class TlsContext;
+namespace ktls {
+struct TxKeys;
+}
 
 class TlsSession {
  public:
@@ -67,6 +73,30 @@ class TlsSession {
   // Closes a handshake that takes too long; the connection arms and handles it.
   core::Timer& handshake_timer() { return handshake_timer_; }
 
+  // --- kTLS (net/tls/ktls.hpp): the kernel seals the output ---
+  // The sending keys can go to the kernel now: the handshake is done, its TLS 1.3 sending secret
+  // was kept (the context logs it only when kTLS is in force), and every record OpenSSL sealed
+  // has left (wire() is empty), so the kernel's records follow them in order.
+  bool kernel_tls_due() const {
+    return (flags_ & (kEstablished | kFailed | kKeptTxSecret)) == (kEstablished | kKeptTxSecret) &&
+           wire_.empty();
+  }
+  // The sending keys, their record sequence the number of records OpenSSL sealed under them.
+  // False when they cannot be given: a suite the kernel is not given, or a key update made or
+  // asked for. The kept secret is wiped either way.
+  bool export_tx_keys(ktls::TxKeys& keys);
+  // The kernel took the keys. From now on seal() hands the plaintext over as it is, close_notify()
+  // only marks it sent (the connection has the kernel send it), and OpenSSL may send nothing more:
+  // a peer's request for a key update fails the session (receive()), as does any record OpenSSL
+  // would write, which could only be sealed with keys and a sequence the kernel now holds.
+  void use_kernel_tls() { flags_ |= kKernelTls; }
+  bool kernel_tls() const { return (flags_ & kKernelTls) != 0; }
+  // For the key log (ktls.cpp): the server's first application traffic secret, as the handshake
+  // derives it. From here the session counts the records sealed under it.
+  void keep_tx_secret(std::span<const std::uint8_t> secret);
+  // The session an SSL of ours belongs to; nullptr for any other SSL.
+  static TlsSession* of(const SSL* ssl);
+
   // For the BIO (tls_session.cpp).
   int bio_read(char* out, int len);
   int bio_write(const char* data, int len);
@@ -76,8 +106,13 @@ class TlsSession {
   static constexpr std::uint8_t kFailed = 2;
   static constexpr std::uint8_t kCloseNotifySent = 4;
   static constexpr std::uint8_t kReceivedBytes = 8;
+  // kTLS: the sending secret is kept (SSL ex data) until it goes to the kernel; then the kernel
+  // seals.
+  static constexpr std::uint8_t kKeptTxSecret = 16;
+  static constexpr std::uint8_t kKernelTls = 32;
 
   Step fail(int ssl_result, int error);
+  void drop_kept_tx_secret();
 
   SSL* ssl_ = nullptr;
   std::span<const std::byte> source_;  // the ciphertext being received, for the BIO's reads

@@ -44,7 +44,7 @@ void RingConnection::send_pending() {
   iovec iov[SendMsgs::kMaxIov];
   const std::size_t pieces = out.gather(iov, SendMsgs::kMaxIov);
   ZcSend* zc = nullptr;
-  if (const unsigned zc_min = poller_.ring().send_zc_min_bytes(); zc_min > 0) {
+  if (const unsigned zc_min = poller_.ring().send_zc_min_bytes(); zc_min > 0 && !kernel_tls()) {
     std::size_t bytes = 0;
     for (std::size_t i = 0; i < pieces; ++i)
       bytes += iov[i].iov_len;

@@ -173,7 +173,7 @@ TEST_F(TlsContextTest, GoodPairLoadsAndIsDescribed) {
   EXPECT_EQ(tls->config().cert_file, files_.cert);
   const std::string& text = tls->describe();
   constexpr std::string_view kShape =
-      "TLS 1.2+ (CN=localhost, ECDSA P-256, valid until ####-##-##)";
+      "TLS 1.2+ (CN=localhost, ECDSA P-256, valid until ####-##-##), tickets rotated every 3600s";
   EXPECT_TRUE(text.size() == kShape.size() && has_shape(text, kShape)) << text;
 }
 
@@ -332,7 +332,8 @@ TEST_F(TlsContextTest, ContextSetsTheHardeningOptionsAndNoSessionCache) {
   EXPECT_NE(options & SSL_OP_NO_RENEGOTIATION, 0u);
   EXPECT_NE(options & SSL_OP_NO_COMPRESSION, 0u);
   EXPECT_NE(options & SSL_OP_CIPHER_SERVER_PREFERENCE, 0u);
-  EXPECT_EQ(options & SSL_OP_NO_TICKET, 0u);  // resumption rides on tickets
+  EXPECT_EQ(options & SSL_OP_NO_TICKET, 0u);         // resumption rides on tickets
+  EXPECT_EQ(SSL_CTX_get_timeout(tls->ctx()), 3600);  // a ticket lives one rotation period
   EXPECT_NE(SSL_get_mode(ssl.get()) & SSL_MODE_RELEASE_BUFFERS, 0u);
   EXPECT_EQ(SSL_CTX_get_session_cache_mode(tls->ctx()), SSL_SESS_CACHE_OFF);
   EXPECT_EQ(SSL_CTX_get_min_proto_version(tls->ctx()), TLS1_2_VERSION);

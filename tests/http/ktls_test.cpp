@@ -1,0 +1,229 @@
+// kTLS in process, on every backend, with an OpenSSL client over a real loopback socket. Where
+// the kernel has no TLS (ktls::probe_kernel() says why), kTLS forced on falls back for each
+// connection and HTTPS is served as without it; where it has, the kernel seals the answers of
+// every TLS 1.3 suite (a large body, pipelined answers, close_notify too), zero-copy sends stay
+// off, and a client's request for a key update closes the connection. Each of the two skips on
+// the other kind of kernel, saying why.
+#include <gtest/gtest.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "net/tls/ktls.hpp"
+#include "net/tls/tls_context.hpp"
+#include "tests/support/server_fixture.hpp"
+#include "tests/support/tls_files.hpp"
+
+namespace rs::test {
+namespace {
+
+// A blocking TLS client on one connection (receives are bounded, so a lost answer fails the test
+// instead of hanging it).
+class Client {
+ public:
+  // version: the only TLS version offered; suite: the only TLS 1.3 suite (nullptr: OpenSSL's).
+  Client(int fd, const std::string& ca_file, int version, const char* suite) {
+    bound_receives(fd);
+    ctx_.reset(SSL_CTX_new(TLS_client_method()));
+    SSL_CTX_load_verify_locations(ctx_.get(), ca_file.c_str(), nullptr);
+    SSL_CTX_set_verify(ctx_.get(), SSL_VERIFY_PEER, nullptr);
+    SSL_CTX_set_min_proto_version(ctx_.get(), version);
+    SSL_CTX_set_max_proto_version(ctx_.get(), version);
+    if (suite != nullptr) SSL_CTX_set_ciphersuites(ctx_.get(), suite);
+    ssl_.reset(SSL_new(ctx_.get()));
+    SSL_set_fd(ssl_.get(), fd);
+    SSL_set_tlsext_host_name(ssl_.get(), "localhost");
+    SSL_set1_host(ssl_.get(), "localhost");
+  }
+
+  bool handshake() { return SSL_connect(ssl_.get()) == 1; }
+  bool send(std::string_view text) {
+    return SSL_write(ssl_.get(), text.data(), static_cast<int>(text.size())) ==
+           static_cast<int>(text.size());
+  }
+  // One answer with a Content-Length body: its status (-1 when the stream ended or failed
+  // first), its body in `body`.
+  int answer(std::string* body = nullptr) {
+    std::size_t end;
+    while ((end = pending_.find("\r\n\r\n")) == std::string::npos) {
+      if (!read_more()) return -1;
+    }
+    const std::string head = pending_.substr(0, end);
+    const auto at = head.find("Content-Length: ");
+    const std::size_t length = at == std::string::npos ? 0 : std::stoul(head.substr(at + 16));
+    while (pending_.size() < end + 4 + length) {
+      if (!read_more()) return -1;
+    }
+    if (body != nullptr) *body = pending_.substr(end + 4, length);
+    pending_.erase(0, end + 4 + length);
+    return std::stoi(head.substr(9, 3));
+  }
+  // The server ended the stream with close_notify (not only a FIN or a reset).
+  bool closed_with_notify() {
+    char c;
+    const int got = SSL_read(ssl_.get(), &c, 1);
+    return got == 0 && SSL_get_error(ssl_.get(), got) == SSL_ERROR_ZERO_RETURN;
+  }
+  SSL* ssl() { return ssl_.get(); }
+
+ private:
+  bool read_more() {
+    char buffer[16384];
+    const int got = SSL_read(ssl_.get(), buffer, sizeof(buffer));
+    if (got <= 0) return false;
+    pending_.append(buffer, static_cast<std::size_t>(got));
+    return true;
+  }
+
+  struct CtxFree {
+    void operator()(SSL_CTX* c) const { SSL_CTX_free(c); }
+  };
+  struct SslFree {
+    void operator()(SSL* s) const { SSL_free(s); }
+  };
+  std::unique_ptr<SSL_CTX, CtxFree> ctx_;
+  std::unique_ptr<SSL, SslFree> ssl_;
+  std::string pending_;
+};
+
+constexpr char kGetAndClose[] = "GET /plaintext HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+constexpr const char* kSuites[] = {"TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384",
+                                   "TLS_CHACHA20_POLY1305_SHA256"};
+
+class KtlsServer : public ServerFixture {
+ protected:
+  // kTLS on, as the start-up probe turns it on (here whatever the kernel has); on uring,
+  // zero-copy sends for anything from 1 KiB, which kTLS connections must not use.
+  void start_ktls() {
+    net::tls::TlsConfig config;
+    config.cert_file = files_.cert;
+    config.key_file = files_.key;
+    config.ktls = true;
+    auto context = net::tls::TlsContext::load(config);
+    start([](http::HttpConfig& c) { c.limits.max_body_bytes = 4 << 20; },
+          [&](net::ServerConfig& s) {
+            s.tls = context;
+            s.ring.send_zc_min_bytes = 1024;
+          });
+  }
+  std::unique_ptr<Client> client(int version = TLS1_3_VERSION, const char* suite = nullptr) {
+    auto c = std::make_unique<Client>(connect(), files_.cert, version, suite);
+    EXPECT_TRUE(c->handshake()) << ERR_error_string(ERR_get_error(), nullptr);
+    return c;
+  }
+  // Keep-alive, twenty pipelined answers, a 3 MB body echoed, /metrics, and a close with
+  // close_notify: all answered whole.
+  void expect_served(Client& c) {
+    std::string body;
+    ASSERT_TRUE(c.send(kGetPlaintext));
+    ASSERT_EQ(c.answer(&body), 200);
+    EXPECT_EQ(body, "Hello, World!");
+    std::string burst;
+    for (int i = 0; i < 20; ++i)
+      burst += kGetPlaintext;
+    ASSERT_TRUE(c.send(burst));
+    for (int i = 0; i < 20; ++i) {
+      ASSERT_EQ(c.answer(&body), 200) << "answer " << i;
+      EXPECT_EQ(body, "Hello, World!");
+    }
+    std::string payload(3 << 20, '\0');
+    for (std::size_t i = 0; i < payload.size(); ++i)
+      payload[i] = static_cast<char>('a' + (i * 7 + i / 4096) % 26);
+    ASSERT_TRUE(c.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: " +
+                       std::to_string(payload.size()) + "\r\n\r\n"));
+    for (std::size_t at = 0; at < payload.size(); at += 65536)
+      ASSERT_TRUE(c.send(std::string_view(payload).substr(at, 65536)));
+    ASSERT_EQ(c.answer(&body), 200);
+    EXPECT_TRUE(body == payload) << "echoed " << body.size() << " bytes";
+    ASSERT_TRUE(c.send("GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"));
+    ASSERT_EQ(c.answer(&metrics_), 200);
+    EXPECT_TRUE(c.closed_with_notify()) << "the server's last bytes are its close_notify";
+  }
+
+  TlsFiles files_;
+  std::string metrics_;  // the last /metrics answer of expect_served()
+};
+
+// On a kernel without TLS (this one, and so CI), each TLS 1.3 connection tries, is refused, and
+// is served with OpenSSL sealing as if kTLS were off.
+TEST_P(KtlsServer, ConnectionsFallBackToUserSpaceWhereTheKernelHasNoTls) {
+  const net::tls::ktls::Probe probe = net::tls::ktls::probe_kernel();
+  if (probe.available) GTEST_SKIP() << "the kernel has TLS here: no connection falls back";
+  start_ktls();
+  auto c = client();
+  const std::int64_t zero_copies = counter("send_zc");
+  expect_served(*c);
+  if (server_->in_force("send zc >= 1024 B")) {
+    EXPECT_GT(counter("send_zc"), zero_copies) << "sealed in user space: zero copy as usual";
+  }
+  EXPECT_EQ(counter("tls_ktls_fallbacks"), 1);
+  EXPECT_EQ(counter("tls_ktls_connections"), 0);
+  EXPECT_NE(metrics_.find("ringserve_tls_ktls_fallbacks_total 1\n"), std::string::npos) << metrics_;
+  EXPECT_NE(metrics_.find("ringserve_tls_ktls_connections_total 0\n"), std::string::npos);
+  // TLS 1.2 never tries (its keys stay in user space): not a fallback.
+  auto old = client(TLS1_2_VERSION);
+  ASSERT_TRUE(old->send(kGetAndClose));
+  EXPECT_EQ(old->answer(), 200);
+  EXPECT_TRUE(old->closed_with_notify());
+  EXPECT_EQ(counter("tls_ktls_fallbacks"), 1);
+  EXPECT_TRUE(expect_pools_returned());
+}
+
+// Where the kernel has TLS, it seals the answers of every TLS 1.3 suite.
+TEST_P(KtlsServer, KernelSealsTheAnswersOfEveryTls13Suite) {
+  const net::tls::ktls::Probe probe = net::tls::ktls::probe_kernel();
+  if (!probe.available) GTEST_SKIP() << probe.reason;
+  start_ktls();
+  int served = 0;
+  for (const char* suite : kSuites) {
+    SCOPED_TRACE(suite);
+    auto c = client(TLS1_3_VERSION, suite);
+    // The handshake's flights are OpenSSL's, and may go zero-copy; the keys go to the kernel
+    // with the first answer.
+    ASSERT_TRUE(c->send(kGetPlaintext));
+    ASSERT_EQ(c->answer(), 200);
+    const std::int64_t zero_copies = counter("send_zc");
+    expect_served(*c);
+    EXPECT_EQ(counter("send_zc"), zero_copies) << "no zero-copy send once the kernel seals";
+    ++served;
+    EXPECT_EQ(counter("tls_ktls_connections"), served);
+  }
+  EXPECT_EQ(counter("tls_ktls_fallbacks"), 0);
+  EXPECT_EQ(counter("tls_record_errors"), 0);
+  // TLS 1.2 stays in user space.
+  auto old = client(TLS1_2_VERSION);
+  ASSERT_TRUE(old->send(kGetAndClose));
+  EXPECT_EQ(old->answer(), 200);
+  EXPECT_TRUE(old->closed_with_notify());
+  EXPECT_EQ(counter("tls_ktls_connections"), served);
+  EXPECT_TRUE(expect_pools_returned());
+}
+
+// The client's own key update is followed (the receiving side is OpenSSL's); a request for ours
+// cannot be met, as the kernel holds our keys: the connection is closed, never corrupted.
+TEST_P(KtlsServer, AKeyUpdateRequestClosesAKtlsConnection) {
+  const net::tls::ktls::Probe probe = net::tls::ktls::probe_kernel();
+  if (!probe.available) GTEST_SKIP() << probe.reason;
+  start_ktls();
+  auto c = client();
+  ASSERT_TRUE(c->send(kGetPlaintext));
+  ASSERT_EQ(c->answer(), 200);
+  ASSERT_EQ(counter("tls_ktls_connections"), 1);
+  ASSERT_EQ(SSL_key_update(c->ssl(), SSL_KEY_UPDATE_NOT_REQUESTED), 1);
+  ASSERT_TRUE(c->send(kGetPlaintext));
+  ASSERT_EQ(c->answer(), 200) << "served on after the client's own key update";
+  ASSERT_EQ(SSL_key_update(c->ssl(), SSL_KEY_UPDATE_REQUESTED), 1);
+  ASSERT_TRUE(c->send(kGetPlaintext));
+  EXPECT_EQ(c->answer(), -1) << "closed, not answered under keys the client asked to retire";
+  EXPECT_TRUE(wait_until([&] { return counter("tls_record_errors") == 1; }));
+  EXPECT_TRUE(expect_pools_returned());
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, KtlsServer, ::testing::ValuesIn(all_backends()),
+                         [](const auto& info) { return backend_name(info.param); });
+
+}  // namespace
+}  // namespace rs::test

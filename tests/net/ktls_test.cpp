@@ -1,0 +1,371 @@
+// kTLS without the kernel: the sending keys a TlsSession exports after a TLS 1.3 handshake over
+// memory must open the next record OpenSSL seals, for each suite the kernel is given (the record
+// decrypted here with EVP, as the kernel would seal it: nonce = IV XOR sequence, the record
+// header as additional data). And what a session does once the kernel holds its keys: plaintext
+// out as it is, no close_notify of its own, a peer's KeyUpdate request fails it. The kernel's
+// side (setsockopt, records on a socket) is tests/http/ktls_test.cpp's, where the kernel has it.
+#include "net/tls/ktls.hpp"
+
+#include <gtest/gtest.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "net/tls/tls_context.hpp"
+#include "net/tls/tls_session.hpp"
+#include "tests/support/tls_files.hpp"
+
+namespace rs::net::tls {
+namespace {
+
+using Step = TlsSession::Step;
+
+std::string text(const core::BufferChain& chain) {
+  std::string out(chain.size(), '\0');
+  chain.copy_out(0, std::as_writable_bytes(std::span(out)));
+  return out;
+}
+
+// The length of the record that starts `bytes` (header included), or 0 when none is whole.
+std::size_t record_length(std::string_view bytes) {
+  if (bytes.size() < 5) return 0;
+  const std::size_t n =
+      5 + ((static_cast<unsigned char>(bytes[3]) << 8) | static_cast<unsigned char>(bytes[4]));
+  return n <= bytes.size() ? n : 0;
+}
+
+int count_records(std::string_view bytes) {
+  int n = 0;
+  for (std::size_t len; (len = record_length(bytes)) != 0; bytes.remove_prefix(len))
+    ++n;
+  return n;
+}
+
+// Opens one TLS 1.3 record as the kernel would have sealed it with `keys`, `later` records after
+// their first sequence number (RFC 8446 §5.2-5.3): the plaintext, or nullopt when it does not
+// open or is not application data.
+std::optional<std::string> open_record(const ktls::TxKeys& keys, std::string_view record,
+                                       std::uint64_t later = 0) {
+  constexpr std::size_t kTag = 16;
+  if (record.size() < 5 + kTag + 1 || record[0] != 23) return std::nullopt;
+  const EVP_CIPHER* cipher = nullptr;
+  const unsigned char* key = nullptr;
+  const unsigned char* rec_seq = nullptr;
+  unsigned char nonce[12];
+  switch (keys.info.cipher_type) {
+    case TLS_CIPHER_AES_GCM_128:
+      cipher = EVP_aes_128_gcm();
+      key = keys.aes_gcm_128.key;
+      std::memcpy(nonce, keys.aes_gcm_128.salt, 4);
+      std::memcpy(nonce + 4, keys.aes_gcm_128.iv, 8);
+      rec_seq = keys.aes_gcm_128.rec_seq;
+      break;
+    case TLS_CIPHER_AES_GCM_256:
+      cipher = EVP_aes_256_gcm();
+      key = keys.aes_gcm_256.key;
+      std::memcpy(nonce, keys.aes_gcm_256.salt, 4);
+      std::memcpy(nonce + 4, keys.aes_gcm_256.iv, 8);
+      rec_seq = keys.aes_gcm_256.rec_seq;
+      break;
+    case TLS_CIPHER_CHACHA20_POLY1305:
+      cipher = EVP_chacha20_poly1305();
+      key = keys.chacha20_poly1305.key;
+      std::memcpy(nonce, keys.chacha20_poly1305.iv, 12);
+      rec_seq = keys.chacha20_poly1305.rec_seq;
+      break;
+    default:
+      return std::nullopt;
+  }
+  // The sequence number, big-endian, plus `later`, XORed into the nonce's last 8 bytes.
+  std::uint64_t seq = 0;
+  for (int i = 0; i < 8; ++i)
+    seq = (seq << 8) | rec_seq[i];
+  seq += later;
+  for (int i = 0; i < 8; ++i)
+    nonce[4 + i] ^= static_cast<unsigned char>(seq >> (8 * (7 - i)));
+
+  const auto* bytes = reinterpret_cast<const unsigned char*>(record.data());
+  const std::size_t body = record.size() - 5 - kTag;
+  std::string out(body, '\0');
+  auto* into = reinterpret_cast<unsigned char*>(out.data());
+  EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
+  int len = 0;
+  int last = 0;
+  const bool ok =
+      ctx != nullptr && EVP_DecryptInit_ex(ctx, cipher, nullptr, nullptr, nullptr) == 1 &&
+      EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_IVLEN, sizeof(nonce), nullptr) == 1 &&
+      EVP_DecryptInit_ex(ctx, nullptr, nullptr, key, nonce) == 1 &&
+      EVP_DecryptUpdate(ctx, nullptr, &len, bytes, 5) == 1 &&  // the header: additional data
+      EVP_DecryptUpdate(ctx, into, &len, bytes + 5, static_cast<int>(body)) == 1 &&
+      EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, kTag,
+                          const_cast<unsigned char*>(bytes + 5 + body)) == 1 &&
+      EVP_DecryptFinal_ex(ctx, into + len, &last) == 1;
+  EVP_CIPHER_CTX_free(ctx);
+  if (!ok) return std::nullopt;
+  // TLSInnerPlaintext: the content, its type, then zeros.
+  while (!out.empty() && out.back() == '\0')
+    out.pop_back();
+  if (out.empty() || out.back() != 23) return std::nullopt;
+  out.pop_back();
+  return out;
+}
+
+class KtlsSession : public ::testing::Test {
+ protected:
+  // A session whose context logs the sending secret (kTLS in force), and a client of `version`
+  // offering only `suite` (TLS 1.3) or the server's defaults.
+  void open(int version = TLS1_3_VERSION, const char* suite = nullptr, bool ktls = true) {
+    TlsConfig config;
+    config.cert_file = files_.cert;
+    config.key_file = files_.key;
+    config.ktls = ktls;
+    if (suite != nullptr) config.ciphersuites = suite;
+    context_ = TlsContext::load(config);
+    session_ = std::make_unique<TlsSession>(context_->ctx(), chunks_, scratch_.data());
+    ASSERT_TRUE(session_->ok());
+    client_ctx_ = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_load_verify_locations(client_ctx_, files_.cert.c_str(), nullptr);
+    SSL_CTX_set_verify(client_ctx_, SSL_VERIFY_PEER, nullptr);
+    SSL_CTX_set_min_proto_version(client_ctx_, version);
+    SSL_CTX_set_max_proto_version(client_ctx_, version);
+    if (suite != nullptr) SSL_CTX_set_ciphersuites(client_ctx_, suite);
+    client_ = SSL_new(client_ctx_);
+    BIO* inner = nullptr;
+    BIO_new_bio_pair(&inner, 1 << 20, &network_, 1 << 20);
+    SSL_set_bio(client_, inner, inner);
+    SSL_set_tlsext_host_name(client_, "localhost");
+    SSL_set_connect_state(client_);
+  }
+  void TearDown() override {
+    session_.reset();
+    SSL_free(client_);
+    BIO_free(network_);
+    SSL_CTX_free(client_ctx_);
+  }
+
+  std::string from_client() {
+    std::string out;
+    char buffer[4096];
+    for (int n; (n = BIO_read(network_, buffer, sizeof(buffer))) > 0;)
+      out.append(buffer, static_cast<std::size_t>(n));
+    return out;
+  }
+  // The session's ciphertext, taken from its wire() (as a send would) and handed to the client.
+  std::string to_client() {
+    std::string bytes = text(session_->wire());
+    session_->wire().consume(bytes.size());
+    if (!bytes.empty()) BIO_write(network_, bytes.data(), static_cast<int>(bytes.size()));
+    return bytes;
+  }
+  Step receive(const std::string& bytes) {
+    return session_->receive(std::as_bytes(std::span(bytes.data(), bytes.size())), plain_);
+  }
+  // The handshake; returns how many records the server sent after its own Finished (the
+  // session tickets, under the application keys).
+  int handshake() {
+    int after_finished = 0;
+    for (int i = 0; i < 10 && !session_->established(); ++i) {
+      SSL_do_handshake(client_);
+      const Step step = receive(from_client());
+      EXPECT_TRUE(step == Step::kHandshaking || step == Step::kOpen) << session_->failure();
+      if (session_->established()) after_finished = count_records(text(session_->wire()));
+      to_client();
+    }
+    EXPECT_EQ(SSL_do_handshake(client_), 1);
+    EXPECT_TRUE(session_->established());
+    return after_finished;
+  }
+  std::string client_read() {
+    std::string out;
+    char buffer[16384];
+    for (int n; (n = SSL_read(client_, buffer, sizeof(buffer))) > 0;)
+      out.append(buffer, static_cast<std::size_t>(n));
+    return out;
+  }
+  // seal() of `plain`: what it leaves in wire() (taken, and handed to the client).
+  std::string seal(const std::string& plain) {
+    core::BufferChain out(chunks_);
+    out.append(plain);
+    EXPECT_TRUE(session_->seal(out)) << session_->failure();
+    EXPECT_TRUE(out.empty());
+    return to_client();
+  }
+  // The client asks for a key update, and sends a byte under its new keys.
+  void client_key_update(int type) {
+    ASSERT_EQ(SSL_key_update(client_, type), 1);
+    ASSERT_EQ(SSL_write(client_, "k", 1), 1);
+  }
+
+  test::TlsFiles files_;
+  std::shared_ptr<const TlsContext> context_;
+  core::ChunkPool chunks_{16384, 8};
+  std::vector<std::byte> scratch_ = std::vector<std::byte>(TlsSession::kRecordBytes);
+  std::unique_ptr<TlsSession> session_;
+  core::BufferChain plain_{chunks_};
+  SSL_CTX* client_ctx_ = nullptr;
+  SSL* client_ = nullptr;
+  BIO* network_ = nullptr;
+};
+
+struct SuiteCase {
+  const char* name;
+  std::uint16_t cipher;  // linux/tls.h
+};
+
+class KtlsKeys : public KtlsSession, public ::testing::WithParamInterface<SuiteCase> {};
+
+// After the tickets and an answer OpenSSL sealed, the exported keys (at the sequence number that
+// follows them) open the next record OpenSSL seals, and only at that number.
+TEST_P(KtlsKeys, ExportedKeysOpenTheNextRecordOpenSslSeals) {
+  open(TLS1_3_VERSION, GetParam().name);
+  const int tickets = handshake();
+  EXPECT_GE(tickets, 1) << "TLS 1.3 tickets come after the server's Finished";
+  // A request, and an answer OpenSSL seals before the keys go: it counts too.
+  ASSERT_EQ(SSL_write(client_, "GET", 3), 3);
+  ASSERT_EQ(receive(from_client()), Step::kOpen);
+  ASSERT_EQ(count_records(seal("first answer")), 1);
+  EXPECT_EQ(client_read(), "first answer");
+
+  ASSERT_TRUE(session_->kernel_tls_due()) << "established, the secret kept, nothing in flight";
+  ktls::TxKeys keys;
+  ASSERT_TRUE(session_->export_tx_keys(keys));
+  EXPECT_FALSE(session_->kernel_tls_due()) << "the secret is wiped once exported";
+  EXPECT_EQ(keys.info.version, TLS_1_3_VERSION);
+  EXPECT_EQ(keys.info.cipher_type, GetParam().cipher);
+  const unsigned char* rec_seq =
+      keys.info.cipher_type == TLS_CIPHER_AES_GCM_128   ? keys.aes_gcm_128.rec_seq
+      : keys.info.cipher_type == TLS_CIPHER_AES_GCM_256 ? keys.aes_gcm_256.rec_seq
+                                                        : keys.chacha20_poly1305.rec_seq;
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(rec_seq), 7), std::string(7, '\0'));
+  EXPECT_EQ(static_cast<int>(rec_seq[7]), tickets + 1) << "the tickets and the first answer";
+
+  // OpenSSL seals one more: the exported keys open it, as the kernel's first record would be.
+  const std::string payload = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+  const std::string record = seal(payload);
+  ASSERT_EQ(count_records(record), 1);
+  EXPECT_EQ(open_record(keys, record), payload);
+  EXPECT_EQ(open_record(keys, record, 1), std::nullopt) << "one sequence number later";
+  EXPECT_EQ(client_read(), payload);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Suites, KtlsKeys,
+    ::testing::Values(SuiteCase{"TLS_AES_128_GCM_SHA256", TLS_CIPHER_AES_GCM_128},
+                      SuiteCase{"TLS_AES_256_GCM_SHA384", TLS_CIPHER_AES_GCM_256},
+                      SuiteCase{"TLS_CHACHA20_POLY1305_SHA256", TLS_CIPHER_CHACHA20_POLY1305}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+// TLS 1.2 stays in user space (net/tls/ktls.hpp): no secret is kept, nothing is exported.
+TEST_F(KtlsSession, Tls12KeepsNoSecret) {
+  open(TLS1_2_VERSION);
+  handshake();
+  EXPECT_FALSE(session_->kernel_tls_due());
+  ktls::TxKeys keys;
+  EXPECT_FALSE(session_->export_tx_keys(keys));
+}
+
+// With kTLS off the context has no key log at all: a handshake costs nothing more.
+TEST_F(KtlsSession, KtlsOffLogsNoSecrets) {
+  open(TLS1_3_VERSION, nullptr, false);
+  EXPECT_EQ(SSL_CTX_get_keylog_callback(context_->ctx()), nullptr);
+  handshake();
+  EXPECT_FALSE(session_->kernel_tls_due());
+}
+
+// A key update the peer asked for before the keys could go: OpenSSL owes its own, so the keys
+// are not exported (they are about to be spent), and it sends it with its next record.
+TEST_F(KtlsSession, KeyUpdateAskedForBeforeTheExportKeepsTheKeysHere) {
+  open();
+  handshake();
+  client_key_update(SSL_KEY_UPDATE_REQUESTED);
+  ASSERT_EQ(receive(from_client()), Step::kOpen) << session_->failure();
+  ktls::TxKeys keys;
+  EXPECT_FALSE(session_->export_tx_keys(keys));
+  seal("still served");  // by OpenSSL: its KeyUpdate, then the answer under its new keys
+  EXPECT_EQ(client_read(), "still served");
+}
+
+// The same once OpenSSL has sent its KeyUpdate (with an answer sealed before the export): the
+// secret kept is spent, and none is exported.
+TEST_F(KtlsSession, KeyUpdateMadeBeforeTheExportSpendsTheKeys) {
+  open();
+  handshake();
+  client_key_update(SSL_KEY_UPDATE_REQUESTED);
+  ASSERT_EQ(receive(from_client()), Step::kOpen) << session_->failure();
+  seal("answer");
+  EXPECT_EQ(client_read(), "answer");
+  ktls::TxKeys keys;
+  EXPECT_FALSE(session_->export_tx_keys(keys));
+}
+
+// Once the kernel holds the keys: output leaves as plaintext, close_notify is left to the
+// kernel, the client's own key updates are followed, and a request for ours fails the session
+// without a byte of OpenSSL's reaching the wire.
+TEST_F(KtlsSession, OnceTheKernelHoldsTheKeys) {
+  open();
+  handshake();
+  ktls::TxKeys keys;
+  ASSERT_TRUE(session_->export_tx_keys(keys));
+  session_->use_kernel_tls();
+  EXPECT_TRUE(session_->kernel_tls());
+
+  core::BufferChain out(chunks_);
+  out.append(std::string_view("plain answer"));
+  ASSERT_TRUE(session_->seal(out));
+  EXPECT_TRUE(out.empty());
+  EXPECT_EQ(to_client(), "plain answer") << "handed over as it is: the kernel seals";
+
+  client_key_update(SSL_KEY_UPDATE_NOT_REQUESTED);
+  EXPECT_EQ(receive(from_client()), Step::kOpen) << session_->failure();
+  EXPECT_EQ(text(plain_), "k") << "read under the client's new keys";
+  EXPECT_TRUE(session_->wire().empty());
+
+  client_key_update(SSL_KEY_UPDATE_REQUESTED);
+  EXPECT_EQ(receive(from_client()), Step::kFailed);
+  EXPECT_NE(std::string(session_->failure()).find("key update"), std::string::npos)
+      << session_->failure();
+  EXPECT_TRUE(session_->wire().empty()) << "OpenSSL's KeyUpdate is not sent";
+}
+
+TEST_F(KtlsSession, CloseNotifyIsLeftToTheKernel) {
+  open();
+  handshake();
+  ktls::TxKeys keys;
+  ASSERT_TRUE(session_->export_tx_keys(keys));
+  session_->use_kernel_tls();
+  session_->close_notify();
+  EXPECT_TRUE(session_->close_notify_sent());
+  EXPECT_TRUE(session_->wire().empty());
+}
+
+// The probe agrees with the kernel's list of ULPs: where it finds TLS, "tls" is registered (it
+// loaded); where the ULP was refused, it is not.
+TEST(KtlsProbe, SaysWhetherTheKernelHasTls) {
+  const ktls::Probe probe = ktls::probe_kernel();
+  std::string ulps;
+  if (FILE* f = std::fopen("/proc/sys/net/ipv4/tcp_available_ulp", "r")) {
+    char line[256] = {};
+    if (std::fgets(line, sizeof(line), f) != nullptr) ulps = line;
+    std::fclose(f);
+  }
+  if (probe.available) {
+    EXPECT_TRUE(probe.reason.empty()) << probe.reason;
+    EXPECT_NE(ulps.find("tls"), std::string::npos) << ulps;
+  } else {
+    EXPECT_NE(probe.reason.find("setsockopt"), std::string::npos) << probe.reason;
+    if (probe.reason.find("TCP_ULP") != std::string::npos) {
+      EXPECT_EQ(ulps.find("tls"), std::string::npos)
+          << "the kernel lists the TLS ULP, yet: " << probe.reason;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace rs::net::tls
