@@ -7,6 +7,9 @@ requests/s, latency p50/p99, the server's CPU time per request (user and system,
 where perf is missing) and whether the server's own request count agrees with the client's.
 The report is a Markdown table plus PNG charts (gnuplot) and a JSON file with every cell.
 
+Its HTTPS part puts ringserve-http and nginx on the same certificate, TLS version and cipher
+(see HTTPS_LOADS); --https-only runs that part alone (perf/tls_bench.py does).
+
 Run it through scripts/bench.sh (quick by default, --full for the whole matrix).
 """
 
@@ -18,6 +21,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -70,6 +74,7 @@ class Server:
     def __init__(self, name, kind):
         self.name = name
         self.kind = kind  # "http" or "echo"
+        self.tls = False  # serves https (see TlsSetup)
         self.proc = None
         self.port = None
         self.pids = []
@@ -106,12 +111,14 @@ def end_process(proc):
 
 
 class Ringserve(Server):
-    def __init__(self, binary, backend, server_cpu, kind, label=None, extra_args=()):
+    def __init__(self, binary, backend, server_cpu, kind, label=None, extra_args=(), tls=None):
         super().__init__(label or backend, kind)
         self.binary = binary
         self.backend = backend
         self.server_cpu = server_cpu
-        self.extra_args = list(extra_args)
+        self.extra_args = list(extra_args) + (tls.ringserve_args() if tls else [])
+        self.tls = tls is not None
+        self.tls_counts = None
 
     def start(self):
         args = ["taskset", "-c", self.server_cpu, str(self.binary), "--port", "0",
@@ -130,6 +137,8 @@ class Ringserve(Server):
                 # What the server says it set up (buffers, ring mode, batched wait).
                 setup = re.search(r" (buffers=.*) allocator=", line)
                 self.setup = setup.group(1) if setup else line.strip()
+                ktls = re.search(r" ktls=(\S+(?: \([^)]*\))?)", line)
+                self.ktls = ktls.group(1) if ktls else None
                 self.pids = [self.proc.pid]
                 return
         raise RuntimeError(f"{self.binary.name} --backend {self.backend} did not start: "
@@ -145,8 +154,12 @@ class Ringserve(Server):
     def requests_served(self):
         if self.kind != "http":
             return None
-        body = http_get(self.port, "/metrics")
+        body = http_get(self.port, "/metrics", self.tls)
         m = re.search(r"^ringserve_http_requests_total (\d+)$", body or "", re.M)
+        # Full and resumed handshakes, from the same answer (whose own handshake is counted).
+        tls = [re.search(rf"^ringserve_tls_{k}_total (\d+)$", body or "", re.M)
+               for k in ("handshakes", "resumed")]
+        self.tls_counts = [int(t.group(1)) for t in tls] if self.tls and all(tls) else None
         return int(m.group(1)) if m else None
 
 
@@ -205,25 +218,45 @@ http {{
 """
 
 
+# With https: what ringserve serves (TLS 1.3 pinned, one suite, its key exchange groups), and
+# no resumption on either (see TlsSetup.ringserve_args).
+NGINX_TLS = """  ssl_protocols TLSv1.3;
+  ssl_conf_command Ciphersuites {suite};
+  ssl_ecdh_curve X25519:prime256v1:secp384r1;
+  ssl_certificate {cert};
+  ssl_certificate_key {key};
+  ssl_session_cache off;
+  ssl_session_tickets off;
+"""
+
+
 class Nginx(Server):
     """nginx from a generated config in a temporary directory: one worker, pinned like ours."""
 
-    def __init__(self, server_cpu):
+    def __init__(self, server_cpu, tls=None):
         super().__init__("nginx", "http")
         self.server_cpu = server_cpu
+        self.tls_setup = tls
+        self.tls = tls is not None
 
     def start(self):
         self.tmp = tempfile.mkdtemp(prefix="rs-nginx-")
         self.port = free_port()
         mask = "1" + "0" * int(self.server_cpu)  # CPU n as a bit mask
         conf = Path(self.tmp) / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(tmp=self.tmp, port=self.port, mask=mask))
+        text = NGINX_CONF.format(tmp=self.tmp, port=self.port, mask=mask)
+        if self.tls:
+            t = self.tls_setup
+            text = text.replace("  server {\n", NGINX_TLS.format(
+                suite=HTTPS_SUITE, cert=t.cert, key=t.key) + "  server {\n").replace(
+                    " reuseport backlog", " ssl reuseport backlog")
+        conf.write_text(text)
         self.proc = subprocess.Popen(
             ["taskset", "-c", self.server_cpu, "nginx", "-c", str(conf), "-p", self.tmp,
              "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         deadline = time.time() + 15
         while time.time() < deadline:
-            if http_get(self.port, "/nginx_status") is not None:
+            if http_get(self.port, "/nginx_status", self.tls) is not None:
                 break
             time.sleep(0.05)
         else:
@@ -236,25 +269,92 @@ class Nginx(Server):
     stop_signal = signal.SIGQUIT  # nginx's graceful stop
 
     def requests_served(self):
-        body = http_get(self.port, "/nginx_status")
+        body = http_get(self.port, "/nginx_status", self.tls)
         m = re.search(r"^\s*\d+\s+\d+\s+(\d+)\s*$", body or "", re.M)
         return int(m.group(1)) if m else None
 
 
-def http_get(port, path):
-    """The body of GET path on its own connection, or None."""
+def http_get(port, path, tls=False):
+    """The body of GET path on its own connection (over TLS with tls), or None."""
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+            s = raw
+            if tls:
+                context = ssl.create_default_context()
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+                s = context.wrap_socket(raw)
             s.sendall(f"GET {path} HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n".encode())
             data = b""
             while True:
-                chunk = s.recv(65536)
+                try:
+                    chunk = s.recv(65536)
+                except ssl.SSLError:  # a close without close_notify ends the answer too
+                    break
                 if not chunk:
                     break
                 data += chunk
         return data.split(b"\r\n\r\n", 1)[1].decode(errors="replace")
     except (OSError, IndexError):
         return None
+
+
+# ---------------------------------------------------------------------------- https
+
+HTTPS_SUITE = "TLS_AES_128_GCM_SHA256"  # what both pick by default, pinned on both anyway
+
+# (workload, connections, depth, a new connection per request, the key exchange group); a new
+# connection per request is a full handshake per request: neither server resumes sessions.
+HTTPS_LOADS = [("https plaintext c=64", 64, 1, False, "X25519"),
+               ("https plaintext c=64 pipelined 16", 64, 16, False, "X25519"),
+               ("https handshake X25519 c=16", 16, 1, True, "X25519"),
+               ("https handshake P-256 c=16", 16, 1, True, "P-256")]
+# Issue 13's targets against nginx in the same run: (figure, bound); CPU per request at most
+# the bound times nginx's, handshakes (requests) per second at least the bound times nginx's.
+HTTPS_TARGETS = {"https plaintext c=64": ("cpu_us", 0.95),
+                 "https plaintext c=64 pipelined 16": ("cpu_us", 0.3),
+                 "https handshake X25519 c=16": ("rps", 1.0),
+                 "https handshake P-256 c=16": ("rps", 1.0)}
+HTTPS_ROUNDS = 3
+# Quick mode: one load on uring and nginx, for the plumbing (certificate, both servers' TLS,
+# the client's group, the handshake count).
+HTTPS_QUICK = (["https handshake P-256 c=16"], ("uring", "nginx"))
+
+
+class TlsSetup:
+    """The run's certificate (ECDSA P-256, made with openssl in the run's temporary directory)
+    and the client's OpenSSL configurations.
+
+    The client picks the key exchange: wrk cannot choose a group, but OpenSSL reads the file
+    that OPENSSL_CONF names when wrk makes its context, and its system_default section there
+    limits every handshake to TLS 1.3, HTTPS_SUITE and the one group given, so the client offers
+    a key share for that group alone and both servers (which offer X25519, P-256 and P-384)
+    take it without a retry."""
+
+    def __init__(self, tmp):
+        self.tmp = Path(tmp)
+        self.cert, self.key = self.tmp / "cert.pem", self.tmp / "key.pem"
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-keyout", str(self.key), "-out",
+                        str(self.cert), "-days", "2", "-subj", "/CN=localhost"],
+                       check=True, capture_output=True)
+        self.key.chmod(0o644)  # nginx's worker may run as another user
+
+    def ringserve_args(self):
+        # No session tickets, as nginx is told: wrk keeps a connection's session when it
+        # reconnects (SSL_clear), so with tickets every other new connection would resume
+        # instead of making the full handshake the handshake rows are for.
+        return ["--tls-cert", str(self.cert), "--tls-key", str(self.key),
+                "--tls-min-version", "1.3", "--tls-ciphersuites", HTTPS_SUITE,
+                "--tls-ticket-rotate-s", "0"]
+
+    def client_env(self, group):
+        conf = self.tmp / f"client-{group}.cnf"
+        conf.write_text("openssl_conf = openssl_init\n[openssl_init]\nssl_conf = ssl_sect\n"
+                        "[ssl_sect]\nsystem_default = client\n[client]\n"
+                        "MinProtocol = TLSv1.3\nMaxProtocol = TLSv1.3\n"
+                        f"Ciphersuites = {HTTPS_SUITE}\nGroups = {group}\n")
+        return {**os.environ, "OPENSSL_CONF": str(conf)}
 
 
 # ---------------------------------------------------------------------------- load
@@ -267,20 +367,26 @@ def parse_duration_us(text):
     return value * {"us": 1, "ms": 1e3, "s": 1e6, "m": 60e6}[unit]
 
 
-def wrk_load(port, path, connections, seconds, depth, threads, load_cpus, tmp):
-    script = Path(tmp) / f"pipeline{depth}.lua"
+def wrk_load(port, path, connections, seconds, depth, threads, load_cpus, tmp, scheme="http",
+             close=False, env=None):
+    """wrk on path, depth requests at a time per connection; close: each request asks for
+    Connection: close, so every request has a connection (over https, a handshake) of its own.
+    env: wrk's environment (the client's OpenSSL configuration)."""
+    script = Path(tmp) / f"pipeline{depth}{'-close' if close else ''}.lua"
+    headers = ', {["Connection"] = "close"}' if close else ""
     script.write_text(
         "init = function(args)\n"
         "  local r = {}\n"
-        f"  for i = 1, {depth} do r[i] = wrk.format(nil, \"{path}\") end\n"
+        f"  for i = 1, {depth} do r[i] = wrk.format(nil, \"{path}\"{headers}) end\n"
         "  req = table.concat(r)\n"
         "end\n"
         "request = function() return req end\n")
     threads = max(1, min(threads, connections))
     cmd = ["taskset", "-c", load_cpus, "wrk", f"-t{threads}", f"-c{connections}",
            f"-d{seconds}s", "--latency", "--timeout", "10s", "-s", str(script),
-           f"http://127.0.0.1:{port}{path}"]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60).stdout
+           f"{scheme}://127.0.0.1:{port}{path}"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60,
+                         env=env).stdout
     result = {"client": "wrk"}
     m = re.search(r"(\d+) requests in", out)
     result["requests"] = int(m.group(1)) if m else None
@@ -356,12 +462,14 @@ class SyscallCounter:
 
 def measure(server, run_load, server_cpu, tmp):
     before_count = server.requests_served()
+    tls0 = getattr(server, "tls_counts", None)
     u0, s0 = cpu_ticks(server.pids)
     counter = SyscallCounter(server.pids, server_cpu, tmp)
     result = run_load()
     syscalls = counter.stop()
     u1, s1 = cpu_ticks(server.pids)
     after_count = server.requests_served()
+    tls1 = getattr(server, "tls_counts", None)
     n = result.get("requests") or 0
     result["syscalls"] = syscalls
     result["syscall_tool"] = counter.tool
@@ -370,6 +478,10 @@ def measure(server, run_load, server_cpu, tmp):
         result["cpu_sys_us"] = (s1 - s0) * 1e6 / TICKS / n
         result["cpu_us"] = result["cpu_user_us"] + result["cpu_sys_us"]
         result["syscalls_per_req"] = syscalls / n if syscalls is not None else None
+        if tls0 and tls1:
+            # The second count's connection made a full handshake of its own.
+            result["full_handshakes_per_req"] = (tls1[0] - tls0[0] - 1) / n
+            result["resumed_per_req"] = (tls1[1] - tls0[1]) / n
     if before_count is not None and after_count is not None:
         # The second count's own request is included; the client may stop counting with
         # requests still in flight (at most one batch per connection).
@@ -434,6 +546,11 @@ def run_all(args):
     if args.seconds:
         seconds = args.seconds
     knob_seconds = args.seconds or min(seconds, 5)
+    https_loads, https_servers = (HTTPS_LOADS, ("uring", "epoll", "nginx")) if args.full else (
+        [load for load in HTTPS_LOADS if load[0] in HTTPS_QUICK[0]], HTTPS_QUICK[1])
+    https_rounds = args.https_rounds or (HTTPS_ROUNDS if args.full else 1)
+    if args.https_only:
+        http, echo, knobs = [], [], []
     build = args.bin
     rows = []
     tmp = tempfile.mkdtemp(prefix="rs-bench-")
@@ -479,7 +596,7 @@ def run_all(args):
         http_servers.append(lambda: Nginx(server_cpu))
         # The floors run beside the backends on plaintext, the load they are built for.
         floors = [lambda m=m: Floor(build / f"floor-{m}", m, server_cpu)
-                  for m in ("uring", "epoll") if (build / f"floor-{m}").exists()]
+                  for m in ("uring", "epoll") if (build / f"floor-{m}").exists() and http]
         # Workload by workload, every server in turn: drift over the run hits each alike.
         for name, path, conns, depth in http:
             for make in http_servers + (floors if path == "/plaintext" else []):
@@ -498,6 +615,28 @@ def run_all(args):
                     for make in makers[shift:] + makers[:shift]:
                         run_http(make(), name, path, conns, depth, knob_seconds,
                                  {"floor_round": round_no})
+        # HTTPS beside nginx (HTTPS_LOADS), on one certificate made for the run. With --full,
+        # in rounds like the floors: every load on each server back to back, in an order that
+        # rotates from round to round; the HTTPS table takes the medians.
+        if https_loads:
+            tls = TlsSetup(tmp)
+            makers = {"nginx": lambda: Nginx(server_cpu, tls)}
+            makers.update({b: lambda b=b: Ringserve(build / "ringserve-http", b, server_cpu,
+                                                    "http", tls=tls) for b in ("uring", "epoll")})
+            for round_no in range(https_rounds):
+                for name, conns, depth, close, group in https_loads:
+                    shift = round_no % len(https_servers)
+                    for label in https_servers[shift:] + https_servers[:shift]:
+                        extra = {"group": group, "new_connection": close,
+                                 "tls": f"TLS 1.3 {HTTPS_SUITE}"}
+                        if args.full:
+                            extra["https_round"] = round_no
+                        server = makers[label]()
+                        run(server, name, conns, depth,
+                            lambda s, c=conns, d=depth, close=close, group=group: wrk_load(
+                                s.port, "/plaintext", c, knob_seconds, d, load_threads,
+                                load_cpus, tmp, "https", close, tls.client_env(group)), extra)
+                        rows[-1]["ktls"] = getattr(server, "ktls", None)
         has_echo = (build / "echo-load").exists()
         if has_echo:
             for backend in ("uring", "epoll", "threads"):
@@ -535,7 +674,8 @@ def run_all(args):
     plan[KNOB_BASELINE] = sorted({w for ws in plan.values() for w in ws})
     return rows, {"server_cpu": server_cpu, "load_cpus": load_cpus, "seconds": seconds,
                   "knob_seconds": knob_seconds, "knob_rounds": rounds, "knobs": knob_flags,
-                  "knob_plan": plan}
+                  "knob_plan": plan, "https_seconds": knob_seconds,
+                  "https_rounds": https_rounds if https_loads else 0}
 
 
 def log(text):
@@ -633,20 +773,25 @@ def write_report(rows, meta, out_dir, full):
              "|---|---|" + "---|" * len(COLUMNS) + "---|---|"]
     knob_labels = meta.get("knobs", {})
     knob_rows = [r for r in rows if r["server"] in knob_labels]
-    main_rows = [r for r in rows if r["server"] not in knob_labels and "floor_round" not in r]
+    main_rows = [r for r in rows if r["server"] not in knob_labels and "floor_round" not in r
+                 and "https_round" not in r]
     for r in main_rows:
         cells = [num(r.get(key), d) for _, key, d in COLUMNS]
         lines.append(f"| {r['workload']} | {r['server']} | " + " | ".join(cells) +
                      f" | {r['errors']} | {r['count']} |")
-    if any(r.get("latency_note") for r in rows):
+    if not main_rows:
+        lines[-2:] = ["No single runs: every run was in rounds (below)."]
+    if any(r.get("latency_note") for r in main_rows):
         lines += ["", "Pipelined rows have no latency: wrk times a pipelined batch as one request "
                   "but counts every response, so its percentiles are meaningless there."]
     if full is False:
         lines += ["", "Quick mode: one-second runs to check that the lab works; use --full for "
                   "numbers worth quoting."]
-    lines += ["", "## Ratios", ""]
+    ratio_lines = []
     workloads = list(dict.fromkeys(r["workload"] for r in rows))
     for w in workloads:
+        if w in HTTPS_TARGETS:
+            continue  # in the HTTPS section, against its targets
         parts = []
         for other in ("nginx", "epoll", "threads"):
             cpu = ratio(rows, w, "uring", other, "cpu_us")
@@ -655,8 +800,11 @@ def write_report(rows, meta, out_dir, full):
                 parts.append(f"CPU/req uring/{other} = {cpu:.2f}, req/s uring/{other} = "
                              f"{rps:.2f}" if rps else f"CPU/req uring/{other} = {cpu:.2f}")
         if parts:
-            lines.append(f"- {w}: " + "; ".join(parts))
+            ratio_lines.append(f"- {w}: " + "; ".join(parts))
+    if ratio_lines:
+        lines += ["", "## Ratios", ""] + ratio_lines
     lines += floor_lines(rows)
+    lines += https_lines(rows, meta)
     if knob_rows:
         lines += ["", "## Ring knobs", "",
                   f"Each flag on its own, in {meta.get('knob_rounds', 1)} round(s) of "
@@ -675,7 +823,7 @@ def write_report(rows, meta, out_dir, full):
                          f"{num(r['syscalls_per_req'], 3)} | {num(r['rps_ratio'], 2)} | "
                          f"{num(r['bytes_per_recv'], 0)} | "
                          f"{(r['setup'] or '-').replace('|', '&#124;')} |")
-    charts = write_charts(main_rows, base)
+    charts = write_charts(main_rows, base) if main_rows else []
     if charts:
         lines += ["", "## Charts", ""] + [f"![{c.stem}]({c.name})" for c in charts]
     report = base.with_suffix(".md")
@@ -744,6 +892,68 @@ def floor_lines(rows):
     return out
 
 
+def https_ratio(rows, workload, server, key):
+    """server/nginx on key for workload: the median over HTTPS rounds of the ratio within each
+    round (the one run's ratio without rounds)."""
+    rounds = dict.fromkeys(r.get("https_round") for r in rows if r["workload"] == workload)
+    return median(ratio([r for r in rows if r.get("https_round") == n], workload, server,
+                        "nginx", key) for n in rounds)
+
+
+def https_lines(rows, meta):
+    """The HTTPS table: medians over rounds, each ringserve backend against nginx and its target."""
+    https = [r for r in rows if r["workload"] in HTTPS_TARGETS]
+    if not https:
+        return []
+    rounds = meta.get("https_rounds", 1)
+    seconds = meta.get("https_seconds", meta["seconds"])
+    how = (f"Medians of {rounds} rounds of {seconds} s runs: in each, every load on each server "
+           "back to back, in an order that rotates from round to round, and a ratio is the "
+           "median over rounds of the ratio within each round."
+           if any("https_round" in r for r in https) else f"One {seconds} s run per cell.")
+    ktls = sorted({r["ktls"] for r in https if r.get("ktls")})
+    out = ["", "## HTTPS", "",
+           "ringserve-http and nginx (one worker) with the same ECDSA P-256 certificate, made "
+           f"for the run, and TLS 1.3 with {HTTPS_SUITE} pinned on both servers and on the "
+           "client, no session resumption on either (`--tls-ticket-rotate-s 0`; "
+           "`ssl_session_cache off`, `ssl_session_tickets off`), wrk over https. The client "
+           "picks the key exchange: wrk "
+           "runs with an OpenSSL configuration (`OPENSSL_CONF`) that offers the row's one group "
+           "(X25519 on the kept connections), where both servers offer X25519, P-256 and P-384. "
+           "The handshake rows ask for `Connection: close`: every request is a new connection "
+           "and a full handshake (`full hs/req` is ringserve's own count; resumed handshakes "
+           f"are not in it, and `checks` names any). {how} Targets (issue 13): CPU per request "
+           "at most 0.95x nginx's at depth 1 and 0.3x at depth 16, handshakes per second at "
+           "least nginx's. ringserve's kTLS: " + (", ".join(ktls) or "not reported") + ".", "",
+           "| workload | server | req/s | CPU µs/req | user | sys | syscalls/req | full hs/req | "
+           "CPU/req vs nginx | req/s vs nginx | target | checks |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for w in dict.fromkeys(r["workload"] for r in https):
+        for server in dict.fromkeys(r["server"] for r in https if r["workload"] == w):
+            runs = [r for r in https if r["workload"] == w and r["server"] == server]
+            cells = [num(median(r.get(key) for r in runs), d) for key, d in (
+                ("rps", 0), ("cpu_us", 2), ("cpu_user_us", 2), ("cpu_sys_us", 2),
+                ("syscalls_per_req", 3), ("full_handshakes_per_req", 3))]
+            cpu = rps = None
+            target = "-"
+            if server != "nginx":
+                cpu, rps = (https_ratio(https, w, server, key) for key in ("cpu_us", "rps"))
+                key, bound = HTTPS_TARGETS[w]
+                value = cpu if key == "cpu_us" else rps
+                if value is not None:
+                    met = value <= bound if key == "cpu_us" else value >= bound
+                    target = (f"{'CPU/req ≤' if key == 'cpu_us' else 'req/s ≥'} {bound}x: "
+                              f"{'met' if met else 'missed'}")
+            problems = [f"{r['errors']} errors" for r in runs if r["errors"]]
+            problems += [f"count: {r['count']}" for r in runs if r["count"] != "ok"]
+            problems += [f"{r['resumed_per_req']:.3f} resumed/req" for r in runs
+                         if r.get("resumed_per_req")]
+            row = [w, server] + cells + [num(cpu, 2), num(rps, 2), target,
+                                           "; ".join(problems) or "ok"]
+            out.append("| " + " | ".join(row) + " |")
+    return out
+
+
 def write_charts(rows, base):
     if not shutil.which("gnuplot"):
         return []
@@ -785,12 +995,16 @@ def main():
     parser.add_argument("--seconds", type=int, help="seconds per run (default 1 quick, 10 full)")
     parser.add_argument("--knob-rounds", type=int,
                         help="rounds of the ring knob runs (default 1 quick, 3 full)")
+    parser.add_argument("--https-rounds", type=int,
+                        help=f"rounds of the HTTPS runs (default 1 quick, {HTTPS_ROUNDS} full)")
+    parser.add_argument("--https-only", action="store_true",
+                        help="only the HTTPS part (quick: one load on uring and nginx)")
     parser.add_argument("--bin", type=Path, default=ROOT / "build" / "bin",
                         help="the built binaries (release build)")
     parser.add_argument("--out", type=Path, default=ROOT / "perf" / "results",
                         help="where the report, JSON and charts go")
     args = parser.parse_args()
-    for tool in ("wrk", "nginx", "taskset"):
+    for tool in ("wrk", "nginx", "taskset", "openssl"):
         if not shutil.which(tool):
             sys.exit(f"bench: {tool} is missing; run scripts/setup.sh --lab")
     rows, meta = run_all(args)

@@ -39,6 +39,10 @@ def main():
                 problems.append(f"no run of {expected}")
         if not any(r["workload"].startswith("echo") for r in rows):
             problems.append("no echo runs")
+        for expected in ("uring", "nginx"):  # the HTTPS part: a handshake load at least
+            if not any(r["workload"].startswith("https") and r["server"] == expected
+                       for r in rows):
+                problems.append(f"no https run of {expected}")
         for r in rows:
             name = f"{r['workload']} / {r['server']}"
             keys = NUMBERS + ([] if r.get("latency_note") else ["p50_us", "p99_us"])
