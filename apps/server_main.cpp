@@ -43,6 +43,9 @@ void add_tls_flags(CLI::App& app) {
                  "AES-GCM or ChaCha20-Poly1305)");
   app.add_option("--tls-ciphersuites", tls_flags.ciphersuites,
                  "TLS 1.3 suites, colon-separated (default: OpenSSL's)");
+  app.add_option("--tls-groups", tls_flags.groups,
+                 "Key exchange groups offered, colon-separated, preferred first")
+      ->capture_default_str();
   app.add_option("--handshake-timeout-ms", tls_flags.handshake_timeout_ms,
                  "A TLS handshake not finished this long after the connection opened: close")
       ->capture_default_str()

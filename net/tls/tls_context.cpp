@@ -41,7 +41,6 @@ constexpr const char* kDefaultCiphers =
     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
     "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
-constexpr const char* kGroups = "X25519:P-256:P-384";
 constexpr std::string_view kHttp11 = "http/1.1";
 
 struct CtxDeleter {
@@ -187,8 +186,11 @@ void set_protocol(SSL_CTX* ctx, const TlsConfig& config) {
   // As nginx does: a connection holds its ~34 KB of record buffers only while a record is in
   // flight, so idle keep-alive connections cost little.
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
-  if (SSL_CTX_set1_groups_list(ctx, kGroups) != 1) {
-    throw StartupError(fmt::format("TLS groups {}: {}", kGroups, openssl_reason()));
+  if (config.groups.empty() || SSL_CTX_set1_groups_list(ctx, config.groups.c_str()) != 1) {
+    throw StartupError(
+        fmt::format("--tls-groups {}: not a list of key exchange groups OpenSSL knows: {}; give a "
+                    "colon-separated list such as X25519:P-256:P-384",
+                    config.groups, config.groups.empty() ? "empty" : openssl_reason()));
   }
   const std::string ciphers = config.ciphers.empty() ? kDefaultCiphers : config.ciphers;
   if (SSL_CTX_set_cipher_list(ctx, ciphers.c_str()) != 1) {

@@ -19,6 +19,7 @@ struct TlsConfig {
   std::string min_version = "1.2";             // "1.2" or "1.3"
   std::string ciphers;                         // TLS 1.2 cipher list (OpenSSL syntax); "" default
   std::string ciphersuites;                    // TLS 1.3 suites; "": OpenSSL's default
+  std::string groups = "X25519:P-256:P-384";   // key exchange groups offered, in order
   std::uint64_t handshake_timeout_ms = 10000;  // a handshake not done by then is closed
   // Seconds between ticket key rotations, and a ticket's lifetime; 0: no session tickets.
   std::uint64_t ticket_rotate_s = 3600;

@@ -90,6 +90,7 @@ def main():
                   line)
             run_clients(port, cert, data)
             reload_under_load(server, port, directory, cert, key)
+            offered_groups(args.bin_dir, args.backend, cert, key)
         finally:
             server.send_signal(signal.SIGTERM)
             try:
@@ -203,6 +204,36 @@ def run_clients(port, cert, data):
     check("TLS handshakes counted (curl, python, s_client, wrk)",
           after["ringserve_tls_handshakes_total"] >= 8 + 5,
           str(after["ringserve_tls_handshakes_total"]))
+
+
+def offered_groups(bin_dir, backend, cert, key):
+    """--tls-groups P-256: a client that offers only X25519 gets a handshake failure, one that
+    offers P-256 is served with it."""
+    server, port, line = start_server(
+        os.path.join(bin_dir, "ringserve-http"),
+        ["--backend", backend, "--tls-cert", cert, "--tls-key", key, "--tls-groups", "P-256"])
+    try:
+        def s_client(group):
+            return subprocess.run(
+                ["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-servername",
+                 "localhost", "-CAfile", cert, "-groups", group, "-verify_return_error",
+                 "-ign_eof"],
+                input=b"GET /plaintext HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+                capture_output=True, timeout=TIMEOUT_S)
+        r = s_client("P-256")
+        check("--tls-groups P-256: a P-256 client is served, with P-256",
+              b"HTTP/1.1 200 OK" in r.stdout and b"Server Temp Key: ECDH, prime256v1" in r.stdout,
+              r.stdout.decode(errors="replace")[-300:])
+        r = s_client("X25519")
+        check("--tls-groups P-256: an X25519-only client is refused",
+              b"HTTP/1.1 200 OK" not in r.stdout and r.returncode != 0,
+              r.stderr.decode(errors="replace")[-300:])
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            server.kill()
 
 
 def reload_under_load(server, port, directory, cert, key):

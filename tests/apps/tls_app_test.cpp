@@ -91,7 +91,7 @@ TEST_F(TlsApp, HelpListsTheTlsFlags) {
   ChildProcess help("ringserve-http", {"--help"});
   EXPECT_EQ(help.wait_exit(kTimeout), 0);
   for (const char* flag : {"--tls-cert", "--tls-key", "--tls-min-version", "--tls-ciphers",
-                           "--tls-ciphersuites", "--handshake-timeout-ms"}) {
+                           "--tls-ciphersuites", "--tls-groups", "--handshake-timeout-ms"}) {
     EXPECT_NE(help.out().find(flag), std::string::npos) << flag << "\n" << help.out();
   }
 }
