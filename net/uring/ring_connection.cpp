@@ -142,10 +142,13 @@ void RingConnection::on_zc_completion(ZcSend& send, std::int32_t res, std::uint3
     ++in_flight_;  // the notification
   } else {
     zc_done(send);  // failed before it reached the socket: nothing to wait for
-    if (res == -EINVAL) {
-      // A kernel without zero-copy sends (or their usage report) sent nothing: zero copy goes
-      // off for every connection of the loop, and this output goes again as a plain send.
-      core::log_warn("zero-copy send refused (EINVAL): --uring-send-zc is off for this loop");
+    if (res == -EINVAL || res == -EOPNOTSUPP) {
+      // A kernel without zero-copy sends (or their usage report), or a socket that cannot take
+      // them (one the kernel's TLS layer holds: a kTLS connection whose keys it refused) sent
+      // nothing: zero copy goes off for every connection of the loop, and this output goes
+      // again as a plain send.
+      core::log_warn("zero-copy send refused ({}): --uring-send-zc is off for this loop",
+                     res == -EINVAL ? "EINVAL" : "EOPNOTSUPP");
       poller_.ring().refuse_send_zc();
       res = 0;
     }

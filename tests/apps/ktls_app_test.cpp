@@ -80,11 +80,17 @@ class KtlsApp : public ::testing::Test {
   std::unique_ptr<ChildProcess> server_;
 };
 
-// auto, the default: on where the kernel has TLS, else off with the probe's reason; HTTPS is
-// served either way, and /metrics says how many connections the kernel seals.
+// off is the default (until the kernel path has run on a kernel with TLS).
+TEST_F(KtlsApp, OffByDefault) {
+  const std::string line = start({});
+  EXPECT_NE(line.find(" ktls=off (--tls-ktls off)"), std::string::npos) << line;
+}
+
+// auto: on where the kernel has TLS, else off with the probe's reason; HTTPS is served either
+// way, and /metrics says how many connections the kernel seals.
 TEST_F(KtlsApp, StartupLineSaysWhetherKtlsIsOnAndWhyNot) {
   const net::tls::ktls::Probe probe = net::tls::ktls::probe_kernel();
-  const std::string line = start({});
+  const std::string line = start({"--tls-ktls", "auto"});
   const std::string expected =
       probe.available ? " ktls=on (TLS 1.3)" : " ktls=off (" + probe.reason + ")";
   EXPECT_NE(line.find(expected), std::string::npos) << expected << "\n" << line;
