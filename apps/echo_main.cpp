@@ -8,7 +8,7 @@
 int main(int argc, char** argv) try {
   CLI::App app{"ringserve-echo: an echo server on io_uring"};
   rs::net::ServerConfig config;
-  rs::apps::add_server_flags(app, config);
+  rs::apps::add_server_flags(app, "ringserve-echo", config);
   CLI11_PARSE(app, argc, argv);
   return rs::apps::run_server("ringserve-echo", config, rs::net::echo::make_factory);
 } catch (const std::exception& e) {

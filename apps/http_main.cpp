@@ -58,7 +58,7 @@ int main(int argc, char** argv) try {
   CLI::App app{"ringserve-http: an HTTP/1.1 server on io_uring"};
   rs::net::ServerConfig config;
   config.port = 8080;
-  rs::apps::add_server_flags(app, config);
+  rs::apps::add_server_flags(app, "ringserve-http", config);
   rs::http::HttpConfig http;
   add_http_flags(app, http);
   app.add_option("--access-log", config.loop.access_log_path,

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include <fmt/format.h>
+#include <openssl/crypto.h>
 
 #include "core/log.hpp"
 #include "net/socket.hpp"
@@ -89,7 +90,9 @@ std::string choose_ktls() {
 
 }  // namespace
 
-void add_server_flags(CLI::App& app, net::ServerConfig& config) {
+void add_server_flags(CLI::App& app, const char* name, net::ServerConfig& config) {
+  app.set_version_flag(
+      "--version", fmt::format("{} {} ({})", name, RS_VERSION, OpenSSL_version(OPENSSL_VERSION)));
   CLI::Option* port =
       app.add_option("--port", config.port, "TCP port to listen on; 0 picks any free port")
           ->capture_default_str();

@@ -9,11 +9,11 @@
 
 namespace rs::apps {
 
-// --port, --address, --backend, --threads, --max-connections, --grace-ms, the ring knobs and
-// the TLS flags (--tls-cert, --tls-key, --tls-min-version, --tls-ciphers, --tls-ciphersuites,
+// --version ("NAME VERSION (OpenSSL ...)"), --port, --address, --listen, --backend, --threads,
+// --max-connections, --grace-ms, the ring knobs and the TLS flags (--tls-*,
 // --handshake-timeout-ms). The TLS flags are kept aside until run_server turns them into
 // config.tls.
-void add_server_flags(CLI::App& app, net::ServerConfig& config);
+void add_server_flags(CLI::App& app, const char* name, net::ServerConfig& config);
 
 // Blocks SIGINT/SIGTERM/SIGHUP before any thread starts, loads the TLS certificate and key when
 // --tls-cert/--tls-key were given (refusing a bad pair, with the file named), runs the server

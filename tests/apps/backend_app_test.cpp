@@ -309,5 +309,17 @@ INSTANTIATE_TEST_SUITE_P(Backends, BackendShutdown,
                                   "loop";
                          });
 
+// --version: the binary's name, the release, and the OpenSSL it runs with; exit 0, nothing
+// started.
+TEST(VersionFlag, BothBinariesSayWhatTheyAre) {
+  for (const std::string binary : {"ringserve-http", "ringserve-echo"}) {
+    ChildProcess version(binary, {"--version"});
+    EXPECT_EQ(version.wait_exit(milliseconds(10000)), 0) << binary << version.err();
+    EXPECT_EQ(version.out().rfind(binary + " 0.", 0), 0U) << version.out();
+    EXPECT_NE(version.out().find("(OpenSSL 3."), std::string::npos) << version.out();
+    EXPECT_EQ(version.out().find("listening on"), std::string::npos) << version.out();
+  }
+}
+
 }  // namespace
 }  // namespace rs::test
