@@ -12,6 +12,7 @@
 #include "net/tls/ktls.hpp"
 #include "tests/support/net_client.hpp"
 #include "tests/support/server_harness.hpp"
+#include "tests/support/tls_client.hpp"
 #include "tests/support/tls_files.hpp"
 
 namespace rs::test {
@@ -25,34 +26,19 @@ std::string https_exchange(std::uint16_t port, const std::string& ca_file,
                            const std::string& second_target) {
   const int fd = connect_to(port);
   if (fd < 0) return "";
-  bound_receives(fd);
-  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
-  SSL_CTX_load_verify_locations(ctx, ca_file.c_str(), nullptr);
-  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
-  SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
-  SSL* ssl = SSL_new(ctx);
-  SSL_set_fd(ssl, fd);
-  SSL_set_tlsext_host_name(ssl, "localhost");
   std::string answers;
-  const auto send = [&](const std::string& request) {
-    return SSL_write(ssl, request.data(), static_cast<int>(request.size())) > 0;
-  };
-  const auto read = [&] {
-    char buffer[16384];
-    const int n = SSL_read(ssl, buffer, sizeof(buffer));
-    if (n > 0) answers.append(buffer, static_cast<std::size_t>(n));
-    return n > 0;
-  };
-  if (SSL_connect(ssl) == 1 && send("GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n")) {
-    while (answers.find("Hello, World!") == std::string::npos && read()) {
-    }
-    if (send("GET " + second_target + " HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")) {
-      while (read()) {
+  {
+    TlsClient client(fd, ca_file, TLS1_3_VERSION);
+    if (client.handshake() && client.send("GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n")) {
+      while (answers.find("Hello, World!") == std::string::npos && client.read_some(answers)) {
+      }
+      if (client.send("GET " + second_target +
+                      " HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")) {
+        while (client.read_some(answers)) {
+        }
       }
     }
-  }
-  SSL_free(ssl);
-  SSL_CTX_free(ctx);
+  }  // the client's SSL freed before its socket is closed
   ::close(fd);
   return answers;
 }

@@ -5,7 +5,6 @@
 // off, and a client's request for a key update closes the connection. Each of the two skips on
 // the other kind of kernel, saying why.
 #include <gtest/gtest.h>
-#include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include <memory>
@@ -14,109 +13,31 @@
 
 #include "net/tls/ktls.hpp"
 #include "net/tls/tls_context.hpp"
-#include "tests/support/server_fixture.hpp"
-#include "tests/support/tls_files.hpp"
+#include "tests/support/https_fixture.hpp"
+#include "tests/support/tls_client.hpp"
 
 namespace rs::test {
 namespace {
-
-// A blocking TLS client on one connection (receives are bounded, so a lost answer fails the test
-// instead of hanging it).
-class Client {
- public:
-  // version: the only TLS version offered; suite: the only TLS 1.3 suite (nullptr: OpenSSL's).
-  Client(int fd, const std::string& ca_file, int version, const char* suite) {
-    bound_receives(fd);
-    ctx_.reset(SSL_CTX_new(TLS_client_method()));
-    SSL_CTX_load_verify_locations(ctx_.get(), ca_file.c_str(), nullptr);
-    SSL_CTX_set_verify(ctx_.get(), SSL_VERIFY_PEER, nullptr);
-    SSL_CTX_set_min_proto_version(ctx_.get(), version);
-    SSL_CTX_set_max_proto_version(ctx_.get(), version);
-    if (suite != nullptr) SSL_CTX_set_ciphersuites(ctx_.get(), suite);
-    ssl_.reset(SSL_new(ctx_.get()));
-    SSL_set_fd(ssl_.get(), fd);
-    SSL_set_tlsext_host_name(ssl_.get(), "localhost");
-    SSL_set1_host(ssl_.get(), "localhost");
-  }
-
-  bool handshake() { return SSL_connect(ssl_.get()) == 1; }
-  bool send(std::string_view text) {
-    return SSL_write(ssl_.get(), text.data(), static_cast<int>(text.size())) ==
-           static_cast<int>(text.size());
-  }
-  // One answer with a Content-Length body: its status (-1 when the stream ended or failed
-  // first), its body in `body`.
-  int answer(std::string* body = nullptr) {
-    std::size_t end;
-    while ((end = pending_.find("\r\n\r\n")) == std::string::npos) {
-      if (!read_more()) return -1;
-    }
-    const std::string head = pending_.substr(0, end);
-    const auto at = head.find("Content-Length: ");
-    const std::size_t length = at == std::string::npos ? 0 : std::stoul(head.substr(at + 16));
-    while (pending_.size() < end + 4 + length) {
-      if (!read_more()) return -1;
-    }
-    if (body != nullptr) *body = pending_.substr(end + 4, length);
-    pending_.erase(0, end + 4 + length);
-    return std::stoi(head.substr(9, 3));
-  }
-  // The server ended the stream with close_notify (not only a FIN or a reset).
-  bool closed_with_notify() {
-    char c;
-    const int got = SSL_read(ssl_.get(), &c, 1);
-    return got == 0 && SSL_get_error(ssl_.get(), got) == SSL_ERROR_ZERO_RETURN;
-  }
-  SSL* ssl() { return ssl_.get(); }
-
- private:
-  bool read_more() {
-    char buffer[16384];
-    const int got = SSL_read(ssl_.get(), buffer, sizeof(buffer));
-    if (got <= 0) return false;
-    pending_.append(buffer, static_cast<std::size_t>(got));
-    return true;
-  }
-
-  struct CtxFree {
-    void operator()(SSL_CTX* c) const { SSL_CTX_free(c); }
-  };
-  struct SslFree {
-    void operator()(SSL* s) const { SSL_free(s); }
-  };
-  std::unique_ptr<SSL_CTX, CtxFree> ctx_;
-  std::unique_ptr<SSL, SslFree> ssl_;
-  std::string pending_;
-};
 
 constexpr char kGetAndClose[] = "GET /plaintext HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
 constexpr const char* kSuites[] = {"TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384",
                                    "TLS_CHACHA20_POLY1305_SHA256"};
 
-class KtlsServer : public ServerFixture {
+class KtlsServer : public HttpsFixture {
  protected:
   // kTLS on, as the start-up probe turns it on (here whatever the kernel has); on uring,
   // zero-copy sends for anything from 1 KiB, which kTLS connections must not use.
   void start_ktls() {
-    net::tls::TlsConfig config;
-    config.cert_file = files_.cert;
-    config.key_file = files_.key;
-    config.ktls = true;
-    auto context = net::tls::TlsContext::load(config);
-    start([](http::HttpConfig& c) { c.limits.max_body_bytes = 4 << 20; },
-          [&](net::ServerConfig& s) {
-            s.tls = context;
-            s.ring.send_zc_min_bytes = 1024;
-          });
+    start_https([](net::tls::TlsConfig& c) { c.ktls = true; },
+                [](net::ServerConfig& s) { s.ring.send_zc_min_bytes = 1024; });
   }
-  std::unique_ptr<Client> client(int version = TLS1_3_VERSION, const char* suite = nullptr) {
-    auto c = std::make_unique<Client>(connect(), files_.cert, version, suite);
-    EXPECT_TRUE(c->handshake()) << ERR_error_string(ERR_get_error(), nullptr);
-    return c;
+  // TLS 1.3 unless told: the version whose keys go to the kernel.
+  std::unique_ptr<TlsClient> client(int version = TLS1_3_VERSION, const char* suite = nullptr) {
+    return HttpsFixture::client(version, suite);
   }
   // Keep-alive, twenty pipelined answers, a 3 MB body echoed, /metrics, and a close with
   // close_notify: all answered whole.
-  void expect_served(Client& c) {
+  void expect_served(TlsClient& c) {
     std::string body;
     ASSERT_TRUE(c.send(kGetPlaintext));
     ASSERT_EQ(c.answer(&body), 200);
@@ -143,7 +64,6 @@ class KtlsServer : public ServerFixture {
     EXPECT_TRUE(c.closed_with_notify()) << "the server's last bytes are its close_notify";
   }
 
-  TlsFiles files_;
   std::string metrics_;  // the last /metrics answer of expect_served()
 };
 

@@ -15,106 +15,18 @@
 
 #include "net/tls/tls_context.hpp"
 #include "tests/support/http_client.hpp"
-#include "tests/support/server_fixture.hpp"
+#include "tests/support/https_fixture.hpp"
+#include "tests/support/tls_client.hpp"
 #include "tests/support/tls_files.hpp"
 
 namespace rs::test {
 namespace {
 
-// A blocking TLS client on one connection (receives are bounded, so a lost answer fails the
-// test instead of hanging it). It counts the application-data records the server sends.
-class TlsClient {
- public:
-  TlsClient(int fd, const std::string& ca_file) {
-    bound_receives(fd);
-    ctx_.reset(SSL_CTX_new(TLS_client_method()));
-    SSL_CTX_load_verify_locations(ctx_.get(), ca_file.c_str(), nullptr);
-    SSL_CTX_set_verify(ctx_.get(), SSL_VERIFY_PEER, nullptr);
-    ssl_.reset(SSL_new(ctx_.get()));
-    SSL_set_fd(ssl_.get(), fd);
-    SSL_set_tlsext_host_name(ssl_.get(), "localhost");
-    SSL_set1_host(ssl_.get(), "localhost");
-    SSL_set_msg_callback(ssl_.get(), &TlsClient::on_message);
-    SSL_set_msg_callback_arg(ssl_.get(), this);
-  }
-
-  bool handshake() { return SSL_connect(ssl_.get()) == 1; }
-  bool send(std::string_view text) {
-    return SSL_write(ssl_.get(), text.data(), static_cast<int>(text.size())) ==
-           static_cast<int>(text.size());
-  }
-  // Reads until `n` bytes of plaintext have come (false if the stream ended or failed first).
-  bool read(std::size_t n, std::string& out) {
-    char buffer[16384];
-    while (out.size() < n) {
-      const int got = SSL_read(ssl_.get(), buffer, sizeof(buffer));
-      if (got <= 0) return false;
-      out.append(buffer, static_cast<std::size_t>(got));
-    }
-    return true;
-  }
-  // One answer with a Content-Length body: its status, its body in `body`.
-  int answer(std::string* body = nullptr) {
-    std::string& in = pending_;
-    std::size_t end;
-    while ((end = in.find("\r\n\r\n")) == std::string::npos) {
-      if (!read(in.size() + 1, in)) return -1;
-    }
-    const std::string head = in.substr(0, end);
-    const auto at = head.find("Content-Length: ");
-    const std::size_t length = at == std::string::npos ? 0 : std::stoul(head.substr(at + 16));
-    if (!read(end + 4 + length, in)) return -1;
-    if (body != nullptr) *body = in.substr(end + 4, length);
-    in.erase(0, end + 4 + length);
-    return std::stoi(head.substr(9, 3));
-  }
-  // The server ended the stream with close_notify (not only a FIN or a reset).
-  bool closed_with_notify() {
-    char c;
-    const int got = SSL_read(ssl_.get(), &c, 1);
-    return got == 0 && SSL_get_error(ssl_.get(), got) == SSL_ERROR_ZERO_RETURN;
-  }
-  void close_notify() { SSL_shutdown(ssl_.get()); }
-  int records() const { return records_; }
-  SSL* ssl() { return ssl_.get(); }
-
- private:
-  static void on_message(int write_p, int /*version*/, int content_type, const void* /*buf*/,
-                         size_t /*len*/, SSL* /*ssl*/, void* arg) {
-    // The record layer's header of each record received (SSL3_RT_HEADER), and its type byte.
-    if (write_p == 0 && content_type == SSL3_RT_HEADER) ++static_cast<TlsClient*>(arg)->records_;
-  }
-
-  struct CtxFree {
-    void operator()(SSL_CTX* c) const { SSL_CTX_free(c); }
-  };
-  struct SslFree {
-    void operator()(SSL* s) const { SSL_free(s); }
-  };
-  std::unique_ptr<SSL_CTX, CtxFree> ctx_;
-  std::unique_ptr<SSL, SslFree> ssl_;
-  std::string pending_;
-  int records_ = 0;
-};
-
-class TlsTest : public ServerFixture {
+class TlsTest : public HttpsFixture {
  protected:
   void start_tls(std::uint64_t handshake_timeout_ms = 10000) {
-    net::tls::TlsConfig config;
-    config.cert_file = files_.cert;
-    config.key_file = files_.key;
-    config.handshake_timeout_ms = handshake_timeout_ms;
-    auto context = net::tls::TlsContext::load(config);
-    start([](http::HttpConfig& c) { c.limits.max_body_bytes = 4 << 20; },
-          [&](net::ServerConfig& s) { s.tls = context; });
+    start_https([&](net::tls::TlsConfig& c) { c.handshake_timeout_ms = handshake_timeout_ms; });
   }
-  std::unique_ptr<TlsClient> client() {
-    auto c = std::make_unique<TlsClient>(connect(), files_.cert);
-    EXPECT_TRUE(c->handshake()) << ERR_error_string(ERR_get_error(), nullptr);
-    return c;
-  }
-
-  TlsFiles files_;
 };
 
 TEST_P(TlsTest, KeepAliveRequestsAreAnsweredAndTheCloseIsNotified) {

@@ -13,40 +13,16 @@
 
 #include <cstdio>
 #include <cstring>
-#include <memory>
 #include <optional>
 #include <string>
-#include <vector>
+#include <string_view>
 
 #include "net/tls/tls_context.hpp"
 #include "net/tls/tls_session.hpp"
-#include "tests/support/tls_files.hpp"
+#include "tests/support/tls_pair.hpp"
 
 namespace rs::net::tls {
 namespace {
-
-using Step = TlsSession::Step;
-
-std::string text(const core::BufferChain& chain) {
-  std::string out(chain.size(), '\0');
-  chain.copy_out(0, std::as_writable_bytes(std::span(out)));
-  return out;
-}
-
-// The length of the record that starts `bytes` (header included), or 0 when none is whole.
-std::size_t record_length(std::string_view bytes) {
-  if (bytes.size() < 5) return 0;
-  const std::size_t n =
-      5 + ((static_cast<unsigned char>(bytes[3]) << 8) | static_cast<unsigned char>(bytes[4]));
-  return n <= bytes.size() ? n : 0;
-}
-
-int count_records(std::string_view bytes) {
-  int n = 0;
-  for (std::size_t len; (len = record_length(bytes)) != 0; bytes.remove_prefix(len))
-    ++n;
-  return n;
-}
 
 // Opens one TLS 1.3 record as the kernel would have sealed it with `keys`, `later` records after
 // their first sequence number (RFC 8446 §5.2-5.3): the plaintext, or nullopt when it does not
@@ -59,20 +35,20 @@ std::optional<std::string> open_record(const ktls::TxKeys& keys, std::string_vie
   const unsigned char* key = nullptr;
   const unsigned char* rec_seq = nullptr;
   unsigned char nonce[12];
+  // AES-GCM's nonce is the 4-byte salt, then the 8-byte IV; the two sizes differ in the key only.
+  const auto gcm = [&](const EVP_CIPHER* gcm_cipher, const auto& info) {
+    cipher = gcm_cipher;
+    key = info.key;
+    std::memcpy(nonce, info.salt, 4);
+    std::memcpy(nonce + 4, info.iv, 8);
+    rec_seq = info.rec_seq;
+  };
   switch (keys.info.cipher_type) {
     case TLS_CIPHER_AES_GCM_128:
-      cipher = EVP_aes_128_gcm();
-      key = keys.aes_gcm_128.key;
-      std::memcpy(nonce, keys.aes_gcm_128.salt, 4);
-      std::memcpy(nonce + 4, keys.aes_gcm_128.iv, 8);
-      rec_seq = keys.aes_gcm_128.rec_seq;
+      gcm(EVP_aes_128_gcm(), keys.aes_gcm_128);
       break;
     case TLS_CIPHER_AES_GCM_256:
-      cipher = EVP_aes_256_gcm();
-      key = keys.aes_gcm_256.key;
-      std::memcpy(nonce, keys.aes_gcm_256.salt, 4);
-      std::memcpy(nonce + 4, keys.aes_gcm_256.iv, 8);
-      rec_seq = keys.aes_gcm_256.rec_seq;
+      gcm(EVP_aes_256_gcm(), keys.aes_gcm_256);
       break;
     case TLS_CIPHER_CHACHA20_POLY1305:
       cipher = EVP_chacha20_poly1305();
@@ -117,78 +93,14 @@ std::optional<std::string> open_record(const ktls::TxKeys& keys, std::string_vie
   return out;
 }
 
-class KtlsSession : public ::testing::Test {
+class KtlsSession : public test::TlsPair {
  protected:
   // A session whose context logs the sending secret (kTLS in force), and a client of `version`
   // offering only `suite` (TLS 1.3) or the server's defaults.
   void open(int version = TLS1_3_VERSION, const char* suite = nullptr, bool ktls = true) {
-    TlsConfig config;
-    config.cert_file = files_.cert;
-    config.key_file = files_.key;
-    config.ktls = ktls;
-    if (suite != nullptr) config.ciphersuites = suite;
-    context_ = TlsContext::load(config);
-    session_ = std::make_unique<TlsSession>(context_->ctx(), chunks_, scratch_.data());
-    ASSERT_TRUE(session_->ok());
-    client_ctx_ = SSL_CTX_new(TLS_client_method());
-    SSL_CTX_load_verify_locations(client_ctx_, files_.cert.c_str(), nullptr);
-    SSL_CTX_set_verify(client_ctx_, SSL_VERIFY_PEER, nullptr);
-    SSL_CTX_set_min_proto_version(client_ctx_, version);
-    SSL_CTX_set_max_proto_version(client_ctx_, version);
-    if (suite != nullptr) SSL_CTX_set_ciphersuites(client_ctx_, suite);
-    client_ = SSL_new(client_ctx_);
-    BIO* inner = nullptr;
-    BIO_new_bio_pair(&inner, 1 << 20, &network_, 1 << 20);
-    SSL_set_bio(client_, inner, inner);
-    SSL_set_tlsext_host_name(client_, "localhost");
-    SSL_set_connect_state(client_);
-  }
-  void TearDown() override {
-    session_.reset();
-    SSL_free(client_);
-    BIO_free(network_);
-    SSL_CTX_free(client_ctx_);
+    TlsPair::open({.version = version, .suite = suite, .ktls = ktls});
   }
 
-  std::string from_client() {
-    std::string out;
-    char buffer[4096];
-    for (int n; (n = BIO_read(network_, buffer, sizeof(buffer))) > 0;)
-      out.append(buffer, static_cast<std::size_t>(n));
-    return out;
-  }
-  // The session's ciphertext, taken from its wire() (as a send would) and handed to the client.
-  std::string to_client() {
-    std::string bytes = text(session_->wire());
-    session_->wire().consume(bytes.size());
-    if (!bytes.empty()) BIO_write(network_, bytes.data(), static_cast<int>(bytes.size()));
-    return bytes;
-  }
-  Step receive(const std::string& bytes) {
-    return session_->receive(std::as_bytes(std::span(bytes.data(), bytes.size())), plain_);
-  }
-  // The handshake; returns how many records the server sent after its own Finished (the
-  // session tickets, under the application keys).
-  int handshake() {
-    int after_finished = 0;
-    for (int i = 0; i < 10 && !session_->established(); ++i) {
-      SSL_do_handshake(client_);
-      const Step step = receive(from_client());
-      EXPECT_TRUE(step == Step::kHandshaking || step == Step::kOpen) << session_->failure();
-      if (session_->established()) after_finished = count_records(text(session_->wire()));
-      to_client();
-    }
-    EXPECT_EQ(SSL_do_handshake(client_), 1);
-    EXPECT_TRUE(session_->established());
-    return after_finished;
-  }
-  std::string client_read() {
-    std::string out;
-    char buffer[16384];
-    for (int n; (n = SSL_read(client_, buffer, sizeof(buffer))) > 0;)
-      out.append(buffer, static_cast<std::size_t>(n));
-    return out;
-  }
   // seal() of `plain`: what it leaves in wire() (taken, and handed to the client).
   std::string seal(const std::string& plain) {
     core::BufferChain out(chunks_);
@@ -202,16 +114,6 @@ class KtlsSession : public ::testing::Test {
     ASSERT_EQ(SSL_key_update(client_, type), 1);
     ASSERT_EQ(SSL_write(client_, "k", 1), 1);
   }
-
-  test::TlsFiles files_;
-  std::shared_ptr<const TlsContext> context_;
-  core::ChunkPool chunks_{16384, 8};
-  std::vector<std::byte> scratch_ = std::vector<std::byte>(TlsSession::kRecordBytes);
-  std::unique_ptr<TlsSession> session_;
-  core::BufferChain plain_{chunks_};
-  SSL_CTX* client_ctx_ = nullptr;
-  SSL* client_ = nullptr;
-  BIO* network_ = nullptr;
 };
 
 struct SuiteCase {

@@ -19,6 +19,7 @@
 #include "net/server.hpp"
 #include "net/startup_error.hpp"
 #include "net/tls/tls_context.hpp"
+#include "tests/support/openssl_ptr.hpp"
 #include "tests/support/tls_files.hpp"
 
 namespace rs::test {
@@ -29,15 +30,6 @@ using net::tls::TlsConfig;
 using net::tls::TlsContext;
 
 constexpr std::uint64_t kSecond = 1'000'000'000;
-
-struct Free {
-  void operator()(SSL_CTX* p) const { SSL_CTX_free(p); }
-  void operator()(SSL* p) const { SSL_free(p); }
-  void operator()(SSL_SESSION* p) const { SSL_SESSION_free(p); }
-};
-using CtxPtr = std::unique_ptr<SSL_CTX, Free>;
-using SslPtr = std::unique_ptr<SSL, Free>;
-using SessionPtr = std::unique_ptr<SSL_SESSION, Free>;
 
 // What one connection came to.
 struct Outcome {

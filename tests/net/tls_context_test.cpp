@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "net/socket.hpp"
+#include "tests/support/openssl_ptr.hpp"
 #include "tests/support/tls_files.hpp"
 
 namespace rs::test {
@@ -35,15 +36,6 @@ bool has_shape(std::string_view text, std::string_view shape) {
   }
   return false;
 }
-
-struct Free {
-  void operator()(SSL_CTX* p) const { SSL_CTX_free(p); }
-  void operator()(SSL* p) const { SSL_free(p); }
-  void operator()(SSL_SESSION* p) const { SSL_SESSION_free(p); }
-};
-using CtxPtr = std::unique_ptr<SSL_CTX, Free>;
-using SslPtr = std::unique_ptr<SSL, Free>;
-using SessionPtr = std::unique_ptr<SSL_SESSION, Free>;
 
 // The message of the StartupError that load() throws; fails the test when it throws none.
 std::string refusal(const TlsConfig& config) {

@@ -7,95 +7,17 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
-#include <memory>
 #include <string>
-#include <vector>
 
-#include "net/tls/tls_context.hpp"
-#include "tests/support/tls_files.hpp"
+#include "tests/support/tls_pair.hpp"
 
 namespace rs::net::tls {
 namespace {
 
-using Step = TlsSession::Step;
-
-std::string text(const core::BufferChain& chain) {
-  std::string out(chain.size(), '\0');
-  chain.copy_out(0, std::as_writable_bytes(std::span(out)));
-  return out;
-}
-
-class TlsSessionTest : public ::testing::Test {
+class TlsSessionTest : public test::TlsPair {
  protected:
-  void SetUp() override {
-    TlsConfig config;
-    config.cert_file = files_.cert;
-    config.key_file = files_.key;
-    context_ = TlsContext::load(config);
-    session_ = std::make_unique<TlsSession>(context_->ctx(), chunks_, scratch_.data());
-    ASSERT_TRUE(session_->ok());
-    client_ctx_ = SSL_CTX_new(TLS_client_method());
-    SSL_CTX_load_verify_locations(client_ctx_, files_.cert.c_str(), nullptr);
-    SSL_CTX_set_verify(client_ctx_, SSL_VERIFY_PEER, nullptr);
-    client_ = SSL_new(client_ctx_);
-    BIO* inner = nullptr;
-    BIO_new_bio_pair(&inner, 1 << 20, &network_, 1 << 20);
-    SSL_set_bio(client_, inner, inner);
-    SSL_set_tlsext_host_name(client_, "localhost");
-    SSL_set_connect_state(client_);
-  }
-  void TearDown() override {
-    session_.reset();
-    SSL_free(client_);
-    BIO_free(network_);
-    SSL_CTX_free(client_ctx_);
-  }
-
-  // What the client has written, as the server's socket would receive it.
-  std::string from_client() {
-    std::string out;
-    char buffer[4096];
-    for (int n; (n = BIO_read(network_, buffer, sizeof(buffer))) > 0;)
-      out.append(buffer, static_cast<std::size_t>(n));
-    return out;
-  }
-  // The session's ciphertext, handed to the client.
-  void to_client() {
-    const std::string bytes = text(session_->wire());
-    session_->wire().consume(bytes.size());
-    if (!bytes.empty()) BIO_write(network_, bytes.data(), static_cast<int>(bytes.size()));
-  }
-  Step receive(const std::string& bytes) {
-    return session_->receive(std::as_bytes(std::span(bytes.data(), bytes.size())), plain_);
-  }
-  void handshake() {
-    for (int i = 0; i < 10 && !session_->established(); ++i) {
-      SSL_do_handshake(client_);
-      const Step step = receive(from_client());
-      ASSERT_TRUE(step == Step::kHandshaking || step == Step::kOpen) << session_->failure();
-      to_client();
-    }
-    ASSERT_EQ(SSL_do_handshake(client_), 1);
-    to_client();
-    ASSERT_TRUE(session_->established());
-  }
-  std::string client_read() {
-    std::string out;
-    char buffer[16384];
-    for (int n; (n = SSL_read(client_, buffer, sizeof(buffer))) > 0;)
-      out.append(buffer, static_cast<std::size_t>(n));
-    return out;
-  }
-
-  test::TlsFiles files_;
-  std::shared_ptr<const TlsContext> context_;
-  core::ChunkPool chunks_{16384, 8};
-  std::vector<std::byte> scratch_ = std::vector<std::byte>(TlsSession::kRecordBytes);
-  std::unique_ptr<TlsSession> session_;
-  core::BufferChain plain_{chunks_};
-  SSL_CTX* client_ctx_ = nullptr;
-  SSL* client_ = nullptr;
-  BIO* network_ = nullptr;
+  // A client of OpenSSL's defaults, the session's context without kTLS.
+  void SetUp() override { open(); }
 };
 
 TEST_F(TlsSessionTest, RecordsSplitIntoSingleBytesAreDecryptedWhole) {

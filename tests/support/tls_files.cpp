@@ -15,20 +15,13 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "tests/support/openssl_ptr.hpp"
+
 namespace rs::test {
 namespace {
 
 constexpr long kHour = 3600;
 constexpr long kDay = 24 * kHour;
-
-struct Free {
-  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
-  void operator()(X509* p) const { X509_free(p); }
-  void operator()(BIO* p) const { BIO_free(p); }
-};
-using KeyPtr = std::unique_ptr<EVP_PKEY, Free>;
-using CertPtr = std::unique_ptr<X509, Free>;
-using BioPtr = std::unique_ptr<BIO, Free>;
 
 [[noreturn]] void fail(const std::string& what) {
   char reason[256] = "no reason given";
