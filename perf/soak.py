@@ -728,7 +728,7 @@ def settle_requests(control, what, bound_s=30):
     wait_until(what, taken, same, bound_s, 0.25)
 
 
-def prime_pools(port, control, files, noise, connections, stalled):
+def prime_pools(port, control, base_open, files, noise, connections, stalled):
     """Takes every pool to a high-water mark above what the load reaches, so that what grows
     after the warm-up is growth, not a peak the load happened to reach late.
 
@@ -753,8 +753,12 @@ def prime_pools(port, control, files, noise, connections, stalled):
                       PLAINTEXT)
     checked = 0
     readers = []
-    open_before = metrics(control)["ringserve_connections_open"]  # the control connection
+    open_before = base_open  # the control connection
     try:
+        # prime_buffers' connections may still be closing (a lingering close): one of them
+        # counted in the baseline would never let the stalled clients below add up.
+        wait_until("the buffer-priming connections to close", lambda: metrics(control),
+                   lambda m: m["ringserve_connections_open"] == open_before)
         for _ in range(connections):
             reader = ResponseReader(connect(port, rcvbuf=8192))
             readers.append(reader)
@@ -886,7 +890,8 @@ def run_backend(args, backend, seconds, files, root, seed):
         primed = prime_buffers(port, args.server_args, load.noise)
         # Threads: every worker the load may use stalls once; the loops share their pools, and
         # 8 stalled clients hold several times what the load does at once.
-        primed += prime_pools(port, control, files, load.noise, 2 * CLIENT_THREADS,
+        primed += prime_pools(port, control, base["ringserve_connections_open"], files,
+                              load.noise, 2 * CLIENT_THREADS,
                               2 * CLIENT_THREADS if backend == "threads" else 8)
         wait_until("the priming connections to close", lambda: metrics(control),
                    lambda m: m["ringserve_connections_open"] == base["ringserve_connections_open"])
