@@ -1,6 +1,9 @@
 // ringserve-http: a production-style HTTP/1.1 server on io_uring.
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <map>
+#include <string>
+#include <vector>
 
 #include "apps/server_main.hpp"
 #include "net/http/session_factory.hpp"
@@ -50,6 +53,31 @@ void add_http_flags(CLI::App& app, rs::http::HttpConfig& http) {
                  "Serve static files from this directory under GET and HEAD (off when empty; "
                  "nothing outside it is reachable)")
       ->capture_default_str();
+  using Switch = rs::http::HttpConfig::Switch;
+  app.add_option("--demo-routes", http.demo_routes,
+                 "The demo routes /plaintext, /json, /echo and /delay. auto: on without --root, "
+                 "off with it (they would shadow files of those names)")
+      ->transform(CLI::CheckedTransformer(std::map<std::string, Switch>{
+          {"auto", Switch::kAuto}, {"on", Switch::kOn}, {"off", Switch::kOff}}))
+      ->default_str("auto");
+}
+
+// /metrics on a listener of its own (the Prometheus convention); without --root the serving
+// listeners answer it too.
+void add_metrics_flags(CLI::App& app, rs::net::ServerConfig& config) {
+  config.protocol_has_metrics = true;
+  app.add_option_function<std::vector<std::string>>(
+         "--metrics-listen",
+         [&config](const std::vector<std::string>& all) {
+           config.metrics_listen.clear();
+           for (const std::string& text : all)
+             config.metrics_listen.push_back(
+                 rs::net::parse_listen_address(text, "--metrics-listen"));
+         },
+         "ADDRESS:PORT[,tls], repeatable: serve GET /metrics there and nothing else (the same as "
+         "--listen ADDRESS:PORT,metrics). With --root, the only place /metrics is served")
+      ->take_all()
+      ->allow_extra_args(false);
 }
 
 }  // namespace
@@ -61,6 +89,7 @@ int main(int argc, char** argv) try {
   rs::apps::add_server_flags(app, "ringserve-http", config);
   rs::http::HttpConfig http;
   add_http_flags(app, http);
+  add_metrics_flags(app, config);
   app.add_option("--access-log", config.loop.access_log_path,
                  "Append a Combined Log Format line per response to this file (off when empty; "
                  "SIGHUP reopens it for log rotation)")

@@ -105,8 +105,9 @@ void add_server_flags(CLI::App& app, const char* name, net::ServerConfig& config
            for (const std::string& text : all)
              config.listen.push_back(net::parse_listen_address(text));
          },
-         "ADDRESS:PORT[,tls], repeatable: listen there, speaking TLS with ,tls (the --tls-* "
-         "flags); IPv6 in brackets, [::]:8443,tls. Instead of --address and --port")
+         "ADDRESS:PORT[,tls][,metrics], repeatable: listen there, speaking TLS with ,tls (the "
+         "--tls-* flags), serving only the metrics with ,metrics; IPv6 in brackets, "
+         "[::]:8443,tls. Instead of --address and --port")
       ->take_all()
       ->allow_extra_args(false)
       ->excludes(port)

@@ -33,9 +33,10 @@ Connection::~Connection() {
   if (tls_ != nullptr) context_.tls->close(tls_);
 }
 
-void DrivenConnection::start(Protocol* protocol, bool tls) {
-  protocol_ = protocol;
-  if (tls::TlsEndpoint* endpoint = context_.tls; tls && endpoint != nullptr) {
+void DrivenConnection::start(ProtocolFactory& protocols, const ListenSocket& accepted) {
+  listener_use_ = accepted.use;
+  protocol_ = protocols.open(*this);
+  if (tls::TlsEndpoint* endpoint = context_.tls; accepted.tls && endpoint != nullptr) {
     tls_ = endpoint->open();
     if (tls_ == nullptr) {
       core::log_warn("connection {}: no TLS session (out of memory): closed", id_);

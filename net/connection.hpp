@@ -22,6 +22,7 @@
 #include "core/deadline.hpp"
 #include "core/intrusive_list.hpp"
 #include "core/slab_pool.hpp"
+#include "net/listen_socket.hpp"
 #include "net/loop_counters.hpp"
 #include "net/transport.hpp"
 
@@ -143,6 +144,8 @@ class Connection {
   const ConnectionLimits& limits() const { return context_.limits; }
   std::uint64_t id() const { return id_; }
   int fd() const { return fd_; }
+  // What the listener this connection came through is for (known when the protocol opens).
+  ListenerUse listener_use() const { return listener_use_; }
   Protocol* protocol() const { return protocol_; }
 
  private:
@@ -187,6 +190,7 @@ class Connection {
   bool in_protocol_call_ = false;
   bool end_pending_ = false;  // EOF arrived while stashed input still waited
   bool hangup_told_ = false;  // the protocol heard of a FIN seen while not reading
+  ListenerUse listener_use_ = ListenerUse::kServe;
   std::uint64_t last_sent_ms_ = 0;
   std::uint64_t paused_ms_ = 0;        // ended pauses, in all
   std::uint64_t paused_since_ms_ = 0;  // the pause under way, if pause_reasons_ != 0
@@ -205,9 +209,9 @@ class Connection {
 // from it and implements net::Transport.
 class DrivenConnection : public Connection, private Transport {
  public:
-  // Hands the connection to its protocol and starts receiving; tls: it came through a TLS
-  // listener, and its first bytes are a handshake.
-  void start(Protocol* protocol, bool tls);
+  // Opens the connection's protocol (which sees listener_use()) and starts receiving. A
+  // connection accepted on a TLS listener begins with a handshake.
+  void start(ProtocolFactory& protocols, const ListenSocket& accepted);
   // Input arrived: fresh bytes in a buffer that owner lends (buffer_id names it).
   void deliver(std::span<const std::byte> fresh, BufferOwner* owner, std::uint32_t buffer_id);
   void deliver_end();  // the peer sent FIN

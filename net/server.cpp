@@ -15,6 +15,7 @@
 #include <future>
 #include <string_view>
 #include <system_error>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -50,11 +51,12 @@ std::ostream& operator<<(std::ostream& os, Backend backend) {
   return os << to_string(backend);
 }
 
-ListenAddress parse_listen_address(const std::string& text) {
-  const auto bad = [&text](std::string_view why) {
+ListenAddress parse_listen_address(const std::string& text, std::string_view flag) {
+  const auto bad = [&text, flag](std::string_view why) {
     return StartupError(
-        fmt::format("--listen {}: {}; write ADDRESS:PORT[,tls], e.g. 0.0.0.0:8443,tls or [::]:8080",
-                    text, why));
+        fmt::format("{} {}: {}; write ADDRESS:PORT[,tls][,metrics], e.g. 0.0.0.0:8443,tls "
+                    "or [::]:8080 or 127.0.0.1:9100,metrics",
+                    flag, text, why));
   };
   const std::size_t comma = text.find(',');
   const std::string_view where = std::string_view(text).substr(0, comma);
@@ -92,20 +94,23 @@ ListenAddress parse_listen_address(const std::string& text) {
     const std::size_t next = text.find(',', at + 1);
     const std::string_view option = std::string_view(text).substr(
         at + 1, next == std::string::npos ? std::string::npos : next - at - 1);
-    if (option == "tls" && listener.tls) {
-      throw bad("tls is given twice");
-    } else if (option == "tls") {
-      listener.tls = true;
+    bool given_twice = false;
+    if (option == "tls") {
+      given_twice = std::exchange(listener.tls, true);
+    } else if (option == "metrics") {
+      given_twice = std::exchange(listener.use, ListenerUse::kMetrics) == ListenerUse::kMetrics;
     } else {
-      throw bad(fmt::format("unknown option \"{}\" (the one option is tls)", option));
+      throw bad(fmt::format("unknown option \"{}\" (the options are tls and metrics)", option));
     }
+    if (given_twice) throw bad(fmt::format("{} is given twice", option));
     at = next;
   }
   return listener;
 }
 
 std::string describe(const ListenAddress& listener) {
-  return fmt::format("{} port {}{}", listener.address, listener.port, listener.tls ? " tls" : "");
+  return fmt::format("{} port {}{}{}", listener.address, listener.port, listener.tls ? " tls" : "",
+                     listener.use == ListenerUse::kMetrics ? " metrics" : "");
 }
 
 namespace {
@@ -216,7 +221,8 @@ void Server::start() {
       slot->context.listeners.reserve(listeners_.size());
       for (ListenAddress& listener : listeners_) {
         const int fd = listen_tcp(listener.address, listener.port, reuse_port, config_.backlog);
-        slot->context.listeners.push_back({.fd = fd, .tls = listener.tls});  // reserved
+        slot->context.listeners.push_back(
+            {.fd = fd, .tls = listener.tls, .use = listener.use});  // reserved
         if (i == 0) listener.port = local_port(fd);
       }
       slot->context.wake_fd = ::eventfd(0, EFD_CLOEXEC);
@@ -301,6 +307,19 @@ void Server::resolve_listeners() {
   if (listeners_.empty()) {
     listeners_.push_back(
         {.address = config_.address, .port = config_.port, .tls = bool(config_.tls)});
+  }
+  for (ListenAddress metrics : config_.metrics_listen) {
+    metrics.use = ListenerUse::kMetrics;
+    listeners_.push_back(std::move(metrics));
+  }
+  const auto serves = [](const ListenAddress& l) { return l.use == ListenerUse::kServe; };
+  if (std::none_of(listeners_.begin(), listeners_.end(), serves)) {
+    throw StartupError(
+        "every listener is for metrics: give one that serves requests (a --listen without "
+        ",metrics, or --address and --port)");
+  }
+  if (!config_.protocol_has_metrics && !std::all_of(listeners_.begin(), listeners_.end(), serves)) {
+    throw StartupError("this server has no metrics to serve: drop ,metrics from --listen");
   }
   if (listeners_.size() > kMaxListeners) {
     throw StartupError(

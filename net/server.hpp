@@ -9,6 +9,7 @@
 #include <mutex>
 #include <ostream>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -26,17 +27,21 @@ enum class Backend : std::uint8_t { kAuto, kUring, kEpoll, kThreads };
 const char* to_string(Backend backend);
 std::ostream& operator<<(std::ostream& os, Backend backend);
 
-// Where the server listens (a --listen), and whether the connections made there speak TLS.
+// Where the server listens (a --listen), whether the connections made there speak TLS, and what
+// they are for.
 struct ListenAddress {
   std::string address;
   std::uint16_t port = 0;  // 0: any free port
   bool tls = false;
+  ListenerUse use = ListenerUse::kServe;
 };
 // "ADDRESS:PORT[,OPTION...]", the project's one listener grammar: an IPv4 literal, or an IPv6
-// one in brackets ("[::1]:8443"), then options after commas; the one option today is "tls".
-// Throws StartupError naming what is wrong.
-ListenAddress parse_listen_address(const std::string& text);
-// The inverse, for the start-up line: "127.0.0.1 port 8443 tls".
+// one in brackets ("[::1]:8443"), then options after commas: "tls" (the connections speak TLS)
+// and "metrics" (they get the server's metrics and nothing else). Throws StartupError naming what
+// is wrong.
+// `flag` names the option in the error.
+ListenAddress parse_listen_address(const std::string& text, std::string_view flag = "--listen");
+// The inverse, for the start-up line: "127.0.0.1 port 8443 tls", "127.0.0.1 port 9100 metrics".
 std::string describe(const ListenAddress& listener);
 
 struct ServerConfig {
@@ -45,6 +50,11 @@ struct ServerConfig {
   std::uint16_t port = 9000;  // 0: any free port
   // --listen, repeated: when given, these instead of address and port.
   std::vector<ListenAddress> listen;
+  // Listeners for the metrics alone (--metrics-listen), beside address and port or the --listen
+  // ones: the protocol must have metrics (Server::start refuses them otherwise).
+  std::vector<ListenAddress> metrics_listen;
+  // Whether the protocol answers a ListenerUse::kMetrics listener (HTTP does, echo does not).
+  bool protocol_has_metrics = false;
   Backend backend = Backend::kAuto;
   unsigned threads = 1;
   // Pin loop i to the i-th CPU this process may run on (wrapping when there are more loops).

@@ -76,6 +76,15 @@ def start_server(binary, args, log=None, bound_s=30):
     return server, int(match.group(1)), line.strip()
 
 
+def metrics_port(line):
+    """The port of the first metrics listener in a start-up line ("127.0.0.1 port N metrics" or
+    "... port N tls metrics"); raises ValueError when there is none."""
+    match = re.search(r" port (\d+)(?: tls)? metrics", line)
+    if not match:
+        raise ValueError(f"no metrics listener in {line!r}")
+    return int(match.group(1))
+
+
 def fd_count(pid):
     """Descriptors the process has open now."""
     return len(os.listdir(f"/proc/{pid}/fd"))

@@ -61,7 +61,8 @@ import time
 sys.dont_write_bytecode = True  # no perf/__pycache__ in the checkout
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from server_probe import (BadResponse, ResponseReader, ServerDidNotStart, cpu_seconds,  # noqa
-                          fd_count, metrics, raise_nofile, start_server, vm_rss_kib, wait_until)
+                          fd_count, metrics, metrics_port, raise_nofile, start_server, vm_rss_kib,
+                          wait_until)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PLAINTEXT = b"Hello, World!"
@@ -860,8 +861,10 @@ def run_backend(args, backend, seconds, files, root, seed):
         extra = ["--thread-idle-timeout-ms", str(int(seconds + 600) * 1000)]
     log = tempfile.TemporaryFile(mode="w+")
     try:
-        server, port, _ = start_server(args.bin, ["--backend", backend, "--root", root, *extra,
-                                                  *args.server_args], log)
+        # The demo routes beside the files; /metrics, with --root, on a listener of its own.
+        server, port, line = start_server(
+            args.bin, ["--backend", backend, "--root", root, "--demo-routes", "on",
+                       "--metrics-listen", "127.0.0.1:0", *extra, *args.server_args], log)
     except ServerDidNotStart as e:
         if backend == "uring" and "start with --backend epoll" in str(e):
             return f"soak {backend}: SKIPPED, no io_uring here ({str(e).splitlines()[-1]})"
@@ -882,7 +885,7 @@ def run_backend(args, backend, seconds, files, root, seed):
     load = None
     control = None
     try:
-        control = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT_S)
+        control = socket.create_connection(("127.0.0.1", metrics_port(line)), timeout=TIMEOUT_S)
         base = metrics(control)
         base_fds = fd_count(server.pid)
         load = Load(port, files, args.rate, seed)

@@ -50,18 +50,22 @@ def settle(port, bound_s=20):
 
 
 def run(args, load, extra):
-    server = subprocess.Popen([args.bin, "--port", "0", *extra, *args.server_args],
+    # /metrics from a listener of its own: with --root the serving port does not answer it.
+    server = subprocess.Popen([args.bin, "--port", "0", "--metrics-listen", "127.0.0.1:0", *extra,
+                               *args.server_args],
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     socks = []
     try:
-        match = re.search(r" port (\d+)", server.stdout.readline())
+        line = server.stdout.readline()
+        match = re.search(r" port (\d+)", line)
         if not match:
             sys.exit("the server did not start")
         port = int(match.group(1))
-        metrics(port)  # warm-up
+        mport = server_probe.metrics_port(line)
+        metrics(mport)  # warm-up
         time.sleep(0.5)
         base = vm_rss_kib(server.pid)
-        base_chunks = metrics(port)["ringserve_pool_chunks"]
+        base_chunks = metrics(mport)["ringserve_pool_chunks"]
         for _ in range(args.clients):
             s = socket.create_connection(("127.0.0.1", port))
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
@@ -75,7 +79,7 @@ def run(args, load, extra):
             except BlockingIOError:
                 pass
             socks.append(s)
-        m = settle(port)
+        m = settle(mport)
         rss = (vm_rss_kib(server.pid) - base) * 1024 / args.clients
         chunks = (m["ringserve_pool_chunks"] - base_chunks) * CHUNK_BYTES / args.clients
         print(f"{load:6} {' '.join(args.server_args) or 'defaults'}: {args.clients} clients: "
@@ -88,7 +92,7 @@ def run(args, load, extra):
         peak = vm_rss_kib(server.pid)
         start = time.monotonic()
         while time.monotonic() - start < 60:
-            m = metrics(port)
+            m = metrics(mport)
             # The /metrics requests that ask keep a chunk or two in use.
             if m["ringserve_pool_chunks"] <= base_chunks and m.get("ringserve_pool_chunks_free",
                                                                    0) <= 2:

@@ -123,7 +123,9 @@ void EpollPoller::on_listener_ready(Listener& listener) {
   for (int i = 0; i < kAcceptBatch && accepting_; ++i) {
     const int fd = ::accept4(listener.socket.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
-      loop_.on_accepted({.fd = fd, .tls = listener.socket.tls});  // at the cap, it stops accepting
+      ListenSocket accepted = listener.socket;
+      accepted.fd = fd;
+      loop_.on_accepted(accepted);  // at the cap, it stops accepting
       continue;
     }
     const int error = errno;

@@ -103,18 +103,16 @@ void start_delay(HttpSession& s, const Request& r) {
 
 }  // namespace
 
-void route_request(const RequestHead& head, Request& request, const HttpConfig& config) {
+namespace {
+
+bool route_demo(const RequestHead& head, Request& request, const HttpConfig& config) {
   const std::string_view path = head.path;
-  if (head.form == TargetForm::kAsterisk) {
-    request.route = Route::kAsterisk;
-  } else if (path == "/plaintext") {
+  if (path == "/plaintext") {
     request.route = Route::kPlaintext;
   } else if (path == "/json") {
     request.route = Route::kJson;
   } else if (path == "/echo") {
     request.route = Route::kEcho;
-  } else if (path == "/metrics") {
-    request.route = Route::kMetrics;
   } else if (path == "/delay") {
     request.route = Route::kDelay;
     const auto ms = query_param(head.query, "ms");
@@ -126,15 +124,35 @@ void route_request(const RequestHead& head, Request& request, const HttpConfig& 
       request.bad_query = true;
     }
     request.delay_ms = value;
-  } else if (!config.root.empty()) {
-    // Whatever no built-in route claims is a file below --root.
+  } else {
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+void route_request(const RequestHead& head, Request& request, const HttpConfig& config,
+                   net::ListenerUse use) {
+  const bool metrics_listener = use == net::ListenerUse::kMetrics;
+  if (head.form == TargetForm::kAsterisk) {
+    request.route = Route::kAsterisk;
+    return;
+  }
+  if (head.path == "/metrics" && (metrics_listener || config.metrics_on_serving_listeners())) {
+    request.route = Route::kMetrics;
+    return;
+  }
+  if (!metrics_listener && config.demo_routes_on() && route_demo(head, request, config)) return;
+  if (!metrics_listener && !config.root.empty()) {
+    // Whatever no route the operator turned on claims is a file below --root.
     request.route = Route::kStatic;
     if (request.method == Method::kGet || request.method == Method::kHead) {
       prepare_file_request(head, request.file);
     }
-  } else {
-    request.route = Route::kNotFound;
+    return;
   }
+  request.route = Route::kNotFound;
 }
 
 void handle_request(HttpSession& s, const Request& r, core::BufferChain& body) {

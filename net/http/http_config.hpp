@@ -42,6 +42,18 @@ struct HttpConfig {
   std::uint64_t max_delay_ms = 60000;
   // Static files are served from here under GET and HEAD when set (--root).
   std::string root;
+  // The demo routes (/plaintext, /json, /echo, /delay): kAuto turns them on only without --root,
+  // so that they never shadow a file the operator did not ask them to (--demo-routes).
+  enum class Switch : std::uint8_t { kAuto, kOn, kOff };
+  Switch demo_routes = Switch::kAuto;
+
+  bool demo_routes_on() const {
+    return demo_routes == Switch::kOn || (demo_routes == Switch::kAuto && root.empty());
+  }
+  // Whether the listeners that serve requests answer /metrics too: only without --root (the lab
+  // and the tests read it there). With --root the metrics have a listener of their own
+  // (--metrics-listen), as Prometheus expects, and a file named metrics is reachable.
+  bool metrics_on_serving_listeners() const { return root.empty(); }
 };
 
 // Refuses settings the server cannot run with, by throwing std::runtime_error with a message

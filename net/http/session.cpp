@@ -181,7 +181,7 @@ void HttpSession::begin_request(const RequestHead& head) {
   request.keep_alive = head.keep_alive && !stopping_;
   request.http10 = head.version_minor == 0;
   request.has_body = !state_->parser.body_done();
-  route_request(head, request, factory_.config());
+  route_request(head, request, factory_.config(), conn_.listener_use());
   if (factory_.access_log() != nullptr) capture_access_fields(head, request.log);
   if (request.method == Method::kPost && request.route == Route::kEcho) {
     // The echo answers with the request's type, an empty body's included.

@@ -311,7 +311,7 @@ void EventLoop<Poller>::open_connection(ListenSocket accepted) {
   poller_.adopt(*conn);
   all_.push_back(*conn);
   note_connection_opened(counters_);
-  conn->start(protocols_->open(*conn), accepted.tls);
+  conn->start(*protocols_, accepted);
 }
 
 // Parked clients go first, in arrival order, whenever the cap has room.

@@ -12,6 +12,7 @@
 
 #include "core/asan.hpp"
 #include "net/connection.hpp"
+#include "net/listen_socket.hpp"
 #include "net/loop_counters.hpp"
 #include "net/tls/tls_context.hpp"
 #include "net/transport.hpp"
@@ -90,11 +91,6 @@ class ConnectionCap {
 // The most --listen options a server takes.
 inline constexpr std::size_t kMaxListeners = 16;
 
-// A socket a loop accepts on (or one it accepted), and whether its connections speak TLS.
-struct ListenSocket {
-  int fd = -1;
-  bool tls = false;
-};
 
 struct LoopContext {
   int index = 0;

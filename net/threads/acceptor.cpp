@@ -196,7 +196,9 @@ void Acceptor::accept_ready(const ListenSocket& listener) {
       pause_accepting();
       return;
     }
-    hand_over({.fd = fd, .tls = listener.tls});
+    ListenSocket accepted = listener;
+    accepted.fd = fd;
+    hand_over(accepted);
     if (accept_paused_until_ != 0) return;  // refused: no worker could be had
   }
 }

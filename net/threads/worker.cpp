@@ -144,7 +144,7 @@ void Worker::serve(ListenSocket accepted) {
   shut_down_ = false;
   cut_ = false;
   refresh();  // the worker may have been idle: the connection's first timers count from now
-  conn.start(protocols_->open(conn), accepted.tls);
+  conn.start(*protocols_, accepted);
   for (;;) {
     // The send blocks for at most kSendSliceMs without progress.
     redeliver_and_flush(state_.turn,

@@ -12,6 +12,7 @@ Acceptor::Acceptor(Ring& ring, ListenSocket listener, AcceptHandler& handler,
     : ring_(ring),
       listen_fd_(listener.fd),
       tls_(listener.tls),
+      use_(listener.use),
       handler_(handler),
       counters_(counters),
       cap_(cap),
@@ -80,7 +81,7 @@ void Acceptor::on_accept(std::int32_t res, std::uint32_t flags) {
     if (closing_) {
       ::close(res);
     } else {
-      handler_.on_accepted({.fd = res, .tls = tls_});
+      handler_.on_accepted({.fd = res, .tls = tls_, .use = use_});
     }
     // Near the cap the multishot accept gives way to single ones (after_completion arms one
     // once its last completion is in), on every loop.

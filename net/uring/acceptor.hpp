@@ -62,6 +62,7 @@ class Acceptor {
   Ring& ring_;
   int listen_fd_;
   const bool tls_;
+  const ListenerUse use_;
   AcceptHandler& handler_;
   LoopCounters& counters_;
   ConnectionCap& cap_;

@@ -23,7 +23,7 @@ import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "perf"))
-from server_probe import ServerDidNotStart, start_server  # noqa: E402
+from server_probe import ServerDidNotStart, metrics_port, start_server  # noqa: E402
 
 TIMEOUT_S = 30
 failures = []
@@ -81,15 +81,19 @@ def main():
         try:
             server, port, line = start_server(
                 os.path.join(args.bin_dir, "ringserve-http"),
-                ["--backend", args.backend, "--tls-cert", cert, "--tls-key", key, "--root", root])
+                ["--backend", args.backend, "--tls-cert", cert, "--tls-key", key, "--root", root,
+                 # /plaintext, /json and /echo beside the files; with --root, /metrics is served
+                 # on a listener of its own only
+                 "--demo-routes", "on", "--metrics-listen", "127.0.0.1:0,tls"])
+            metrics_at = metrics_port(line)
         except ServerDidNotStart as e:
             check("the server starts with --tls-cert and --tls-key", False, str(e))
             return 1
         try:
             check("the start-up line describes the certificate", "tls=TLS 1.2+ (CN=localhost" in line,
                   line)
-            run_clients(port, cert, data)
-            reload_under_load(server, port, directory, cert, key)
+            run_clients(port, metrics_at, cert, data)
+            reload_under_load(server, port, metrics_at, directory, cert, key)
             offered_groups(args.bin_dir, args.backend, cert, key)
         finally:
             server.send_signal(signal.SIGTERM)
@@ -103,7 +107,7 @@ def main():
     return 1 if failures else 0
 
 
-def run_clients(port, cert, data):
+def run_clients(port, metrics_at, cert, data):
     context = ssl.create_default_context(cafile=cert)
     resolve = ["--resolve", f"localhost:{port}:127.0.0.1"]
     base = f"https://localhost:{port}"
@@ -187,12 +191,12 @@ def run_clients(port, cert, data):
           answer.startswith(b"HTTP/1.1 400 Bad Request") and b"https://" in answer)
 
     # wrk over https: the server counts the requests wrk says it made.
-    before = metrics(context, port)
+    before = metrics(context, metrics_at)
     r = subprocess.run(["wrk", "-t1", "-c8", "-d1s", f"https://127.0.0.1:{port}/plaintext"],
                        capture_output=True, text=True, timeout=TIMEOUT_S)
     match = re.search(r"(\d+) requests in", r.stdout)
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)", r.stdout)
-    after = metrics(context, port)
+    after = metrics(context, metrics_at)
     served = (after["ringserve_http_requests_total"] - before["ringserve_http_requests_total"] -
               1)  # the /metrics that read `before`
     done = int(match.group(1)) if match else -1
@@ -236,12 +240,12 @@ def offered_groups(bin_dir, backend, cert, key):
             server.kill()
 
 
-def reload_under_load(server, port, directory, cert, key):
+def reload_under_load(server, port, metrics_at, directory, cert, key):
     """SIGHUP with a new certificate in place while wrk runs: no request fails, and a new
     connection then verifies against the new certificate only."""
     new_cert, new_key = make_certificate(directory, "second")
     context = ssl.create_default_context(cafile=cert)
-    before = metrics(context, port)
+    before = metrics(context, metrics_at)
     wrk = subprocess.Popen(["wrk", "-t1", "-c8", "-d2s", f"https://127.0.0.1:{port}/plaintext"],
                            stdout=subprocess.PIPE, text=True)
     time.sleep(0.5)  # the stimulus comes while wrk runs, whatever wrk has done by then
@@ -258,7 +262,7 @@ def reload_under_load(server, port, directory, cert, key):
     deadline = time.monotonic() + TIMEOUT_S
     while True:
         try:
-            after = metrics(new_context, port)
+            after = metrics(new_context, metrics_at)
             break
         except ssl.SSLCertVerificationError:
             if time.monotonic() > deadline:

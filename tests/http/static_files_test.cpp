@@ -82,6 +82,8 @@ class StaticFilesTest : public ServerFixture {
   void start(bool with_root = true) {
     ServerFixture::start([&](http::HttpConfig& config) {
       if (with_root) config.root = root_.string();
+      // Some tests mix files with /plaintext and /delay (off by default beside --root).
+      config.demo_routes = http::HttpConfig::Switch::kOn;
     });
   }
   // A slow reader with a 16 KiB receive buffer.
@@ -389,7 +391,7 @@ TEST_P(StaticFilesTest, OtherMethodsAre405WithAllow) {
   const HttpResponse options = fetch("/hello.txt", "", "OPTIONS");
   EXPECT_EQ(options.status, 200);
   EXPECT_EQ(options.header("Allow"), "GET, HEAD, OPTIONS");
-  EXPECT_EQ(fetch("/plaintext").body, "Hello, World!") << "built-in routes come first";
+  EXPECT_EQ(fetch("/plaintext").body, "Hello, World!") << "demo routes turned on come first";
 }
 
 TEST_P(StaticFilesTest, PathLongerThanTheLimitIs414) {

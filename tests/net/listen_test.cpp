@@ -1,5 +1,6 @@
-// The --listen grammar (ADDRESS:PORT[,tls]) and what a server refuses to start with: a TLS
-// listener without a certificate, a certificate no listener uses, the same address twice.
+// The --listen grammar (ADDRESS:PORT[,tls][,metrics]) and what a server refuses to start with: a
+// TLS listener without a certificate, a certificate no listener uses, the same address twice,
+// metrics listeners alone or on a server without metrics.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -27,6 +28,18 @@ TEST(ListenAddress, Ipv4WithAndWithoutTls) {
   EXPECT_EQ(describe(plain), "127.0.0.1 port 8080");
 }
 
+TEST(ListenAddress, MetricsListenerWithAndWithoutTls) {
+  ListenAddress metrics = parse_listen_address("127.0.0.1:9100,metrics");
+  EXPECT_EQ(metrics.use, ListenerUse::kMetrics);
+  EXPECT_FALSE(metrics.tls);
+  EXPECT_EQ(describe(metrics), "127.0.0.1 port 9100 metrics");
+  ListenAddress both = parse_listen_address("[::1]:9443,metrics,tls");
+  EXPECT_EQ(both.use, ListenerUse::kMetrics);
+  EXPECT_TRUE(both.tls);
+  EXPECT_EQ(describe(both), "::1 port 9443 tls metrics");
+  EXPECT_EQ(parse_listen_address("127.0.0.1:80").use, ListenerUse::kServe);
+}
+
 TEST(ListenAddress, Ipv6InBracketsAndPortZero) {
   ListenAddress any = parse_listen_address("[::]:0,tls");
   EXPECT_EQ(any.address, "::");
@@ -49,6 +62,7 @@ TEST(ListenAddress, MalformedOnesSayWhatIsWrong) {
       {"127.0.0.1:80,", "unknown option \"\""},
       {"127.0.0.1:80,tls,proxy", "unknown option \"proxy\""},
       {"127.0.0.1:80,tls,tls", "tls is given twice"},
+      {"127.0.0.1:80,metrics,metrics", "metrics is given twice"},
       {"localhost:80", "not an IPv4 address literal"},
       {"[127.0.0.1]:80", "not an IPv6 address literal"},
   };
@@ -161,6 +175,22 @@ TEST_F(ListenStartup, BindFailingHalfWayClosesWhatWasBound) {
   EXPECT_EQ(start_error(again), "") << "port " << free_port << " is still held";
   taken.stop();
   taken.wait();
+}
+
+TEST_F(ListenStartup, MetricsListenersAloneAreRefused) {
+  ServerConfig config = base();
+  config.protocol_has_metrics = true;
+  config.listen = {{.address = "127.0.0.1", .port = 0, .use = ListenerUse::kMetrics}};
+  EXPECT_NE(start_error(config).find("every listener is for metrics"), std::string::npos);
+  config.listen.clear();
+  config.metrics_listen = {{.address = "127.0.0.1", .port = 0}};
+  EXPECT_EQ(start_error(config), "") << "--metrics-listen beside --address and --port";
+}
+
+TEST_F(ListenStartup, MetricsListenerNeedsAProtocolWithMetrics) {
+  ServerConfig config = base();  // echo: no metrics
+  config.metrics_listen = {{.address = "127.0.0.1", .port = 0}};
+  EXPECT_NE(start_error(config).find("no metrics to serve"), std::string::npos);
 }
 
 TEST_F(ListenStartup, AtMostSixteenListeners) {

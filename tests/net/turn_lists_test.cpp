@@ -54,6 +54,16 @@ class Answering final : public Protocol {
   int closes = 0;
 };
 
+// Every connection gets the one protocol.
+class OneProtocol final : public ProtocolFactory {
+ public:
+  explicit OneProtocol(Protocol& protocol) : protocol_(protocol) {}
+  Protocol* open(Connection& /*conn*/) override { return &protocol_; }
+
+ private:
+  Protocol& protocol_;
+};
+
 // A send is "in flight" from the moment it is started until the test says the kernel took it.
 class FakeConnection final : public DrivenConnection {
  public:
@@ -91,7 +101,8 @@ void close_now(FakeConnection& conn) {
 class TurnListsTest : public ::testing::Test {
  protected:
   void answering(FakeConnection& conn) {
-    conn.start(&protocol_, false);
+    OneProtocol factory(protocol_);
+    conn.start(factory, ListenSocket{});
     give_input(conn);
   }
   TurnLists& turn() { return loop_.state.turn; }

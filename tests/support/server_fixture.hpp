@@ -33,7 +33,9 @@ class ServerFixture : public ::testing::TestWithParam<BackendParam> {
     if (tweak) tweak(config);
     shared_ = std::make_unique<http::HttpShared>(config);
     net::ServerConfig server = test_config(GetParam());
-    http::follow_output_limit(server.loop.limits, config);  // as ringserve-http does
+    // As ringserve-http does: output limits that follow the HTTP ones, metrics to serve.
+    http::follow_output_limit(server.loop.limits, config);
+    server.protocol_has_metrics = true;
     if (server_tweak) server_tweak(server);
     server_ = std::make_unique<InProcessServer>(server, http::make_http_factory(*shared_));
     shared_->set_transport_counters([this] { return server_->server().counters(); });
