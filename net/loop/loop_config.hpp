@@ -91,7 +91,6 @@ class ConnectionCap {
 // The most --listen options a server takes.
 inline constexpr std::size_t kMaxListeners = 16;
 
-
 struct LoopContext {
   int index = 0;
   // One per --listen, in the order given; owned by the loop (its poller takes them).
