@@ -1,7 +1,6 @@
 // ringserve-http: a production-style HTTP/1.1 server on io_uring.
 #include <CLI/CLI.hpp>
 #include <cstdio>
-#include <map>
 #include <string>
 #include <vector>
 
@@ -53,12 +52,17 @@ void add_http_flags(CLI::App& app, rs::http::HttpConfig& http) {
                  "Serve static files from this directory under GET and HEAD (off when empty; "
                  "nothing outside it is reachable)")
       ->capture_default_str();
-  using Switch = rs::http::HttpConfig::Switch;
-  app.add_option("--demo-routes", http.demo_routes,
-                 "The demo routes /plaintext, /json, /echo and /delay. auto: on without --root, "
-                 "off with it (they would shadow files of those names)")
-      ->transform(CLI::CheckedTransformer(std::map<std::string, Switch>{
-          {"auto", Switch::kAuto}, {"on", Switch::kOn}, {"off", Switch::kOff}}))
+  app.add_option_function<std::string>(
+         "--demo-routes",
+         [&http](const std::string& value) {
+           using Switch = rs::http::HttpConfig::Switch;
+           http.demo_routes = value == "on"    ? Switch::kOn
+                              : value == "off" ? Switch::kOff
+                                               : Switch::kAuto;
+         },
+         "The demo routes /plaintext, /json, /echo and /delay. auto: on without --root, off with "
+         "it (they would shadow files of those names)")
+      ->check(CLI::IsMember({"auto", "on", "off"}))
       ->default_str("auto");
 }
 
