@@ -7,11 +7,13 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -270,6 +272,56 @@ TEST_P(StaticFilesTest, NoWayOutOfTheRoot) {
   const HttpResponse inside = fetch("/inside-link.txt");
   EXPECT_EQ(inside.status, 200);
   EXPECT_EQ(inside.body, kHello);
+  EXPECT_TRUE(wait_until([&] { return counter("pool_files") == 0; }));
+}
+
+// Only regular files (and directories, for their index) are served: a symlink to a device
+// leaves the root (RESOLVE_BENEATH refuses it), and a FIFO or a device node below the root is
+// opened non-blocking, seen not to be a regular file, and answered 404 like a missing file.
+TEST_P(StaticFilesTest, SymlinkToADeviceOutsideTheRootIs404) {
+  fs::create_symlink("/dev/zero", root_ / "zero-link");
+  fs::create_symlink("/dev/null", root_ / "null-link.txt");
+  start();
+  for (const char* path : {"/zero-link", "/null-link.txt"}) {
+    const HttpResponse r = fetch(path);
+    EXPECT_EQ(r.status, 404) << path;
+    EXPECT_EQ(r.body, "Not Found\n") << path;
+  }
+  EXPECT_TRUE(wait_until([&] { return counter("pool_files") == 0; }));
+}
+
+// A FIFO with no writer: a blocking open would wait for ever (and stall a whole loop). The
+// answer comes at once, and the connection and the loop go on.
+TEST_P(StaticFilesTest, FifoBelowTheRootIs404AndBlocksNothing) {
+  ASSERT_EQ(::mkfifo((root_ / "pipe.txt").c_str(), 0644), 0) << std::strerror(errno);
+  start();
+  const int fd = connect();
+  ASSERT_TRUE(send_all(fd,
+                       "GET /pipe.txt HTTP/1.1\r\nHost: t\r\n\r\n"
+                       "HEAD /pipe.txt HTTP/1.1\r\nHost: t\r\n\r\n"
+                       "GET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n"));
+  HttpReader reader(fd);
+  EXPECT_EQ(reader.next().status, 404);
+  reader.expect_head_response(true);
+  EXPECT_EQ(reader.next().status, 404);
+  reader.expect_head_response(false);
+  EXPECT_EQ(reader.next().body, kHello);
+  EXPECT_EQ(fetch("/hello.txt").body, kHello) << "another connection is served too";
+  EXPECT_TRUE(wait_until([&] { return counter("pool_files") == 0; }));
+}
+
+// A character device made below the root (the tests run as root; without CAP_MKNOD the test
+// is skipped): /dev/zero's numbers, so a device served by mistake would never end.
+TEST_P(StaticFilesTest, DeviceNodeBelowTheRootIs404) {
+  if (::mknod((root_ / "zero.bin").c_str(), S_IFCHR | 0644, ::makedev(1, 5)) != 0) {
+    GTEST_SKIP() << "mknod: " << std::strerror(errno) << " (needs CAP_MKNOD)";
+  }
+  start();
+  const HttpResponse r = fetch("/zero.bin");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(r.body, "Not Found\n");
+  EXPECT_EQ(fetch("/zero.bin", "Range: bytes=0-9\r\n").status, 404);
+  EXPECT_EQ(fetch("/hello.txt").body, kHello);
   EXPECT_TRUE(wait_until([&] { return counter("pool_files") == 0; }));
 }
 
