@@ -50,6 +50,10 @@ void add_http_flags(CLI::App& app, rs::http::HttpConfig& http) {
                  "Serve static files from this directory under GET and HEAD (off when empty; "
                  "nothing outside it is reachable)")
       ->capture_default_str();
+  app.add_option("--mime-types", http.mime_types,
+                 "Content-Type of static files by extension from this mime.types file (default: "
+                 "/etc/mime.types from Debian's media-types, or a built-in table of common types "
+                 "when it is missing; a file that cannot be read or parsed stops start-up)");
 }
 
 }  // namespace

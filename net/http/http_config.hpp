@@ -14,6 +14,7 @@
 
 #include "core/counters.hpp"
 #include "net/http/limits.hpp"
+#include "net/http/mime_types.hpp"
 #include "net/http/parse_error.hpp"
 #include "net/loop_counters.hpp"
 
@@ -42,6 +43,9 @@ struct HttpConfig {
   std::uint64_t max_delay_ms = 60000;
   // Static files are served from here under GET and HEAD when set (--root).
   std::string root;
+  // A mime.types file for Content-Type (--mime-types); empty: /etc/mime.types when it can be
+  // read, else the built-in table (net/http/mime_types.hpp).
+  std::string mime_types;
 };
 
 // Refuses settings the server cannot run with, by throwing std::runtime_error with a message
@@ -135,15 +139,27 @@ inline void add_counts(HttpCounters& into, const HttpCounters& from) {
 // Shared by every loop of one HTTP server.
 class HttpShared {
  public:
-  // Throws std::runtime_error for a config check_config() refuses or a --root it cannot open.
+  // Throws std::runtime_error for a config check_config() refuses, a --root it cannot open or
+  // a --mime-types file it cannot use. The media types are read only where they are needed
+  // (with --root) or asked for (--mime-types).
   explicit HttpShared(HttpConfig config)
-      : config_(checked(std::move(config))), root_fd_(open_root_directory(config_.root)) {}
+      : config_(checked(std::move(config))), root_fd_(open_root_directory(config_.root)) {
+    if (config_.root.empty() && config_.mime_types.empty()) return;
+    try {
+      mime_types_ = MimeTypes::load(config_.mime_types);
+    } catch (...) {
+      close_root_directory(root_fd_);  // no destructor runs for what a constructor left
+      throw;
+    }
+  }
   ~HttpShared() { close_root_directory(root_fd_); }
   HttpShared(const HttpShared&) = delete;
   HttpShared& operator=(const HttpShared&) = delete;
   const HttpConfig& config() const { return config_; }
   // Opened once at start-up; every loop opens files beneath it.
   int root_fd() const { return root_fd_; }
+  // Read once at start-up; only looked up afterwards.
+  const MimeTypes& mime_types() const { return mime_types_; }
 
   // Loops register at start-up; readers (/metrics) sum without locking the loops. What a loop
   // counted stays counted after it unregisters (a worker of the threads backend ends while the
@@ -197,6 +213,7 @@ class HttpShared {
 
   HttpConfig config_;
   int root_fd_;
+  MimeTypes mime_types_;
   mutable std::mutex mutex_;
   std::vector<const HttpCounters*> counters_;
   HttpCounters retired_;  // the counts of the loops that unregistered (guarded by mutex_)

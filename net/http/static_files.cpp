@@ -186,7 +186,7 @@ void FileTransfer::answer(const net::FileInfo& info) {
         .add("Content-Length", std::uint64_t{0});
   } else {
     const std::string_view name = index_ ? kIndex : f.path();
-    head.add("Content-Type", content_type_for(name))
+    head.add("Content-Type", s.factory().shared().mime_types().lookup(name))
         .add("Content-Length", length)
         .add("Last-Modified", {modified, kImfFixdateLength})
         .add("ETag", etag)

@@ -251,41 +251,6 @@ bool if_range_matches(std::string_view value, std::string_view etag, std::int64_
   return date && static_cast<std::int64_t>(*date) == mtime_s;
 }
 
-std::string_view content_type_for(std::string_view path) {
-  const std::size_t slash = path.rfind('/');
-  const std::size_t dot = path.rfind('.');
-  if (dot == std::string_view::npos || (slash != std::string_view::npos && dot < slash)) {
-    return "application/octet-stream";
-  }
-  const std::string_view ext = path.substr(dot + 1);
-  struct Type {
-    std::string_view ext;
-    std::string_view type;
-  };
-  static constexpr Type kTypes[] = {
-      {"html", "text/html; charset=utf-8"},
-      {"htm", "text/html; charset=utf-8"},
-      {"css", "text/css; charset=utf-8"},
-      {"js", "text/javascript; charset=utf-8"},
-      {"mjs", "text/javascript; charset=utf-8"},
-      {"json", "application/json"},
-      {"txt", "text/plain; charset=utf-8"},
-      {"png", "image/png"},
-      {"jpg", "image/jpeg"},
-      {"jpeg", "image/jpeg"},
-      {"gif", "image/gif"},
-      {"svg", "image/svg+xml"},
-      {"ico", "image/x-icon"},
-      {"wasm", "application/wasm"},
-      {"pdf", "application/pdf"},
-      {"xml", "application/xml"},
-  };
-  for (const Type& t : kTypes) {
-    if (chars::iequals(ext, t.ext)) return t.type;
-  }
-  return "application/octet-stream";
-}
-
 void prepare_file_request(const RequestHead& head, FileRequest& out) {
   std::size_t size = 0;
   out.status = static_cast<std::uint16_t>(

@@ -94,7 +94,4 @@ bool none_match_hits(std::string_view list, std::string_view etag);
 // If-Range holding an entity tag: strong comparison; a weak tag never matches.
 bool if_range_matches(std::string_view value, std::string_view etag, std::int64_t mtime_s);
 
-// Media type by file extension (case-insensitive); application/octet-stream otherwise.
-std::string_view content_type_for(std::string_view path);
-
 }  // namespace rs::http

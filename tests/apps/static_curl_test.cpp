@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <cctype>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -32,15 +33,18 @@ std::string numbers() {
   return s;
 }
 
-// ringserve-http on an ephemeral port serving a fresh temporary directory.
+// ringserve-http on an ephemeral port serving a fresh temporary directory, with more flags
+// when asked.
 class StaticApp {
  public:
-  StaticApp() {
+  explicit StaticApp(const std::vector<std::string>& flags = {},
+                     const std::function<void(const TempDir&)>& fill = {}) {
     dir_.write("numbers.txt", numbers());
     dir_.write("index.html", "<p>index</p>\n");
-    process_ = std::make_unique<ChildProcess>(
-        "ringserve-http",
-        std::vector<std::string>{"--port", "0", "--address", "127.0.0.1", "--root", dir_.path()});
+    if (fill) fill(dir_);
+    std::vector<std::string> args{"--port", "0", "--address", "127.0.0.1", "--root", dir_.path()};
+    args.insert(args.end(), flags.begin(), flags.end());
+    process_ = std::make_unique<ChildProcess>("ringserve-http", args);
     if (const auto line = process_->wait_for_line("listening on", kStartTimeout)) {
       port_ = port_from_startup_line(*line);
     }
@@ -132,10 +136,47 @@ TEST(StaticCurl, MissingRootStopsStartupWithAMessage) {
       << server.err();
 }
 
-TEST(StaticCurl, HelpListsRoot) {
+// The types of a mime.types file the test writes (not /etc/mime.types: the test must not
+// depend on it).
+TEST(StaticCurl, MimeTypesFileGivesContentTypes) {
+  REQUIRE_CURL();
+  TempDir types;
+  const std::string file = types.write("mime.types", "image/webp webp\ntext/markdown md\n");
+  StaticApp app({"--mime-types", file}, [](const TempDir& dir) {
+    dir.write("pic.webp", "RIFF");
+    dir.write("notes.md", "# notes\n");
+  });
+  ASSERT_TRUE(app.started()) << app.process().err();
+  const ToolResult webp =
+      run_tool({"curl", "-s", "-o", "/dev/null", "-w", "%{content_type}", app.url("/pic.webp")},
+               kToolTimeout);
+  EXPECT_EQ(webp.out, "image/webp");
+  const ToolResult md =
+      run_tool({"curl", "-s", "-o", "/dev/null", "-w", "%{content_type}", app.url("/notes.md")},
+               kToolTimeout);
+  EXPECT_EQ(md.out, "text/markdown; charset=utf-8");
+}
+
+TEST(StaticCurl, BadMimeTypesFileStopsStartupNamingFileAndLine) {
+  TempDir dir;
+  const std::string file = dir.write("bad.types", "image/webp webp\nimage-png png\n");
+  ChildProcess bad("ringserve-http", {"--port", "0", "--root", dir.path(), "--mime-types", file});
+  EXPECT_EQ(bad.wait_exit(kStartTimeout), 1);
+  EXPECT_NE(bad.err().find("--mime-types " + file + " line 2: 'image-png' is not a media type"),
+            std::string::npos)
+      << bad.err();
+  ChildProcess missing("ringserve-http", {"--port", "0", "--root", dir.path(), "--mime-types",
+                                          dir.path() + "/missing.types"});
+  EXPECT_EQ(missing.wait_exit(kStartTimeout), 1);
+  EXPECT_NE(missing.err().find("missing.types: cannot read it"), std::string::npos)
+      << missing.err();
+}
+
+TEST(StaticCurl, HelpListsTheStaticFileFlags) {
   ChildProcess help("ringserve-http", {"--help"});
   EXPECT_EQ(help.wait_exit(kStartTimeout), 0);
-  EXPECT_NE(help.out().find("--root"), std::string::npos) << help.out();
+  for (const char* flag : {"--root", "--mime-types"})
+    EXPECT_NE(help.out().find(flag), std::string::npos) << flag << "\n" << help.out();
 }
 
 }  // namespace

@@ -80,10 +80,11 @@ class StaticFilesTest : public ServerFixture {
     fs::remove_all(base_, ec);
   }
 
-  // An HTTP server serving root_ (or no root at all).
-  void start(bool with_root = true) {
+  // An HTTP server serving root_ (or no root at all), with more settings when asked.
+  void start(bool with_root = true, const HttpTweak& tweak = {}) {
     ServerFixture::start([&](http::HttpConfig& config) {
       if (with_root) config.root = root_.string();
+      if (tweak) tweak(config);
     });
   }
   // A slow reader with a 16 KiB receive buffer.
@@ -149,6 +150,26 @@ TEST_P(StaticFilesTest, SmallFileHasTypeLengthValidatorsAndExactBytes) {
   EXPECT_EQ(empty.status, 200);
   EXPECT_EQ(empty.header("Content-Length"), "0");
   EXPECT_TRUE(wait_until([&] { return counter("pool_files") == 0; }));
+}
+
+// Content-Type from the mime.types file --mime-types names (one the test writes, so that the
+// test does not depend on /etc/mime.types), over the built-in table.
+TEST_P(StaticFilesTest, ContentTypeComesFromTheGivenMimeTypesFile) {
+  write_file(base_ / "mime.types",
+             "# test types\nimage/webp webp\ntext/markdown md markdown\nfont/woff2 woff2\n"
+             "video/mp4 mp4\n");
+  for (const char* name : {"a.webp", "README.MD", "f.woff2", "v.mp4", "x.unknownext"})
+    write_file(root_ / name, "x");
+  start(true,
+        [&](http::HttpConfig& config) { config.mime_types = (base_ / "mime.types").string(); });
+  EXPECT_EQ(fetch("/a.webp").header("Content-Type"), "image/webp");
+  EXPECT_EQ(fetch("/README.MD").header("Content-Type"), "text/markdown; charset=utf-8");
+  EXPECT_EQ(fetch("/f.woff2").header("Content-Type"), "font/woff2");
+  EXPECT_EQ(fetch("/v.mp4", "", "HEAD").header("Content-Type"), "video/mp4");
+  EXPECT_EQ(fetch("/x.unknownext").header("Content-Type"), "application/octet-stream");
+  EXPECT_EQ(fetch("/hello.txt").header("Content-Type"), "text/plain; charset=utf-8")
+      << "the built-in table answers for what the file does not name";
+  EXPECT_EQ(fetch("/").header("Content-Type"), "text/html; charset=utf-8");
 }
 
 TEST_P(StaticFilesTest, LargeFileStreamsExactBytesInBoundedMemory) {
