@@ -37,6 +37,7 @@ class FileTransfer final : public net::FileReader {
 
   void open_index();
   void answer(const net::FileInfo& info);
+  void answer_redirect();
   void answer_error(int status);
   void read_more();
   void finish();

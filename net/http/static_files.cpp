@@ -42,6 +42,10 @@ int status_for_open_error(int error) {
 
 std::string_view body_for(int status) {
   switch (status) {
+    case 301:
+      return "Moved Permanently\n";
+    case 403:
+      return "Forbidden\n";
     case 414:
       return "URI Too Long\n";
     case 500:
@@ -120,7 +124,16 @@ void FileTransfer::on_file_opened(int error, const net::FileInfo& info) {
     return;
   }
   if (error == 0 && info.directory && !index_) {
-    open_index();
+    if (names_directory(pending_->request.file.path())) {
+      open_index();
+    } else {
+      answer_redirect();
+    }
+    return;
+  }
+  if (index_ && error == ENOENT) {
+    close_file();
+    answer_error(403);  // a directory without index.html: no listing (nginx without autoindex)
     return;
   }
   if (error != 0 || !info.regular) {
@@ -204,6 +217,34 @@ void FileTransfer::answer(const net::FileInfo& info) {
   conn.flush_deferred(p.slot);  // the head leaves now when this answer is first in line
   s.note_output();
   read_more();
+}
+
+// 301 to the directory's name with its trailing slash (the query kept), as nginx answers:
+// relative links in its index then resolve below it.
+void FileTransfer::answer_redirect() {
+  close_file();
+  Pending& p = *pending_;
+  const FileRequest& f = p.request.file;
+  char location_text[kMaxLocationBytes];
+  const std::string_view location =
+      f.query_too_long ? std::string_view() : directory_location(f, location_text);
+  if (location.empty()) {
+    answer_error(414);  // the redirect could not carry the URI whole
+    return;
+  }
+  HttpSession& s = *p.session;
+  const std::string_view body = body_for(301);
+  const Persistence persistence =
+      s.answer_closes(p) ? Persistence::kClose : p.request.persistence();
+  s.note_response(p.request, 301, p.request.head_only ? 0 : body.size());
+  core::BufferChain& out = s.connection().deferred_output(p.slot);
+  ResponseHead head(out, 301, s.factory().stamp());
+  head.add("Location", location)
+      .add("Content-Type", "text/plain")
+      .add("Content-Length", body.size());
+  head.finish(persistence);
+  if (!p.request.head_only) out.append(body);
+  finish();
 }
 
 void FileTransfer::answer_error(int status) {

@@ -251,11 +251,45 @@ bool if_range_matches(std::string_view value, std::string_view etag, std::int64_
   return date && static_cast<std::int64_t>(*date) == mtime_s;
 }
 
+std::string_view directory_location(const FileRequest& request, char (&out)[kMaxLocationBytes]) {
+  constexpr char kHex[] = "0123456789ABCDEF";
+  const std::string_view path = request.path();
+  const std::string_view query = request.query();
+  std::size_t n = 0;
+  // The longest a path can become, checked once: every byte may take three.
+  if (1 + 3 * path.size() + 2 + query.size() > kMaxLocationBytes) return {};
+  out[n++] = '/';
+  for (const char c : path) {
+    if (c == '/' || chars::has(c, chars::kPchar)) {
+      out[n++] = c;
+    } else {
+      const auto byte = static_cast<unsigned char>(c);
+      out[n++] = '%';
+      out[n++] = kHex[byte >> 4];
+      out[n++] = kHex[byte & 15];
+    }
+  }
+  out[n++] = '/';
+  if (!query.empty()) {
+    out[n++] = '?';
+    std::memcpy(out + n, query.data(), query.size());  // the parser checked its bytes
+    n += query.size();
+  }
+  return {out, n};
+}
+
 void prepare_file_request(const RequestHead& head, FileRequest& out) {
   std::size_t size = 0;
   out.status = static_cast<std::uint16_t>(
       decode_file_path(head.path, out.path_bytes, FileRequest::kMaxPathBytes, size));
   out.path_size = out.status == 0 ? static_cast<std::uint16_t>(size) : 0;
+  // Only a path that may be a directory named without its slash can need the query.
+  out.query_too_long = head.query.size() > FileRequest::kMaxQueryBytes;
+  out.query_size = 0;
+  if (out.status == 0 && !names_directory(out.path()) && !out.query_too_long) {
+    out.query_size = static_cast<std::uint16_t>(head.query.size());
+    std::memcpy(out.query_bytes, head.query.data(), head.query.size());
+  }
   keep_none_match(head, out);
   if (const auto ims = head.header_value("If-Modified-Since")) {
     // An invalid date is ignored (RFC 9110 13.1.3).

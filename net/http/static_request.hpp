@@ -41,6 +41,8 @@ struct FileRequest {
   static constexpr std::size_t kMaxPathBytes = 1024;
   static constexpr std::size_t kMaxTagsBytes = 256;
   static constexpr std::size_t kMaxIfRangeBytes = 128;
+  // A query kept for the redirect of a directory named without its trailing slash.
+  static constexpr std::size_t kMaxQueryBytes = 512;
 
   // User-provided on purpose: Request{} then leaves the buffers alone instead of zeroing
   // 1.4 KB for every request of every route. They are written before they are read.
@@ -49,11 +51,14 @@ struct FileRequest {
   std::string_view path() const { return {path_bytes, path_size}; }
   std::string_view if_none_match() const { return {tags, tags_size}; }
   std::string_view if_range() const { return {if_range_bytes, if_range_size}; }
+  std::string_view query() const { return {query_bytes, query_size}; }
 
   std::uint16_t status = 0;  // non-zero: answer this at once (404 bad path, 414 too long)
   std::uint16_t path_size = 0;
   std::uint16_t tags_size = 0;
   std::uint8_t if_range_size = 0;
+  std::uint16_t query_size = 0;
+  bool query_too_long = false;  // more than kMaxQueryBytes: a redirect would lose it (414)
   // Present flags: a field too long to keep stays present with an empty value, which matches
   // nothing (so the answer is a full 200, never a wrong 304 or 206).
   bool has_if_none_match = false;
@@ -64,10 +69,22 @@ struct FileRequest {
   char path_bytes[kMaxPathBytes];
   char tags[kMaxTagsBytes];
   char if_range_bytes[kMaxIfRangeBytes];
+  char query_bytes[kMaxQueryBytes];
 };
 
 // Fills `out` from the head: decoded path (or a status), conditionals and Range.
 void prepare_file_request(const RequestHead& head, FileRequest& out);
+
+// Whether a decoded path names a directory as such ("." or a trailing "/"); a directory named
+// otherwise is redirected to that form, so that relative links in its index resolve below it.
+inline bool names_directory(std::string_view decoded_path) {
+  return decoded_path == "." || decoded_path.ends_with('/');
+}
+
+// The Location of that redirect: "/" + the decoded path percent-encoded where RFC 3986 needs
+// it + "/" + "?" query when there is one. Empty when it does not fit `out`.
+inline constexpr std::size_t kMaxLocationBytes = 1536;
+std::string_view directory_location(const FileRequest& request, char (&out)[kMaxLocationBytes]);
 
 // Decodes an origin-form path into out[0..cap): 0 and the size on success, else 404 or 414.
 int decode_file_path(std::string_view path, char* out, std::size_t cap, std::size_t& size);

@@ -256,14 +256,55 @@ TEST_P(StaticFilesTest, DirectoryServesItsIndexHtml) {
   EXPECT_EQ(top.body, "<h1>root</h1>\n");
   EXPECT_EQ(top.header("Content-Type"), "text/html; charset=utf-8");
   EXPECT_EQ(fetch("/sub/").body, "<h1>sub</h1>\n");
-  EXPECT_EQ(fetch("/sub").body, "<h1>sub</h1>\n");
   EXPECT_EQ(fetch("/sub/./").body, "<h1>sub</h1>\n");
-  EXPECT_EQ(fetch("/sub/noindex/").status, 404);
-  EXPECT_EQ(fetch("/sub/noindex").status, 404);
+  EXPECT_EQ(fetch("/sub/.").body, "<h1>sub</h1>\n");
   EXPECT_EQ(fetch("/sub/noindex/data.bin").body, "xyz");
   EXPECT_EQ(fetch("/hello.txt/").status, 404) << "a file is not a directory";
   EXPECT_EQ(fetch("/hello.txt/.").status, 404) << "'.' names a directory";
   EXPECT_EQ(fetch("/hello.txt/%2e").status, 404) << "'.' names a directory";
+}
+
+// As nginx: a directory named without its trailing slash is redirected to it (so that relative
+// links in its index resolve below it), the query kept; one without index.html is 403.
+TEST_P(StaticFilesTest, DirectoryWithoutTrailingSlashRedirectsKeepingTheQuery) {
+  fs::create_directories(root_ / "a dir" / "x");
+  start();
+  const HttpResponse sub = fetch("/sub");
+  EXPECT_EQ(sub.status, 301);
+  EXPECT_EQ(sub.header("Location"), "/sub/");
+  EXPECT_EQ(sub.body, "Moved Permanently\n");
+  EXPECT_TRUE(sub.header("ETag").empty());
+  EXPECT_EQ(fetch("/sub?page=2&q=a%20b").header("Location"), "/sub/?page=2&q=a%20b");
+  EXPECT_EQ(fetch("/./sub//noindex?x").header("Location"), "/sub/noindex/?x")
+      << "the path as it was resolved";
+  EXPECT_EQ(fetch("/a%20dir/x").header("Location"), "/a%20dir/x/") << "encoded again";
+  EXPECT_EQ(fetch("/hello.txt?x=1").body, kHello) << "a file keeps its name";
+  const HttpResponse head = fetch("/sub?v", "", "HEAD");
+  EXPECT_EQ(head.status, 301);
+  EXPECT_EQ(head.header("Location"), "/sub/?v");
+  // A query too long for the redirect to carry: refused rather than dropped.
+  EXPECT_EQ(fetch("/sub?" + std::string(600, 'q')).status, 414);
+  EXPECT_EQ(fetch("/sub/?" + std::string(600, 'q')).status, 200) << "no redirect, no need";
+  // Pipelined behind a redirect, the next request is answered on the same connection.
+  const int fd = connect();
+  ASSERT_TRUE(send_all(fd,
+                       "GET /sub HTTP/1.1\r\nHost: t\r\n\r\n"
+                       "GET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n"));
+  HttpReader reader(fd);
+  EXPECT_EQ(reader.next().status, 301);
+  EXPECT_EQ(reader.next().body, kHello);
+}
+
+TEST_P(StaticFilesTest, DirectoryWithoutIndexIs403) {
+  start();
+  const HttpResponse r = fetch("/sub/noindex/");
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(r.body, "Forbidden\n");
+  EXPECT_EQ(fetch("/sub/noindex").status, 301) << "the redirect comes first, as in nginx";
+  EXPECT_EQ(fetch("/sub/noindex/", "", "HEAD").status, 403);
+  fs::create_directories(root_ / "dirindex" / "index.html");
+  EXPECT_EQ(fetch("/dirindex/").status, 404) << "an index.html that is no file";
+  EXPECT_TRUE(wait_until([&] { return counter("pool_files") == 0; }));
 }
 
 TEST_P(StaticFilesTest, MissingFileIs404AndKeepsTheConnection) {
