@@ -54,6 +54,9 @@ void add_http_flags(CLI::App& app, rs::http::HttpConfig& http) {
                  "Content-Type of static files by extension from this mime.types file (default: "
                  "/etc/mime.types from Debian's media-types, or a built-in table of common types "
                  "when it is missing; a file that cannot be read or parsed stops start-up)");
+  app.add_option("--cache-control", http.cache_control,
+                 "Cache-Control value sent on 200, 206 and 304 answers for static files, e.g. "
+                 "\"public, max-age=3600\" (none when empty; printable ASCII, at most 256 bytes)");
 }
 
 }  // namespace

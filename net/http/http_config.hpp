@@ -46,12 +46,18 @@ struct HttpConfig {
   // A mime.types file for Content-Type (--mime-types); empty: /etc/mime.types when it can be
   // read, else the built-in table (net/http/mime_types.hpp).
   std::string mime_types;
+  // Cache-Control of 200, 206 and 304 answers for static files (--cache-control); empty: none.
+  std::string cache_control;
 };
+
+// Longest --cache-control value.
+inline constexpr std::size_t kMaxCacheControlBytes = 256;
 
 // Refuses settings the server cannot run with, by throwing std::runtime_error with a message
 // that names the flag and what to give it: a timeout of 0 would expire at once, a limit of 0
-// would refuse every request (or stall every connection), and a body memory budget below the
-// largest body would refuse bodies the limits allow.
+// would refuse every request (or stall every connection), a body memory budget below the
+// largest body would refuse bodies the limits allow, and a --cache-control value that is not a
+// short line of printable ASCII would break (or split) the heads it goes into.
 inline void check_config(const HttpConfig& config) {
   struct Setting {
     const char* flag;
@@ -79,6 +85,18 @@ inline void check_config(const HttpConfig& config) {
     if (s.value == 0) {
       throw std::runtime_error(std::string(s.flag) + " 0: " + s.zero_means +
                                "; give a positive number (or leave the flag out for its default)");
+    }
+  }
+  if (config.cache_control.size() > kMaxCacheControlBytes) {
+    throw std::runtime_error("--cache-control: longer than " +
+                             std::to_string(kMaxCacheControlBytes) +
+                             " bytes; give a short value such as \"public, max-age=3600\"");
+  }
+  for (const char c : config.cache_control) {
+    if (c < 0x20 || c > 0x7e) {
+      throw std::runtime_error(
+          "--cache-control: holds a byte that is not printable ASCII (a control character such "
+          "as CR or LF, or one above 0x7e); give a value such as \"public, max-age=3600\"");
     }
   }
   if (config.max_body_memory_bytes < config.limits.max_body_bytes) {

@@ -46,6 +46,8 @@ std::string_view body_for(int status) {
       return "Moved Permanently\n";
     case 403:
       return "Forbidden\n";
+    case 412:
+      return "Precondition Failed\n";
     case 414:
       return "URI Too Long\n";
     case 500:
@@ -169,12 +171,13 @@ void FileTransfer::answer(const net::FileInfo& info) {
   char modified[kImfFixdateLength];
   format_imf_fixdate(static_cast<std::time_t>(info.mtime_s), modified);
 
-  // RFC 9110 13.2.2: If-None-Match decides when present, else If-Modified-Since; Range (GET
-  // only) counts only when the validators say the client still has what it asks a part of.
-  int status = 200;
-  if (f.has_if_none_match ? none_match_hits(f.if_none_match(), etag)
-                          : f.has_if_modified_since && info.mtime_s <= f.if_modified_since) {
-    status = 304;
+  // RFC 9110 13.2.2: the preconditions first; Range (GET only) counts only when the validators
+  // say the client still has what it asks a part of.
+  int status = evaluate_preconditions(f, etag, info.mtime_s);
+  if (status == 412) {
+    close_file();
+    answer_error(412);
+    return;
   }
   RangeAnswer range;
   if (status == 200 && r.method == Method::kGet && f.range.kind != ByteRange::Kind::kNone &&
@@ -192,6 +195,8 @@ void FileTransfer::answer(const net::FileInfo& info) {
   net::Connection& conn = s.connection();
   ResponseHead head(conn.deferred_output(p.slot), status, s.factory().stamp());
   char range_text[72];
+  const std::string_view cache_control = s.factory().config().cache_control;
+  if (!cache_control.empty() && status != 416) head.add("Cache-Control", cache_control);
   if (status == 304) {
     head.add("ETag", etag).add("Last-Modified", {modified, kImfFixdateLength});
   } else if (status == 416) {

@@ -62,17 +62,21 @@ bool could_be_our_etag(std::string_view tag) {
   return dashes == 2 && previous != '-';
 }
 
-// If-None-Match, every instance and every member of it (RFC 9110 13.1.2). The file's own tag is
-// known only once it is open, when the head's text is gone: "*" is kept as it is, and of the
-// entity tags only those this server could have made, without W/ (the comparison is weak),
-// joined by ','. A malformed list, or more of them than the room holds, matches nothing.
-void keep_none_match(const RequestHead& head, FileRequest& out) {
+// If-Match or If-None-Match, every instance and every member of it (RFC 9110 13.1.1, 13.1.2).
+// The file's own tag is known only once it is open, when the head's text is gone: "*" is kept
+// as it is, and of the entity tags only those this server could have made, joined by ','. A weak
+// tag is kept without W/ for If-None-Match (weak comparison) and dropped for If-Match (strong
+// comparison: it never matches). A malformed list, or more tags than the room holds, keeps
+// nothing, which matches nothing: If-None-Match then answers 200, If-Match 412.
+void keep_entity_tags(const RequestHead& head, std::string_view name, bool strong,
+                      char (&room)[FileRequest::kMaxTagsBytes], std::uint16_t& size,
+                      bool& present) {
   std::size_t n = 0;
   bool any = false;
   bool unusable = false;
   for (const Header& field : head.fields()) {
-    if (!chars::iequals(field.name, "If-None-Match")) continue;
-    out.has_if_none_match = true;
+    if (!chars::iequals(field.name, name)) continue;
+    present = true;
     std::string_view list = trim(field.value);
     if (list == "*") {
       any = true;
@@ -87,24 +91,34 @@ void keep_none_match(const RequestHead& head, FileRequest& out) {
       const std::string_view tag = next_entity_tag(list, &weak);
       if (tag.empty()) {
         unusable = true;  // nothing after it can be trusted
-      } else if (could_be_our_etag(tag)) {
+      } else if (could_be_our_etag(tag) && !(strong && weak)) {
         if ((n > 0 ? n + 1 : 0) + tag.size() > FileRequest::kMaxTagsBytes) {
           unusable = true;
           break;
         }
-        if (n > 0) out.tags[n++] = ',';
-        std::memcpy(out.tags + n, tag.data(), tag.size());
+        if (n > 0) room[n++] = ',';
+        std::memcpy(room + n, tag.data(), tag.size());
         n += tag.size();
       }
     }
   }
   if (any) {
-    out.tags[0] = '*';
+    room[0] = '*';
     n = 1;
   } else if (unusable) {
     n = 0;
   }
-  out.tags_size = static_cast<std::uint16_t>(n);
+  size = static_cast<std::uint16_t>(n);
+}
+
+// A date field: present and valid, or ignored (RFC 9110 13.1.3, 13.1.4).
+void keep_date(const RequestHead& head, std::string_view name, bool& present, std::int64_t& value) {
+  if (const auto text = head.header_value(name)) {
+    if (const auto date = parse_http_date(*text)) {
+      present = true;
+      value = static_cast<std::int64_t>(*date);
+    }
+  }
 }
 
 }  // namespace
@@ -224,7 +238,7 @@ std::string_view format_etag(std::uint64_t inode, std::uint64_t size, std::int64
   return {out, static_cast<std::size_t>(at - out)};
 }
 
-bool none_match_hits(std::string_view list, std::string_view etag) {
+bool tag_list_hits(std::string_view list, std::string_view etag) {
   list = trim(list);
   if (list == "*") return true;
   while (!list.empty()) {
@@ -238,6 +252,18 @@ bool none_match_hits(std::string_view list, std::string_view etag) {
     if (tag == etag) return true;   // weak comparison: W/ does not matter
   }
   return false;
+}
+
+int evaluate_preconditions(const FileRequest& f, std::string_view etag, std::int64_t mtime_s) {
+  if (f.has_if_match ? !tag_list_hits(f.if_match(), etag)
+                     : f.has_if_unmodified_since && mtime_s > f.if_unmodified_since) {
+    return 412;
+  }
+  if (f.has_if_none_match ? tag_list_hits(f.if_none_match(), etag)
+                          : f.has_if_modified_since && mtime_s <= f.if_modified_since) {
+    return 304;
+  }
+  return 200;
 }
 
 bool if_range_matches(std::string_view value, std::string_view etag, std::int64_t mtime_s) {
@@ -290,14 +316,12 @@ void prepare_file_request(const RequestHead& head, FileRequest& out) {
     out.query_size = static_cast<std::uint16_t>(head.query.size());
     std::memcpy(out.query_bytes, head.query.data(), head.query.size());
   }
-  keep_none_match(head, out);
-  if (const auto ims = head.header_value("If-Modified-Since")) {
-    // An invalid date is ignored (RFC 9110 13.1.3).
-    if (const auto date = parse_http_date(*ims)) {
-      out.has_if_modified_since = true;
-      out.if_modified_since = static_cast<std::int64_t>(*date);
-    }
-  }
+  keep_entity_tags(head, "If-Match", /*strong=*/true, out.match_tags, out.match_tags_size,
+                   out.has_if_match);
+  keep_entity_tags(head, "If-None-Match", /*strong=*/false, out.tags, out.tags_size,
+                   out.has_if_none_match);
+  keep_date(head, "If-Unmodified-Since", out.has_if_unmodified_since, out.if_unmodified_since);
+  keep_date(head, "If-Modified-Since", out.has_if_modified_since, out.if_modified_since);
   if (const auto if_range = head.header_value("If-Range")) {
     out.has_if_range = true;
     const bool fits = if_range->size() <= FileRequest::kMaxIfRangeBytes;

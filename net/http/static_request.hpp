@@ -50,24 +50,30 @@ struct FileRequest {
 
   std::string_view path() const { return {path_bytes, path_size}; }
   std::string_view if_none_match() const { return {tags, tags_size}; }
+  std::string_view if_match() const { return {match_tags, match_tags_size}; }
   std::string_view if_range() const { return {if_range_bytes, if_range_size}; }
   std::string_view query() const { return {query_bytes, query_size}; }
 
   std::uint16_t status = 0;  // non-zero: answer this at once (404 bad path, 414 too long)
   std::uint16_t path_size = 0;
   std::uint16_t tags_size = 0;
+  std::uint16_t match_tags_size = 0;
   std::uint8_t if_range_size = 0;
   std::uint16_t query_size = 0;
   bool query_too_long = false;  // more than kMaxQueryBytes: a redirect would lose it (414)
   // Present flags: a field too long to keep stays present with an empty value, which matches
   // nothing (so the answer is a full 200, never a wrong 304 or 206).
+  bool has_if_match = false;
+  bool has_if_unmodified_since = false;  // and a valid date
   bool has_if_none_match = false;
   bool has_if_modified_since = false;  // and a valid date
   bool has_if_range = false;
+  std::int64_t if_unmodified_since = 0;
   std::int64_t if_modified_since = 0;
   ByteRange range;
   char path_bytes[kMaxPathBytes];
-  char tags[kMaxTagsBytes];
+  char tags[kMaxTagsBytes];        // If-None-Match
+  char match_tags[kMaxTagsBytes];  // If-Match
   char if_range_bytes[kMaxIfRangeBytes];
   char query_bytes[kMaxQueryBytes];
 };
@@ -106,8 +112,15 @@ inline constexpr std::size_t kMaxEtagBytes = 3 * 16 + 4;
 std::string_view format_etag(std::uint64_t inode, std::uint64_t size, std::int64_t mtime_s,
                              char (&out)[kMaxEtagBytes]);
 
-// If-None-Match: "*" or a list of entity tags, compared weakly (RFC 9110 13.1.2).
-bool none_match_hits(std::string_view list, std::string_view etag);
+// Whether a kept If-Match or If-None-Match list ("*" or entity tags) names etag. The list holds
+// only what the comparison may match (If-Match: no weak tags, RFC 9110 13.1.1; If-None-Match:
+// tags without W/, 13.1.2), so equality is the comparison each field asks for.
+bool tag_list_hits(std::string_view list, std::string_view etag);
+
+// The preconditions of a GET or HEAD of an existing file, in the order of RFC 9110 13.2.2:
+// If-Match (else If-Unmodified-Since) may fail with 412, then If-None-Match (else
+// If-Modified-Since) may answer 304; otherwise 200 (Range decides further).
+int evaluate_preconditions(const FileRequest& request, std::string_view etag, std::int64_t mtime_s);
 // If-Range holding an entity tag: strong comparison; a weak tag never matches.
 bool if_range_matches(std::string_view value, std::string_view etag, std::int64_t mtime_s);
 

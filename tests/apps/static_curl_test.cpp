@@ -172,10 +172,25 @@ TEST(StaticCurl, BadMimeTypesFileStopsStartupNamingFileAndLine) {
       << missing.err();
 }
 
+TEST(StaticCurl, CacheControlFlagIsSentAndCheckedAtStartup) {
+  REQUIRE_CURL();
+  StaticApp app({"--cache-control", "public, max-age=3600"});
+  ASSERT_TRUE(app.started()) << app.process().err();
+  const ToolResult r = run_tool({"curl", "-s", "-I", app.url("/numbers.txt")}, kToolTimeout);
+  EXPECT_EQ(header_value(r.out, "Cache-Control"), "public, max-age=3600") << r.out;
+  TempDir dir;
+  ChildProcess bad("ringserve-http",
+                   {"--port", "0", "--root", dir.path(), "--cache-control", "max-age=1\r\nX: y"});
+  EXPECT_EQ(bad.wait_exit(kStartTimeout), 1);
+  EXPECT_NE(bad.err().find("--cache-control: holds a byte that is not printable ASCII"),
+            std::string::npos)
+      << bad.err();
+}
+
 TEST(StaticCurl, HelpListsTheStaticFileFlags) {
   ChildProcess help("ringserve-http", {"--help"});
   EXPECT_EQ(help.wait_exit(kStartTimeout), 0);
-  for (const char* flag : {"--root", "--mime-types"})
+  for (const char* flag : {"--root", "--mime-types", "--cache-control"})
     EXPECT_NE(help.out().find(flag), std::string::npos) << flag << "\n" << help.out();
 }
 

@@ -421,6 +421,78 @@ TEST_P(StaticFilesTest, IfNoneMatchGives304AndTakesPrecedence) {
   EXPECT_EQ(miss.body, kHello);
 }
 
+// RFC 9110 13.1.1, 13.1.4 and the order of 13.2.2: If-Match (strong comparison; "*" is any
+// existing file), else If-Unmodified-Since, may fail with 412 before If-None-Match or
+// If-Modified-Since are looked at.
+TEST_P(StaticFilesTest, IfMatchAndIfUnmodifiedSinceGive412) {
+  start();
+  const fs::path file = root_ / "hello.txt";
+  const std::string etag = etag_of(file);
+  const auto status = [&](const std::string& fields) { return fetch("/hello.txt", fields).status; };
+  const HttpResponse hit = fetch("/hello.txt", "If-Match: " + etag + "\r\n");
+  EXPECT_EQ(hit.status, 200);
+  EXPECT_EQ(hit.body, kHello);
+  const HttpResponse miss = fetch("/hello.txt", "If-Match: \"other\"\r\n");
+  EXPECT_EQ(miss.status, 412);
+  EXPECT_EQ(miss.body, "Precondition Failed\n");
+  EXPECT_EQ(status("If-Match: *\r\n"), 200);
+  EXPECT_EQ(status("If-Match: \"1-2-3\", " + etag + "\r\n"), 200) << "a list";
+  EXPECT_EQ(status("If-Match: \"x\"\r\nIf-Match: " + etag + "\r\n"), 200) << "repeated";
+  EXPECT_EQ(status("If-Match: W/" + etag + "\r\n"), 412) << "strong comparison";
+  EXPECT_EQ(status("If-Match: garbage, " + etag + "\r\n"), 412) << "malformed: no match";
+  EXPECT_EQ(fetch("/nope.txt", "If-Match: *\r\n").status, 404) << "'*' needs a file";
+  EXPECT_EQ(fetch("/hello.txt", "If-Match: \"other\"\r\n", "HEAD").status, 412);
+  // If-Unmodified-Since: 412 when the file is newer; an invalid date is ignored.
+  EXPECT_EQ(status("If-Unmodified-Since: " + last_modified_of(file, -60) + "\r\n"), 412);
+  EXPECT_EQ(status("If-Unmodified-Since: " + last_modified_of(file) + "\r\n"), 200);
+  EXPECT_EQ(status("If-Unmodified-Since: " + last_modified_of(file, 60) + "\r\n"), 200);
+  EXPECT_EQ(status("If-Unmodified-Since: not a date\r\n"), 200);
+  // The order: If-Match decides over If-Unmodified-Since, and both come before the 304 fields.
+  EXPECT_EQ(status("If-Match: " + etag + "\r\nIf-Unmodified-Since: " + last_modified_of(file, -60) +
+                   "\r\n"),
+            200)
+      << "If-Unmodified-Since only counts without If-Match";
+  EXPECT_EQ(status("If-Match: \"other\"\r\nIf-None-Match: " + etag + "\r\n"), 412);
+  EXPECT_EQ(status("If-Match: " + etag + "\r\nIf-None-Match: " + etag + "\r\n"), 304);
+  EXPECT_EQ(status("If-Unmodified-Since: " + last_modified_of(file, -60) +
+                   "\r\nIf-Modified-Since: " + last_modified_of(file) + "\r\n"),
+            412);
+  EXPECT_EQ(status("If-Unmodified-Since: " + last_modified_of(file) +
+                   "\r\nIf-Modified-Since: " + last_modified_of(file) + "\r\n"),
+            304);
+  const HttpResponse part = fetch("/hello.txt", "If-Match: " + etag + "\r\nRange: bytes=0-4\r\n");
+  EXPECT_EQ(part.status, 206);
+  EXPECT_EQ(part.body, kHello.substr(0, 5));
+  // A 412 is an ordinary answer: the connection goes on.
+  const int fd = connect();
+  ASSERT_TRUE(send_all(fd,
+                       "GET /hello.txt HTTP/1.1\r\nHost: t\r\nIf-Match: \"no\"\r\n\r\n"
+                       "GET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n"));
+  HttpReader reader(fd);
+  EXPECT_EQ(reader.next().status, 412);
+  EXPECT_EQ(reader.next().body, kHello);
+  EXPECT_TRUE(wait_until([&] { return counter("pool_files") == 0; }));
+}
+
+TEST_P(StaticFilesTest, CacheControlOnSuccessAndNotModifiedOnly) {
+  start(true, [](http::HttpConfig& config) { config.cache_control = "public, max-age=3600"; });
+  const std::string etag = etag_of(root_ / "hello.txt");
+  EXPECT_EQ(fetch("/hello.txt").header("Cache-Control"), "public, max-age=3600");
+  EXPECT_EQ(fetch("/hello.txt", "", "HEAD").header("Cache-Control"), "public, max-age=3600");
+  EXPECT_EQ(fetch("/hello.txt", "Range: bytes=0-1\r\n").header("Cache-Control"),
+            "public, max-age=3600");
+  const HttpResponse not_modified = fetch("/hello.txt", "If-None-Match: " + etag + "\r\n");
+  EXPECT_EQ(not_modified.status, 304);
+  EXPECT_EQ(not_modified.header("Cache-Control"), "public, max-age=3600");
+  EXPECT_EQ(fetch("/").header("Cache-Control"), "public, max-age=3600") << "an index";
+  for (const HttpResponse& r :
+       {fetch("/nope.txt"), fetch("/sub"), fetch("/sub/noindex/"),
+        fetch("/hello.txt", "If-Match: \"x\"\r\n"), fetch("/hello.txt", "Range: bytes=99-\r\n")}) {
+    EXPECT_TRUE(r.header("Cache-Control").empty()) << r.status;
+  }
+  EXPECT_TRUE(fetch("/plaintext").header("Cache-Control").empty()) << "static files only";
+}
+
 TEST_P(StaticFilesTest, IfModifiedSinceGives304WhenNotModified) {
   start();
   const fs::path file = root_ / "hello.txt";
@@ -589,6 +661,27 @@ TEST(StaticFilesRoot, MissingRootIsAClearStartupError) {
     EXPECT_NE(std::string(e.what()).find("--root /nonexistent/ringserve-root"), std::string::npos)
         << e.what();
   }
+}
+
+TEST(StaticFilesConfig, CacheControlMustBeAShortPrintableLine) {
+  const auto error = [](const std::string& value) -> std::string {
+    http::HttpConfig config;
+    config.cache_control = value;
+    try {
+      http::check_config(config);
+    } catch (const std::exception& e) {
+      return e.what();
+    }
+    return "";
+  };
+  EXPECT_EQ(error("public, max-age=3600"), "");
+  EXPECT_EQ(error(""), "");
+  EXPECT_NE(error("no-cache\r\nSet-Cookie: x=1").find("--cache-control: holds a byte"),
+            std::string::npos);
+  EXPECT_NE(error("a\tb").find("not printable ASCII"), std::string::npos);
+  EXPECT_NE(error("caf\xc3\xa9").find("not printable ASCII"), std::string::npos);
+  EXPECT_NE(error(std::string(257, 'a')).find("longer than 256 bytes"), std::string::npos);
+  EXPECT_EQ(error(std::string(256, 'a')), "");
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, StaticFilesTest, ::testing::ValuesIn(all_backends()),
