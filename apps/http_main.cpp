@@ -57,6 +57,10 @@ void add_http_flags(CLI::App& app, rs::http::HttpConfig& http) {
   app.add_option("--cache-control", http.cache_control,
                  "Cache-Control value sent on 200, 206 and 304 answers for static files, e.g. "
                  "\"public, max-age=3600\" (none when empty; printable ASCII, at most 256 bytes)");
+  app.add_flag("--precompressed", http.precompressed,
+               "Serve FILE.br or FILE.gz beside a static FILE when Accept-Encoding allows it (br "
+               "first), with Content-Encoding; every static file answer then carries Vary: "
+               "Accept-Encoding (like nginx's gzip_static with gzip_vary)");
 }
 
 }  // namespace

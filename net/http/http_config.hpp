@@ -48,6 +48,9 @@ struct HttpConfig {
   std::string mime_types;
   // Cache-Control of 200, 206 and 304 answers for static files (--cache-control); empty: none.
   std::string cache_control;
+  // Answer for file with file.br or file.gz when Accept-Encoding allows and the sibling is a
+  // regular file (br first), with Content-Encoding and Vary: Accept-Encoding (--precompressed).
+  bool precompressed = false;
 };
 
 // Longest --cache-control value.

@@ -45,14 +45,17 @@ std::string_view next_entity_tag(std::string_view& s, bool* weak) {
 }
 
 // Whether an opaque-tag (quotes included) has the shape format_etag gives: three lowercase hex
-// numbers joined by '-'. No other tag can equal one of this server's.
+// numbers joined by '-', perhaps followed by "-gz" or "-br". No other tag can equal one of this
+// server's.
 bool could_be_our_etag(std::string_view tag) {
   if (tag.size() < 7 || tag.size() > kMaxEtagBytes) return false;
+  std::string_view numbers = tag.substr(1, tag.size() - 2);
+  if (numbers.ends_with("-gz") || numbers.ends_with("-br")) numbers.remove_suffix(3);
   int dashes = 0;
-  char previous = '"';
-  for (const char c : tag.substr(1, tag.size() - 2)) {
+  char previous = '-';
+  for (const char c : numbers) {
     if (c == '-') {
-      if (previous == '-' || previous == '"') return false;
+      if (previous == '-') return false;
       ++dashes;
     } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
       return false;
@@ -60,6 +63,12 @@ bool could_be_our_etag(std::string_view tag) {
     previous = c;
   }
   return dashes == 2 && previous != '-';
+}
+
+// A q value (RFC 9110 12.4.2) is zero when all its digits are: "0", "0.", "0.000".
+bool zero_weight(std::string_view q) {
+  return q.starts_with('0') &&
+         std::all_of(q.begin() + 1, q.end(), [](char c) { return c == '.' || c == '0'; });
 }
 
 // If-Match or If-None-Match, every instance and every member of it (RFC 9110 13.1.1, 13.1.2).
@@ -225,7 +234,7 @@ RangeAnswer resolve_range(const ByteRange& range, std::uint64_t size) {
 }
 
 std::string_view format_etag(std::uint64_t inode, std::uint64_t size, std::int64_t mtime_s,
-                             char (&out)[kMaxEtagBytes]) {
+                             Encoding encoding, char (&out)[kMaxEtagBytes]) {
   char* at = out;
   char* const end = out + kMaxEtagBytes;
   *at++ = '"';
@@ -234,6 +243,10 @@ std::string_view format_etag(std::uint64_t inode, std::uint64_t size, std::int64
   at = std::to_chars(at, end, size, 16).ptr;
   *at++ = '-';
   at = std::to_chars(at, end, static_cast<std::uint64_t>(mtime_s), 16).ptr;
+  if (encoding != Encoding::kIdentity) {
+    const std::string_view suffix = encoding == Encoding::kGzip ? "-gz" : "-br";
+    at = std::copy(suffix.begin(), suffix.end(), at);
+  }
   *at++ = '"';
   return {out, static_cast<std::size_t>(at - out)};
 }
@@ -252,6 +265,40 @@ bool tag_list_hits(std::string_view list, std::string_view etag) {
     if (tag == etag) return true;   // weak comparison: W/ does not matter
   }
   return false;
+}
+
+std::uint8_t accepted_encodings(const RequestHead& head) {
+  // Per coding: -1 not named, 0 refused, 1 allowed.
+  int gzip = -1;
+  int br = -1;
+  int any = -1;
+  for (const Header& field : head.fields()) {
+    if (!chars::iequals(field.name, "Accept-Encoding")) continue;
+    std::string_view list = field.value;
+    while (!list.empty()) {
+      const std::size_t comma = list.find(',');
+      std::string_view member = list.substr(0, comma);
+      list.remove_prefix(comma == std::string_view::npos ? list.size() : comma + 1);
+      const std::size_t semicolon = member.find(';');
+      const std::string_view coding = trim(member.substr(0, semicolon));
+      int allowed = 1;
+      if (semicolon != std::string_view::npos) {
+        const std::string_view weight = trim(member.substr(semicolon + 1));
+        if (weight.size() < 2 || chars::to_lower(weight[0]) != 'q' || weight[1] != '=') continue;
+        allowed = zero_weight(trim(weight.substr(2))) ? 0 : 1;
+      }
+      if (chars::iequals(coding, "gzip") || chars::iequals(coding, "x-gzip")) {
+        gzip = gzip == 0 ? 0 : allowed;  // a refusal anywhere stands
+      } else if (chars::iequals(coding, "br")) {
+        br = br == 0 ? 0 : allowed;
+      } else if (coding == "*") {
+        any = any == 0 ? 0 : allowed;
+      }
+    }
+  }
+  const auto allows = [any](int coding) { return coding == 1 || (coding == -1 && any == 1); };
+  return static_cast<std::uint8_t>((allows(gzip) ? kAcceptsGzip : 0) |
+                                   (allows(br) ? kAcceptsBr : 0));
 }
 
 int evaluate_preconditions(const FileRequest& f, std::string_view etag, std::int64_t mtime_s) {

@@ -68,6 +68,7 @@ struct FileRequest {
   bool has_if_none_match = false;
   bool has_if_modified_since = false;  // and a valid date
   bool has_if_range = false;
+  std::uint8_t encodings = 0;  // kAcceptsGzip | kAcceptsBr, with --precompressed only
   std::int64_t if_unmodified_since = 0;
   std::int64_t if_modified_since = 0;
   ByteRange range;
@@ -107,10 +108,22 @@ struct RangeAnswer {
 };
 RangeAnswer resolve_range(const ByteRange& range, std::uint64_t size);
 
-// Strong validator from inode, size and mtime: "\"<ino hex>-<size hex>-<mtime hex>\"".
-inline constexpr std::size_t kMaxEtagBytes = 3 * 16 + 4;
+// A precompressed sibling a request may be answered with (--precompressed), and the
+// Accept-Encoding bits that allow each.
+enum class Encoding : std::uint8_t { kIdentity, kGzip, kBr };
+inline constexpr std::uint8_t kAcceptsGzip = 1;
+inline constexpr std::uint8_t kAcceptsBr = 2;
+
+// Which of gzip and br every Accept-Encoding field of the head allows (RFC 9110 12.5.3): a coding
+// named with q > 0, or not named while "*" has q > 0; q=0 refuses it. "x-gzip" is gzip.
+std::uint8_t accepted_encodings(const RequestHead& head);
+
+// Strong validator from inode, size and mtime: "\"<ino hex>-<size hex>-<mtime hex>\"", with
+// "-gz" or "-br" before the closing quote for a precompressed sibling, so that no two
+// representations of one path share a tag, even when a sibling is a hard link.
+inline constexpr std::size_t kMaxEtagBytes = 3 * 16 + 4 + 3;
 std::string_view format_etag(std::uint64_t inode, std::uint64_t size, std::int64_t mtime_s,
-                             char (&out)[kMaxEtagBytes]);
+                             Encoding encoding, char (&out)[kMaxEtagBytes]);
 
 // Whether a kept If-Match or If-None-Match list ("*" or entity tags) names etag. The list holds
 // only what the comparison may match (If-Match: no weak tags, RFC 9110 13.1.1; If-None-Match:

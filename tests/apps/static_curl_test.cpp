@@ -187,10 +187,31 @@ TEST(StaticCurl, CacheControlFlagIsSentAndCheckedAtStartup) {
       << bad.err();
 }
 
+// A real gzip sibling made by gzip(1): curl --compressed asks for it, gets it and decodes it to
+// the file's bytes.
+TEST(StaticCurl, PrecompressedGzipSiblingDecodesToTheFile) {
+  REQUIRE_CURL();
+  if (find_tool("gzip").empty()) GTEST_SKIP() << "gzip is not installed";
+  StaticApp app({"--precompressed"}, [](const TempDir& dir) {
+    const ToolResult zipped = run_tool({"gzip", "-k", dir.path() + "/numbers.txt"}, kToolTimeout);
+    ASSERT_EQ(zipped.status, 0) << zipped.err;
+  });
+  ASSERT_TRUE(app.started()) << app.process().err();
+  const ToolResult r = run_tool({"curl", "-s", "-H", "Accept-Encoding: gzip", "--compressed", "-D",
+                                 "/dev/stderr", app.url("/numbers.txt")},
+                                kToolTimeout);
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(header_value(r.err, "Content-Encoding"), "gzip") << r.err;
+  EXPECT_EQ(header_value(r.err, "Vary"), "Accept-Encoding") << r.err;
+  EXPECT_TRUE(r.out == numbers()) << "decoded bytes differ from the file";
+  const ToolResult plain = run_tool({"curl", "-s", app.url("/numbers.txt")}, kToolTimeout);
+  EXPECT_TRUE(plain.out == numbers()) << "no Accept-Encoding: the file itself";
+}
+
 TEST(StaticCurl, HelpListsTheStaticFileFlags) {
   ChildProcess help("ringserve-http", {"--help"});
   EXPECT_EQ(help.wait_exit(kStartTimeout), 0);
-  for (const char* flag : {"--root", "--mime-types", "--cache-control"})
+  for (const char* flag : {"--root", "--mime-types", "--cache-control", "--precompressed"})
     EXPECT_NE(help.out().find(flag), std::string::npos) << flag << "\n" << help.out();
 }
 

@@ -109,13 +109,15 @@ class StaticFilesTest : public ServerFixture {
     return huge;
   }
 
-  std::string etag_of(const fs::path& path) {
+  // The ETag of a file; a precompressed sibling's ends in "-gz" or "-br" (the suffix).
+  std::string etag_of(const fs::path& path, const char* suffix = "") {
     struct stat st {};
     EXPECT_EQ(::stat(path.c_str(), &st), 0);
     char text[64];
-    std::snprintf(
-        text, sizeof(text), "\"%llx-%llx-%llx\"", static_cast<unsigned long long>(st.st_ino),
-        static_cast<unsigned long long>(st.st_size), static_cast<unsigned long long>(st.st_mtime));
+    std::snprintf(text, sizeof(text), "\"%llx-%llx-%llx%s\"",
+                  static_cast<unsigned long long>(st.st_ino),
+                  static_cast<unsigned long long>(st.st_size),
+                  static_cast<unsigned long long>(st.st_mtime), suffix);
     return text;
   }
   std::string last_modified_of(const fs::path& path, std::int64_t shift_s = 0) {
@@ -565,6 +567,105 @@ TEST_P(StaticFilesTest, IfRangeMismatchSendsTheWholeFile) {
   EXPECT_EQ(fetch("/hello.txt", "Range: bytes=0-4\r\nIf-Range: " + last_modified_of(file) + "\r\n")
                 .status,
             206);
+}
+
+// --precompressed: app.js has .br and .gz siblings, style.css only .gz, plain.txt none (the
+// siblings' bytes need not be compressed: the server sends them as they are).
+class PrecompressedFiles {
+ public:
+  static void write(const fs::path& root) {
+    write_file(root / "app.js", "console.log('plain');\n");
+    write_file(root / "app.js.br", "BR-BYTES-OF-APP-JS");
+    write_file(root / "app.js.gz", "GZ-BYTES-OF-APP-JS!");
+    write_file(root / "style.css", "body { color: red; }\n");
+    write_file(root / "style.css.gz", "GZ-CSS");
+    write_file(root / "plain.txt", "no siblings\n");
+    write_file(root / "sub" / "index.html.gz", "GZ-INDEX");
+  }
+};
+
+TEST_P(StaticFilesTest, PrecompressedSiblingServedWhenAcceptEncodingAllows) {
+  PrecompressedFiles::write(root_);
+  start(true, [](http::HttpConfig& config) { config.precompressed = true; });
+  const HttpResponse br = fetch("/app.js", "Accept-Encoding: gzip, deflate, br\r\n");
+  EXPECT_EQ(br.status, 200);
+  EXPECT_EQ(br.body, "BR-BYTES-OF-APP-JS") << "br first when both are allowed and exist";
+  EXPECT_EQ(br.header("Content-Encoding"), "br");
+  EXPECT_EQ(br.header("Vary"), "Accept-Encoding");
+  EXPECT_EQ(br.header("Content-Type"), "text/javascript; charset=utf-8") << "the file's type";
+  const std::string br_etag = br.header("ETag");
+  EXPECT_EQ(br_etag, etag_of(root_ / "app.js.br", "-br"));
+  const HttpResponse gz = fetch("/app.js", "Accept-Encoding: gzip\r\n");
+  EXPECT_EQ(gz.body, "GZ-BYTES-OF-APP-JS!");
+  EXPECT_EQ(gz.header("Content-Encoding"), "gzip");
+  EXPECT_EQ(gz.header("Content-Length"), "19");
+  const HttpResponse plain = fetch("/app.js");
+  EXPECT_EQ(plain.body, "console.log('plain');\n");
+  EXPECT_TRUE(plain.header("Content-Encoding").empty());
+  EXPECT_EQ(plain.header("Vary"), "Accept-Encoding") << "the answer depends on the field";
+  EXPECT_NE(plain.header("ETag"), br_etag);
+  EXPECT_NE(plain.header("ETag"), gz.header("ETag"));
+  EXPECT_EQ(gz.header("ETag"), etag_of(root_ / "app.js.gz", "-gz"));
+  // q=0 refuses; "*" stands for what is not named; x-gzip is gzip.
+  const auto coding = [&](const std::string& path, const std::string& accept) {
+    return fetch(path, "Accept-Encoding: " + accept + "\r\n").header("Content-Encoding");
+  };
+  EXPECT_EQ(coding("/app.js", "br;q=0, gzip"), "gzip");
+  EXPECT_EQ(coding("/app.js", "br; q=0.000, gzip;q=0.5"), "gzip");
+  EXPECT_EQ(coding("/app.js", "gzip;q=0, br;q=0"), "");
+  EXPECT_EQ(coding("/app.js", "*"), "br");
+  EXPECT_EQ(coding("/app.js", "*, br;q=0"), "gzip");
+  EXPECT_EQ(coding("/app.js", "*;q=0"), "");
+  EXPECT_EQ(coding("/app.js", "identity"), "");
+  EXPECT_EQ(coding("/app.js", "X-GZIP"), "gzip");
+  EXPECT_EQ(fetch("/app.js", "Accept-Encoding: gzip;q=0\r\nAccept-Encoding: br\r\n")
+                .header("Content-Encoding"),
+            "br")
+      << "every Accept-Encoding field counts";
+  EXPECT_EQ(coding("/style.css", "br, gzip"), "gzip") << "only the sibling that exists";
+  const HttpResponse none = fetch("/plain.txt", "Accept-Encoding: br, gzip\r\n");
+  EXPECT_EQ(none.body, "no siblings\n");
+  EXPECT_TRUE(none.header("Content-Encoding").empty());
+  EXPECT_EQ(none.header("Vary"), "Accept-Encoding");
+  const HttpResponse index = fetch("/sub/", "Accept-Encoding: gzip\r\n");
+  EXPECT_EQ(index.body, "GZ-INDEX") << "a directory's index.html has siblings too";
+  EXPECT_EQ(index.header("Content-Type"), "text/html; charset=utf-8");
+  EXPECT_EQ(fetch("/sub", "Accept-Encoding: gzip\r\n").status, 301);
+  EXPECT_TRUE(wait_until([&] { return counter("pool_files") == 0; }));
+}
+
+TEST_P(StaticFilesTest, PrecompressedSiblingIsItsOwnRepresentation) {
+  PrecompressedFiles::write(root_);
+  start(true, [](http::HttpConfig& config) { config.precompressed = true; });
+  const std::string accept = "Accept-Encoding: br\r\n";
+  const HttpResponse part = fetch("/app.js", accept + "Range: bytes=3-5\r\n");
+  EXPECT_EQ(part.status, 206);
+  EXPECT_EQ(part.body, "BYT") << "a range of the compressed bytes";
+  EXPECT_EQ(part.header("Content-Range"), "bytes 3-5/18");
+  EXPECT_EQ(part.header("Content-Encoding"), "br");
+  const std::string br_etag = fetch("/app.js", accept).header("ETag");
+  const HttpResponse same = fetch("/app.js", accept + "If-None-Match: " + br_etag + "\r\n");
+  EXPECT_EQ(same.status, 304);
+  EXPECT_EQ(same.header("ETag"), br_etag);
+  EXPECT_EQ(same.header("Vary"), "Accept-Encoding");
+  EXPECT_EQ(fetch("/app.js", "If-None-Match: " + br_etag + "\r\n").status, 200)
+      << "the uncompressed file is another representation";
+  EXPECT_EQ(fetch("/app.js", "Accept-Encoding: gzip\r\nIf-Match: " + br_etag + "\r\n").status, 412);
+  EXPECT_EQ(fetch("/app.js", accept + "If-Match: " + br_etag + "\r\n").status, 200);
+  EXPECT_EQ(fetch("/app.js", accept + "If-Range: " + br_etag + "\r\nRange: bytes=0-1\r\n").body,
+            "BR");
+  const HttpResponse head = fetch("/app.js", accept, "HEAD");
+  EXPECT_EQ(head.header("Content-Length"), "18");
+  EXPECT_EQ(head.header("Content-Encoding"), "br");
+}
+
+TEST_P(StaticFilesTest, WithoutPrecompressedSiblingsAreNeverChosen) {
+  PrecompressedFiles::write(root_);
+  start();
+  const HttpResponse r = fetch("/app.js", "Accept-Encoding: gzip, br\r\n");
+  EXPECT_EQ(r.body, "console.log('plain');\n");
+  EXPECT_TRUE(r.header("Content-Encoding").empty());
+  EXPECT_TRUE(r.header("Vary").empty());
 }
 
 TEST_P(StaticFilesTest, OtherMethodsAre405WithAllow) {
