@@ -52,6 +52,17 @@ void add_http_flags(CLI::App& app, rs::http::HttpConfig& http) {
                  "Serve static files from this directory under GET and HEAD (off when empty; "
                  "nothing outside it is reachable)")
       ->capture_default_str();
+  app.add_option("--mime-types", http.mime_types,
+                 "Content-Type of static files by extension from this mime.types file (default: "
+                 "/etc/mime.types from Debian's media-types, or a built-in table of common types "
+                 "when it is missing; a file that cannot be read or parsed stops start-up)");
+  app.add_option("--cache-control", http.cache_control,
+                 "Cache-Control value sent on 200, 206 and 304 answers for static files, e.g. "
+                 "\"public, max-age=3600\" (none when empty; printable ASCII, at most 256 bytes)");
+  app.add_flag("--precompressed", http.precompressed,
+               "Serve FILE.br or FILE.gz beside a static FILE when Accept-Encoding allows it (br "
+               "first), with Content-Encoding; every static file answer then carries Vary: "
+               "Accept-Encoding (like nginx's gzip_static with gzip_vary)");
   app.add_option_function<std::string>(
          "--demo-routes",
          [&http](const std::string& value) {

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs what ringserve needs from Debian packages. Idempotent and quiet when everything is
-# present; says what it installs otherwise. `--lab` adds the benchmark tools.
+# present; says what it installs otherwise. `--lab` adds the benchmark tools. media-types gives
+# /etc/mime.types, which ringserve-http reads for the Content-Type of static files.
 set -euo pipefail
 
 packages=(
   cmake make g++ pkg-config python3
   liburing-dev libmimalloc-dev libfmt-dev libcli11-dev libgtest-dev libssl-dev openssl
   clang libclang-rt-14-dev clang-format clang-tidy
-  curl netcat-openbsd wrk
+  curl netcat-openbsd wrk media-types
 )
 if [[ "${1:-}" == "--lab" ]]; then
   packages+=(nginx-light gnuplot-nox linux-perf strace libbenchmark-dev libhttp-parser-dev)

@@ -11,6 +11,7 @@
 
 #include "core/buffer.hpp"
 #include "net/file_service.hpp"
+#include "net/http/static_request.hpp"
 
 namespace rs::http {
 
@@ -35,8 +36,10 @@ class FileTransfer final : public net::FileReader {
   void on_file_opened(int error, const net::FileInfo& info) override;
   void on_file_read(int result, core::Chunk* chunk) override;
 
-  void open_index();
+  void open_first();
+  void open_candidate();
   void answer(const net::FileInfo& info);
+  void answer_redirect();
   void answer_error(int status);
   void read_more();
   void finish();
@@ -46,11 +49,12 @@ class FileTransfer final : public net::FileReader {
   net::FileService* files_ = nullptr;
   net::FileHandle* handle_ = nullptr;
   int root_fd_ = -1;
-  std::uint64_t offset_ = 0;  // next byte to read
-  std::uint64_t end_ = 0;     // one past the last byte to send
-  bool index_ = false;        // the directory's index.html is being opened
-  bool streaming_ = false;    // the head is written; body pieces follow
-  bool reading_ = false;      // a read is in flight
+  std::uint64_t offset_ = 0;                 // next byte to read
+  std::uint64_t end_ = 0;                    // one past the last byte to send
+  Encoding encoding_ = Encoding::kIdentity;  // the sibling being opened or sent
+  bool index_ = false;                       // the directory's index.html is being opened
+  bool streaming_ = false;                   // the head is written; body pieces follow
+  bool reading_ = false;                     // a read is in flight
 };
 
 }  // namespace rs::http

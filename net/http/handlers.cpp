@@ -149,6 +149,7 @@ void route_request(const RequestHead& head, Request& request, const HttpConfig& 
     request.route = Route::kStatic;
     if (request.method == Method::kGet || request.method == Method::kHead) {
       prepare_file_request(head, request.file);
+      if (config.precompressed) request.file.encodings = accepted_encodings(head);
     }
     return;
   }

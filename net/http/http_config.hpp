@@ -14,6 +14,7 @@
 
 #include "core/counters.hpp"
 #include "net/http/limits.hpp"
+#include "net/http/mime_types.hpp"
 #include "net/http/parse_error.hpp"
 #include "net/loop_counters.hpp"
 
@@ -42,6 +43,14 @@ struct HttpConfig {
   std::uint64_t max_delay_ms = 60000;
   // Static files are served from here under GET and HEAD when set (--root).
   std::string root;
+  // A mime.types file for Content-Type (--mime-types); empty: /etc/mime.types when it can be
+  // read, else the built-in table (net/http/mime_types.hpp).
+  std::string mime_types;
+  // Cache-Control of 200, 206 and 304 answers for static files (--cache-control); empty: none.
+  std::string cache_control;
+  // Answer for file with file.br or file.gz when Accept-Encoding allows and the sibling is a
+  // regular file (br first), with Content-Encoding and Vary: Accept-Encoding (--precompressed).
+  bool precompressed = false;
   // The demo routes (/plaintext, /json, /echo, /delay): kAuto turns them on only without --root,
   // so that they never shadow a file the operator did not ask them to (--demo-routes).
   enum class Switch : std::uint8_t { kAuto, kOn, kOff };
@@ -56,10 +65,14 @@ struct HttpConfig {
   bool metrics_on_serving_listeners() const { return root.empty(); }
 };
 
+// Longest --cache-control value.
+inline constexpr std::size_t kMaxCacheControlBytes = 256;
+
 // Refuses settings the server cannot run with, by throwing std::runtime_error with a message
 // that names the flag and what to give it: a timeout of 0 would expire at once, a limit of 0
-// would refuse every request (or stall every connection), and a body memory budget below the
-// largest body would refuse bodies the limits allow.
+// would refuse every request (or stall every connection), a body memory budget below the
+// largest body would refuse bodies the limits allow, and a --cache-control value that is not a
+// short line of printable ASCII would break (or split) the heads it goes into.
 inline void check_config(const HttpConfig& config) {
   struct Setting {
     const char* flag;
@@ -87,6 +100,18 @@ inline void check_config(const HttpConfig& config) {
     if (s.value == 0) {
       throw std::runtime_error(std::string(s.flag) + " 0: " + s.zero_means +
                                "; give a positive number (or leave the flag out for its default)");
+    }
+  }
+  if (config.cache_control.size() > kMaxCacheControlBytes) {
+    throw std::runtime_error("--cache-control: longer than " +
+                             std::to_string(kMaxCacheControlBytes) +
+                             " bytes; give a short value such as \"public, max-age=3600\"");
+  }
+  for (const char c : config.cache_control) {
+    if (c < 0x20 || c > 0x7e) {
+      throw std::runtime_error(
+          "--cache-control: holds a byte that is not printable ASCII (a control character such "
+          "as CR or LF, or one above 0x7e); give a value such as \"public, max-age=3600\"");
     }
   }
   if (config.max_body_memory_bytes < config.limits.max_body_bytes) {
@@ -147,15 +172,27 @@ inline void add_counts(HttpCounters& into, const HttpCounters& from) {
 // Shared by every loop of one HTTP server.
 class HttpShared {
  public:
-  // Throws std::runtime_error for a config check_config() refuses or a --root it cannot open.
+  // Throws std::runtime_error for a config check_config() refuses, a --root it cannot open or
+  // a --mime-types file it cannot use. The media types are read only where they are needed
+  // (with --root) or asked for (--mime-types).
   explicit HttpShared(HttpConfig config)
-      : config_(checked(std::move(config))), root_fd_(open_root_directory(config_.root)) {}
+      : config_(checked(std::move(config))), root_fd_(open_root_directory(config_.root)) {
+    if (config_.root.empty() && config_.mime_types.empty()) return;
+    try {
+      mime_types_ = MimeTypes::load(config_.mime_types);
+    } catch (...) {
+      close_root_directory(root_fd_);  // no destructor runs for what a constructor left
+      throw;
+    }
+  }
   ~HttpShared() { close_root_directory(root_fd_); }
   HttpShared(const HttpShared&) = delete;
   HttpShared& operator=(const HttpShared&) = delete;
   const HttpConfig& config() const { return config_; }
   // Opened once at start-up; every loop opens files beneath it.
   int root_fd() const { return root_fd_; }
+  // Read once at start-up; only looked up afterwards.
+  const MimeTypes& mime_types() const { return mime_types_; }
 
   // Loops register at start-up; readers (/metrics) sum without locking the loops. What a loop
   // counted stays counted after it unregisters (a worker of the threads backend ends while the
@@ -209,6 +246,7 @@ class HttpShared {
 
   HttpConfig config_;
   int root_fd_;
+  MimeTypes mime_types_;
   mutable std::mutex mutex_;
   std::vector<const HttpCounters*> counters_;
   HttpCounters retired_;  // the counts of the loops that unregistered (guarded by mutex_)

@@ -23,7 +23,33 @@ namespace {
 // One chunk per read; one read in flight per answer.
 constexpr std::size_t kReadBytes = 16 << 10;
 constexpr std::string_view kIndex = "/index.html";
-static_assert(FileRequest::kMaxPathBytes + kIndex.size() <= net::FileService::kMaxPathBytes);
+constexpr std::string_view kSuffixBytes = ".gz";  // as long as ".br"
+static_assert(FileRequest::kMaxPathBytes + kIndex.size() + kSuffixBytes.size() <=
+              net::FileService::kMaxPathBytes);
+
+std::string_view suffix_of(Encoding encoding) {
+  switch (encoding) {
+    case Encoding::kGzip:
+      return ".gz";
+    case Encoding::kBr:
+      return ".br";
+    case Encoding::kIdentity:
+      break;
+  }
+  return "";
+}
+
+std::string_view content_encoding_of(Encoding encoding) {
+  return encoding == Encoding::kGzip ? "gzip" : "br";
+}
+
+// The sibling to try after `tried` (kIdentity: the file itself; it is tried last): br before
+// gzip, each only when the request accepts it.
+Encoding next_encoding(Encoding tried, std::uint8_t accepted) {
+  if (tried == Encoding::kIdentity && (accepted & kAcceptsBr) != 0) return Encoding::kBr;
+  if (tried != Encoding::kGzip && (accepted & kAcceptsGzip) != 0) return Encoding::kGzip;
+  return Encoding::kIdentity;
+}
 
 // Out of descriptors or memory is the server's trouble, not a missing file.
 int status_for_open_error(int error) {
@@ -42,6 +68,12 @@ int status_for_open_error(int error) {
 
 std::string_view body_for(int status) {
   switch (status) {
+    case 301:
+      return "Moved Permanently\n";
+    case 403:
+      return "Forbidden\n";
+    case 412:
+      return "Precondition Failed\n";
     case 414:
       return "URI Too Long\n";
     case 500:
@@ -106,7 +138,34 @@ void FileTransfer::start(Pending& pending, int root_fd) {
   pending_ = &pending;
   root_fd_ = root_fd;
   files_ = &pending.session->factory().services().files();
-  handle_ = files_->open(root_fd, pending.request.file.path(), *this);
+  open_first();
+}
+
+// The best precompressed sibling the request accepts first, the file itself last. A directory
+// has no siblings (its index.html may).
+void FileTransfer::open_first() {
+  const FileRequest& f = pending_->request.file;
+  const bool directory = !index_ && names_directory(f.path());
+  encoding_ = directory ? Encoding::kIdentity : next_encoding(Encoding::kIdentity, f.encodings);
+  open_candidate();
+}
+
+// Opens the file (or its directory's index.html) with the suffix of encoding_, from the root
+// again each time so that the same rules (nothing outside the root) hold for every one.
+void FileTransfer::open_candidate() {
+  const std::string_view base = pending_->request.file.path();
+  char path[net::FileService::kMaxPathBytes];
+  std::size_t n = base.size();
+  std::memcpy(path, base.data(), n);
+  if (index_) {
+    const std::string_view index = base.ends_with('/') ? kIndex.substr(1) : kIndex;
+    std::memcpy(path + n, index.data(), index.size());
+    n += index.size();
+  }
+  const std::string_view suffix = suffix_of(encoding_);
+  std::memcpy(path + n, suffix.data(), suffix.size());
+  n += suffix.size();
+  handle_ = files_->open(root_fd_, {path, n}, *this);
 }
 
 void FileTransfer::close_file() {
@@ -119,8 +178,25 @@ void FileTransfer::on_file_opened(int error, const net::FileInfo& info) {
     close_file();  // the session goes away at the end of this turn, and this with it
     return;
   }
+  if (encoding_ != Encoding::kIdentity && (error != 0 || !info.regular)) {
+    close_file();  // no such sibling (or not a file): the next one, the file itself at last
+    encoding_ = next_encoding(encoding_, pending_->request.file.encodings);
+    open_candidate();
+    return;
+  }
   if (error == 0 && info.directory && !index_) {
-    open_index();
+    close_file();
+    if (names_directory(pending_->request.file.path())) {
+      index_ = true;
+      open_first();
+    } else {
+      answer_redirect();
+    }
+    return;
+  }
+  if (index_ && error == ENOENT) {
+    close_file();
+    answer_error(403);  // a directory without index.html: no listing (nginx without autoindex)
     return;
   }
   if (error != 0 || !info.regular) {
@@ -131,37 +207,24 @@ void FileTransfer::on_file_opened(int error, const net::FileInfo& info) {
   answer(info);
 }
 
-// A directory answers with its index.html, opened from the root again so that the same rules
-// (nothing outside the root) hold for it.
-void FileTransfer::open_index() {
-  close_file();
-  index_ = true;
-  const std::string_view dir = pending_->request.file.path();
-  char path[net::FileService::kMaxPathBytes];
-  std::size_t n = dir.size();
-  std::memcpy(path, dir.data(), n);
-  const std::string_view index = dir.ends_with('/') ? kIndex.substr(1) : kIndex;
-  std::memcpy(path + n, index.data(), index.size());
-  n += index.size();
-  handle_ = files_->open(root_fd_, {path, n}, *this);
-}
-
 void FileTransfer::answer(const net::FileInfo& info) {
   Pending& p = *pending_;
   HttpSession& s = *p.session;
   const Request& r = p.request;
   const FileRequest& f = r.file;
   char etag_text[kMaxEtagBytes];
-  const std::string_view etag = format_etag(info.inode, info.size, info.mtime_s, etag_text);
+  const std::string_view etag =
+      format_etag(info.inode, info.size, info.mtime_s, encoding_, etag_text);
   char modified[kImfFixdateLength];
   format_imf_fixdate(static_cast<std::time_t>(info.mtime_s), modified);
 
-  // RFC 9110 13.2.2: If-None-Match decides when present, else If-Modified-Since; Range (GET
-  // only) counts only when the validators say the client still has what it asks a part of.
-  int status = 200;
-  if (f.has_if_none_match ? none_match_hits(f.if_none_match(), etag)
-                          : f.has_if_modified_since && info.mtime_s <= f.if_modified_since) {
-    status = 304;
+  // RFC 9110 13.2.2: the preconditions first; Range (GET only) counts only when the validators
+  // say the client still has what it asks a part of.
+  int status = evaluate_preconditions(f, etag, info.mtime_s);
+  if (status == 412) {
+    close_file();
+    answer_error(412);
+    return;
   }
   RangeAnswer range;
   if (status == 200 && r.method == Method::kGet && f.range.kind != ByteRange::Kind::kNone &&
@@ -179,6 +242,12 @@ void FileTransfer::answer(const net::FileInfo& info) {
   net::Connection& conn = s.connection();
   ResponseHead head(conn.deferred_output(p.slot), status, s.factory().stamp());
   char range_text[72];
+  const HttpConfig& config = s.factory().config();
+  if (!config.cache_control.empty() && status != 416)
+    head.add("Cache-Control", config.cache_control);
+  // With --precompressed every file answer depends on Accept-Encoding, also one without a
+  // sibling (which may appear) or for a client that accepts no coding.
+  if (config.precompressed) head.add("Vary", "Accept-Encoding");
   if (status == 304) {
     head.add("ETag", etag).add("Last-Modified", {modified, kImfFixdateLength});
   } else if (status == 416) {
@@ -186,8 +255,10 @@ void FileTransfer::answer(const net::FileInfo& info) {
         .add("Content-Length", std::uint64_t{0});
   } else {
     const std::string_view name = index_ ? kIndex : f.path();
-    head.add("Content-Type", content_type_for(name))
-        .add("Content-Length", length)
+    head.add("Content-Type", s.factory().shared().mime_types().lookup(name));
+    if (encoding_ != Encoding::kIdentity)
+      head.add("Content-Encoding", content_encoding_of(encoding_));
+    head.add("Content-Length", length)
         .add("Last-Modified", {modified, kImfFixdateLength})
         .add("ETag", etag)
         .add("Accept-Ranges", "bytes");
@@ -204,6 +275,34 @@ void FileTransfer::answer(const net::FileInfo& info) {
   conn.flush_deferred(p.slot);  // the head leaves now when this answer is first in line
   s.note_output();
   read_more();
+}
+
+// 301 to the directory's name with its trailing slash (the query kept), as nginx answers:
+// relative links in its index then resolve below it.
+void FileTransfer::answer_redirect() {
+  close_file();
+  Pending& p = *pending_;
+  const FileRequest& f = p.request.file;
+  char location_text[kMaxLocationBytes];
+  const std::string_view location =
+      f.query_too_long ? std::string_view() : directory_location(f, location_text);
+  if (location.empty()) {
+    answer_error(414);  // the redirect could not carry the URI whole
+    return;
+  }
+  HttpSession& s = *p.session;
+  const std::string_view body = body_for(301);
+  const Persistence persistence =
+      s.answer_closes(p) ? Persistence::kClose : p.request.persistence();
+  s.note_response(p.request, 301, p.request.head_only ? 0 : body.size());
+  core::BufferChain& out = s.connection().deferred_output(p.slot);
+  ResponseHead head(out, 301, s.factory().stamp());
+  head.add("Location", location)
+      .add("Content-Type", "text/plain")
+      .add("Content-Length", body.size());
+  head.finish(persistence);
+  if (!p.request.head_only) out.append(body);
+  finish();
 }
 
 void FileTransfer::answer_error(int status) {

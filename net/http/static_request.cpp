@@ -45,14 +45,17 @@ std::string_view next_entity_tag(std::string_view& s, bool* weak) {
 }
 
 // Whether an opaque-tag (quotes included) has the shape format_etag gives: three lowercase hex
-// numbers joined by '-'. No other tag can equal one of this server's.
+// numbers joined by '-', perhaps followed by "-gz" or "-br". No other tag can equal one of this
+// server's.
 bool could_be_our_etag(std::string_view tag) {
   if (tag.size() < 7 || tag.size() > kMaxEtagBytes) return false;
+  std::string_view numbers = tag.substr(1, tag.size() - 2);
+  if (numbers.ends_with("-gz") || numbers.ends_with("-br")) numbers.remove_suffix(3);
   int dashes = 0;
-  char previous = '"';
-  for (const char c : tag.substr(1, tag.size() - 2)) {
+  char previous = '-';
+  for (const char c : numbers) {
     if (c == '-') {
-      if (previous == '-' || previous == '"') return false;
+      if (previous == '-') return false;
       ++dashes;
     } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
       return false;
@@ -62,17 +65,27 @@ bool could_be_our_etag(std::string_view tag) {
   return dashes == 2 && previous != '-';
 }
 
-// If-None-Match, every instance and every member of it (RFC 9110 13.1.2). The file's own tag is
-// known only once it is open, when the head's text is gone: "*" is kept as it is, and of the
-// entity tags only those this server could have made, without W/ (the comparison is weak),
-// joined by ','. A malformed list, or more of them than the room holds, matches nothing.
-void keep_none_match(const RequestHead& head, FileRequest& out) {
+// A q value (RFC 9110 12.4.2) is zero when all its digits are: "0", "0.", "0.000".
+bool zero_weight(std::string_view q) {
+  return q.starts_with('0') &&
+         std::all_of(q.begin() + 1, q.end(), [](char c) { return c == '.' || c == '0'; });
+}
+
+// If-Match or If-None-Match, every instance and every member of it (RFC 9110 13.1.1, 13.1.2).
+// The file's own tag is known only once it is open, when the head's text is gone: "*" is kept
+// as it is, and of the entity tags only those this server could have made, joined by ','. A weak
+// tag is kept without W/ for If-None-Match (weak comparison) and dropped for If-Match (strong
+// comparison: it never matches). A malformed list, or more tags than the room holds, keeps
+// nothing, which matches nothing: If-None-Match then answers 200, If-Match 412.
+void keep_entity_tags(const RequestHead& head, std::string_view name, bool strong,
+                      char (&room)[FileRequest::kMaxTagsBytes], std::uint16_t& size,
+                      bool& present) {
   std::size_t n = 0;
   bool any = false;
   bool unusable = false;
   for (const Header& field : head.fields()) {
-    if (!chars::iequals(field.name, "If-None-Match")) continue;
-    out.has_if_none_match = true;
+    if (!chars::iequals(field.name, name)) continue;
+    present = true;
     std::string_view list = trim(field.value);
     if (list == "*") {
       any = true;
@@ -87,24 +100,34 @@ void keep_none_match(const RequestHead& head, FileRequest& out) {
       const std::string_view tag = next_entity_tag(list, &weak);
       if (tag.empty()) {
         unusable = true;  // nothing after it can be trusted
-      } else if (could_be_our_etag(tag)) {
+      } else if (could_be_our_etag(tag) && !(strong && weak)) {
         if ((n > 0 ? n + 1 : 0) + tag.size() > FileRequest::kMaxTagsBytes) {
           unusable = true;
           break;
         }
-        if (n > 0) out.tags[n++] = ',';
-        std::memcpy(out.tags + n, tag.data(), tag.size());
+        if (n > 0) room[n++] = ',';
+        std::memcpy(room + n, tag.data(), tag.size());
         n += tag.size();
       }
     }
   }
   if (any) {
-    out.tags[0] = '*';
+    room[0] = '*';
     n = 1;
   } else if (unusable) {
     n = 0;
   }
-  out.tags_size = static_cast<std::uint16_t>(n);
+  size = static_cast<std::uint16_t>(n);
+}
+
+// A date field: present and valid, or ignored (RFC 9110 13.1.3, 13.1.4).
+void keep_date(const RequestHead& head, std::string_view name, bool& present, std::int64_t& value) {
+  if (const auto text = head.header_value(name)) {
+    if (const auto date = parse_http_date(*text)) {
+      present = true;
+      value = static_cast<std::int64_t>(*date);
+    }
+  }
 }
 
 }  // namespace
@@ -211,7 +234,7 @@ RangeAnswer resolve_range(const ByteRange& range, std::uint64_t size) {
 }
 
 std::string_view format_etag(std::uint64_t inode, std::uint64_t size, std::int64_t mtime_s,
-                             char (&out)[kMaxEtagBytes]) {
+                             Encoding encoding, char (&out)[kMaxEtagBytes]) {
   char* at = out;
   char* const end = out + kMaxEtagBytes;
   *at++ = '"';
@@ -220,11 +243,15 @@ std::string_view format_etag(std::uint64_t inode, std::uint64_t size, std::int64
   at = std::to_chars(at, end, size, 16).ptr;
   *at++ = '-';
   at = std::to_chars(at, end, static_cast<std::uint64_t>(mtime_s), 16).ptr;
+  if (encoding != Encoding::kIdentity) {
+    const std::string_view suffix = encoding == Encoding::kGzip ? "-gz" : "-br";
+    at = std::copy(suffix.begin(), suffix.end(), at);
+  }
   *at++ = '"';
   return {out, static_cast<std::size_t>(at - out)};
 }
 
-bool none_match_hits(std::string_view list, std::string_view etag) {
+bool tag_list_hits(std::string_view list, std::string_view etag) {
   list = trim(list);
   if (list == "*") return true;
   while (!list.empty()) {
@@ -240,6 +267,52 @@ bool none_match_hits(std::string_view list, std::string_view etag) {
   return false;
 }
 
+std::uint8_t accepted_encodings(const RequestHead& head) {
+  // Per coding: -1 not named, 0 refused, 1 allowed.
+  int gzip = -1;
+  int br = -1;
+  int any = -1;
+  for (const Header& field : head.fields()) {
+    if (!chars::iequals(field.name, "Accept-Encoding")) continue;
+    std::string_view list = field.value;
+    while (!list.empty()) {
+      const std::size_t comma = list.find(',');
+      std::string_view member = list.substr(0, comma);
+      list.remove_prefix(comma == std::string_view::npos ? list.size() : comma + 1);
+      const std::size_t semicolon = member.find(';');
+      const std::string_view coding = trim(member.substr(0, semicolon));
+      int allowed = 1;
+      if (semicolon != std::string_view::npos) {
+        const std::string_view weight = trim(member.substr(semicolon + 1));
+        if (weight.size() < 2 || chars::to_lower(weight[0]) != 'q' || weight[1] != '=') continue;
+        allowed = zero_weight(trim(weight.substr(2))) ? 0 : 1;
+      }
+      if (chars::iequals(coding, "gzip") || chars::iequals(coding, "x-gzip")) {
+        gzip = gzip == 0 ? 0 : allowed;  // a refusal anywhere stands
+      } else if (chars::iequals(coding, "br")) {
+        br = br == 0 ? 0 : allowed;
+      } else if (coding == "*") {
+        any = any == 0 ? 0 : allowed;
+      }
+    }
+  }
+  const auto allows = [any](int coding) { return coding == 1 || (coding == -1 && any == 1); };
+  return static_cast<std::uint8_t>((allows(gzip) ? kAcceptsGzip : 0) |
+                                   (allows(br) ? kAcceptsBr : 0));
+}
+
+int evaluate_preconditions(const FileRequest& f, std::string_view etag, std::int64_t mtime_s) {
+  if (f.has_if_match ? !tag_list_hits(f.if_match(), etag)
+                     : f.has_if_unmodified_since && mtime_s > f.if_unmodified_since) {
+    return 412;
+  }
+  if (f.has_if_none_match ? tag_list_hits(f.if_none_match(), etag)
+                          : f.has_if_modified_since && mtime_s <= f.if_modified_since) {
+    return 304;
+  }
+  return 200;
+}
+
 bool if_range_matches(std::string_view value, std::string_view etag, std::int64_t mtime_s) {
   value = trim(value);
   if (value.starts_with('"') || value.starts_with("W/")) {
@@ -251,39 +324,31 @@ bool if_range_matches(std::string_view value, std::string_view etag, std::int64_
   return date && static_cast<std::int64_t>(*date) == mtime_s;
 }
 
-std::string_view content_type_for(std::string_view path) {
-  const std::size_t slash = path.rfind('/');
-  const std::size_t dot = path.rfind('.');
-  if (dot == std::string_view::npos || (slash != std::string_view::npos && dot < slash)) {
-    return "application/octet-stream";
+std::string_view directory_location(const FileRequest& request, char (&out)[kMaxLocationBytes]) {
+  constexpr char kHex[] = "0123456789ABCDEF";
+  const std::string_view path = request.path();
+  const std::string_view query = request.query();
+  std::size_t n = 0;
+  // The longest a path can become, checked once: every byte may take three.
+  if (1 + 3 * path.size() + 2 + query.size() > kMaxLocationBytes) return {};
+  out[n++] = '/';
+  for (const char c : path) {
+    if (c == '/' || chars::has(c, chars::kPchar)) {
+      out[n++] = c;
+    } else {
+      const auto byte = static_cast<unsigned char>(c);
+      out[n++] = '%';
+      out[n++] = kHex[byte >> 4];
+      out[n++] = kHex[byte & 15];
+    }
   }
-  const std::string_view ext = path.substr(dot + 1);
-  struct Type {
-    std::string_view ext;
-    std::string_view type;
-  };
-  static constexpr Type kTypes[] = {
-      {"html", "text/html; charset=utf-8"},
-      {"htm", "text/html; charset=utf-8"},
-      {"css", "text/css; charset=utf-8"},
-      {"js", "text/javascript; charset=utf-8"},
-      {"mjs", "text/javascript; charset=utf-8"},
-      {"json", "application/json"},
-      {"txt", "text/plain; charset=utf-8"},
-      {"png", "image/png"},
-      {"jpg", "image/jpeg"},
-      {"jpeg", "image/jpeg"},
-      {"gif", "image/gif"},
-      {"svg", "image/svg+xml"},
-      {"ico", "image/x-icon"},
-      {"wasm", "application/wasm"},
-      {"pdf", "application/pdf"},
-      {"xml", "application/xml"},
-  };
-  for (const Type& t : kTypes) {
-    if (chars::iequals(ext, t.ext)) return t.type;
+  out[n++] = '/';
+  if (!query.empty()) {
+    out[n++] = '?';
+    std::memcpy(out + n, query.data(), query.size());  // the parser checked its bytes
+    n += query.size();
   }
-  return "application/octet-stream";
+  return {out, n};
 }
 
 void prepare_file_request(const RequestHead& head, FileRequest& out) {
@@ -291,14 +356,19 @@ void prepare_file_request(const RequestHead& head, FileRequest& out) {
   out.status = static_cast<std::uint16_t>(
       decode_file_path(head.path, out.path_bytes, FileRequest::kMaxPathBytes, size));
   out.path_size = out.status == 0 ? static_cast<std::uint16_t>(size) : 0;
-  keep_none_match(head, out);
-  if (const auto ims = head.header_value("If-Modified-Since")) {
-    // An invalid date is ignored (RFC 9110 13.1.3).
-    if (const auto date = parse_http_date(*ims)) {
-      out.has_if_modified_since = true;
-      out.if_modified_since = static_cast<std::int64_t>(*date);
-    }
+  // Only a path that may be a directory named without its slash can need the query.
+  out.query_too_long = head.query.size() > FileRequest::kMaxQueryBytes;
+  out.query_size = 0;
+  if (out.status == 0 && !names_directory(out.path()) && !out.query_too_long) {
+    out.query_size = static_cast<std::uint16_t>(head.query.size());
+    std::memcpy(out.query_bytes, head.query.data(), head.query.size());
   }
+  keep_entity_tags(head, "If-Match", /*strong=*/true, out.match_tags, out.match_tags_size,
+                   out.has_if_match);
+  keep_entity_tags(head, "If-None-Match", /*strong=*/false, out.tags, out.tags_size,
+                   out.has_if_none_match);
+  keep_date(head, "If-Unmodified-Since", out.has_if_unmodified_since, out.if_unmodified_since);
+  keep_date(head, "If-Modified-Since", out.has_if_modified_since, out.if_modified_since);
   if (const auto if_range = head.header_value("If-Range")) {
     out.has_if_range = true;
     const bool fits = if_range->size() <= FileRequest::kMaxIfRangeBytes;

@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <cctype>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -32,15 +33,18 @@ std::string numbers() {
   return s;
 }
 
-// ringserve-http on an ephemeral port serving a fresh temporary directory.
+// ringserve-http on an ephemeral port serving a fresh temporary directory, with more flags
+// when asked.
 class StaticApp {
  public:
-  StaticApp() {
+  explicit StaticApp(const std::vector<std::string>& flags = {},
+                     const std::function<void(const TempDir&)>& fill = {}) {
     dir_.write("numbers.txt", numbers());
     dir_.write("index.html", "<p>index</p>\n");
-    process_ = std::make_unique<ChildProcess>(
-        "ringserve-http",
-        std::vector<std::string>{"--port", "0", "--address", "127.0.0.1", "--root", dir_.path()});
+    if (fill) fill(dir_);
+    std::vector<std::string> args{"--port", "0", "--address", "127.0.0.1", "--root", dir_.path()};
+    args.insert(args.end(), flags.begin(), flags.end());
+    process_ = std::make_unique<ChildProcess>("ringserve-http", args);
     if (const auto line = process_->wait_for_line("listening on", kStartTimeout)) {
       port_ = port_from_startup_line(*line);
     }
@@ -132,10 +136,83 @@ TEST(StaticCurl, MissingRootStopsStartupWithAMessage) {
       << server.err();
 }
 
-TEST(StaticCurl, HelpListsRoot) {
+// The types of a mime.types file the test writes (not /etc/mime.types: the test must not
+// depend on it).
+TEST(StaticCurl, MimeTypesFileGivesContentTypes) {
+  REQUIRE_CURL();
+  TempDir types;
+  const std::string file = types.write("mime.types", "image/webp webp\ntext/markdown md\n");
+  StaticApp app({"--mime-types", file}, [](const TempDir& dir) {
+    dir.write("pic.webp", "RIFF");
+    dir.write("notes.md", "# notes\n");
+  });
+  ASSERT_TRUE(app.started()) << app.process().err();
+  const ToolResult webp =
+      run_tool({"curl", "-s", "-o", "/dev/null", "-w", "%{content_type}", app.url("/pic.webp")},
+               kToolTimeout);
+  EXPECT_EQ(webp.out, "image/webp");
+  const ToolResult md =
+      run_tool({"curl", "-s", "-o", "/dev/null", "-w", "%{content_type}", app.url("/notes.md")},
+               kToolTimeout);
+  EXPECT_EQ(md.out, "text/markdown; charset=utf-8");
+}
+
+TEST(StaticCurl, BadMimeTypesFileStopsStartupNamingFileAndLine) {
+  TempDir dir;
+  const std::string file = dir.write("bad.types", "image/webp webp\nimage-png png\n");
+  ChildProcess bad("ringserve-http", {"--port", "0", "--root", dir.path(), "--mime-types", file});
+  EXPECT_EQ(bad.wait_exit(kStartTimeout), 1);
+  EXPECT_NE(bad.err().find("--mime-types " + file + " line 2: 'image-png' is not a media type"),
+            std::string::npos)
+      << bad.err();
+  ChildProcess missing("ringserve-http", {"--port", "0", "--root", dir.path(), "--mime-types",
+                                          dir.path() + "/missing.types"});
+  EXPECT_EQ(missing.wait_exit(kStartTimeout), 1);
+  EXPECT_NE(missing.err().find("missing.types: cannot read it"), std::string::npos)
+      << missing.err();
+}
+
+TEST(StaticCurl, CacheControlFlagIsSentAndCheckedAtStartup) {
+  REQUIRE_CURL();
+  StaticApp app({"--cache-control", "public, max-age=3600"});
+  ASSERT_TRUE(app.started()) << app.process().err();
+  const ToolResult r = run_tool({"curl", "-s", "-I", app.url("/numbers.txt")}, kToolTimeout);
+  EXPECT_EQ(header_value(r.out, "Cache-Control"), "public, max-age=3600") << r.out;
+  TempDir dir;
+  ChildProcess bad("ringserve-http",
+                   {"--port", "0", "--root", dir.path(), "--cache-control", "max-age=1\r\nX: y"});
+  EXPECT_EQ(bad.wait_exit(kStartTimeout), 1);
+  EXPECT_NE(bad.err().find("--cache-control: holds a byte that is not printable ASCII"),
+            std::string::npos)
+      << bad.err();
+}
+
+// A real gzip sibling made by gzip(1): curl --compressed asks for it, gets it and decodes it to
+// the file's bytes.
+TEST(StaticCurl, PrecompressedGzipSiblingDecodesToTheFile) {
+  REQUIRE_CURL();
+  if (find_tool("gzip").empty()) GTEST_SKIP() << "gzip is not installed";
+  StaticApp app({"--precompressed"}, [](const TempDir& dir) {
+    const ToolResult zipped = run_tool({"gzip", "-k", dir.path() + "/numbers.txt"}, kToolTimeout);
+    ASSERT_EQ(zipped.status, 0) << zipped.err;
+  });
+  ASSERT_TRUE(app.started()) << app.process().err();
+  const ToolResult r = run_tool({"curl", "-s", "-H", "Accept-Encoding: gzip", "--compressed", "-D",
+                                 "/dev/stderr", app.url("/numbers.txt")},
+                                kToolTimeout);
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(header_value(r.err, "Content-Encoding"), "gzip") << r.err;
+  EXPECT_EQ(header_value(r.err, "Vary"), "Accept-Encoding") << r.err;
+  EXPECT_TRUE(r.out == numbers()) << "decoded bytes differ from the file";
+  const ToolResult plain = run_tool({"curl", "-s", app.url("/numbers.txt")}, kToolTimeout);
+  EXPECT_TRUE(plain.out == numbers()) << "no Accept-Encoding: the file itself";
+}
+
+TEST(StaticCurl, HelpListsTheStaticFileFlags) {
   ChildProcess help("ringserve-http", {"--help"});
   EXPECT_EQ(help.wait_exit(kStartTimeout), 0);
-  EXPECT_NE(help.out().find("--root"), std::string::npos) << help.out();
+  for (const char* flag : {"--root", "--mime-types", "--cache-control", "--precompressed"})
+    EXPECT_NE(help.out().find(flag), std::string::npos) << flag << "\n" << help.out();
 }
 
 }  // namespace

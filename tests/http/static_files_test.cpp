@@ -7,11 +7,13 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -78,12 +80,13 @@ class StaticFilesTest : public ServerFixture {
     fs::remove_all(base_, ec);
   }
 
-  // An HTTP server serving root_ (or no root at all).
-  void start(bool with_root = true) {
+  // An HTTP server serving root_ (or no root at all), with more settings when asked.
+  void start(bool with_root = true, const HttpTweak& tweak = {}) {
     ServerFixture::start([&](http::HttpConfig& config) {
       if (with_root) config.root = root_.string();
       // Some tests mix files with /plaintext and /delay (off by default beside --root).
       config.demo_routes = http::HttpConfig::Switch::kOn;
+      if (tweak) tweak(config);
     });
   }
   // A slow reader with a 16 KiB receive buffer.
@@ -108,13 +111,15 @@ class StaticFilesTest : public ServerFixture {
     return huge;
   }
 
-  std::string etag_of(const fs::path& path) {
+  // The ETag of a file; a precompressed sibling's ends in "-gz" or "-br" (the suffix).
+  std::string etag_of(const fs::path& path, const char* suffix = "") {
     struct stat st {};
     EXPECT_EQ(::stat(path.c_str(), &st), 0);
     char text[64];
-    std::snprintf(
-        text, sizeof(text), "\"%llx-%llx-%llx\"", static_cast<unsigned long long>(st.st_ino),
-        static_cast<unsigned long long>(st.st_size), static_cast<unsigned long long>(st.st_mtime));
+    std::snprintf(text, sizeof(text), "\"%llx-%llx-%llx%s\"",
+                  static_cast<unsigned long long>(st.st_ino),
+                  static_cast<unsigned long long>(st.st_size),
+                  static_cast<unsigned long long>(st.st_mtime), suffix);
     return text;
   }
   std::string last_modified_of(const fs::path& path, std::int64_t shift_s = 0) {
@@ -149,6 +154,26 @@ TEST_P(StaticFilesTest, SmallFileHasTypeLengthValidatorsAndExactBytes) {
   EXPECT_EQ(empty.status, 200);
   EXPECT_EQ(empty.header("Content-Length"), "0");
   EXPECT_TRUE(wait_until([&] { return counter("pool_files") == 0; }));
+}
+
+// Content-Type from the mime.types file --mime-types names (one the test writes, so that the
+// test does not depend on /etc/mime.types), over the built-in table.
+TEST_P(StaticFilesTest, ContentTypeComesFromTheGivenMimeTypesFile) {
+  write_file(base_ / "mime.types",
+             "# test types\nimage/webp webp\ntext/markdown md markdown\nfont/woff2 woff2\n"
+             "video/mp4 mp4\n");
+  for (const char* name : {"a.webp", "README.MD", "f.woff2", "v.mp4", "x.unknownext"})
+    write_file(root_ / name, "x");
+  start(true,
+        [&](http::HttpConfig& config) { config.mime_types = (base_ / "mime.types").string(); });
+  EXPECT_EQ(fetch("/a.webp").header("Content-Type"), "image/webp");
+  EXPECT_EQ(fetch("/README.MD").header("Content-Type"), "text/markdown; charset=utf-8");
+  EXPECT_EQ(fetch("/f.woff2").header("Content-Type"), "font/woff2");
+  EXPECT_EQ(fetch("/v.mp4", "", "HEAD").header("Content-Type"), "video/mp4");
+  EXPECT_EQ(fetch("/x.unknownext").header("Content-Type"), "application/octet-stream");
+  EXPECT_EQ(fetch("/hello.txt").header("Content-Type"), "text/plain; charset=utf-8")
+      << "the built-in table answers for what the file does not name";
+  EXPECT_EQ(fetch("/").header("Content-Type"), "text/html; charset=utf-8");
 }
 
 TEST_P(StaticFilesTest, LargeFileStreamsExactBytesInBoundedMemory) {
@@ -235,14 +260,55 @@ TEST_P(StaticFilesTest, DirectoryServesItsIndexHtml) {
   EXPECT_EQ(top.body, "<h1>root</h1>\n");
   EXPECT_EQ(top.header("Content-Type"), "text/html; charset=utf-8");
   EXPECT_EQ(fetch("/sub/").body, "<h1>sub</h1>\n");
-  EXPECT_EQ(fetch("/sub").body, "<h1>sub</h1>\n");
   EXPECT_EQ(fetch("/sub/./").body, "<h1>sub</h1>\n");
-  EXPECT_EQ(fetch("/sub/noindex/").status, 404);
-  EXPECT_EQ(fetch("/sub/noindex").status, 404);
+  EXPECT_EQ(fetch("/sub/.").body, "<h1>sub</h1>\n");
   EXPECT_EQ(fetch("/sub/noindex/data.bin").body, "xyz");
   EXPECT_EQ(fetch("/hello.txt/").status, 404) << "a file is not a directory";
   EXPECT_EQ(fetch("/hello.txt/.").status, 404) << "'.' names a directory";
   EXPECT_EQ(fetch("/hello.txt/%2e").status, 404) << "'.' names a directory";
+}
+
+// As nginx: a directory named without its trailing slash is redirected to it (so that relative
+// links in its index resolve below it), the query kept; one without index.html is 403.
+TEST_P(StaticFilesTest, DirectoryWithoutTrailingSlashRedirectsKeepingTheQuery) {
+  fs::create_directories(root_ / "a dir" / "x");
+  start();
+  const HttpResponse sub = fetch("/sub");
+  EXPECT_EQ(sub.status, 301);
+  EXPECT_EQ(sub.header("Location"), "/sub/");
+  EXPECT_EQ(sub.body, "Moved Permanently\n");
+  EXPECT_TRUE(sub.header("ETag").empty());
+  EXPECT_EQ(fetch("/sub?page=2&q=a%20b").header("Location"), "/sub/?page=2&q=a%20b");
+  EXPECT_EQ(fetch("/./sub//noindex?x").header("Location"), "/sub/noindex/?x")
+      << "the path as it was resolved";
+  EXPECT_EQ(fetch("/a%20dir/x").header("Location"), "/a%20dir/x/") << "encoded again";
+  EXPECT_EQ(fetch("/hello.txt?x=1").body, kHello) << "a file keeps its name";
+  const HttpResponse head = fetch("/sub?v", "", "HEAD");
+  EXPECT_EQ(head.status, 301);
+  EXPECT_EQ(head.header("Location"), "/sub/?v");
+  // A query too long for the redirect to carry: refused rather than dropped.
+  EXPECT_EQ(fetch("/sub?" + std::string(600, 'q')).status, 414);
+  EXPECT_EQ(fetch("/sub/?" + std::string(600, 'q')).status, 200) << "no redirect, no need";
+  // Pipelined behind a redirect, the next request is answered on the same connection.
+  const int fd = connect();
+  ASSERT_TRUE(send_all(fd,
+                       "GET /sub HTTP/1.1\r\nHost: t\r\n\r\n"
+                       "GET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n"));
+  HttpReader reader(fd);
+  EXPECT_EQ(reader.next().status, 301);
+  EXPECT_EQ(reader.next().body, kHello);
+}
+
+TEST_P(StaticFilesTest, DirectoryWithoutIndexIs403) {
+  start();
+  const HttpResponse r = fetch("/sub/noindex/");
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(r.body, "Forbidden\n");
+  EXPECT_EQ(fetch("/sub/noindex").status, 301) << "the redirect comes first, as in nginx";
+  EXPECT_EQ(fetch("/sub/noindex/", "", "HEAD").status, 403);
+  fs::create_directories(root_ / "dirindex" / "index.html");
+  EXPECT_EQ(fetch("/dirindex/").status, 404) << "an index.html that is no file";
+  EXPECT_TRUE(wait_until([&] { return counter("pool_files") == 0; }));
 }
 
 TEST_P(StaticFilesTest, MissingFileIs404AndKeepsTheConnection) {
@@ -272,6 +338,56 @@ TEST_P(StaticFilesTest, NoWayOutOfTheRoot) {
   const HttpResponse inside = fetch("/inside-link.txt");
   EXPECT_EQ(inside.status, 200);
   EXPECT_EQ(inside.body, kHello);
+  EXPECT_TRUE(wait_until([&] { return counter("pool_files") == 0; }));
+}
+
+// Only regular files (and directories, for their index) are served: a symlink to a device
+// leaves the root (RESOLVE_BENEATH refuses it), and a FIFO or a device node below the root is
+// opened non-blocking, seen not to be a regular file, and answered 404 like a missing file.
+TEST_P(StaticFilesTest, SymlinkToADeviceOutsideTheRootIs404) {
+  fs::create_symlink("/dev/zero", root_ / "zero-link");
+  fs::create_symlink("/dev/null", root_ / "null-link.txt");
+  start();
+  for (const char* path : {"/zero-link", "/null-link.txt"}) {
+    const HttpResponse r = fetch(path);
+    EXPECT_EQ(r.status, 404) << path;
+    EXPECT_EQ(r.body, "Not Found\n") << path;
+  }
+  EXPECT_TRUE(wait_until([&] { return counter("pool_files") == 0; }));
+}
+
+// A FIFO with no writer: a blocking open would wait for ever (and stall a whole loop). The
+// answer comes at once, and the connection and the loop go on.
+TEST_P(StaticFilesTest, FifoBelowTheRootIs404AndBlocksNothing) {
+  ASSERT_EQ(::mkfifo((root_ / "pipe.txt").c_str(), 0644), 0) << std::strerror(errno);
+  start();
+  const int fd = connect();
+  ASSERT_TRUE(send_all(fd,
+                       "GET /pipe.txt HTTP/1.1\r\nHost: t\r\n\r\n"
+                       "HEAD /pipe.txt HTTP/1.1\r\nHost: t\r\n\r\n"
+                       "GET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n"));
+  HttpReader reader(fd);
+  EXPECT_EQ(reader.next().status, 404);
+  reader.expect_head_response(true);
+  EXPECT_EQ(reader.next().status, 404);
+  reader.expect_head_response(false);
+  EXPECT_EQ(reader.next().body, kHello);
+  EXPECT_EQ(fetch("/hello.txt").body, kHello) << "another connection is served too";
+  EXPECT_TRUE(wait_until([&] { return counter("pool_files") == 0; }));
+}
+
+// A character device made below the root (the tests run as root; without CAP_MKNOD the test
+// is skipped): /dev/zero's numbers, so a device served by mistake would never end.
+TEST_P(StaticFilesTest, DeviceNodeBelowTheRootIs404) {
+  if (::mknod((root_ / "zero.bin").c_str(), S_IFCHR | 0644, ::makedev(1, 5)) != 0) {
+    GTEST_SKIP() << "mknod: " << std::strerror(errno) << " (needs CAP_MKNOD)";
+  }
+  start();
+  const HttpResponse r = fetch("/zero.bin");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(r.body, "Not Found\n");
+  EXPECT_EQ(fetch("/zero.bin", "Range: bytes=0-9\r\n").status, 404);
+  EXPECT_EQ(fetch("/hello.txt").body, kHello);
   EXPECT_TRUE(wait_until([&] { return counter("pool_files") == 0; }));
 }
 
@@ -307,6 +423,78 @@ TEST_P(StaticFilesTest, IfNoneMatchGives304AndTakesPrecedence) {
                               last_modified_of(root_ / "hello.txt", 3600) + "\r\n");
   EXPECT_EQ(miss.status, 200);
   EXPECT_EQ(miss.body, kHello);
+}
+
+// RFC 9110 13.1.1, 13.1.4 and the order of 13.2.2: If-Match (strong comparison; "*" is any
+// existing file), else If-Unmodified-Since, may fail with 412 before If-None-Match or
+// If-Modified-Since are looked at.
+TEST_P(StaticFilesTest, IfMatchAndIfUnmodifiedSinceGive412) {
+  start();
+  const fs::path file = root_ / "hello.txt";
+  const std::string etag = etag_of(file);
+  const auto status = [&](const std::string& fields) { return fetch("/hello.txt", fields).status; };
+  const HttpResponse hit = fetch("/hello.txt", "If-Match: " + etag + "\r\n");
+  EXPECT_EQ(hit.status, 200);
+  EXPECT_EQ(hit.body, kHello);
+  const HttpResponse miss = fetch("/hello.txt", "If-Match: \"other\"\r\n");
+  EXPECT_EQ(miss.status, 412);
+  EXPECT_EQ(miss.body, "Precondition Failed\n");
+  EXPECT_EQ(status("If-Match: *\r\n"), 200);
+  EXPECT_EQ(status("If-Match: \"1-2-3\", " + etag + "\r\n"), 200) << "a list";
+  EXPECT_EQ(status("If-Match: \"x\"\r\nIf-Match: " + etag + "\r\n"), 200) << "repeated";
+  EXPECT_EQ(status("If-Match: W/" + etag + "\r\n"), 412) << "strong comparison";
+  EXPECT_EQ(status("If-Match: garbage, " + etag + "\r\n"), 412) << "malformed: no match";
+  EXPECT_EQ(fetch("/nope.txt", "If-Match: *\r\n").status, 404) << "'*' needs a file";
+  EXPECT_EQ(fetch("/hello.txt", "If-Match: \"other\"\r\n", "HEAD").status, 412);
+  // If-Unmodified-Since: 412 when the file is newer; an invalid date is ignored.
+  EXPECT_EQ(status("If-Unmodified-Since: " + last_modified_of(file, -60) + "\r\n"), 412);
+  EXPECT_EQ(status("If-Unmodified-Since: " + last_modified_of(file) + "\r\n"), 200);
+  EXPECT_EQ(status("If-Unmodified-Since: " + last_modified_of(file, 60) + "\r\n"), 200);
+  EXPECT_EQ(status("If-Unmodified-Since: not a date\r\n"), 200);
+  // The order: If-Match decides over If-Unmodified-Since, and both come before the 304 fields.
+  EXPECT_EQ(status("If-Match: " + etag + "\r\nIf-Unmodified-Since: " + last_modified_of(file, -60) +
+                   "\r\n"),
+            200)
+      << "If-Unmodified-Since only counts without If-Match";
+  EXPECT_EQ(status("If-Match: \"other\"\r\nIf-None-Match: " + etag + "\r\n"), 412);
+  EXPECT_EQ(status("If-Match: " + etag + "\r\nIf-None-Match: " + etag + "\r\n"), 304);
+  EXPECT_EQ(status("If-Unmodified-Since: " + last_modified_of(file, -60) +
+                   "\r\nIf-Modified-Since: " + last_modified_of(file) + "\r\n"),
+            412);
+  EXPECT_EQ(status("If-Unmodified-Since: " + last_modified_of(file) +
+                   "\r\nIf-Modified-Since: " + last_modified_of(file) + "\r\n"),
+            304);
+  const HttpResponse part = fetch("/hello.txt", "If-Match: " + etag + "\r\nRange: bytes=0-4\r\n");
+  EXPECT_EQ(part.status, 206);
+  EXPECT_EQ(part.body, kHello.substr(0, 5));
+  // A 412 is an ordinary answer: the connection goes on.
+  const int fd = connect();
+  ASSERT_TRUE(send_all(fd,
+                       "GET /hello.txt HTTP/1.1\r\nHost: t\r\nIf-Match: \"no\"\r\n\r\n"
+                       "GET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n"));
+  HttpReader reader(fd);
+  EXPECT_EQ(reader.next().status, 412);
+  EXPECT_EQ(reader.next().body, kHello);
+  EXPECT_TRUE(wait_until([&] { return counter("pool_files") == 0; }));
+}
+
+TEST_P(StaticFilesTest, CacheControlOnSuccessAndNotModifiedOnly) {
+  start(true, [](http::HttpConfig& config) { config.cache_control = "public, max-age=3600"; });
+  const std::string etag = etag_of(root_ / "hello.txt");
+  EXPECT_EQ(fetch("/hello.txt").header("Cache-Control"), "public, max-age=3600");
+  EXPECT_EQ(fetch("/hello.txt", "", "HEAD").header("Cache-Control"), "public, max-age=3600");
+  EXPECT_EQ(fetch("/hello.txt", "Range: bytes=0-1\r\n").header("Cache-Control"),
+            "public, max-age=3600");
+  const HttpResponse not_modified = fetch("/hello.txt", "If-None-Match: " + etag + "\r\n");
+  EXPECT_EQ(not_modified.status, 304);
+  EXPECT_EQ(not_modified.header("Cache-Control"), "public, max-age=3600");
+  EXPECT_EQ(fetch("/").header("Cache-Control"), "public, max-age=3600") << "an index";
+  for (const HttpResponse& r :
+       {fetch("/nope.txt"), fetch("/sub"), fetch("/sub/noindex/"),
+        fetch("/hello.txt", "If-Match: \"x\"\r\n"), fetch("/hello.txt", "Range: bytes=99-\r\n")}) {
+    EXPECT_TRUE(r.header("Cache-Control").empty()) << r.status;
+  }
+  EXPECT_TRUE(fetch("/plaintext").header("Cache-Control").empty()) << "static files only";
 }
 
 TEST_P(StaticFilesTest, IfModifiedSinceGives304WhenNotModified) {
@@ -381,6 +569,105 @@ TEST_P(StaticFilesTest, IfRangeMismatchSendsTheWholeFile) {
   EXPECT_EQ(fetch("/hello.txt", "Range: bytes=0-4\r\nIf-Range: " + last_modified_of(file) + "\r\n")
                 .status,
             206);
+}
+
+// --precompressed: app.js has .br and .gz siblings, style.css only .gz, plain.txt none (the
+// siblings' bytes need not be compressed: the server sends them as they are).
+class PrecompressedFiles {
+ public:
+  static void write(const fs::path& root) {
+    write_file(root / "app.js", "console.log('plain');\n");
+    write_file(root / "app.js.br", "BR-BYTES-OF-APP-JS");
+    write_file(root / "app.js.gz", "GZ-BYTES-OF-APP-JS!");
+    write_file(root / "style.css", "body { color: red; }\n");
+    write_file(root / "style.css.gz", "GZ-CSS");
+    write_file(root / "plain.txt", "no siblings\n");
+    write_file(root / "sub" / "index.html.gz", "GZ-INDEX");
+  }
+};
+
+TEST_P(StaticFilesTest, PrecompressedSiblingServedWhenAcceptEncodingAllows) {
+  PrecompressedFiles::write(root_);
+  start(true, [](http::HttpConfig& config) { config.precompressed = true; });
+  const HttpResponse br = fetch("/app.js", "Accept-Encoding: gzip, deflate, br\r\n");
+  EXPECT_EQ(br.status, 200);
+  EXPECT_EQ(br.body, "BR-BYTES-OF-APP-JS") << "br first when both are allowed and exist";
+  EXPECT_EQ(br.header("Content-Encoding"), "br");
+  EXPECT_EQ(br.header("Vary"), "Accept-Encoding");
+  EXPECT_EQ(br.header("Content-Type"), "text/javascript; charset=utf-8") << "the file's type";
+  const std::string br_etag = br.header("ETag");
+  EXPECT_EQ(br_etag, etag_of(root_ / "app.js.br", "-br"));
+  const HttpResponse gz = fetch("/app.js", "Accept-Encoding: gzip\r\n");
+  EXPECT_EQ(gz.body, "GZ-BYTES-OF-APP-JS!");
+  EXPECT_EQ(gz.header("Content-Encoding"), "gzip");
+  EXPECT_EQ(gz.header("Content-Length"), "19");
+  const HttpResponse plain = fetch("/app.js");
+  EXPECT_EQ(plain.body, "console.log('plain');\n");
+  EXPECT_TRUE(plain.header("Content-Encoding").empty());
+  EXPECT_EQ(plain.header("Vary"), "Accept-Encoding") << "the answer depends on the field";
+  EXPECT_NE(plain.header("ETag"), br_etag);
+  EXPECT_NE(plain.header("ETag"), gz.header("ETag"));
+  EXPECT_EQ(gz.header("ETag"), etag_of(root_ / "app.js.gz", "-gz"));
+  // q=0 refuses; "*" stands for what is not named; x-gzip is gzip.
+  const auto coding = [&](const std::string& path, const std::string& accept) {
+    return fetch(path, "Accept-Encoding: " + accept + "\r\n").header("Content-Encoding");
+  };
+  EXPECT_EQ(coding("/app.js", "br;q=0, gzip"), "gzip");
+  EXPECT_EQ(coding("/app.js", "br; q=0.000, gzip;q=0.5"), "gzip");
+  EXPECT_EQ(coding("/app.js", "gzip;q=0, br;q=0"), "");
+  EXPECT_EQ(coding("/app.js", "*"), "br");
+  EXPECT_EQ(coding("/app.js", "*, br;q=0"), "gzip");
+  EXPECT_EQ(coding("/app.js", "*;q=0"), "");
+  EXPECT_EQ(coding("/app.js", "identity"), "");
+  EXPECT_EQ(coding("/app.js", "X-GZIP"), "gzip");
+  EXPECT_EQ(fetch("/app.js", "Accept-Encoding: gzip;q=0\r\nAccept-Encoding: br\r\n")
+                .header("Content-Encoding"),
+            "br")
+      << "every Accept-Encoding field counts";
+  EXPECT_EQ(coding("/style.css", "br, gzip"), "gzip") << "only the sibling that exists";
+  const HttpResponse none = fetch("/plain.txt", "Accept-Encoding: br, gzip\r\n");
+  EXPECT_EQ(none.body, "no siblings\n");
+  EXPECT_TRUE(none.header("Content-Encoding").empty());
+  EXPECT_EQ(none.header("Vary"), "Accept-Encoding");
+  const HttpResponse index = fetch("/sub/", "Accept-Encoding: gzip\r\n");
+  EXPECT_EQ(index.body, "GZ-INDEX") << "a directory's index.html has siblings too";
+  EXPECT_EQ(index.header("Content-Type"), "text/html; charset=utf-8");
+  EXPECT_EQ(fetch("/sub", "Accept-Encoding: gzip\r\n").status, 301);
+  EXPECT_TRUE(wait_until([&] { return counter("pool_files") == 0; }));
+}
+
+TEST_P(StaticFilesTest, PrecompressedSiblingIsItsOwnRepresentation) {
+  PrecompressedFiles::write(root_);
+  start(true, [](http::HttpConfig& config) { config.precompressed = true; });
+  const std::string accept = "Accept-Encoding: br\r\n";
+  const HttpResponse part = fetch("/app.js", accept + "Range: bytes=3-5\r\n");
+  EXPECT_EQ(part.status, 206);
+  EXPECT_EQ(part.body, "BYT") << "a range of the compressed bytes";
+  EXPECT_EQ(part.header("Content-Range"), "bytes 3-5/18");
+  EXPECT_EQ(part.header("Content-Encoding"), "br");
+  const std::string br_etag = fetch("/app.js", accept).header("ETag");
+  const HttpResponse same = fetch("/app.js", accept + "If-None-Match: " + br_etag + "\r\n");
+  EXPECT_EQ(same.status, 304);
+  EXPECT_EQ(same.header("ETag"), br_etag);
+  EXPECT_EQ(same.header("Vary"), "Accept-Encoding");
+  EXPECT_EQ(fetch("/app.js", "If-None-Match: " + br_etag + "\r\n").status, 200)
+      << "the uncompressed file is another representation";
+  EXPECT_EQ(fetch("/app.js", "Accept-Encoding: gzip\r\nIf-Match: " + br_etag + "\r\n").status, 412);
+  EXPECT_EQ(fetch("/app.js", accept + "If-Match: " + br_etag + "\r\n").status, 200);
+  EXPECT_EQ(fetch("/app.js", accept + "If-Range: " + br_etag + "\r\nRange: bytes=0-1\r\n").body,
+            "BR");
+  const HttpResponse head = fetch("/app.js", accept, "HEAD");
+  EXPECT_EQ(head.header("Content-Length"), "18");
+  EXPECT_EQ(head.header("Content-Encoding"), "br");
+}
+
+TEST_P(StaticFilesTest, WithoutPrecompressedSiblingsAreNeverChosen) {
+  PrecompressedFiles::write(root_);
+  start();
+  const HttpResponse r = fetch("/app.js", "Accept-Encoding: gzip, br\r\n");
+  EXPECT_EQ(r.body, "console.log('plain');\n");
+  EXPECT_TRUE(r.header("Content-Encoding").empty());
+  EXPECT_TRUE(r.header("Vary").empty());
 }
 
 TEST_P(StaticFilesTest, OtherMethodsAre405WithAllow) {
@@ -477,6 +764,27 @@ TEST(StaticFilesRoot, MissingRootIsAClearStartupError) {
     EXPECT_NE(std::string(e.what()).find("--root /nonexistent/ringserve-root"), std::string::npos)
         << e.what();
   }
+}
+
+TEST(StaticFilesConfig, CacheControlMustBeAShortPrintableLine) {
+  const auto error = [](const std::string& value) -> std::string {
+    http::HttpConfig config;
+    config.cache_control = value;
+    try {
+      http::check_config(config);
+    } catch (const std::exception& e) {
+      return e.what();
+    }
+    return "";
+  };
+  EXPECT_EQ(error("public, max-age=3600"), "");
+  EXPECT_EQ(error(""), "");
+  EXPECT_NE(error("no-cache\r\nSet-Cookie: x=1").find("--cache-control: holds a byte"),
+            std::string::npos);
+  EXPECT_NE(error("a\tb").find("not printable ASCII"), std::string::npos);
+  EXPECT_NE(error("caf\xc3\xa9").find("not printable ASCII"), std::string::npos);
+  EXPECT_NE(error(std::string(257, 'a')).find("longer than 256 bytes"), std::string::npos);
+  EXPECT_EQ(error(std::string(256, 'a')), "");
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, StaticFilesTest, ::testing::ValuesIn(all_backends()),
