@@ -73,7 +73,15 @@ int main(int argc, char** argv) try {
   return rs::apps::run_server(
       "ringserve-http", config, rs::http::make_http_factory(shared),
       [&shared](rs::net::Server& server) {
-        shared.set_transport_counters([&server] { return server.counters(); });
+        // GET /metrics: the transport counters of every loop, and the build info (the backend
+        // is resolved and the ring set up once the server has started: asked at each scrape).
+        shared.set_transport_counters([&server] { return server.counters_by_loop(); });
+        shared.set_build_info([&server] {
+          const bool ring = server.backend() == rs::net::Backend::kUring;
+          return rs::http::HttpShared::BuildInfo{rs::apps::release_version(),
+                                                 rs::net::to_string(server.backend()),
+                                                 ring ? server.setup_mode() : "none"};
+        });
       });
 } catch (const std::exception& e) {
   std::fprintf(stderr, "ringserve-http: %s\n", e.what());

@@ -6,6 +6,7 @@
 #include <new>
 #include <type_traits>
 
+#include "core/clock.hpp"
 #include "core/deadline.hpp"
 #include "net/http/handlers.hpp"
 #include "net/http/response.hpp"
@@ -73,6 +74,7 @@ void HttpSession::on_input(net::Connection& /*conn*/, net::Input& input) {
       conn_.set_idle(false);
       assert(state_ == nullptr && "a request state is held from a request's first byte only");
       state_ = factory_.take_request_state();
+      state_->first_byte_us = factory_.services().now_us();
       set_read_deadline(factory_.config().header_timeout_ms);  // absolute: from the first byte
     }
     if (phase_ == Phase::kHead && !read_head(input)) break;
@@ -181,6 +183,7 @@ void HttpSession::begin_request(const RequestHead& head) {
   request.keep_alive = head.keep_alive && !stopping_;
   request.http10 = head.version_minor == 0;
   request.has_body = !state_->parser.body_done();
+  request.start_us = state_->first_byte_us;
   route_request(head, request, factory_.config());
   if (factory_.access_log() != nullptr) capture_access_fields(head, request.log);
   if (request.method == Method::kPost && request.route == Route::kEcho) {
@@ -211,7 +214,7 @@ void HttpSession::expect_continue(const RequestHead& head) {
   }
   continue_ = Continue::kQueued;
   conn_.output().append("HTTP/1.1 100 Continue\r\n\r\n");
-  factory_.counters().responses_by_class[1].add();
+  factory_.counters().responses.count_status(100);
 }
 
 bool HttpSession::read_body(net::Input& input) {
@@ -270,8 +273,13 @@ void HttpSession::respond(const Request& request, core::BufferChain& out, int st
                  request.persistence());
 }
 
+// The request's duration ends here, when its response is written into the connection's output
+// (a file's: when its head is): the one clock read per request, the start being the turn clock.
 void HttpSession::note_response(const Request& request, int status, std::uint64_t body_bytes) {
-  factory_.counters().responses_by_class[static_cast<std::size_t>(status / 100) % 6].add();
+  const std::uint64_t now_us = core::monotonic_ns() / 1000U;
+  const std::uint64_t duration_us =
+      request.start_us == 0 ? 0 : now_us - std::min(now_us, request.start_us);
+  factory_.counters().responses.count(route_kind(request.route), status, duration_us);
   if (AccessLog* log = factory_.access_log()) {
     if (!peer_.known()) peer_.assign(conn_.peer());
     char peer[PeerAddress::kTextBytes];
@@ -325,6 +333,10 @@ void HttpSession::reject(ParseError error, std::string_view raw_head) {
 void HttpSession::reject_with(int status, std::string_view why, std::string_view raw_head) {
   Request r;
   r.keep_alive = false;
+  // A request whose head parsed keeps its route and start; one cut while its head was read has
+  // its start but no route.
+  r.route = phase_ == Phase::kBody ? state_->request.route : Route::kNone;
+  r.start_us = state_ != nullptr ? state_->first_byte_us : factory_.services().now_us();
   if (factory_.access_log() != nullptr) {
     // The log names what was rejected: the request being read, or the first line of a head
     // that never parsed (as received).

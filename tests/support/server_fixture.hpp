@@ -36,7 +36,7 @@ class ServerFixture : public ::testing::TestWithParam<BackendParam> {
     http::follow_output_limit(server.loop.limits, config);  // as ringserve-http does
     if (server_tweak) server_tweak(server);
     server_ = std::make_unique<InProcessServer>(server, http::make_http_factory(*shared_));
-    shared_->set_transport_counters([this] { return server_->server().counters(); });
+    shared_->set_transport_counters([this] { return server_->server().counters_by_loop(); });
   }
   // An echo server (echo has no settings of its own).
   void start_echo(const ServerTweak& server_tweak = {}) {
