@@ -62,9 +62,16 @@ int main(int argc, char** argv) try {
   rs::http::HttpConfig http;
   add_http_flags(app, http);
   app.add_option("--access-log", config.loop.access_log_path,
-                 "Append a Combined Log Format line per response to this file (off when empty; "
-                 "SIGHUP reopens it for log rotation)")
+                 "Append a line per response to this file (off when empty; SIGHUP reopens it for "
+                 "log rotation)")
       ->capture_default_str();
+  app.add_option("--access-log-format", http.access_log_format,
+                 "combined: Combined Log Format and the request time in microseconds; json: a "
+                 "JSON object per line (docs/access-log.md)")
+      ->transform(CLI::CheckedTransformer(std::map<std::string, rs::http::AccessLogFormat>{
+          {"combined", rs::http::AccessLogFormat::kCombined},
+          {"json", rs::http::AccessLogFormat::kJson}}))
+      ->default_str("combined");
   CLI11_PARSE(app, argc, argv);
   rs::http::follow_output_limit(config.loop.limits, http);
 

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/counters.hpp"
+#include "net/http/access_log.hpp"
 #include "net/http/limits.hpp"
 #include "net/http/parse_error.hpp"
 #include "net/http/response_metrics.hpp"
@@ -43,6 +44,8 @@ struct HttpConfig {
   std::uint64_t max_delay_ms = 60000;
   // Static files are served from here under GET and HEAD when set (--root).
   std::string root;
+  // The access log's lines (--access-log-format); the log itself is the loop's (--access-log).
+  AccessLogFormat access_log_format = AccessLogFormat::kCombined;
 };
 
 // Refuses settings the server cannot run with, by throwing std::runtime_error with a message

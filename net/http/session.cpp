@@ -283,8 +283,8 @@ void HttpSession::note_response(const Request& request, int status, std::uint64_
   if (AccessLog* log = factory_.access_log()) {
     if (!peer_.known()) peer_.assign(conn_.peer());
     char peer[PeerAddress::kTextBytes];
-    log->write(static_cast<std::time_t>(factory_.services().wall_clock_s()), peer_.text(peer),
-               request.log, status, body_bytes);
+    log->write(static_cast<std::time_t>(factory_.services().wall_clock_s()),
+               {peer_.text(peer), request.log, status, body_bytes, duration_us});
   }
 }
 
