@@ -106,9 +106,16 @@ int main(int argc, char** argv) try {
   add_http_flags(app, http);
   add_metrics_flags(app, config);
   app.add_option("--access-log", config.loop.access_log_path,
-                 "Append a Combined Log Format line per response to this file (off when empty; "
-                 "SIGHUP reopens it for log rotation)")
+                 "Append a line per response to this file (off when empty; SIGHUP reopens it for "
+                 "log rotation)")
       ->capture_default_str();
+  app.add_option("--access-log-format", http.access_log_format,
+                 "combined: Combined Log Format and the request time in microseconds; json: a "
+                 "JSON object per line (docs/access-log.md)")
+      ->transform(CLI::CheckedTransformer(std::map<std::string, rs::http::AccessLogFormat>{
+          {"combined", rs::http::AccessLogFormat::kCombined},
+          {"json", rs::http::AccessLogFormat::kJson}}))
+      ->default_str("combined");
   CLI11_PARSE(app, argc, argv);
   rs::http::follow_output_limit(config.loop.limits, http);
 
@@ -117,7 +124,15 @@ int main(int argc, char** argv) try {
   return rs::apps::run_server(
       "ringserve-http", config, rs::http::make_http_factory(shared),
       [&shared](rs::net::Server& server) {
-        shared.set_transport_counters([&server] { return server.counters(); });
+        // GET /metrics: the transport counters of every loop, and the build info (the backend
+        // is resolved and the ring set up once the server has started: asked at each scrape).
+        shared.set_transport_counters([&server] { return server.counters_by_loop(); });
+        shared.set_build_info([&server] {
+          const bool ring = server.backend() == rs::net::Backend::kUring;
+          return rs::http::HttpShared::BuildInfo{rs::apps::release_version(),
+                                                 rs::net::to_string(server.backend()),
+                                                 ring ? server.setup_mode() : "none"};
+        });
       });
 } catch (const std::exception& e) {
   std::fprintf(stderr, "ringserve-http: %s\n", e.what());

@@ -278,4 +278,8 @@ int run_server(const char* name, net::ServerConfig& config, net::ProtocolFactory
   return 0;
 }
 
+const char* release_version() {
+  return RS_VERSION;
+}
+
 }  // namespace rs::apps

@@ -23,4 +23,7 @@ void add_server_flags(CLI::App& app, const char* name, net::ServerConfig& config
 int run_server(const char* name, net::ServerConfig& config, net::ProtocolFactoryMaker make,
                const std::function<void(net::Server&)>& on_created = {});
 
+// This release's version ("0.13.0"), as --version prints it.
+const char* release_version();
+
 }  // namespace rs::apps

@@ -1,6 +1,7 @@
 // What one loop counts, declared once: the table below yields the fields, the visit over them,
-// and the /metrics names. The loop thread writes; any thread may read (core::Counter is a
-// single-writer relaxed atomic), so /metrics and the shutdown report never stop a loop.
+// and the /metrics families (type, name, help; docs/metrics.md), a series per loop. The loop thread
+// writes; any thread may read (core::Counter is a single-writer relaxed atomic), so /metrics and
+// the shutdown report never stop a loop.
 //
 // Every counter means the same on every backend that has it. One that only a backend has (the
 // ring's operations, the plain calls of epoll and the threads backend) is absent elsewhere,
@@ -49,8 +50,8 @@ inline constexpr std::uint8_t kAll = kUring | kEpoll | kThreads;
   X(Counter, worker_threads_reaped, kThreads, "worker_threads_reaped_total",                      \
     "Worker threads ended after waiting --thread-idle-timeout-ms for a connection.")              \
   /* bytes and I/O operations */                                                                  \
-  X(Counter, bytes_in, kAll, "bytes_in_total", "Bytes received.")                                 \
-  X(Counter, bytes_out, kAll, "bytes_out_total", "Bytes the kernel took to send.")                \
+  X(Counter, bytes_in, kAll, "received_bytes_total", "Bytes received from clients.")              \
+  X(Counter, bytes_out, kAll, "sent_bytes_total", "Bytes the kernel took to send to clients.")    \
   X(Counter, recv_sqes, kUring, "recv_sqes_total", "Receive SQEs (multishot) submitted.")         \
   X(Counter, recv_calls, kPlainCalls, "recv_calls_total", "recv(2) calls.")                       \
   X(Counter, recv_completions, kAll, "recv_completions_total", "Receives that brought bytes.")    \
@@ -76,9 +77,10 @@ inline constexpr std::uint8_t kAll = kUring | kEpoll | kThreads;
     "Connections cut because the protocol left too much input unconsumed.")                       \
   /* the kernel interface of each backend */                                                      \
   X(Counter, sqes_submitted, kUring, "sqes_submitted_total", "SQEs submitted.")                   \
-  X(Counter, enter_calls, kUring, "enter_calls_total", "io_uring_enter calls.")                   \
-  X(Counter, wait_calls, kPlainCalls, "wait_calls_total",                                         \
-    "epoll_wait calls (epoll), poll calls of the acceptor (threads).")                            \
+  X(Counter, wait_calls, kAll, "loop_wait_calls_total",                                           \
+    "Times the loop entered the kernel to wait for events (and, on uring, to submit): "           \
+    "io_uring_enter calls (uring), epoll_wait calls (epoll), poll calls of the acceptor "         \
+    "(threads).")                                                                                 \
   X(Counter, cqes_reaped, kUring, "cqes_reaped_total", "CQEs reaped.")                            \
   X(Counter, sq_full_flushes, kUring, "sq_full_flushes_total",                                    \
     "Times the SQ was full and flushed to the kernel mid-turn.")                                  \
@@ -100,11 +102,11 @@ inline constexpr std::uint8_t kAll = kUring | kEpoll | kThreads;
     "Places of deferred answers held now.")                                                       \
   X(Gauge, pool_files, kAll, "pool_files",                                                        \
     "Open files of the file service (freed after their last completion).")                        \
-  X(Gauge, pool_grows, kAll, "pool_grows", "Times a pool grew by a slab.")                        \
+  X(Counter, pool_grows, kAll, "pool_grows_total", "Times a transport pool grew by a slab.")      \
   X(Gauge, buffers_held, kAll, "buffers_held", "Receive buffers held by pending answers now.")    \
-  X(Gauge, fixed_files_in_use, kUring, "fixed_files_in_use_total",                                \
+  X(Gauge, fixed_files_in_use, kUring, "fixed_files_in_use",                                      \
     "Slots of the registered file table holding a socket now.")                                   \
-  X(Gauge, send_zc_close_waits, kUring, "send_zc_close_waits_total",                              \
+  X(Gauge, send_zc_close_waits, kUring, "send_zc_close_waits",                                    \
     "Closed connections keeping their socket open for zero-copy notifications now.")              \
   /* TLS (--tls-cert) */                                                                          \
   X(Counter, tls_handshakes, kAll, "tls_handshakes_total", "Full TLS handshakes completed.")      \
@@ -129,6 +131,14 @@ inline constexpr std::uint8_t kAll = kUring | kEpoll | kThreads;
     "Access log writes that failed (retried after a pause).")                                     \
   X(Counter, access_log_reopens, kAll, "access_log_reopens_total",                                \
     "Times the access log switched to a newly opened file (SIGHUP).")
+
+// The table's type column is the family's type: a counter's name ends in _total, a gauge's not.
+#define RS_COUNTER_NAME_CHECK(type, field, scope, metric, help)                                  \
+  static_assert(                                                                                 \
+      std::string_view(metric).ends_with("_total") == std::is_same_v<core::type, core::Counter>, \
+      "a counter's name ends in _total, a gauge's does not: " metric);
+RS_LOOP_COUNTERS(RS_COUNTER_NAME_CHECK)
+#undef RS_COUNTER_NAME_CHECK
 
 struct LoopCounters {
 #define RS_COUNTER_FIELD(type, field, scope, metric, help) core::type field;

@@ -453,16 +453,35 @@ void Server::wait() {
   }
 }
 
+namespace {
+
+std::uint8_t backend_bit(Backend backend) {
+  if (backend == Backend::kEpoll) return backends::kEpoll;
+  if (backend == Backend::kThreads) return backends::kThreads;
+  return backends::kUring;
+}
+
+}  // namespace
+
+void Server::add_loop_counters(std::size_t loop, CounterValues& values) const {
+  const std::uint8_t backend = backend_bit(backend_);
+  const LoopSlot& slot = *loops_[loop];
+  values.add(slot.counters, backend);
+  slot.context.for_each_extra_counters([&](const LoopCounters& c) { values.add(c, backend); });
+}
+
 CounterValues Server::counters() const {
-  std::uint8_t backend = backends::kUring;
-  if (backend_ == Backend::kEpoll) backend = backends::kEpoll;
-  if (backend_ == Backend::kThreads) backend = backends::kThreads;
   CounterValues values;
-  for (const auto& slot : loops_) {
-    values.add(slot->counters, backend);
-    slot->context.for_each_extra_counters([&](const LoopCounters& c) { values.add(c, backend); });
-  }
+  for (std::size_t i = 0; i < loops_.size(); ++i)
+    add_loop_counters(i, values);
   return values;
+}
+
+std::vector<CounterValues> Server::counters_by_loop() const {
+  std::vector<CounterValues> loops(loops_.size());
+  for (std::size_t i = 0; i < loops_.size(); ++i)
+    add_loop_counters(i, loops[i]);
+  return loops;
 }
 
 }  // namespace rs::net

@@ -106,9 +106,14 @@ class Server {
   // Joins every loop.
   void wait();
 
+  // Summed over every loop (the shutdown report).
   CounterValues counters() const;
+  // Loop i's at [i]; the threads backend's one loop includes the counters of every worker,
+  // those of workers that ended too (they stay counted: totals never go back).
+  std::vector<CounterValues> counters_by_loop() const;
 
  private:
+  void add_loop_counters(std::size_t loop, CounterValues& values) const;
   struct LoopSlot;
   template <class Loop, class... Options>
   void run_loop(LoopSlot& slot, const Options&... options);

@@ -67,6 +67,9 @@ class LoopServices {
   virtual core::TimerWheel& timers() = 0;
   virtual core::ChunkPool& chunks() = 0;
   virtual std::uint64_t now_ms() const = 0;
+  // The same turn clock in microseconds (one clock read gives both): when a request's first
+  // byte was taken, for its duration.
+  virtual std::uint64_t now_us() const = 0;
   // The wall-clock second (UTC) of this loop turn, read with now_ms() once per turn: for the
   // Date header and log stamps, never for deadlines.
   virtual std::uint64_t wall_clock_s() const = 0;

@@ -28,6 +28,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from server_probe import parse_metrics  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -155,12 +158,11 @@ class Ringserve(Server):
         if self.kind != "http":
             return None
         body = http_get(self.port, "/metrics", self.tls)
-        m = re.search(r"^ringserve_http_requests_total (\d+)$", body or "", re.M)
+        m = parse_metrics(body or "")  # the per-loop series summed
         # Full and resumed handshakes, from the same answer (whose own handshake is counted).
-        tls = [re.search(rf"^ringserve_tls_{k}_total (\d+)$", body or "", re.M)
-               for k in ("handshakes", "resumed")]
-        self.tls_counts = [int(t.group(1)) for t in tls] if self.tls and all(tls) else None
-        return int(m.group(1)) if m else None
+        tls = [m.get(f"ringserve_tls_{k}_total") for k in ("handshakes", "resumed")]
+        self.tls_counts = tls if self.tls and None not in tls else None
+        return m.get("ringserve_http_requests_total")
 
 
 class Floor(Server):

@@ -40,18 +40,37 @@ def read_response(sock):
         got += chunk
 
 
+# Labels that parse_metrics sums over: the loop of a per-loop series, and the status code within
+# a class of ringserve_http_responses_total.
+FOLDED_LABELS = ("loop", "status")
+LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+def parse_metrics(text):
+    """Prometheus text as {series: value}: the name with the labels other than FOLDED_LABELS
+    ('ringserve_connections_open', 'ringserve_http_responses_total{class="2xx"}'), summed over
+    those. Whole numbers are ints."""
+    values = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        series, _, value = line.rpartition(" ")
+        name, brace, labels = series.partition("{")
+        if brace:
+            kept = [f'{k}="{v}"' for k, v in LABEL.findall(labels) if k not in FOLDED_LABELS]
+            series = name + ("{" + ",".join(kept) + "}" if kept else "")
+        number = float(value)
+        values[series] = values.get(series, 0) + (int(number) if number.is_integer() else number)
+    return values
+
+
 def metrics(sock):
-    """GET /metrics on a kept connection: {series: value}, labels included in the name."""
+    """GET /metrics on a kept connection, read with parse_metrics."""
     sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n")
     status, body = read_response(sock)
     if status != 200:
         raise RuntimeError(f"/metrics answered {status}")
-    values = {}
-    for line in body.decode().splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            values[name] = int(value)
-    return values
+    return parse_metrics(body.decode())
 
 
 class ServerDidNotStart(RuntimeError):

@@ -35,7 +35,7 @@ every receive buffer once and by taking every pool to a high-water mark above th
 with the backend, the client and what differed) on a wrong answer, or when:
 - RSS grows after the warm-up: the median of a window of samples (half the warm-up, at most
   30 s) above the median of the warm-up's last such window by more than 5% + 512 KiB;
-- a pool grows after the warm-up (ringserve_pool_grows, ringserve_http_pool_grows);
+- a pool grows after the warm-up (ringserve_pool_grows_total, ringserve_http_pool_grows_total);
 - once the clients have gone, the server's descriptors or its pools in use (connections,
   sessions, request states, chunks, response slots, files, held buffers, body bytes) do not
   come back to what they were before the load (each waited for, with a bound);
@@ -88,10 +88,10 @@ IN_USE_GAUGES = [
     "ringserve_pool_response_slots",
     "ringserve_pool_files",
     "ringserve_buffers_held",
-    "ringserve_fixed_files_in_use_total",
-    "ringserve_send_zc_close_waits_total",
+    "ringserve_fixed_files_in_use",
+    "ringserve_send_zc_close_waits",
 ]
-GROWTH_GAUGES = ["ringserve_pool_grows", "ringserve_http_pool_grows"]
+GROWTH_COUNTERS = ["ringserve_pool_grows_total", "ringserve_http_pool_grows_total"]
 # Counters that valid traffic, and invalid traffic that is answered 4xx, leave at 0.
 ZERO_COUNTERS = [
     'ringserve_http_responses_total{class="5xx"}',
@@ -856,7 +856,7 @@ def run_backend(args, backend, seconds, files, root, seed):
     if backend == "threads" and "--thread-idle-timeout-ms" in server_flags(args.bin) and not any(
             a.startswith("--thread-idle-timeout-ms") for a in args.server_args):
         # A worker thread idle for 10 s ends, and the next one made grows its pools from
-        # nothing, which the growth gauges cannot tell from growth: the warm-up's workers (one
+        # nothing, which the growth counters cannot tell from growth: the warm-up's workers (one
         # per connection the load can have at once) are kept for the whole run instead.
         extra = ["--thread-idle-timeout-ms", str(int(seconds + 600) * 1000)]
     log = tempfile.TemporaryFile(mode="w+")
@@ -921,7 +921,7 @@ def run_backend(args, backend, seconds, files, root, seed):
             samples.append((t, vm_rss_kib(server.pid)))
             m = metrics(control)
             peak_conns = max(peak_conns, m["ringserve_connections_open"])
-            grows = tuple(m.get(g, 0) for g in GROWTH_GAUGES)
+            grows = tuple(m.get(g, 0) for g in GROWTH_COUNTERS)
             if warm is None and t >= warmup_s:
                 warm = m
             elif warm is not None and grows != last_grows:
@@ -939,7 +939,7 @@ def run_backend(args, backend, seconds, files, root, seed):
             alive()
             raise Failed(f"{backend}: {load.failure}")
         alive()
-        grows = tuple(metrics(control).get(g, 0) for g in GROWTH_GAUGES)
+        grows = tuple(metrics(control).get(g, 0) for g in GROWTH_COUNTERS)
         if grows != last_grows:
             grown.append(f"as the load ended {last_grows} -> {grows}")
 
@@ -967,7 +967,7 @@ def run_backend(args, backend, seconds, files, root, seed):
         # No pool grows after the warm-up.
         if grown:
             raise Failed(f"{backend}: pools grew after the warm-up ({warmup_s:.0f} s; "
-                         f"{', '.join(GROWTH_GAUGES)}): {'; '.join(grown)}")
+                         f"{', '.join(GROWTH_COUNTERS)}): {'; '.join(grown)}")
 
         # Descriptors and pools in use back to their baseline.
         gauges = [g for g in IN_USE_GAUGES if g in base]
@@ -995,7 +995,7 @@ def run_backend(args, backend, seconds, files, root, seed):
         summary = (f"soak {backend}: {load_s:.0f} s of load after {primed} warm-up answers, "
                    f"{answers} answers checked ({kinds}); {figures}; fds {base_fds} -> "
                    f"{end_fds}; pool grows " +
-                   "+".join(str(warm.get(g, 0)) for g in GROWTH_GAUGES) +
+                   "+".join(str(warm.get(g, 0)) for g in GROWTH_COUNTERS) +
                    f" in the warm-up, none after; at most {peak_conns} connections; CPU: "
                    f"server {100 * server_cpu / load_s:.0f}%, load "
                    f"{100 * load_cpu / load_s:.0f}% of a core")

@@ -41,7 +41,7 @@ def settle(port, bound_s=20):
     deadline = time.monotonic() + bound_s
     while time.monotonic() < deadline:
         m = metrics(port)
-        now = (m.get("ringserve_bytes_in_total"), m.get("ringserve_bytes_out_total"))
+        now = (m.get("ringserve_received_bytes_total"), m.get("ringserve_sent_bytes_total"))
         if now == last:
             return m
         last = now

@@ -9,6 +9,7 @@ packages=(
   liburing-dev libmimalloc-dev libfmt-dev libcli11-dev libgtest-dev libssl-dev openssl
   clang libclang-rt-14-dev clang-format clang-tidy
   curl netcat-openbsd wrk media-types
+  python3-prometheus-client
 )
 if [[ "${1:-}" == "--lab" ]]; then
   packages+=(nginx-light gnuplot-nox linux-perf strace libbenchmark-dev libhttp-parser-dev)

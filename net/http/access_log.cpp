@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 
@@ -12,12 +13,38 @@ namespace rs::http {
 
 namespace {
 
-// remote, " - - [", date, "] \"", request line, "\" ", status, ' ', bytes, " \"", referer,
-// "\" \"", user agent, "\"\n": each part at its longest.
-static_assert(PeerAddress::kTextBytes + 6 + kClfDateLength + 3 +
-                  sizeof(AccessLogFields::request_line.data) + 2 + 11 + 1 + 20 + 2 +
-                  sizeof(AccessLogFields::referer.data) + 3 +
-                  sizeof(AccessLogFields::user_agent.data) + 2 <=
+// Bounds of the escaped fields: a field's escaped text is cut to fit its bound, never inside an
+// escape or a UTF-8 sequence.
+constexpr std::size_t kRequestLineBound = sizeof(AccessLogFields::request_line.data);
+constexpr std::size_t kRefererBound = sizeof(AccessLogFields::referer.data);
+constexpr std::size_t kAgentBound = sizeof(AccessLogFields::user_agent.data);
+constexpr std::size_t kMethodBound = 64;
+constexpr std::size_t kProtocolBound = 32;
+constexpr std::size_t kNumberBytes = 20;  // the longest std::uint64_t
+
+// combined: remote, " - - [", date, "] \"", request line, "\" ", status, ' ', bytes, " \"",
+// referer, "\" \"", user agent, "\" ", duration, '\n': each part at its longest.
+static_assert(PeerAddress::kTextBytes + 6 + kClfDateLength + 3 + kRequestLineBound + 2 + 11 + 1 +
+                  kNumberBytes + 2 + kRefererBound + 3 + kAgentBound + 2 + kNumberBytes + 1 <=
+              kMaxAccessLineBytes);
+
+constexpr std::string_view kJsonTime = "{\"time\":\"";
+constexpr std::string_view kJsonRemote = "\",\"remote_addr\":\"";
+constexpr std::string_view kJsonMethod = "\",\"method\":\"";
+constexpr std::string_view kJsonTarget = "\",\"target\":\"";
+constexpr std::string_view kJsonProtocol = "\",\"protocol\":\"";
+constexpr std::string_view kJsonStatus = "\",\"status\":";
+constexpr std::string_view kJsonBytes = ",\"bytes\":";
+constexpr std::string_view kJsonReferer = ",\"referer\":\"";
+constexpr std::string_view kJsonAgent = "\",\"user_agent\":\"";
+constexpr std::string_view kJsonDuration = "\",\"request_time_us\":";
+constexpr std::string_view kJsonEnd = "}\n";
+static_assert(kJsonTime.size() + kIsoDateLength + kJsonRemote.size() + PeerAddress::kTextBytes +
+                  kJsonMethod.size() + kMethodBound + kJsonTarget.size() + kRequestLineBound +
+                  kJsonProtocol.size() + kProtocolBound + kJsonStatus.size() + 11 +
+                  kJsonBytes.size() + kNumberBytes + kJsonReferer.size() + kRefererBound +
+                  kJsonAgent.size() + kAgentBound + kJsonDuration.size() + kNumberBytes +
+                  kJsonEnd.size() <=
               kMaxAccessLineBytes);
 
 constexpr char kHex[] = "0123456789abcdef";
@@ -45,21 +72,132 @@ std::size_t put_escaped(char* out, std::size_t at, std::size_t cap, std::string_
   return at;
 }
 
-template <std::size_t N>
-void append(LogText<N>& text, std::string_view s) {
-  text.size = static_cast<std::uint16_t>(put_escaped(text.data, text.size, N, s));
+// The length of the well-formed UTF-8 sequence (RFC 3629: no overlong forms, no surrogates,
+// nothing above U+10FFFF) that starts text[i], a byte above 0x7f; 0 when there is none.
+std::size_t utf8_length(std::string_view text, std::size_t i) {
+  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[i + k]); };
+  const auto continuation = [&](std::size_t k) { return (byte(k) & 0xc0) == 0x80; };
+  const unsigned char c = byte(0);
+  std::size_t n = 0;
+  unsigned char low = 0x80;  // the second byte's range
+  unsigned char high = 0xbf;
+  if (c >= 0xc2 && c <= 0xdf) {
+    n = 2;
+  } else if (c >= 0xe0 && c <= 0xef) {
+    n = 3;
+    if (c == 0xe0) low = 0xa0;
+    if (c == 0xed) high = 0x9f;
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    n = 4;
+    if (c == 0xf0) low = 0x90;
+    if (c == 0xf4) high = 0x8f;
+  }
+  if (n == 0 || text.size() - i < n || byte(1) < low || byte(1) > high) return 0;
+  for (std::size_t k = 2; k < n; ++k) {
+    if (!continuation(k)) return 0;
+  }
+  return n;
 }
 
-// Appends a logged string inside the line: "-" when it is empty.
-std::size_t put_field(char* out, std::size_t at, std::string_view text) {
+// Appends text at out[at..cap) as the inside of a JSON string (RFC 8259 7): '"' and '\' and
+// control bytes escaped, well-formed UTF-8 as it is, any other byte as \u00XX. Stops before
+// an escape or a character that would not fit whole. Returns the new end.
+std::size_t put_json_escaped(char* out, std::size_t at, std::size_t cap, std::string_view text) {
+  for (std::size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    char pair = 0;  // the letter of a two-character escape
+    switch (c) {
+      case '"':
+        pair = '"';
+        break;
+      case '\\':
+        pair = '\\';
+        break;
+      case '\b':
+        pair = 'b';
+        break;
+      case '\f':
+        pair = 'f';
+        break;
+      case '\n':
+        pair = 'n';
+        break;
+      case '\r':
+        pair = 'r';
+        break;
+      case '\t':
+        pair = 't';
+        break;
+      default:
+        break;
+    }
+    if (pair != 0) {
+      if (cap - at < 2) break;
+      out[at++] = '\\';
+      out[at++] = pair;
+      ++i;
+      continue;
+    }
+    const std::size_t n = c < 0x20 || c == 0x7f ? 0 : c < 0x80 ? 1 : utf8_length(text, i);
+    if (n == 0) {
+      if (cap - at < 6) break;
+      for (const char e : std::string_view("\\u00"))
+        out[at++] = e;
+      out[at++] = kHex[c >> 4];
+      out[at++] = kHex[c & 0xf];
+      ++i;
+      continue;
+    }
+    if (cap - at < n) break;
+    std::memcpy(out + at, text.data() + i, n);
+    at += n;
+    i += n;
+  }
+  return at;
+}
+
+// Copies as much of s as fits after what text holds.
+template <std::size_t N>
+void append(LogText<N>& text, std::string_view s) {
+  const std::size_t n = std::min(s.size(), N - text.size);
+  std::memcpy(text.data + text.size, s.data(), n);
+  text.size = static_cast<std::uint16_t>(text.size + n);
+}
+
+// A string of the combined format: escaped, cut to `bound` bytes, "-" when it is empty.
+std::size_t put_field(char* out, std::size_t at, std::string_view text, std::size_t bound) {
   if (text.empty()) text = "-";
-  std::memcpy(out + at, text.data(), text.size());
-  return at + text.size();
+  return put_escaped(out, at, at + bound, text);
 }
 
 std::size_t put(char* out, std::size_t at, std::string_view text) {
   std::memcpy(out + at, text.data(), text.size());
   return at + text.size();
+}
+
+std::size_t put_number(char* out, std::size_t at, std::uint64_t n) {
+  return static_cast<std::size_t>(std::to_chars(out + at, out + at + kNumberBytes, n).ptr - out);
+}
+
+// The request line's parts, split at its first and last spaces: a line that did not parse may
+// have fewer (all of it is then the method, or method and target).
+struct RequestLineParts {
+  std::string_view method, target, protocol;
+};
+RequestLineParts split_request_line(std::string_view line) {
+  RequestLineParts parts;
+  const std::size_t first = line.find(' ');
+  parts.method = line.substr(0, first);
+  if (first == std::string_view::npos) return parts;
+  std::string_view rest = line.substr(first + 1);
+  const std::size_t last = rest.rfind(' ');
+  if (last == std::string_view::npos) {
+    parts.target = rest;
+    return parts;
+  }
+  parts.target = rest.substr(0, last);
+  parts.protocol = rest.substr(last + 1);
+  return parts;
 }
 
 }  // namespace
@@ -121,44 +259,80 @@ std::string_view PeerAddress::text(char (&out)[kTextBytes]) const {
   return {out, std::strlen(out)};
 }
 
-std::size_t format_access_line(char* out, std::string_view remote, std::string_view date,
-                               const AccessLogFields& fields, int status,
-                               std::uint64_t body_bytes) {
+std::size_t format_combined_line(char* out, std::string_view date, const AccessEntry& e) {
   std::size_t at = 0;
-  at = put_field(out, at, remote.substr(0, PeerAddress::kTextBytes));
+  at = put_field(out, at, e.remote, PeerAddress::kTextBytes);
   at = put(out, at, " - - [");
   at = put(out, at, date.substr(0, kClfDateLength));
   at = put(out, at, "] \"");
-  at = put_field(out, at, fields.request_line.view());
+  at = put_field(out, at, e.fields.request_line.view(), kRequestLineBound);
   at = put(out, at, "\" ");
-  at = static_cast<std::size_t>(std::to_chars(out + at, out + at + 11, status).ptr - out);
+  at = static_cast<std::size_t>(std::to_chars(out + at, out + at + 11, e.status).ptr - out);
   out[at++] = ' ';
-  if (body_bytes == 0) {
+  if (e.body_bytes == 0) {
     out[at++] = '-';
   } else {
-    at = static_cast<std::size_t>(std::to_chars(out + at, out + at + 20, body_bytes).ptr - out);
+    at = put_number(out, at, e.body_bytes);
   }
   at = put(out, at, " \"");
-  at = put_field(out, at, fields.referer.view());
+  at = put_field(out, at, e.fields.referer.view(), kRefererBound);
   at = put(out, at, "\" \"");
-  at = put_field(out, at, fields.user_agent.view());
-  at = put(out, at, "\"\n");
+  at = put_field(out, at, e.fields.user_agent.view(), kAgentBound);
+  at = put(out, at, "\" ");
+  at = put_number(out, at, e.duration_us);
+  out[at++] = '\n';
   return at;
 }
 
-void AccessLog::write(std::time_t now, std::string_view remote, const AccessLogFields& fields,
-                      int status, std::uint64_t body_bytes) {
+std::size_t format_json_line(char* out, std::string_view date, const AccessEntry& e) {
+  const RequestLineParts parts = split_request_line(e.fields.request_line.view());
+  const auto string = [out](std::size_t at, std::string_view text, std::size_t bound) {
+    return put_json_escaped(out, at, at + bound, text);
+  };
+  std::size_t at = 0;
+  at = put(out, at, kJsonTime);
+  at = put(out, at, date.substr(0, kIsoDateLength));
+  at = put(out, at, kJsonRemote);
+  at = string(at, e.remote, PeerAddress::kTextBytes);
+  at = put(out, at, kJsonMethod);
+  at = string(at, parts.method, kMethodBound);
+  at = put(out, at, kJsonTarget);
+  at = string(at, parts.target, kRequestLineBound);
+  at = put(out, at, kJsonProtocol);
+  at = string(at, parts.protocol, kProtocolBound);
+  at = put(out, at, kJsonStatus);
+  at = static_cast<std::size_t>(std::to_chars(out + at, out + at + 11, e.status).ptr - out);
+  at = put(out, at, kJsonBytes);
+  at = put_number(out, at, e.body_bytes);
+  at = put(out, at, kJsonReferer);
+  at = string(at, e.fields.referer.view(), kRefererBound);
+  at = put(out, at, kJsonAgent);
+  at = string(at, e.fields.user_agent.view(), kAgentBound);
+  at = put(out, at, kJsonDuration);
+  at = put_number(out, at, e.duration_us);
+  at = put(out, at, kJsonEnd);
+  return at;
+}
+
+void AccessLog::write(std::time_t now, const AccessEntry& entry) {
   char line[kMaxAccessLineBytes];
-  const std::size_t n = format_access_line(line, remote, date(now), fields, status, body_bytes);
+  const std::size_t n = format_ == AccessLogFormat::kJson
+                            ? format_json_line(line, date(now), entry)
+                            : format_combined_line(line, date(now), entry);
   sink_.append({line, n});
 }
 
 std::string_view AccessLog::date(std::time_t now) {
+  const bool json = format_ == AccessLogFormat::kJson;
   if (now != second_) {
     second_ = now;
-    format_clf_date(now, date_);
+    if (json) {
+      format_iso_date(now, date_);
+    } else {
+      format_clf_date(now, date_);
+    }
   }
-  return {date_, sizeof(date_)};
+  return {date_, json ? kIsoDateLength : kClfDateLength};
 }
 
 }  // namespace rs::http

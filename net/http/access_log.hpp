@@ -1,11 +1,18 @@
-// The HTTP access log, in Combined Log Format:
+// The HTTP access log: a line per response, in one of two formats (docs/access-log.md):
 //
-//   127.0.0.1 - - [10/Oct/2000:13:55:36 +0000] "GET /a HTTP/1.1" 200 13 "http://r/" "curl/8.5"
+// combined: Combined Log Format and the request's duration in microseconds,
+//   127.0.0.1 - - [10/Oct/2000:13:55:36 +0000] "GET /a HTTP/1.1" 200 13 "http://r/" "curl/8.5" 57
+// json: one JSON object per line,
+//   {"time":"2000-10-10T13:55:36+00:00","remote_addr":"127.0.0.1","method":"GET","target":"/a",
+//    "protocol":"HTTP/1.1","status":200,"bytes":13,"referer":"http://r/",
+//    "user_agent":"curl/8.5","request_time_us":57}
 //
-// What a line needs from the request head (request line, Referer, User-Agent) is copied into
-// fixed-size fields of the Request at route time, and only when the log is on: the head's views
-// die after routing, and a deferred answer is logged long after. Logged strings are escaped
-// (\xHH for '"', '\', control bytes and bytes above 0x7e) and cut to fit; nothing allocates.
+// What a line needs from the request head (request line, Referer, User-Agent) is copied as
+// received into fixed-size fields of the Request at route time, and only when the log is on:
+// the head's views die after routing, and a deferred answer is logged long after. Strings are
+// escaped as the line is written, the format's way (combined: \xHH for '"', '\', control bytes
+// and bytes above 0x7e; json: RFC 8259, invalid UTF-8 bytes as \u00XX), each cut to a bound so
+// that a line never exceeds kMaxAccessLineBytes; nothing allocates.
 #pragma once
 
 #include <sys/socket.h>
@@ -35,11 +42,14 @@ struct LogText {
   std::uint16_t size = 0;
 };
 
+// As received, cut to fit (escaped when a line is written).
 struct AccessLogFields {
   LogText<512> request_line;  // "GET /a?b HTTP/1.1"; empty: unknown (logged as "-")
   LogText<256> referer;
   LogText<256> user_agent;
 };
+
+enum class AccessLogFormat : std::uint8_t { kCombined, kJson };
 
 // Copies the request line, Referer and User-Agent of a parsed head.
 void capture_access_fields(const RequestHead& head, AccessLogFields& out);
@@ -62,28 +72,38 @@ struct PeerAddress {
   std::uint8_t bytes[16] = {};
 };
 
-// Longest line format_access_line writes.
-inline constexpr std::size_t kMaxAccessLineBytes = 1280;
+// What one line says (besides the time).
+struct AccessEntry {
+  std::string_view remote;  // the client's address, "-" when unknown
+  const AccessLogFields& fields;
+  int status;
+  std::uint64_t body_bytes;
+  std::uint64_t duration_us;  // from the request's first byte to its response (docs/metrics.md)
+};
 
-// Writes one line (newline included) into out, which has kMaxAccessLineBytes; returns its
-// length. `date` is the Common Log Format time. Zero body bytes are logged as "-".
-std::size_t format_access_line(char* out, std::string_view remote, std::string_view date,
-                               const AccessLogFields& fields, int status, std::uint64_t body_bytes);
+// Longest line either format writes.
+inline constexpr std::size_t kMaxAccessLineBytes = 1536;
+
+// Write one line (newline included) into out, which has kMaxAccessLineBytes; return its length.
+// combined: `date` is the Common Log Format time; zero body bytes are logged as "-".
+std::size_t format_combined_line(char* out, std::string_view date, const AccessEntry& entry);
+// json: `date` is the ISO 8601 time.
+std::size_t format_json_line(char* out, std::string_view date, const AccessEntry& entry);
 
 // One loop's access log: formats lines on the stack and hands them to the loop's sink.
 class AccessLog {
  public:
-  explicit AccessLog(net::LogSink& sink) : sink_(sink) {}
+  AccessLog(net::LogSink& sink, AccessLogFormat format) : sink_(sink), format_(format) {}
   // `now`: the loop turn's wall-clock second.
-  void write(std::time_t now, std::string_view remote, const AccessLogFields& fields, int status,
-             std::uint64_t body_bytes);
+  void write(std::time_t now, const AccessEntry& entry);
 
  private:
   std::string_view date(std::time_t now);  // formatted at most once a second
 
   net::LogSink& sink_;
+  AccessLogFormat format_;
   std::time_t second_ = -1;
-  char date_[kClfDateLength] = {};
+  char date_[kClfDateLength > kIsoDateLength ? kClfDateLength : kIsoDateLength] = {};
 };
 
 }  // namespace rs::http

@@ -199,6 +199,7 @@ void handle_request(HttpSession& s, const Request& r, core::BufferChain& body) {
       break;
     case Route::kAsterisk:
     case Route::kNotFound:
+    case Route::kNone:
       break;
   }
 }

@@ -13,9 +13,11 @@
 #include <vector>
 
 #include "core/counters.hpp"
+#include "net/http/access_log.hpp"
 #include "net/http/limits.hpp"
 #include "net/http/mime_types.hpp"
 #include "net/http/parse_error.hpp"
+#include "net/http/response_metrics.hpp"
 #include "net/loop_counters.hpp"
 
 namespace rs::http {
@@ -43,6 +45,8 @@ struct HttpConfig {
   std::uint64_t max_delay_ms = 60000;
   // Static files are served from here under GET and HEAD when set (--root).
   std::string root;
+  // The access log's lines (--access-log-format); the log itself is the loop's (--access-log).
+  AccessLogFormat access_log_format = AccessLogFormat::kCombined;
   // A mime.types file for Content-Type (--mime-types); empty: /etc/mime.types when it can be
   // read, else the built-in table (net/http/mime_types.hpp).
   std::string mime_types;
@@ -131,8 +135,8 @@ void close_root_directory(int fd);
 
 // Per-loop HTTP counters (single writer: the loop).
 struct HttpCounters {
-  std::array<core::Counter, 6> responses_by_class;  // index 1..5: 1xx..5xx
-  std::array<core::Counter, 32> parse_errors;       // indexed by ParseError
+  ResponseMetrics responses;                   // by status, and durations by route
+  std::array<core::Counter, 32> parse_errors;  // indexed by ParseError
   core::Counter requests;
   core::Counter header_timeouts;
   core::Counter idle_timeouts;
@@ -141,11 +145,11 @@ struct HttpCounters {
   core::Counter body_memory_rejections;
   core::Counter pipeline_pauses;
   core::Counter client_aborts;  // connections whose client left before an answer began
+  core::Counter pool_grows;     // slabs made by the HTTP pools (sessions, requests, answers, heads)
   // Pools (gauges): open sessions, the request states in use (requests being read) and made.
   core::Gauge sessions;
   core::Gauge request_states_in_use;
   core::Gauge request_states_made;
-  core::Gauge pool_grows;  // slabs made by the HTTP pools (sessions, requests, answers, heads)
 };
 
 // Adds what `from` counted to `into` (single writer: whoever holds `into`). Not the gauges: they
@@ -153,18 +157,17 @@ struct HttpCounters {
 inline void add_counts(HttpCounters& into, const HttpCounters& from) {
   // A counter added to HttpCounters must be added to the list below too (or the totals go back
   // when a worker of the threads backend ends): this fails until it is.
-  static_assert(
-      sizeof(HttpCounters) == (6 + 32 + 8) * sizeof(core::Counter) + 4 * sizeof(core::Gauge),
-      "every counter of HttpCounters is folded in add_counts");
-  for (std::size_t i = 0; i < into.responses_by_class.size(); ++i)
-    into.responses_by_class[i].add(from.responses_by_class[i].get());
+  static_assert(sizeof(HttpCounters) == sizeof(ResponseMetrics) + (32 + 9) * sizeof(core::Counter) +
+                                            3 * sizeof(core::Gauge),
+                "every counter of HttpCounters is folded in add_counts");
+  into.responses.add(from.responses);
   for (std::size_t i = 0; i < into.parse_errors.size(); ++i)
     into.parse_errors[i].add(from.parse_errors[i].get());
   for (core::Counter HttpCounters::*c :
        {&HttpCounters::requests, &HttpCounters::header_timeouts, &HttpCounters::idle_timeouts,
         &HttpCounters::body_timeouts, &HttpCounters::send_timeouts,
         &HttpCounters::body_memory_rejections, &HttpCounters::pipeline_pauses,
-        &HttpCounters::client_aborts}) {
+        &HttpCounters::client_aborts, &HttpCounters::pool_grows}) {
     (into.*c).add((from.*c).get());
   }
 }
@@ -214,13 +217,22 @@ class HttpShared {
       f(*c);
   }
 
-  // The transport's counters summed over loops, supplied by whoever owns the server.
-  void set_transport_counters(std::function<net::CounterValues()> source) {
+  // The transport's counters of each loop (loop i at [i]), supplied by whoever owns the server.
+  void set_transport_counters(std::function<std::vector<net::CounterValues>()> source) {
     transport_counters_ = std::move(source);
   }
-  net::CounterValues transport_counters() const {
-    return transport_counters_ ? transport_counters_() : net::CounterValues{};
+  std::vector<net::CounterValues> transport_counters() const {
+    return transport_counters_ ? transport_counters_() : std::vector<net::CounterValues>{};
   }
+  // What ringserve_build_info says, supplied by whoever owns the server (at scrape time: the
+  // backend is resolved and the ring set up only once the server has started).
+  struct BuildInfo {
+    std::string version;
+    std::string backend;
+    std::string io_uring_setup;  // how the ring was set up; "none" on epoll and threads
+  };
+  void set_build_info(std::function<BuildInfo()> source) { build_info_ = std::move(source); }
+  BuildInfo build_info() const { return build_info_ ? build_info_() : BuildInfo{}; }
 
   // Process-wide budget for buffered request bodies.
   bool reserve_body_memory(std::uint64_t bytes) {
@@ -250,7 +262,8 @@ class HttpShared {
   mutable std::mutex mutex_;
   std::vector<const HttpCounters*> counters_;
   HttpCounters retired_;  // the counts of the loops that unregistered (guarded by mutex_)
-  std::function<net::CounterValues()> transport_counters_;
+  std::function<std::vector<net::CounterValues>()> transport_counters_;
+  std::function<BuildInfo()> build_info_;
   std::atomic<std::uint64_t> body_memory_{0};
 };
 

@@ -91,6 +91,26 @@ void format_clf_date(std::time_t t, char* out) {
   std::copy(kUtc.begin(), kUtc.end(), out + 20);
 }
 
+void format_iso_date(std::time_t t, char* out) {
+  std::tm tm{};
+  ::gmtime_r(&t, &tm);
+  const int year = tm.tm_year + 1900;
+  two_digits(out, year / 100);
+  two_digits(out + 2, year % 100);
+  out[4] = '-';
+  two_digits(out + 5, tm.tm_mon + 1);
+  out[7] = '-';
+  two_digits(out + 8, tm.tm_mday);
+  out[10] = 'T';
+  two_digits(out + 11, tm.tm_hour);
+  out[13] = ':';
+  two_digits(out + 14, tm.tm_min);
+  out[16] = ':';
+  two_digits(out + 17, tm.tm_sec);
+  constexpr std::string_view kUtc = "+00:00";  // a fixed-width field: no terminator follows
+  std::copy(kUtc.begin(), kUtc.end(), out + 19);
+}
+
 std::optional<std::time_t> parse_http_date(std::string_view s) {
   std::tm tm{};
   // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT"

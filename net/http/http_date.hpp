@@ -20,4 +20,8 @@ std::optional<std::time_t> parse_http_date(std::string_view text);
 inline constexpr std::size_t kClfDateLength = 26;
 void format_clf_date(std::time_t t, char* out);
 
+// ISO 8601 time in UTC, "2000-10-10T13:55:36+00:00" (25 characters), as nginx's $time_iso8601.
+inline constexpr std::size_t kIsoDateLength = 25;
+void format_iso_date(std::time_t t, char* out);
+
 }  // namespace rs::http

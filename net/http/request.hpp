@@ -12,6 +12,7 @@
 #include "net/http/access_log.hpp"
 #include "net/http/file_transfer.hpp"
 #include "net/http/response.hpp"
+#include "net/http/response_metrics.hpp"
 #include "net/http/static_request.hpp"
 
 namespace rs::http {
@@ -27,7 +28,32 @@ enum class Route : std::uint8_t {
   kAsterisk,  // OPTIONS *
   kStatic,    // a file below --root
   kNotFound,
+  kNone,  // a request rejected before its head was parsed
 };
+
+// The route label of its duration (net/http/response_metrics.hpp).
+constexpr RouteKind route_kind(Route route) {
+  switch (route) {
+    case Route::kPlaintext:
+      return RouteKind::kPlaintext;
+    case Route::kJson:
+      return RouteKind::kJson;
+    case Route::kEcho:
+      return RouteKind::kEcho;
+    case Route::kDelay:
+      return RouteKind::kDelay;
+    case Route::kMetrics:
+      return RouteKind::kMetrics;
+    case Route::kStatic:
+      return RouteKind::kStatic;
+    case Route::kNotFound:
+      return RouteKind::kNotFound;
+    case Route::kAsterisk:
+    case Route::kNone:
+      break;
+  }
+  return RouteKind::kOther;
+}
 
 // A short string copied out of the head; longer values are cut (they are only echoed back or
 // logged).
@@ -52,6 +78,8 @@ struct Request {
   bool has_body = false;
   bool bad_query = false;  // the route's query parameters did not parse
   std::uint64_t delay_ms = 0;
+  // The loop's turn clock (us) when the request's first byte was taken: 0 for none.
+  std::uint64_t start_us = 0;
   SmallString<128> content_type;
   AccessLogFields log;  // filled only when the access log is on
   FileRequest file;     // Route::kStatic (GET and HEAD) only

@@ -23,6 +23,7 @@ struct RequestState {
   core::Chunk* head_buffer = nullptr;  // only while a head arrives in pieces
   core::BufferChain body;              // the body, when the route keeps it
   std::uint64_t body_reserved = 0;     // of the process's body memory, for `body`
+  std::uint64_t first_byte_us = 0;     // the loop's turn clock when the first byte was taken
   // Connection::server_paused_ms() when the header or body deadline was set or last moved on,
   // and how far it has been moved on since it was set (at most the send timeout).
   std::uint64_t paused_mark_ms = 0;

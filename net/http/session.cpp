@@ -73,6 +73,7 @@ void HttpSession::on_input(net::Connection& /*conn*/, net::Input& input) {
       conn_.set_idle(false);
       assert(state_ == nullptr && "a request state is held from a request's first byte only");
       state_ = factory_.take_request_state();
+      state_->first_byte_us = factory_.services().now_us();
       set_read_deadline(factory_.config().header_timeout_ms);  // absolute: from the first byte
     }
     if (phase_ == Phase::kHead && !read_head(input)) break;
@@ -181,6 +182,7 @@ void HttpSession::begin_request(const RequestHead& head) {
   request.keep_alive = head.keep_alive && !stopping_;
   request.http10 = head.version_minor == 0;
   request.has_body = !state_->parser.body_done();
+  request.start_us = state_->first_byte_us;
   route_request(head, request, factory_.config(), conn_.listener_use());
   if (factory_.access_log() != nullptr) capture_access_fields(head, request.log);
   if (request.method == Method::kPost && request.route == Route::kEcho) {
@@ -211,7 +213,7 @@ void HttpSession::expect_continue(const RequestHead& head) {
   }
   continue_ = Continue::kQueued;
   conn_.output().append("HTTP/1.1 100 Continue\r\n\r\n");
-  factory_.counters().responses_by_class[1].add();
+  factory_.counters().responses.count_status(100);
 }
 
 bool HttpSession::read_body(net::Input& input) {
@@ -270,13 +272,21 @@ void HttpSession::respond(const Request& request, core::BufferChain& out, int st
                  request.persistence());
 }
 
+// The request's duration ends here, when its response is written into the connection's output
+// (a file's: when its head is). Both ends are read from the loop's turn clock, as nginx's
+// $request_time reads its cached time: no clock read per request (one costs about 120 ns on the
+// development VM, 1.4% of a plaintext request), so a request answered in the turn that read its
+// first byte counts 0 and a longer one is measured to the start of the turn that answers it.
 void HttpSession::note_response(const Request& request, int status, std::uint64_t body_bytes) {
-  factory_.counters().responses_by_class[static_cast<std::size_t>(status / 100) % 6].add();
+  const std::uint64_t now_us = factory_.services().now_us();
+  const std::uint64_t duration_us =
+      request.start_us == 0 ? 0 : now_us - std::min(now_us, request.start_us);
+  factory_.counters().responses.count(route_kind(request.route), status, duration_us);
   if (AccessLog* log = factory_.access_log()) {
     if (!peer_.known()) peer_.assign(conn_.peer());
     char peer[PeerAddress::kTextBytes];
-    log->write(static_cast<std::time_t>(factory_.services().wall_clock_s()), peer_.text(peer),
-               request.log, status, body_bytes);
+    log->write(static_cast<std::time_t>(factory_.services().wall_clock_s()),
+               {peer_.text(peer), request.log, status, body_bytes, duration_us});
   }
 }
 
@@ -325,6 +335,10 @@ void HttpSession::reject(ParseError error, std::string_view raw_head) {
 void HttpSession::reject_with(int status, std::string_view why, std::string_view raw_head) {
   Request r;
   r.keep_alive = false;
+  // A request whose head parsed keeps its route and start; one cut while its head was read has
+  // its start but no route.
+  r.route = phase_ == Phase::kBody ? state_->request.route : Route::kNone;
+  r.start_us = state_ != nullptr ? state_->first_byte_us : factory_.services().now_us();
   if (factory_.access_log() != nullptr) {
     // The log names what was rejected: the request being read, or the first line of a head
     // that never parsed (as received).

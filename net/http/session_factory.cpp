@@ -34,7 +34,8 @@ SessionFactory::SessionFactory(HttpShared& shared, net::LoopServices& services)
     trims_ = false;
   }
   trim_timer_.set(&SessionFactory::on_trim, this);
-  if (net::LogSink* sink = services.access_log()) access_log_.emplace(*sink);
+  if (net::LogSink* sink = services.access_log())
+    access_log_.emplace(*sink, config().access_log_format);
   shared_.register_counters(&counters_);
 }
 

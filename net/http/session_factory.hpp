@@ -51,11 +51,13 @@ class SessionFactory final : public net::ProtocolFactory {
     stamp_.set_time(static_cast<std::time_t>(services_.wall_clock_s()));
     return stamp_;
   }
-  // After any of the pools above may have grown: the pool_grows gauge follows (a few loads; only
+  // After any of the pools above may have grown: the pool_grows counter follows (a few loads; only
   // where a pool hands out an object, and the request state pool only when it makes one).
   void note_pool_growth() {
-    counters_.pool_grows.set(static_cast<std::int64_t>(
-        sessions_.grows() + pendings_.grows() + head_buffers_.grows() + request_states_.grows()));
+    const std::uint64_t grows =
+        sessions_.grows() + pendings_.grows() + head_buffers_.grows() + request_states_.grows();
+    counters_.pool_grows.add(grows - grows_counted_);
+    grows_counted_ = grows;
   }
   // nullptr when the loop has no access log.
   AccessLog* access_log() { return access_log_ ? &*access_log_ : nullptr; }
@@ -78,6 +80,7 @@ class SessionFactory final : public net::ProtocolFactory {
   core::SlabPool<HttpSession> sessions_;
   ResponseStamp stamp_;
   std::optional<AccessLog> access_log_;
+  std::uint64_t grows_counted_ = 0;  // pool growth already added to counters_.pool_grows
   // Armed while free states or head buffers may be released. Not on a worker of the threads
   // backend: it keeps its one state and first head buffer for its life (a timer would wake it
   // in recv), and its pools go when it is reaped (--thread-idle-timeout-ms).

@@ -79,6 +79,7 @@ class EventLoop final : public LoopServices {
   core::TimerWheel& timers() override { return state_.timers; }
   core::ChunkPool& chunks() override { return state_.chunks; }
   std::uint64_t now_ms() const override { return state_.now_ms; }
+  std::uint64_t now_us() const override { return state_.now_us; }
   std::uint64_t wall_clock_s() const override { return state_.wall_clock_s; }
   LogSink* access_log() override { return poller_.log().enabled() ? &poller_.log() : nullptr; }
   FileService& files() override { return poller_.files(); }

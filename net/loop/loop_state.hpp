@@ -22,7 +22,8 @@ struct LoopState {
   LoopState(LoopServices& services, const ConnectionLimits& limits, LoopCounters& counters,
             std::size_t chunk_bytes, std::size_t chunks_per_slab = 64,
             std::size_t timer_slots = 1024, std::size_t slots_per_slab = 64)
-      : now_ms(core::monotonic_ms()),
+      : now_us(core::monotonic_ns() / 1000U),
+        now_ms(now_us / 1000U),
         wall_clock_s(core::realtime_s()),
         timers(now_ms, timer_slots),
         chunks(chunk_bytes, chunks_per_slab),
@@ -41,24 +42,30 @@ struct LoopState {
   // The clock moves before anything runs that may arm a timer, so the timer counts from now,
   // not from before the wait.
   void move_clock() {
-    now_ms = core::monotonic_ms();
+    now_us = core::monotonic_ns() / 1000U;
+    now_ms = now_us / 1000U;
     wall_clock_s = core::realtime_s();
     timers.set_now(now_ms);
   }
   // The pool gauges of this loop; other_grows: slab growth of pools beside these.
   void update_gauges(LoopCounters& counters, std::size_t open_files,
-                     std::uint64_t other_grows = 0) const {
+                     std::uint64_t other_grows = 0) {
     counters.pool_chunks.set(static_cast<std::int64_t>(chunks.outstanding()));
     counters.pool_chunks_free.set(static_cast<std::int64_t>(chunks.free_held()));
     counters.pool_chunks_released.set(static_cast<std::int64_t>(chunks.released()));
     counters.pool_response_slots.set(static_cast<std::int64_t>(slots.outstanding()));
     counters.pool_files.set(static_cast<std::int64_t>(open_files));
-    counters.pool_grows.set(
-        static_cast<std::int64_t>(chunks.grows() + slots.grows() + other_grows));
+    // A counter: only the growth since the last update is added, so that the set a worker of
+    // the threads backend leaves to the next one goes on from where it was.
+    const std::uint64_t grows = chunks.grows() + slots.grows() + other_grows;
+    counters.pool_grows.add(grows - grows_counted);
+    grows_counted = grows;
   }
 
+  std::uint64_t now_us;  // the turn's clock; now_ms is the same read
   std::uint64_t now_ms;
   std::uint64_t wall_clock_s;
+  std::uint64_t grows_counted = 0;  // pool growth already added to the pool_grows counter
   core::TimerWheel timers;
   core::ChunkPool chunks;
   ResponseSlotPool slots;

@@ -288,7 +288,6 @@ LoopCounters& Acceptor::counters_for_worker() {
 }
 
 void Acceptor::give_back(LoopCounters& counters) {
-  counters.pool_grows.set(0);
   spare_counters_.push_back(&counters);
 }
 

@@ -65,6 +65,7 @@ class Worker final : public LoopServices, private WorkerWake {
   core::TimerWheel& timers() override { return state_.timers; }
   core::ChunkPool& chunks() override { return state_.chunks; }
   std::uint64_t now_ms() const override { return state_.now_ms; }
+  std::uint64_t now_us() const override { return state_.now_us; }
   std::uint64_t wall_clock_s() const override { return state_.wall_clock_s; }
   LogSink* access_log() override { return log_.enabled() ? &log_ : nullptr; }
   FileService& files() override { return files_; }

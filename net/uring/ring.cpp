@@ -204,7 +204,7 @@ io_uring_sqe* Ring::sqe(Operation& op, unsigned tag) {
   if (sqe == nullptr) {
     // A full SQ is not an error: hand what we have to the kernel and carry on.
     counters_.sq_full_flushes.add();
-    counters_.enter_calls.add();
+    counters_.wait_calls.add();
     const int submitted = io_uring_submit(&ring_);
     if (submitted > 0) counters_.sqes_submitted.add(static_cast<std::uint64_t>(submitted));
     sqe = io_uring_get_sqe(&ring_);
@@ -228,16 +228,16 @@ void Ring::submit_and_wait(std::optional<std::uint64_t> timeout_ns) {
   const auto min_wait_usec =
       static_cast<unsigned>(std::min<std::uint64_t>(wait_min_usec_, ns / 1000));
   if (wait_batch_ > 1 && min_wait_usec > 0) {
-    counters_.enter_calls.add();
+    counters_.wait_calls.add();
     check_enter(submit_and_wait_batch(to_timespec(ns), min_wait_usec));
   } else if (timeout_ns) {
     // With a timeout liburing skips the kernel when a completion is already waiting and
     // nothing is queued; without one it always enters.
-    if (to_submit > 0 || io_uring_cq_ready(&ring_) == 0) counters_.enter_calls.add();
+    if (to_submit > 0 || io_uring_cq_ready(&ring_) == 0) counters_.wait_calls.add();
     __kernel_timespec ts = to_timespec(*timeout_ns);
     check_enter(io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr));
   } else {
-    counters_.enter_calls.add();
+    counters_.wait_calls.add();
     check_enter(io_uring_submit_and_wait(&ring_, 1));
   }
   check_overflow();

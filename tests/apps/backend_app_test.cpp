@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "tests/support/http_client.hpp"
+#include "tests/support/metrics_text.hpp"
 #include "tests/support/net_client.hpp"
 #include "tests/support/server_harness.hpp"
 
@@ -40,12 +41,10 @@ std::string scrape_metrics(std::uint16_t port) {
   return body;
 }
 
-// One unlabelled metric of a /metrics body, e.g. "ringserve_http_requests_total"; -1 when
-// absent.
+// One metric of a /metrics body summed over its loops, e.g. "ringserve_http_requests_total"; -1
+// when absent.
 long metric_value(const std::string& metrics, const std::string& name) {
-  const std::string key = "\n" + name + " ";
-  const auto at = metrics.find(key);
-  return at == std::string::npos ? -1 : std::stol(metrics.substr(at + key.size()));
+  return static_cast<long>(metric_sum(metrics, name));
 }
 
 // ringserve_http_requests_total from GET /metrics on a connection of its own; -1 on failure.

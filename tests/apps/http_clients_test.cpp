@@ -18,6 +18,7 @@
 
 #include "tests/apps/tool_process.hpp"
 #include "tests/support/http_client.hpp"
+#include "tests/support/metrics_text.hpp"
 #include "tests/support/net_client.hpp"
 #include "tests/support/server_harness.hpp"
 
@@ -36,25 +37,8 @@ constexpr milliseconds kToolTimeout{30000};
 using Response = HttpResponse;
 using ResponseReader = HttpReader;
 
-// Prometheus text: "name value" lines (labels are part of the name).
-using Metrics = std::map<std::string, std::int64_t, std::less<>>;
-
-Metrics parse_metrics(const std::string& text) {
-  Metrics metrics;
-  std::size_t start = 0;
-  while (start < text.size()) {
-    std::size_t end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
-    const std::string_view line(text.data() + start, end - start);
-    start = end + 1;
-    const auto space = line.rfind(' ');
-    if (line.empty() || line[0] == '#' || space == std::string_view::npos) continue;
-    std::int64_t value = 0;
-    std::from_chars(line.data() + space + 1, line.data() + line.size(), value);
-    metrics.emplace(std::string(line.substr(0, space)), value);
-  }
-  return metrics;
-}
+// A GET /metrics body (read with metric_sum).
+using Metrics = std::string;
 
 // ringserve-http on an ephemeral port, with one keep-alive connection of its own for /metrics
 // (opened first, so it never counts in what a test measures between two readings).
@@ -87,7 +71,7 @@ class HttpApp {
     if (!send_all(probe_, "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n")) return {};
     const Response r = reader_->next();
     if (!r.ok || r.status != 200) return {};
-    return parse_metrics(r.body);
+    return r.body;
   }
   int metrics_requests() const { return metrics_requests_; }
   int probe_fd() const { return probe_; }
@@ -104,9 +88,12 @@ class HttpApp {
 constexpr const char* kRequests = "ringserve_http_requests_total";
 constexpr const char* kAccepted = "ringserve_accepted_total";
 
-std::int64_t get(const Metrics& m, std::string_view name) {
-  const auto it = m.find(name);
-  return it == m.end() ? -1 : it->second;
+constexpr const char* kResponses = "ringserve_http_responses_total";
+
+// A family summed over its loops, or over the statuses of a class; -1 when absent.
+std::int64_t get(const Metrics& m, std::string_view name,
+                 std::initializer_list<MetricLabel> labels = {}) {
+  return metric_sum(m, name, labels);
 }
 
 #define REQUIRE_TOOL(name)                                                                    \
@@ -223,9 +210,9 @@ TEST(HttpClientsPython, HttpClientServesEveryRouteOnOneKeepAliveConnection) {
   const Metrics after = app.metrics();
   EXPECT_EQ(get(after, kAccepted) - get(baseline, kAccepted), 1);
   EXPECT_EQ(get(after, kRequests) - get(baseline, kRequests), 6 + 1);
-  EXPECT_EQ(get(after, "ringserve_http_responses_total{class=\"4xx\"}") -
-                get(baseline, "ringserve_http_responses_total{class=\"4xx\"}"),
-            1);
+  EXPECT_EQ(
+      get(after, kResponses, {{"class", "4xx"}}) - get(baseline, kResponses, {{"class", "4xx"}}),
+      1);
 }
 
 // ---- wrk ------------------------------------------------------------------------------------
@@ -292,11 +279,11 @@ void run_wrk(int depth) {
   const std::int64_t ours = app.metrics_requests() - metrics_before;
   EXPECT_GE(served, report->requests) << r.out;
   EXPECT_LE(served, report->requests + std::int64_t{kConnections} * depth + ours) << r.out;
-  EXPECT_GE(get(after, "ringserve_http_responses_total{class=\"2xx\"}") -
-                get(baseline, "ringserve_http_responses_total{class=\"2xx\"}"),
-            report->requests);
-  EXPECT_EQ(get(after, "ringserve_http_responses_total{class=\"4xx\"}"), 0);
-  EXPECT_EQ(get(after, "ringserve_http_responses_total{class=\"5xx\"}"), 0);
+  EXPECT_GE(
+      get(after, kResponses, {{"class", "2xx"}}) - get(baseline, kResponses, {{"class", "2xx"}}),
+      report->requests);
+  EXPECT_EQ(get(after, kResponses, {{"class", "4xx"}}), 0);
+  EXPECT_EQ(get(after, kResponses, {{"class", "5xx"}}), 0);
   // wrk.resolve() opens one connection to test the address before the run; beyond that, a
   // connection the server dropped would show as a reconnect.
   const std::int64_t accepted = get(after, kAccepted) - get(baseline, kAccepted);

@@ -23,7 +23,7 @@ import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "perf"))
-from server_probe import ServerDidNotStart, metrics_port, start_server  # noqa: E402
+from server_probe import ServerDidNotStart, metrics_port, parse_metrics, start_server  # noqa: E402
 
 TIMEOUT_S = 30
 failures = []
@@ -51,12 +51,7 @@ def metrics(context, port):
     conn.request("GET", "/metrics")
     text = conn.getresponse().read().decode()
     conn.close()
-    values = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            values[name] = int(value)
-    return values
+    return parse_metrics(text)
 
 
 def main():

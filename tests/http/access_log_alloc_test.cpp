@@ -1,6 +1,6 @@
-// With the access log on, the request path still allocates nothing after warm-up: the line is
-// formatted on the stack, copied into the log's pooled chunks and written by the ring. Its own
-// binary, because the allocation counter replaces malloc for the whole process.
+// With the access log on, in either format, the request path still allocates nothing after
+// warm-up: the line is formatted on the stack, copied into the log's pooled chunks and written by
+// the ring. Its own binary, because the allocation counter replaces malloc for the whole process.
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -71,7 +71,7 @@ std::size_t count_lines(const std::string& path) {
   return n;
 }
 
-TEST(AccessLogAllocation, LoggingRequestsAllocatesNothingAfterWarmUp) {
+void expect_no_allocation_after_warm_up(http::AccessLogFormat format) {
   const char* base = std::getenv("TMPDIR");
   std::string dir = std::string(base != nullptr ? base : "/tmp") + "/rs-alog-alloc-XXXXXX";
   ASSERT_NE(::mkdtemp(dir.data()), nullptr);
@@ -82,7 +82,9 @@ TEST(AccessLogAllocation, LoggingRequestsAllocatesNothingAfterWarmUp) {
   {
     net::ServerConfig config = test_config(all_backends().front());
     config.loop.access_log_path = path;
-    http::HttpShared shared{http::HttpConfig{}};
+    http::HttpConfig http_config;
+    http_config.access_log_format = format;
+    http::HttpShared shared{http_config};
     InProcessServer server(config, http::make_http_factory(shared));
     std::array<int, kClients> fds{};
     for (int& fd : fds) {
@@ -115,6 +117,14 @@ TEST(AccessLogAllocation, LoggingRequestsAllocatesNothingAfterWarmUp) {
   EXPECT_EQ(count_lines(path), requests);  // and every one of them reached the file
   std::remove(path.c_str());
   ::rmdir(dir.c_str());
+}
+
+TEST(AccessLogAllocation, LoggingRequestsAllocatesNothingAfterWarmUp) {
+  expect_no_allocation_after_warm_up(http::AccessLogFormat::kCombined);
+}
+
+TEST(AccessLogAllocation, JsonLinesAllocateNothingAfterWarmUp) {
+  expect_no_allocation_after_warm_up(http::AccessLogFormat::kJson);
 }
 
 }  // namespace

@@ -40,11 +40,11 @@ unsigned loops_or_workers(const net::ServerConfig& config, unsigned loops) {
 using std::chrono::milliseconds;
 
 struct LogLine {
-  std::string remote, time, request, status, bytes, referer, agent;
+  std::string remote, time, request, status, bytes, referer, agent, request_time_us;
 };
 
-// Splits a Combined Log Format line,
-//   host - - [dd/Mon/yyyy:hh:mm:ss +0000] "request" status bytes "referer" "user-agent"
+// Splits a line of the combined format,
+//   host - - [dd/Mon/yyyy:hh:mm:ss +0000] "request" status bytes "referer" "user-agent" us
 // checking every separator and the shape of each part; nullopt when anything is off.
 // (By hand rather than std::regex, which trips GCC 12's maybe-uninitialized under ASan.)
 std::optional<LogLine> parse_line(std::string_view line) {
@@ -84,7 +84,9 @@ std::optional<LogLine> parse_line(std::string_view line) {
     return std::nullopt;
   }
   if (!expect(" \"") || !take_until('"', e.referer) || !expect("\" \"")) return std::nullopt;
-  if (!take_until('"', e.agent) || !expect("\"") || !line.empty()) return std::nullopt;
+  if (!take_until('"', e.agent) || !expect("\" ")) return std::nullopt;
+  e.request_time_us = line;
+  if (!all_digits(e.request_time_us)) return std::nullopt;
   return e;
 }
 
@@ -516,16 +518,131 @@ TEST_P(AccessLogTest, Ipv6ClientIsLoggedByItsAddress) {
 INSTANTIATE_TEST_SUITE_P(Backends, AccessLogTest, ::testing::ValuesIn(all_backends()),
                          [](const auto& info) { return backend_name(info.param); });
 
+TEST_P(AccessLogTest, RequestTimeIsLoggedInMicroseconds) {
+  start();
+  const int fd = connect();
+  ASSERT_TRUE(send_all(fd, "GET /delay?ms=20 HTTP/1.1\r\nHost: t\r\n\r\n"));
+  ASSERT_EQ(read_statuses(fd, 1), std::vector<int>{200});
+  const auto entries = wait_for_entries(1);
+  ASSERT_EQ(entries.size(), 1u);
+  // From the first byte to the answer: the 20 ms the delay waits, and not ten times more.
+  const long us = std::stol(entries[0].request_time_us);
+  EXPECT_GE(us, 20000);
+  EXPECT_LT(us, 200000);
+}
+
+TEST_P(AccessLogTest, JsonFormatWritesOneObjectPerLine) {
+  start([](http::HttpConfig& http) { http.access_log_format = http::AccessLogFormat::kJson; });
+  const int fd = connect();
+  ASSERT_TRUE(send_all(fd,
+                       "GET /plaintext?a=1 HTTP/1.1\r\nHost: t\r\nReferer: http://r.example/p\r\n"
+                       "User-Agent: a\"b\\c\td\xff\xc3\xa9\r\n\r\n"));
+  ASSERT_EQ(read_statuses(fd, 1), std::vector<int>{200});
+  ASSERT_TRUE(send_all(fd, "HEAD /nope HTTP/1.0\r\n\r\n"));
+  ASSERT_EQ(read_statuses(fd, 1, /*head_only=*/true), std::vector<int>{404});
+  const auto lines = wait_for_lines(log_path_, 2);
+  ASSERT_EQ(lines.size(), 2u);
+  const std::string_view first = lines[0];
+  // The time is now, in UTC, ISO 8601.
+  char expected_time[32];
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  ::gmtime_r(&now, &tm);
+  std::strftime(expected_time, sizeof(expected_time), "{\"time\":\"%Y-%m-%dT", &tm);
+  EXPECT_TRUE(first.starts_with(expected_time)) << first;
+  EXPECT_EQ(first.substr(std::strlen(expected_time) + 8, 8), "+00:00\",") << first;
+  EXPECT_NE(first.find(R"(","remote_addr":"127.0.0.1","method":"GET","target":"/plaintext?a=1",)"
+                       R"("protocol":"HTTP/1.1","status":200,"bytes":13,)"
+                       R"("referer":"http://r.example/p","user_agent":"a\"b\\c\td\u00ff)"
+                       "\xc3\xa9"
+                       R"(",)"
+                       R"("request_time_us":)"),
+            std::string_view::npos)
+      << first;
+  EXPECT_TRUE(first.ends_with("}")) << first;
+  EXPECT_NE(lines[1].find(R"("method":"HEAD","target":"/nope","protocol":"HTTP/1.0","status":404,)"
+                          R"("bytes":0,"referer":"","user_agent":"","request_time_us":)"),
+            std::string::npos)
+      << lines[1];
+}
+
 // The formatting alone.
 TEST(AccessLogFormat, LongValuesAreCutWithoutSplittingAnEscape) {
   http::AccessLogFields fields;
+  char line[http::kMaxAccessLineBytes];
+  const auto request_field = [&] {
+    const http::AccessEntry entry{"-", fields, 400, 0, 0};
+    const std::string text(line, http::format_combined_line(line, "", entry));
+    const std::size_t open = text.find('"');
+    return text.substr(open + 1, text.find("\" ", open) - open - 1);
+  };
   http::capture_raw_request_line(std::string(600, 'a'), fields);
-  EXPECT_EQ(fields.request_line.view(), std::string(512, 'a'));
+  EXPECT_EQ(request_field(), std::string(512, 'a'));
   http::capture_raw_request_line(std::string(510, 'a') + "\"\"", fields);
   // 510 + one 4-byte escape does not fit in 512: the cut comes before it.
-  EXPECT_EQ(fields.request_line.view(), std::string(510, 'a'));
+  EXPECT_EQ(request_field(), std::string(510, 'a'));
   http::capture_raw_request_line("\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n", fields);
   EXPECT_EQ(fields.request_line.view(), "GET / HTTP/1.1");
+}
+
+// RFC 8259: '"', '\\' and control bytes escaped (the short forms where there are), well-formed
+// UTF-8 as it is, any other byte (stray continuations, overlong forms, surrogates, beyond
+// U+10FFFF, a cut sequence) as \u00XX.
+TEST(AccessLogFormat, JsonEscapesControlBytesAndInvalidUtf8) {
+  http::AccessLogFields fields;
+  http::capture_raw_request_line("GET /a HTTP/1.1", fields);
+  const auto agent_of = [&](std::string_view agent) {
+    EXPECT_LE(agent.size(), sizeof(fields.user_agent.data));
+    fields.user_agent.size = 0;
+    for (const char c : agent.substr(0, sizeof(fields.user_agent.data)))
+      fields.user_agent.data[fields.user_agent.size++] = c;
+    char line[http::kMaxAccessLineBytes];
+    const std::string text(line, http::format_json_line(line, "2000-10-10T13:55:36+00:00",
+                                                        {"::1", fields, 200, 5, 42}));
+    const std::string_view key = "\"user_agent\":\"";
+    const std::size_t at = text.find(key) + key.size();
+    return text.substr(at, text.find("\",\"request_time_us\"") - at);
+  };
+  EXPECT_EQ(agent_of("q\"b\\n\nr\rt\tb\bf\f"), R"(q\"b\\n\nr\rt\tb\bf\f)");
+  EXPECT_EQ(agent_of(std::string("\x01\x1f\x7f\0", 4)), R"(\u0001\u001f\u007f\u0000)");
+  EXPECT_EQ(agent_of("\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"),
+            "\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
+  EXPECT_EQ(agent_of("\x80\xff\xc0\x80\xed\xa0\x80\xf4\x90\x80\x80\xe2\x82"),
+            R"(\u0080\u00ff\u00c0\u0080\u00ed\u00a0\u0080\u00f4\u0090\u0080\u0080\u00e2\u0082)");
+  // Cut to its 256 bytes: never inside an escape or a character.
+  EXPECT_EQ(agent_of(std::string(253, 'a') + "\x01"), std::string(253, 'a'));
+  EXPECT_EQ(agent_of("\"" + std::string(252, 'a') + "\xe2\x82\xac"),
+            "\\\"" + std::string(252, 'a'));
+
+  char line[http::kMaxAccessLineBytes];
+  fields.user_agent.size = 0;
+  const std::size_t n =
+      http::format_json_line(line, "2000-10-10T13:55:36+00:00", {"10.0.0.1", fields, 404, 0, 7});
+  EXPECT_EQ(std::string(line, n),
+            R"({"time":"2000-10-10T13:55:36+00:00","remote_addr":"10.0.0.1","method":"GET",)"
+            R"("target":"/a","protocol":"HTTP/1.1","status":404,"bytes":0,"referer":"",)"
+            R"("user_agent":"","request_time_us":7})"
+            "\n");
+}
+
+// Every field at its longest, in both formats: the line stays within its bound.
+TEST(AccessLogFormat, LongestLinesFitTheirBound) {
+  http::AccessLogFields fields;
+  http::capture_raw_request_line(std::string(600, '\x01'), fields);
+  for (auto* text : {&fields.referer, &fields.user_agent}) {
+    text->size = sizeof(text->data);
+    std::memset(text->data, 0xff, sizeof(text->data));
+  }
+  const std::string remote(http::PeerAddress::kTextBytes, '"');
+  char line[http::kMaxAccessLineBytes];
+  const http::AccessEntry entry{remote, fields, 599, UINT64_MAX, UINT64_MAX};
+  const std::size_t combined =
+      http::format_combined_line(line, "10/Oct/2000:13:55:36 +0000", entry);
+  EXPECT_LE(combined, http::kMaxAccessLineBytes);
+  EXPECT_EQ(line[combined - 1], '\n');
+  const std::size_t json = http::format_json_line(line, "2000-10-10T13:55:36+00:00", entry);
+  EXPECT_LE(json, http::kMaxAccessLineBytes);
+  EXPECT_EQ(std::string_view(line, json).substr(json - 2), "}\n");
 }
 
 TEST(AccessLogFormat, V4MappedAddressesAreLoggedAsV4) {
@@ -548,10 +665,11 @@ TEST(AccessLogFormat, LineHasEveryPartInPlace) {
   http::AccessLogFields fields;
   http::capture_raw_request_line("GET /a HTTP/1.1", fields);
   char line[http::kMaxAccessLineBytes];
-  const std::size_t n =
-      http::format_access_line(line, "10.0.0.1", "10/Oct/2000:13:55:36 +0000", fields, 404, 0);
+  const std::size_t n = http::format_combined_line(line, "10/Oct/2000:13:55:36 +0000",
+                                                   {"10.0.0.1", fields, 404, 0, 1234});
   EXPECT_EQ(std::string(line, n),
-            "10.0.0.1 - - [10/Oct/2000:13:55:36 +0000] \"GET /a HTTP/1.1\" 404 - \"-\" \"-\"\n");
+            "10.0.0.1 - - [10/Oct/2000:13:55:36 +0000] \"GET /a HTTP/1.1\" 404 - \"-\" \"-\" "
+            "1234\n");
 }
 
 }  // namespace

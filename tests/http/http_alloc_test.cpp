@@ -153,7 +153,8 @@ class HttpAllocationTest : public ServerFixture {
     bool grew = true;
     for (int phase = 0; phase < 3 && grew; ++phase) {
       const std::int64_t grows_before = counter("pool_grows");
-      const std::int64_t http_grows_before = http_gauge(&http::HttpCounters::pool_grows);
+      const std::int64_t http_grows_before =
+          static_cast<std::int64_t>(http_counter(&http::HttpCounters::pool_grows));
       const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
       DateWatch date;
       rounds = 0;
@@ -175,8 +176,10 @@ class HttpAllocationTest : public ServerFixture {
       ASSERT_TRUE(http_round(fds, rounds, depth, settle));
       EXPECT_TRUE(date.changed) << "the measured phase never saw the Date header change";
       // The loops' pools and the HTTP ones (sessions, request states, answers, head buffers).
-      const std::int64_t grows = counter("pool_grows") - grows_before +
-                                 http_gauge(&http::HttpCounters::pool_grows) - http_grows_before;
+      const std::int64_t grows =
+          counter("pool_grows") - grows_before +
+          static_cast<std::int64_t>(http_counter(&http::HttpCounters::pool_grows)) -
+          http_grows_before;
       grew = grows != 0;
       if (grew) {
         // Each slab is one allocation, and one more for the list of slabs at most.
@@ -319,7 +322,8 @@ TEST_P(StaticAllocationTest, ConditionalAndPrecompressedAnswersAllocateNothingAf
   bool grew = true;
   for (int phase = 0; phase < 3 && grew; ++phase) {
     const std::int64_t grows_before =
-        counter("pool_grows") + http_gauge(&http::HttpCounters::pool_grows);
+        counter("pool_grows") +
+        static_cast<std::int64_t>(http_counter(&http::HttpCounters::pool_grows));
     set_alloc_counting(true);
     const std::uint64_t before = alloc_count();
     bool ok = true;
@@ -330,7 +334,8 @@ TEST_P(StaticAllocationTest, ConditionalAndPrecompressedAnswersAllocateNothingAf
     ASSERT_TRUE(ok);
     ASSERT_TRUE(round());  // not counted: the gauges then include the measured turns
     const std::int64_t grows =
-        counter("pool_grows") + http_gauge(&http::HttpCounters::pool_grows) - grows_before;
+        counter("pool_grows") +
+        static_cast<std::int64_t>(http_counter(&http::HttpCounters::pool_grows)) - grows_before;
     grew = grows != 0;
     if (grew) {
       EXPECT_LE(allocations, 2 * static_cast<std::uint64_t>(grows))

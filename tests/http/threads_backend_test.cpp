@@ -253,7 +253,13 @@ TEST_P(ThreadsAccessLogTest, LinesOfConcurrentWorkersAreWholeLines) {
   std::set<std::pair<int, int>> seen;
   for (const std::string& line : read_lines(log_)) {
     ASSERT_TRUE(line.starts_with("127.0.0.1 - - [")) << line;
-    ASSERT_TRUE(line.ends_with("&pad=" + pad + " HTTP/1.1\" 200 13 \"-\" \"-\"")) << line;
+    // Whole: everything up to the request time, which ends it.
+    const std::string_view head = std::string_view(line).substr(0, line.rfind(' '));
+    ASSERT_TRUE(head.ends_with("&pad=" + pad + " HTTP/1.1\" 200 13 \"-\" \"-\"")) << line;
+    ASSERT_GT(line.size(), head.size() + 1) << line;
+    ASSERT_TRUE(std::all_of(line.begin() + static_cast<std::ptrdiff_t>(head.size() + 1), line.end(),
+                            [](char ch) { return ch >= '0' && ch <= '9'; }))
+        << line;
     const auto at = line.find("\"GET /plaintext?c=");
     ASSERT_NE(at, std::string::npos) << line;
     int c = -1;

@@ -31,6 +31,7 @@ class FakeLoop final : public LoopServices {
   core::TimerWheel& timers() override { return state.timers; }
   core::ChunkPool& chunks() override { return state.chunks; }
   std::uint64_t now_ms() const override { return state.now_ms; }
+  std::uint64_t now_us() const override { return state.now_us; }
   std::uint64_t wall_clock_s() const override { return state.wall_clock_s; }
   LogSink* access_log() override { return nullptr; }
   FileService& files() override { return files_; }

@@ -38,7 +38,7 @@ class ServerFixture : public ::testing::TestWithParam<BackendParam> {
     server.protocol_has_metrics = true;
     if (server_tweak) server_tweak(server);
     server_ = std::make_unique<InProcessServer>(server, http::make_http_factory(*shared_));
-    shared_->set_transport_counters([this] { return server_->server().counters(); });
+    shared_->set_transport_counters([this] { return server_->server().counters_by_loop(); });
   }
   // An echo server (echo has no settings of its own).
   void start_echo(const ServerTweak& server_tweak = {}) {
