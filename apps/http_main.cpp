@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/config_file.hpp"
 #include "apps/server_main.hpp"
 #include "net/http/session_factory.hpp"
 
@@ -94,7 +95,7 @@ int main(int argc, char** argv) try {
                  "Append a Combined Log Format line per response to this file (off when empty; "
                  "SIGHUP reopens it for log rotation)")
       ->capture_default_str();
-  CLI11_PARSE(app, argc, argv);
+  if (const auto status = rs::apps::parse_flags(app, "ringserve-http", argc, argv)) return *status;
   rs::http::follow_output_limit(config.loop.limits, http);
 
   // Refuses zero timeouts and limits with a message naming the flag (rs::http::check_config).

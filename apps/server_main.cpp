@@ -1,5 +1,7 @@
 #include "apps/server_main.hpp"
 
+#include "apps/config_file.hpp"
+
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -92,7 +94,10 @@ std::string choose_ktls() {
 
 void add_server_flags(CLI::App& app, const char* name, net::ServerConfig& config) {
   app.set_version_flag(
-      "--version", fmt::format("{} {} ({})", name, RS_VERSION, OpenSSL_version(OPENSSL_VERSION)));
+         "--version", fmt::format("{} {} ({})", name, RS_VERSION, OpenSSL_version(OPENSSL_VERSION)))
+      ->configurable(false);
+  app.get_help_ptr()->configurable(false);
+  add_config_flag(app);
   CLI::Option* port =
       app.add_option("--port", config.port, "TCP port to listen on; 0 picks any free port")
           ->capture_default_str();
