@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/config_file.hpp"
 #include "apps/server_main.hpp"
 #include "net/http/session_factory.hpp"
 
@@ -109,14 +110,17 @@ int main(int argc, char** argv) try {
                  "Append a line per response to this file (off when empty; SIGHUP reopens it for "
                  "log rotation)")
       ->capture_default_str();
-  app.add_option("--access-log-format", http.access_log_format,
-                 "combined: Combined Log Format and the request time in microseconds; json: a "
-                 "JSON object per line (docs/access-log.md)")
-      ->transform(CLI::CheckedTransformer(std::map<std::string, rs::http::AccessLogFormat>{
-          {"combined", rs::http::AccessLogFormat::kCombined},
-          {"json", rs::http::AccessLogFormat::kJson}}))
+  app.add_option_function<std::string>(
+         "--access-log-format",
+         [&http](const std::string& value) {
+           http.access_log_format = value == "json" ? rs::http::AccessLogFormat::kJson
+                                                    : rs::http::AccessLogFormat::kCombined;
+         },
+         "combined: Combined Log Format and the request time in microseconds; json: a JSON "
+         "object per line (docs/access-log.md)")
+      ->check(CLI::IsMember({"combined", "json"}))
       ->default_str("combined");
-  CLI11_PARSE(app, argc, argv);
+  if (const auto status = rs::apps::parse_flags(app, "ringserve-http", argc, argv)) return *status;
   rs::http::follow_output_limit(config.loop.limits, http);
 
   // Refuses zero timeouts and limits with a message naming the flag (rs::http::check_config).

@@ -1,5 +1,9 @@
 #include "apps/server_main.hpp"
 
+#include "apps/config_file.hpp"
+#include "apps/privileges.hpp"
+#include "apps/service_manager.hpp"
+
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -31,6 +35,12 @@ net::tls::TlsConfig tls_flags;
 // path has run on a kernel with TLS: a review found that its close can lose the tail of a last
 // answer that the kernel has not pushed yet (docs/tls.md, kTLS).
 std::string ktls_mode = "off";
+// --port and --address, to refuse them beside the sockets systemd passed.
+const CLI::Option* port_flag = nullptr;
+const CLI::Option* address_flag = nullptr;
+// --user and --group: whom to become once the listeners are bound.
+std::string run_as_user;
+std::string run_as_group;
 
 void add_tls_flags(CLI::App& app) {
   app.add_option("--tls-cert", tls_flags.cert_file,
@@ -92,7 +102,10 @@ std::string choose_ktls() {
 
 void add_server_flags(CLI::App& app, const char* name, net::ServerConfig& config) {
   app.set_version_flag(
-      "--version", fmt::format("{} {} ({})", name, RS_VERSION, OpenSSL_version(OPENSSL_VERSION)));
+         "--version", fmt::format("{} {} ({})", name, RS_VERSION, OpenSSL_version(OPENSSL_VERSION)))
+      ->configurable(false);
+  app.get_help_ptr()->configurable(false);
+  add_config_flag(app);
   CLI::Option* port =
       app.add_option("--port", config.port, "TCP port to listen on; 0 picks any free port")
           ->capture_default_str();
@@ -112,6 +125,8 @@ void add_server_flags(CLI::App& app, const char* name, net::ServerConfig& config
       ->allow_extra_args(false)
       ->excludes(port)
       ->excludes(address);
+  port_flag = port;
+  address_flag = address;
   app.add_option("--backend", config.backend,
                  "I/O model: uring (io_uring completions), epoll (readiness), threads (a thread "
                  "per connection, blocking I/O), auto (uring where io_uring is available, else "
@@ -193,6 +208,12 @@ void add_server_flags(CLI::App& app, const char* name, net::ServerConfig& config
       ->capture_default_str()
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{3600000}));
   add_tls_flags(app);
+  CLI::Option* user =
+      app.add_option("--user", run_as_user,
+                     "Started as root: once the listeners are bound, run as this user (with its "
+                     "groups) for good, before serving");
+  app.add_option("--group", run_as_group, "With --user: this group instead of the user's own")
+      ->needs(user);
 }
 
 namespace {
@@ -233,7 +254,20 @@ int run_server(const char* name, net::ServerConfig& config, net::ProtocolFactory
   }
   config.signal_fd = signal_fd;
   std::string ktls_state;  // for the start-up line, after tls=
+  PrivilegeDrop drop;
   try {
+    drop = resolve_privilege_drop(run_as_user, run_as_group);
+    config.inherited = inherited_listeners();
+    const CLI::Option* given = nullptr;
+    for (const CLI::Option* flag : {port_flag, address_flag}) {
+      if (flag != nullptr && flag->count() > 0) given = flag;
+    }
+    if (!config.inherited.empty() && given != nullptr) {
+      throw net::StartupError(fmt::format(
+          "{} is given and systemd passed listening sockets (LISTEN_FDS: a socket unit): the "
+          "server serves those; drop {}, or stop the socket units",
+          given->get_name(), given->get_name()));
+    }
     // Before the server exists: it copies the config, context included.
     if (tls_flags.enabled()) {
       ktls_state = " ktls=" + choose_ktls();
@@ -243,10 +277,23 @@ int run_server(const char* name, net::ServerConfig& config, net::ProtocolFactory
     std::fprintf(stderr, "%s: cannot start: %s\n", name, e.what());
     return 1;
   }
+  config.on_stopping = notify_stopping;
+  config.on_reloading = notify_reloading;
+  config.on_reloaded = notify_reloaded;
   net::Server server(config, std::move(make));
   if (on_created) on_created(server);
   try {
-    server.start();
+    server.bind();
+    // The loops open the access log, and a SIGHUP reopens it and reads the TLS files again: as
+    // the user dropped to (docs/deploy.md).
+    drop_privileges(drop);
+    for (const std::string* file : {&tls_flags.cert_file, &tls_flags.key_file}) {
+      if (!drop.user.empty() && !file->empty() && ::access(file->c_str(), R_OK) != 0) {
+        core::log_warn("{} is not readable by user {}: a SIGHUP cannot reload the certificate",
+                       *file, drop.user);
+      }
+    }
+    server.run();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: cannot start: %s\n", name, e.what());
     return 1;
@@ -272,6 +319,8 @@ int run_server(const char* name, net::ServerConfig& config, net::ProtocolFactory
       config.loop.buffer_size, server.setup_mode().c_str(), fmt::format("{}", allocator).c_str(),
       config.tls ? config.tls->describe().c_str() : "off", ktls_state.c_str());
   std::fflush(stdout);
+  notify_ready(fmt::format("serving on {} (backend {}, {} loops)", where,
+                           net::to_string(server.backend()), config.threads));
   server.wait();
   print_counters(name, server.counters());
   ::close(signal_fd);

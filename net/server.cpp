@@ -1,6 +1,7 @@
 #include "net/server.hpp"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <sched.h>
@@ -90,27 +91,37 @@ ListenAddress parse_listen_address(const std::string& text, std::string_view fla
     throw bad("the port is a number from 0 to 65535 (0: any free port)");
   }
   listener.port = static_cast<std::uint16_t>(value);
-  for (std::size_t at = comma; at != std::string::npos;) {
-    const std::size_t next = text.find(',', at + 1);
-    const std::string_view option = std::string_view(text).substr(
-        at + 1, next == std::string::npos ? std::string::npos : next - at - 1);
+  if (comma != std::string::npos) {
+    const std::string why =
+        parse_listener_options(std::string_view(text).substr(comma + 1), listener);
+    if (!why.empty()) throw bad(why);
+  }
+  return listener;
+}
+
+std::string parse_listener_options(std::string_view options, ListenAddress& listener) {
+  for (std::size_t at = 0; at <= options.size();) {
+    const std::size_t next = std::min(options.find(',', at), options.size());
+    const std::string_view option = options.substr(at, next - at);
     bool given_twice = false;
     if (option == "tls") {
       given_twice = std::exchange(listener.tls, true);
     } else if (option == "metrics") {
       given_twice = std::exchange(listener.use, ListenerUse::kMetrics) == ListenerUse::kMetrics;
     } else {
-      throw bad(fmt::format("unknown option \"{}\" (the options are tls and metrics)", option));
+      return fmt::format("unknown option \"{}\" (the options are tls and metrics)", option);
     }
-    if (given_twice) throw bad(fmt::format("{} is given twice", option));
-    at = next;
+    if (given_twice) return fmt::format("{} is given twice", option);
+    at = next + 1;
   }
-  return listener;
+  return {};
 }
 
 std::string describe(const ListenAddress& listener) {
-  return fmt::format("{} port {}{}{}", listener.address, listener.port, listener.tls ? " tls" : "",
-                     listener.use == ListenerUse::kMetrics ? " metrics" : "");
+  return fmt::format("{} port {}{}{}{}", listener.address, listener.port,
+                     listener.tls ? " tls" : "",
+                     listener.use == ListenerUse::kMetrics ? " metrics" : "",
+                     listener.fd >= 0 ? " (inherited)" : "");
 }
 
 namespace {
@@ -138,6 +149,16 @@ std::vector<int> allowed_cpus() {
     CPU_FREE(set);
     return cpus;
   }
+}
+
+// Another descriptor for an inherited listener, for another loop.
+int duplicate_listener(const ListenAddress& listener) {
+  const int fd = ::fcntl(listener.fd, F_DUPFD_CLOEXEC, 3);
+  if (fd < 0) {
+    throw StartupError(fmt::format("dup of the inherited listener {}: {}", describe(listener),
+                                   std::strerror(errno)));
+  }
+  return fd;
 }
 
 // The longest accept queue a listener gets: listen() caps the backlog at somaxconn.
@@ -179,11 +200,18 @@ Server::~Server() {
   stop();
   wait();
   for (auto& slot : loops_) {
+    // Bound and never run (run() not reached): the listeners are still the server's.
+    if (!ran_) close_listeners(slot->context);
     if (slot->context.wake_fd >= 0) ::close(slot->context.wake_fd);
   }
 }
 
 void Server::start() {
+  bind();
+  run();
+}
+
+void Server::bind() {
   if (config_.threads == 0) throw StartupError("--threads must be at least 1");
   if (config_.backend == Backend::kThreads && config_.threads != 1) {
     throw StartupError(
@@ -212,7 +240,9 @@ void Server::start() {
   resolve_backend();
 
   // Every loop gets its own socket for each listener; the first loop's bind (port 0 picks one),
-  // the rest join it.
+  // the rest join it. An inherited socket is one socket: loop 0 takes it, the others a dup()
+  // (epoll and io_uring accept on one socket from several loops; the multishot accept room
+  // above counts a burst per loop all the same).
   const bool reuse_port = config_.threads > 1;
   for (unsigned i = 0; i < config_.threads; ++i) {
     auto slot = std::make_unique<LoopSlot>();
@@ -220,7 +250,10 @@ void Server::start() {
     try {
       slot->context.listeners.reserve(listeners_.size());
       for (ListenAddress& listener : listeners_) {
-        const int fd = listen_tcp(listener.address, listener.port, reuse_port, config_.backlog);
+        const int fd = listener.fd < 0 ? listen_tcp(listener.address, listener.port, reuse_port,
+                                                    config_.backlog)
+                       : i == 0        ? listener.fd
+                                       : duplicate_listener(listener);
         slot->context.listeners.push_back(
             {.fd = fd, .tls = listener.tls, .use = listener.use});  // reserved
         if (i == 0) listener.port = local_port(fd);
@@ -241,15 +274,24 @@ void Server::start() {
     slot->context.counters = &slot->counters;
     slot->context.cap = cap_.get();
     slot->context.make_protocols = make_protocols_;
-    slot->context.stop_all = [this] { stop(); };
+    slot->context.stop_all = [this] {
+      if (config_.on_stopping) config_.on_stopping();
+      stop();
+    };
     slot->context.on_hangup = [this] {
+      if (config_.on_reloading) config_.on_reloading();
       if (config_.tls) reload_tls();
       reopen_logs();
+      if (config_.on_reloaded) config_.on_reloaded();
     };
     if (config_.tls) slot->context.current_tls = [this] { return current_tls(); };
     slot->context.near_cap_all = [this] { broadcast(loop_message::kNearCap); };
     loops_.push_back(std::move(slot));
   }
+}
+
+void Server::run() {
+  ran_ = true;
   std::string first_error;
   for (auto& slot : loops_) {
     auto ready = slot->ready.get_future();
@@ -303,7 +345,12 @@ bool overlap(const ListenAddress& a, const ListenAddress& b) {
 
 // --listen, or --address and --port; which of them speak TLS, checked against the certificate.
 void Server::resolve_listeners() {
-  listeners_ = config_.listen;
+  if (!config_.inherited.empty() && !config_.listen.empty()) {
+    throw StartupError(
+        "--listen is given and systemd passed listening sockets (LISTEN_FDS: a socket unit): "
+        "the server serves those; drop --listen, or stop the socket units");
+  }
+  listeners_ = config_.inherited.empty() ? config_.listen : config_.inherited;
   if (listeners_.empty()) {
     listeners_.push_back(
         {.address = config_.address, .port = config_.port, .tls = bool(config_.tls)});
@@ -328,7 +375,16 @@ void Server::resolve_listeners() {
   const bool any_tls = std::any_of(listeners_.begin(), listeners_.end(),
                                    [](const ListenAddress& l) { return l.tls; });
   if (any_tls && !config_.tls) {
-    throw StartupError("a --listen with ,tls needs a certificate: give --tls-cert and --tls-key");
+    throw StartupError(
+        config_.inherited.empty()
+            ? "a --listen with ,tls needs a certificate: give --tls-cert and --tls-key"
+            : "a socket named tls (FileDescriptorName=tls) needs a certificate: give "
+              "--tls-cert and --tls-key");
+  }
+  if (!any_tls && config_.tls && !config_.inherited.empty()) {
+    throw StartupError(
+        "--tls-cert is given but no socket systemd passed speaks TLS: name the TLS socket unit's "
+        "sockets tls (FileDescriptorName=tls)");
   }
   if (!any_tls && config_.tls) {
     throw StartupError(
@@ -337,7 +393,8 @@ void Server::resolve_listeners() {
   }
   for (std::size_t i = 0; i < listeners_.size(); ++i) {
     for (std::size_t j = 0; j < i; ++j) {
-      if (overlap(listeners_[i], listeners_[j])) {
+      const bool both_inherited = listeners_[i].fd >= 0 && listeners_[j].fd >= 0;
+      if (!both_inherited && overlap(listeners_[i], listeners_[j])) {
         throw StartupError(fmt::format(
             "--listen {} and --listen {} take the same connections: give each its own port",
             describe(listeners_[j]), describe(listeners_[i])));

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <ostream>
@@ -34,6 +35,9 @@ struct ListenAddress {
   std::uint16_t port = 0;  // 0: any free port
   bool tls = false;
   ListenerUse use = ListenerUse::kServe;
+  // A listening socket the process was given (systemd's socket activation), served instead of
+  // one bound to address and port (which say where it listens); the server owns it.
+  int fd = -1;
 };
 // "ADDRESS:PORT[,OPTION...]", the project's one listener grammar: an IPv4 literal, or an IPv6
 // one in brackets ("[::1]:8443"), then options after commas: "tls" (the connections speak TLS)
@@ -41,7 +45,12 @@ struct ListenAddress {
 // is wrong.
 // `flag` names the option in the error.
 ListenAddress parse_listen_address(const std::string& text, std::string_view flag = "--listen");
-// The inverse, for the start-up line: "127.0.0.1 port 8443 tls", "127.0.0.1 port 9100 metrics".
+// The options part of that grammar, "tls", "metrics", "tls,metrics" (the words after the
+// address's comma), set on `listener`: what a listener passed by systemd is named too. Returns
+// what is wrong with them, or an empty string.
+std::string parse_listener_options(std::string_view options, ListenAddress& listener);
+// The inverse, for the start-up line: "127.0.0.1 port 8443 tls", "127.0.0.1 port 9100 metrics",
+// ":: port 80 (inherited)".
 std::string describe(const ListenAddress& listener);
 
 struct ServerConfig {
@@ -50,6 +59,10 @@ struct ServerConfig {
   std::uint16_t port = 9000;  // 0: any free port
   // --listen, repeated: when given, these instead of address and port.
   std::vector<ListenAddress> listen;
+  // Listening sockets passed by systemd (each with its fd): when given, these instead of
+  // address and port; beside --listen they are refused. Loop 0 serves each, the other loops
+  // a dup() of it (one socket, several loops accepting on it).
+  std::vector<ListenAddress> inherited;
   // Listeners for the metrics alone (--metrics-listen), beside address and port or the --listen
   // ones: the protocol must have metrics (Server::start refuses them otherwise).
   std::vector<ListenAddress> metrics_listen;
@@ -64,6 +77,12 @@ struct ServerConfig {
   // When >= 0, loop 0 reads this signalfd: SIGINT/SIGTERM stop the server, SIGHUP reopens
   // the access log on every loop.
   int signal_fd = -1;
+  // Told on loop 0's thread as those signals take effect (run_server tells the service
+  // manager): SIGINT/SIGTERM before the loops stop; SIGHUP before the reload and once it is
+  // under way (the TLS files read, every loop told to reopen its log).
+  std::function<void()> on_stopping;
+  std::function<void()> on_reloading;
+  std::function<void()> on_reloaded;
   LoopConfig loop;
   // The ring backend's knobs (--uring-*); the other backends have none.
   uring::RingOptions ring;
@@ -79,9 +98,15 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Binds, starts every loop and returns once all are serving. Throws StartupError with a
-  // message that says what to do.
+  // Binds, starts every loop and returns once all are serving: bind(), then run(). Throws
+  // StartupError with a message that says what to do.
   void start();
+  // start()'s first half: the checks, and every listener bound (or an inherited one taken); no
+  // loop runs yet, so what must come between binding and serving (dropping root's privileges)
+  // comes between the two. Once only.
+  void bind();
+  // start()'s second half, after bind(): starts every loop; returns once all are serving.
+  void run();
   // The first listener's port (port 0 resolved).
   std::uint16_t port() const { return listeners_.empty() ? 0 : listeners_.front().port; }
   // Every listener, in the order given, with its port resolved: after start().
@@ -132,6 +157,7 @@ class Server {
   Backend backend_ = Backend::kAuto;
   std::string setup_mode_;
   std::vector<int> pin_cpus_;  // --pin: loop i runs on pin_cpus_[i % size]
+  bool ran_ = false;           // run() started the loops: they own the listeners
 };
 
 }  // namespace rs::net

@@ -73,6 +73,24 @@ std::uint16_t local_port(int fd) {
   return ntohs(reinterpret_cast<sockaddr_in*>(&storage)->sin_port);
 }
 
+std::string local_address(int fd) {
+  sockaddr_storage storage{};
+  socklen_t length = sizeof(storage);
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&storage), &length) != 0) return {};
+  char text[INET6_ADDRSTRLEN] = {};
+  const void* address = nullptr;
+  if (storage.ss_family == AF_INET6) {
+    address = &reinterpret_cast<sockaddr_in6*>(&storage)->sin6_addr;
+  } else if (storage.ss_family == AF_INET) {
+    address = &reinterpret_cast<sockaddr_in*>(&storage)->sin_addr;
+  }
+  if (address == nullptr ||
+      ::inet_ntop(storage.ss_family, address, text, sizeof(text)) == nullptr) {
+    return {};
+  }
+  return text;
+}
+
 FdLimit raise_fd_limit() {
   rlimit limit{};
   ::getrlimit(RLIMIT_NOFILE, &limit);

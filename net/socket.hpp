@@ -14,6 +14,8 @@ namespace rs::net {
 int listen_tcp(const std::string& address, std::uint16_t port, bool reuse_port, int backlog);
 
 std::uint16_t local_port(int fd);
+// The address a socket is bound to, as a literal ("0.0.0.0", "::1"); empty when not IP.
+std::string local_address(int fd);
 
 struct FdLimit {
   std::uint64_t soft;

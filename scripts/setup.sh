@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(
   cmake make g++ pkg-config python3
-  liburing-dev libmimalloc-dev libfmt-dev libcli11-dev libgtest-dev libssl-dev openssl
+  liburing-dev libmimalloc-dev libfmt-dev libcli11-dev libgtest-dev libssl-dev libsystemd-dev openssl
   clang libclang-rt-14-dev clang-format clang-tidy
   curl netcat-openbsd wrk media-types
   python3-prometheus-client

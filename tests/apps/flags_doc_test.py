@@ -24,7 +24,10 @@ def help_flags(binary):
         match = re.match(r"^  (?:-\w,)?(--[a-z0-9-]+)(.*)$", line)
         if not match:
             continue
-        spec = re.split(r"  +| Excludes: | Needs: ", match.group(2).strip())[0]
+        # "--port UINT=8080 Excludes: ...", or a flag with no type whose description follows
+        # after two spaces or more.
+        rest = match.group(2)
+        spec = "" if rest.startswith("  ") else re.split(r"  +| Excludes: | Needs: ", rest.strip())[0]
         default = spec.rsplit("=", 1)[1] if "=" in spec else None
         if spec.startswith("BOOLEAN"):
             default = SPELLINGS.get(default, default)

@@ -28,6 +28,21 @@ TEST(ListenAddress, Ipv4WithAndWithoutTls) {
   EXPECT_EQ(describe(plain), "127.0.0.1 port 8080");
 }
 
+// The option words alone: what a socket systemd passed is named (FileDescriptorName=), so a new
+// word of the --listen grammar names an inherited socket too.
+TEST(ListenAddress, OptionWordsParseAloneForInheritedSockets) {
+  ListenAddress both{.address = "::", .port = 443, .fd = 3};
+  EXPECT_EQ(parse_listener_options("tls,metrics", both), "");
+  EXPECT_TRUE(both.tls);
+  EXPECT_EQ(both.use, ListenerUse::kMetrics);
+  EXPECT_EQ(describe(both), ":: port 443 tls metrics (inherited)");
+  ListenAddress bad;
+  EXPECT_EQ(parse_listener_options("tlz", bad),
+            "unknown option \"tlz\" (the options are tls and metrics)");
+  EXPECT_EQ(parse_listener_options("tls,tls", bad), "tls is given twice");
+  EXPECT_NE(parse_listener_options("", bad), "");
+}
+
 TEST(ListenAddress, MetricsListenerWithAndWithoutTls) {
   ListenAddress metrics = parse_listen_address("127.0.0.1:9100,metrics");
   EXPECT_EQ(metrics.use, ListenerUse::kMetrics);
