@@ -9,7 +9,8 @@
 
 namespace rs::apps {
 
-// --version ("NAME VERSION (OpenSSL ...)"), --port, --address, --listen, --backend, --threads,
+// --version ("NAME VERSION (OpenSSL ...)"), --port, --address, --listen, --trusted-proxy,
+// --backend, --threads,
 // --max-connections, --grace-ms, the ring knobs and the TLS flags (--tls-*,
 // --handshake-timeout-ms). The TLS flags are kept aside until run_server turns them into
 // config.tls.

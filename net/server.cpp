@@ -51,12 +51,34 @@ std::ostream& operator<<(std::ostream& os, Backend backend) {
   return os << to_string(backend);
 }
 
+namespace {
+
+// The listener options, one line each: the word after a comma, and what it sets (returning
+// whether it was set already).
+struct ListenOption {
+  std::string_view word;
+  bool (*set)(ListenAddress& listener);
+};
+constexpr ListenOption kListenOptions[] = {
+    {"tls", [](ListenAddress& l) { return std::exchange(l.tls, true); }},
+    {"metrics",
+     [](ListenAddress& l) {
+       return std::exchange(l.use, ListenerUse::kMetrics) == ListenerUse::kMetrics;
+     }},
+    {"proxy", [](ListenAddress& l) { return std::exchange(l.proxy, true); }},
+};
+
+}  // namespace
+
 ListenAddress parse_listen_address(const std::string& text, std::string_view flag) {
   const auto bad = [&text, flag](std::string_view why) {
-    return StartupError(
-        fmt::format("{} {}: {}; write ADDRESS:PORT[,tls][,metrics], e.g. 0.0.0.0:8443,tls "
-                    "or [::]:8080 or 127.0.0.1:9100,metrics",
-                    flag, text, why));
+    std::string grammar = "ADDRESS:PORT";
+    for (const ListenOption& option : kListenOptions)
+      grammar += fmt::format("[,{}]", option.word);
+    return StartupError(fmt::format(
+        "{} {}: {}; write {}, e.g. 0.0.0.0:8443,tls or [::]:8080 or 127.0.0.1:9100,metrics or "
+        "0.0.0.0:443,tls,proxy",
+        flag, text, why, grammar));
   };
   const std::size_t comma = text.find(',');
   const std::string_view where = std::string_view(text).substr(0, comma);
@@ -92,25 +114,26 @@ ListenAddress parse_listen_address(const std::string& text, std::string_view fla
   listener.port = static_cast<std::uint16_t>(value);
   for (std::size_t at = comma; at != std::string::npos;) {
     const std::size_t next = text.find(',', at + 1);
-    const std::string_view option = std::string_view(text).substr(
+    const std::string_view word = std::string_view(text).substr(
         at + 1, next == std::string::npos ? std::string::npos : next - at - 1);
-    bool given_twice = false;
-    if (option == "tls") {
-      given_twice = std::exchange(listener.tls, true);
-    } else if (option == "metrics") {
-      given_twice = std::exchange(listener.use, ListenerUse::kMetrics) == ListenerUse::kMetrics;
-    } else {
-      throw bad(fmt::format("unknown option \"{}\" (the options are tls and metrics)", option));
+    const auto* option = std::find_if(std::begin(kListenOptions), std::end(kListenOptions),
+                                      [word](const ListenOption& o) { return o.word == word; });
+    if (option == std::end(kListenOptions)) {
+      std::string words;
+      for (const ListenOption& o : kListenOptions)
+        words += fmt::format("{}{}", words.empty() ? "" : ", ", o.word);
+      throw bad(fmt::format("unknown option \"{}\" (the options are {})", word, words));
     }
-    if (given_twice) throw bad(fmt::format("{} is given twice", option));
+    if (option->set(listener)) throw bad(fmt::format("{} is given twice", word));
     at = next;
   }
   return listener;
 }
 
 std::string describe(const ListenAddress& listener) {
-  return fmt::format("{} port {}{}{}", listener.address, listener.port, listener.tls ? " tls" : "",
-                     listener.use == ListenerUse::kMetrics ? " metrics" : "");
+  return fmt::format(
+      "{} port {}{}{}{}", listener.address, listener.port, listener.tls ? " tls" : "",
+      listener.use == ListenerUse::kMetrics ? " metrics" : "", listener.proxy ? " proxy" : "");
 }
 
 namespace {
@@ -221,8 +244,8 @@ void Server::start() {
       slot->context.listeners.reserve(listeners_.size());
       for (ListenAddress& listener : listeners_) {
         const int fd = listen_tcp(listener.address, listener.port, reuse_port, config_.backlog);
-        slot->context.listeners.push_back(
-            {.fd = fd, .tls = listener.tls, .use = listener.use});  // reserved
+        slot->context.listeners.push_back(  // reserved
+            {.fd = fd, .tls = listener.tls, .proxy = listener.proxy, .use = listener.use});
         if (i == 0) listener.port = local_port(fd);
       }
       slot->context.wake_fd = ::eventfd(0, EFD_CLOEXEC);
@@ -239,6 +262,7 @@ void Server::start() {
     }
     slot->context.signal_fd = i == 0 ? config_.signal_fd : -1;
     slot->context.counters = &slot->counters;
+    slot->context.proxy = &config_.proxy;
     slot->context.cap = cap_.get();
     slot->context.make_protocols = make_protocols_;
     slot->context.stop_all = [this] { stop(); };
@@ -334,6 +358,14 @@ void Server::resolve_listeners() {
     throw StartupError(
         "--tls-cert is given but no --listen speaks TLS: add ,tls to the listener that should "
         "(e.g. --listen 0.0.0.0:8443,tls)");
+  }
+  const bool any_proxy = std::any_of(listeners_.begin(), listeners_.end(),
+                                     [](const ListenAddress& l) { return l.proxy; });
+  if (any_proxy && config_.proxy.trusted.empty()) {
+    throw StartupError(
+        "a --listen with ,proxy takes PROXY headers only from trusted peers: give the load "
+        "balancer's addresses with --trusted-proxy CIDR (e.g. --trusted-proxy 10.0.0.0/8), or "
+        "drop ,proxy");
   }
   for (std::size_t i = 0; i < listeners_.size(); ++i) {
     for (std::size_t j = 0; j < i; ++j) {

@@ -280,6 +280,10 @@ void HttpSession::note_response(const Request& request, int status, std::uint64_
   }
 }
 
+void HttpSession::on_proxied_peer(net::Connection& /*conn*/, const sockaddr_storage& client) {
+  peer_.assign(client);
+}
+
 void HttpSession::deferred_done(Pending& pending) {
   if (last_pending_ == &pending) last_pending_ = nullptr;
   pending_.remove(pending);

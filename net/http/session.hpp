@@ -32,6 +32,7 @@ class HttpSession final : public net::Protocol {
   void on_timer(net::Connection& conn) override;
   void on_shutdown(net::Connection& conn) override;
   void on_close(net::Connection& conn) override;
+  void on_proxied_peer(net::Connection& conn, const sockaddr_storage& client) override;
 
   // For handlers.
   net::Connection& connection() { return conn_; }
@@ -110,7 +111,9 @@ class HttpSession final : public net::Protocol {
   // A new connection before its first byte, not yet silent for kSilentBeforeIdleMs.
   bool silent_start_ = false;
   static constexpr std::uint64_t kSilentBeforeIdleMs = 1000;
-  PeerAddress peer_;  // for the access log, asked of the kernel at its first line
+  // For the access log: the client a PROXY header named, or the socket's peer, asked of the
+  // kernel at the first line.
+  PeerAddress peer_;
 };
 
 }  // namespace rs::http
