@@ -27,6 +27,7 @@ std::string render_metrics(const HttpShared& shared) {
   std::uint64_t body_rejections = 0;
   std::uint64_t pipeline_pauses = 0;
   std::uint64_t client_aborts = 0;
+  std::uint64_t forwarded_for_errors = 0;
   std::int64_t sessions = 0;
   std::int64_t states_in_use = 0;
   std::int64_t states_made = 0;
@@ -44,6 +45,7 @@ std::string render_metrics(const HttpShared& shared) {
     body_rejections += c.body_memory_rejections.get();
     pipeline_pauses += c.pipeline_pauses.get();
     client_aborts += c.client_aborts.get();
+    forwarded_for_errors += c.forwarded_for_errors.get();
     sessions += c.sessions.get();
     states_in_use += c.request_states_in_use.get();
     states_made += c.request_states_made.get();
@@ -85,6 +87,10 @@ std::string render_metrics(const HttpShared& shared) {
          "Connections closed because the client's end arrived while an answer had not begun "
          "(a /delay, a file being opened): its place and timers are freed at once.");
   fmt::format_to(it, "ringserve_http_client_aborts_total {}\n", client_aborts);
+  family(out, "ringserve_http_forwarded_for_errors_total", "counter",
+         "Requests from a --trusted-proxy peer (--trust-x-forwarded-for) whose X-Forwarded-For "
+         "was malformed or longer than 16 entries: logged with the connection's client.");
+  fmt::format_to(it, "ringserve_http_forwarded_for_errors_total {}\n", forwarded_for_errors);
   family(out, "ringserve_http_sessions", "gauge", "HTTP sessions open now.");
   fmt::format_to(it, "ringserve_http_sessions {}\n", sessions);
   family(out, "ringserve_http_session_bytes", "gauge",

@@ -1,7 +1,8 @@
 // The PROXY protocol on a ,proxy listener, on every backend, over loopback: v1 and v2 headers
 // whole and split byte by byte, before plain HTTP and before a TLS handshake; the access log names
 // the client the header gave; a bad header, an untrusted peer and a header that never completes
-// close only their own connection, counted. Every wait is on the socket, the file or a counter.
+// close only their own connection, counted. And X-Forwarded-For from a trusted peer
+// (--trust-x-forwarded-for). Every wait is on the socket, the file or a counter.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -78,6 +79,17 @@ class ProxyProtocolTest : public HttpsFixture {
     } else {
       start({}, tweak);
     }
+  }
+
+  // An HTTP server on a plain listener logging to log_path_, taking X-Forwarded-For from
+  // `trusted` peers (when `trust`).
+  void start_forwarded(const char* trusted, bool trust = true) {
+    start(
+        [&](http::HttpConfig& http) {
+          http.trust_forwarded_for = trust;
+          http.trusted_proxies.add(trusted);
+        },
+        [&](net::ServerConfig& config) { config.loop.access_log_path = log_path_; });
   }
 
   // The remote field of each of the first n access-log lines.
@@ -247,6 +259,75 @@ TEST_P(ProxyProtocolTest, StopClosesConnectionsStillWaitingForTheirHeader) {
   server_->server().stop();
   EXPECT_TRUE(wait_closed(fd));
   EXPECT_TRUE(server_->stop_and_wait(milliseconds(10000)));
+}
+
+constexpr std::string_view kForwarded =
+    "GET /plaintext HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: 203.0.113.9, 198.51.100.2\r\n\r\n";
+
+TEST_P(ProxyProtocolTest, ForwardedForFromATrustedPeerNamesTheClient) {
+  start_forwarded("127.0.0.0/8");
+  const int fd = connect();
+  ASSERT_TRUE(send_all(fd, kForwarded));
+  EXPECT_EQ(status_of(fd), 200);
+  // Per request: the next one without the field is the connection's own client.
+  ASSERT_TRUE(send_all(fd, kGetPlaintext));
+  EXPECT_EQ(status_of(fd), 200);
+  // Several fields, one list; the trusted loopback address at the right is skipped.
+  ASSERT_TRUE(send_all(fd,
+                       "GET /plaintext HTTP/1.1\r\nX-Forwarded-For: 192.0.2.44\r\nHost: t\r\n"
+                       "X-Forwarded-For: 127.0.0.9\r\n\r\n"));
+  EXPECT_EQ(status_of(fd), 200);
+  EXPECT_EQ(logged_clients(3),
+            (std::vector<std::string>{"198.51.100.2", "127.0.0.1", "192.0.2.44"}));
+  EXPECT_EQ(http_counter(&http::HttpCounters::forwarded_for_errors), 0U);
+}
+
+TEST_P(ProxyProtocolTest, ForwardedForFromAnUntrustedPeerOrWhenOffIsIgnored) {
+  start_forwarded("10.0.0.0/8");
+  const int fd = connect();
+  ASSERT_TRUE(send_all(fd, kForwarded));
+  EXPECT_EQ(status_of(fd), 200);
+  EXPECT_EQ(logged_clients(1), std::vector<std::string>{"127.0.0.1"});
+}
+
+TEST_P(ProxyProtocolTest, ForwardedForIsOffByDefault) {
+  start_forwarded("127.0.0.0/8", /*trust=*/false);
+  const int fd = connect();
+  ASSERT_TRUE(send_all(fd, kForwarded));
+  EXPECT_EQ(status_of(fd), 200);
+  EXPECT_EQ(logged_clients(1), std::vector<std::string>{"127.0.0.1"});
+}
+
+TEST_P(ProxyProtocolTest, MalformedForwardedForIsIgnoredAndCounted) {
+  start_forwarded("127.0.0.0/8");
+  const int fd = connect();
+  ASSERT_TRUE(send_all(fd,
+                       "GET /plaintext HTTP/1.1\r\nHost: t\r\n"
+                       "X-Forwarded-For: 198.51.100.2, not-an-address\r\n\r\n"));
+  EXPECT_EQ(status_of(fd), 200);
+  EXPECT_EQ(logged_clients(1), std::vector<std::string>{"127.0.0.1"});
+  EXPECT_EQ(http_counter(&http::HttpCounters::forwarded_for_errors), 1U);
+}
+
+TEST_P(ProxyProtocolTest, ForwardedForBehindAProxyHeaderWins) {
+  // The socket's peer (the balancer that sent the PROXY header) is trusted: its X-Forwarded-For
+  // names the client of each request; a request without one keeps the PROXY header's client.
+  start(
+      [](http::HttpConfig& http) {
+        http.trust_forwarded_for = true;
+        http.trusted_proxies.add("127.0.0.0/8");
+      },
+      [&](net::ServerConfig& config) {
+        config.listen = {net::parse_listen_address("127.0.0.1:0,proxy")};
+        config.proxy.trusted.add("127.0.0.0/8");
+        config.loop.access_log_path = log_path_;
+      });
+  const int fd = connect();
+  ASSERT_TRUE(send_all(fd, std::string(kV1) + std::string(kForwarded)));
+  EXPECT_EQ(status_of(fd), 200);
+  ASSERT_TRUE(send_all(fd, kGetPlaintext));
+  EXPECT_EQ(status_of(fd), 200);
+  EXPECT_EQ(logged_clients(2), (std::vector<std::string>{"198.51.100.2", "192.0.2.1"}));
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, ProxyProtocolTest, ::testing::ValuesIn(all_backends()),
