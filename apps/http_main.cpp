@@ -110,6 +110,10 @@ int main(int argc, char** argv) try {
                  "Append a line per response to this file (off when empty; SIGHUP reopens it for "
                  "log rotation)")
       ->capture_default_str();
+  app.add_flag("--trust-x-forwarded-for", http.trust_forwarded_for,
+               "The access log names the client X-Forwarded-For gives when the connection's peer "
+               "is a --trusted-proxy: the rightmost address that is not itself trusted (at most "
+               "16 examined; a malformed list is ignored and counted)");
   app.add_option_function<std::string>(
          "--access-log-format",
          [&http](const std::string& value) {
@@ -122,6 +126,7 @@ int main(int argc, char** argv) try {
       ->default_str("combined");
   if (const auto status = rs::apps::parse_flags(app, "ringserve-http", argc, argv)) return *status;
   rs::http::follow_output_limit(config.loop.limits, http);
+  http.trusted_proxies = config.proxy.trusted;
 
   // Refuses zero timeouts and limits with a message naming the flag (rs::http::check_config).
   rs::http::HttpShared shared(http);

@@ -60,7 +60,8 @@ void add_tls_flags(CLI::App& app) {
                  "Key exchange groups offered, colon-separated, preferred first")
       ->capture_default_str();
   app.add_option("--handshake-timeout-ms", tls_flags.handshake_timeout_ms,
-                 "A TLS handshake not finished this long after the connection opened: close")
+                 "A TLS handshake, or a PROXY header on a ,proxy listener, not finished this "
+                 "long after the connection opened: close")
       ->capture_default_str()
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{3600000}));
   app.add_option("--tls-ktls", ktls_mode,
@@ -118,15 +119,28 @@ void add_server_flags(CLI::App& app, const char* name, net::ServerConfig& config
            for (const std::string& text : all)
              config.listen.push_back(net::parse_listen_address(text));
          },
-         "ADDRESS:PORT[,tls][,metrics], repeatable: listen there, speaking TLS with ,tls (the "
-         "--tls-* flags), serving only the metrics with ,metrics; IPv6 in brackets, "
-         "[::]:8443,tls. Instead of --address and --port")
+         "ADDRESS:PORT[,tls][,metrics][,proxy], repeatable: listen there, speaking TLS with "
+         ",tls (the --tls-* flags), serving only the metrics with ,metrics, taking a PROXY "
+         "protocol header (v1 or v2, before TLS) from a --trusted-proxy with ,proxy; IPv6 in "
+         "brackets, [::]:8443,tls. Instead of --address and --port")
       ->take_all()
       ->allow_extra_args(false)
       ->excludes(port)
       ->excludes(address);
   port_flag = port;
   address_flag = address;
+  app.add_option_function<std::vector<std::string>>(
+         "--trusted-proxy",
+         [&config](const std::vector<std::string>& all) {
+           config.proxy.trusted = {};
+           for (const std::string& text : all)
+             config.proxy.trusted.add(text);
+         },
+         "CIDR, repeatable (at most 64): the peers trusted to name the client, by a PROXY header "
+         "on a ,proxy listener (any other peer there is closed) and by X-Forwarded-For where "
+         "that is trusted; e.g. 10.0.0.0/8, ::1/128, 192.0.2.7")
+      ->take_all()
+      ->allow_extra_args(false);
   app.add_option("--backend", config.backend,
                  "I/O model: uring (io_uring completions), epoll (readiness), threads (a thread "
                  "per connection, blocking I/O), auto (uring where io_uring is available, else "
@@ -253,6 +267,7 @@ int run_server(const char* name, net::ServerConfig& config, net::ProtocolFactory
     return 1;
   }
   config.signal_fd = signal_fd;
+  config.proxy.header_timeout_ms = tls_flags.handshake_timeout_ms;
   std::string ktls_state;  // for the start-up line, after tls=
   PrivilegeDrop drop;
   try {

@@ -10,9 +10,9 @@
 namespace rs::apps {
 
 // --version ("NAME VERSION (OpenSSL ...)"), --config (apps/config_file.hpp), --port, --address,
-// --listen, --backend, --threads, --max-connections, --grace-ms, the ring knobs and the TLS flags
-// (--tls-*, --handshake-timeout-ms), --user and --group. The TLS flags are kept aside until
-// run_server turns them into config.tls.
+// --listen, --trusted-proxy, --backend, --threads, --max-connections, --grace-ms, the ring knobs
+// and the TLS flags (--tls-*, --handshake-timeout-ms), --user and --group. The TLS flags are kept
+// aside until run_server turns them into config.tls.
 void add_server_flags(CLI::App& app, const char* name, net::ServerConfig& config);
 
 // Blocks SIGINT/SIGTERM/SIGHUP before any thread starts, loads the TLS certificate and key when

@@ -35,7 +35,11 @@ Connection::~Connection() {
 
 void DrivenConnection::start(ProtocolFactory& protocols, const ListenSocket& accepted) {
   listener_use_ = accepted.use;
-  protocol_ = protocols.open(*this);
+  if (!accepted.proxy) {
+    protocol_ = protocols.open(*this);
+  } else if (!await_proxy_header()) {
+    return;
+  }
   if (tls::TlsEndpoint* endpoint = context_.tls; accepted.tls && endpoint != nullptr) {
     tls_ = endpoint->open();
     if (tls_ == nullptr) {
@@ -50,6 +54,63 @@ void DrivenConnection::start(ProtocolFactory& protocols, const ListenSocket& acc
     context_.services.timers().arm(timer, endpoint->handshake_timeout_ms());
   }
   update_receiving();
+}
+
+// Only a trusted peer may name another client; the header must come within the timeout. With
+// TLS the header comes first, and the handshake timer (armed after this) bounds both.
+bool Connection::await_proxy_header() {
+  assert(context_.protocols != nullptr && context_.proxy != nullptr);
+  if (context_.proxy == nullptr || !context_.proxy->trusted.contains(peer())) {
+    fail_proxy_header(context_.counters.proxy_untrusted_peers, "a peer outside --trusted-proxy");
+    return false;
+  }
+  wake_.set(context_.services.timers(), context_.proxy->header_timeout_ms);
+  return true;
+}
+
+// The PROXY header from the bytes received so far: parsed in place from the receive buffer, and
+// only when it arrives in pieces is its start copied, to the stash (at most kMaxHeaderBytes, and
+// only until it is whole). Once it is, the protocol opens and hears of the client; returns the
+// bytes after the header (empty while it is incomplete or after a bad one, which closes).
+std::span<const std::byte> Connection::take_proxy_header(std::span<const std::byte> fresh) {
+  proxy::Header header;
+  std::size_t held = 0;  // the header's bytes from earlier receives
+  if (stash_.empty()) {
+    header = proxy::parse(fresh);
+  } else {
+    std::byte joined[proxy::kMaxHeaderBytes];
+    held = stash_.copy_out(0, joined);
+    const std::size_t added = std::min(fresh.size(), sizeof(joined) - held);
+    std::memcpy(joined + held, fresh.data(), added);
+    header = proxy::parse({joined, held + added});
+  }
+  switch (header.status) {
+    case proxy::Header::Status::kIncomplete:
+      // The parser is sure before kMaxHeaderBytes: all of these bytes fit under the bound.
+      stash_.append(fresh);
+      return {};
+    case proxy::Header::Status::kBad:
+      fail_proxy_header(context_.counters.proxy_header_errors, header.error);
+      return {};
+    case proxy::Header::Status::kDone:
+      break;
+  }
+  stash_.clear();
+  wake_.cancel(context_.services.timers());
+  context_.counters.proxy_headers.add();
+  protocol_ = context_.protocols->open(*this);
+  if (header.source.family != IpAddress::kNone) {
+    const sockaddr_storage client = header.source.to_sockaddr(header.source_port);
+    call_protocol([&](Protocol& p) { p.on_proxied_peer(*this, client); });
+  }
+  return fresh.subspan(header.size - held);
+}
+
+void Connection::fail_proxy_header(core::Counter& counter, const char* why) {
+  counter.add();
+  core::log_debug("connection {}: PROXY protocol: {}: closed", id_, why);
+  abort();
+  settle();
 }
 
 // A handshake not done in --handshake-timeout-ms: the client is cut (it has been told nothing
@@ -211,7 +272,13 @@ void Connection::on_wake(core::Timer& timer) {
     self.abort();  // the peer did not close in time; the close settles when the turn ends
     return;
   }
-  if (self.state_ == State::kClosed || self.protocol_ == nullptr) return;
+  if (self.state_ == State::kClosed) return;
+  if (self.protocol_ == nullptr) {
+    // Open without a protocol: a PROXY header that did not arrive in time.
+    self.context_.counters.proxy_header_timeouts.add();
+    self.abort();  // the close settles when the turn ends
+    return;
+  }
   self.call_protocol([&](Protocol& p) { p.on_timer(self); });
 }
 
@@ -256,6 +323,11 @@ void DrivenConnection::deliver(std::span<const std::byte> fresh, BufferOwner* ow
                                std::uint32_t buffer_id) {
   // Input that arrives after close() was called is dropped: nobody will answer it.
   if (state_ != State::kOpen) return;
+  // Open without a protocol: a ,proxy listener's connection whose PROXY header is not yet in.
+  if (protocol_ == nullptr) [[unlikely]] {
+    fresh = take_proxy_header(fresh);
+    if (protocol_ == nullptr || state_ != State::kOpen || fresh.empty()) return;
+  }
   if (tls_ != nullptr) {
     // The plaintext joins the stash, and the protocol is offered the stash.
     if (!decrypt(fresh)) return;
@@ -302,6 +374,17 @@ void DrivenConnection::deliver_end() {
     return;
   }
   if (state_ != State::kOpen) return;
+  if (protocol_ == nullptr) {
+    // The peer closed before its PROXY header was whole: a bad header if it had begun one (a
+    // balancer's TCP health check connects and closes without a byte).
+    if (!stash_.empty()) {
+      fail_proxy_header(context_.counters.proxy_header_errors, "the peer closed within the header");
+    } else {
+      abort();
+      settle();
+    }
+    return;
+  }
   if (input_paused() || !stash_.empty()) {
     end_pending_ = true;  // after the bytes that came before it
     if (!input_paused()) redeliver_this_turn();
@@ -311,7 +394,7 @@ void DrivenConnection::deliver_end() {
 }
 
 void DrivenConnection::deliver_hangup() {
-  if (!watching_hangup()) return;
+  if (!watching_hangup() || protocol_ == nullptr) return;
   hangup_told_ = true;
   transport().set_receiving(false);  // the backend stops watching for it
   call_protocol([&](Protocol& p) { p.on_peer_hangup(*this); });
@@ -333,6 +416,11 @@ void DrivenConnection::output_sent(std::size_t n, core::ChunkSink* used) {
 
 void DrivenConnection::shut_down() {
   if (state_ != State::kOpen) return;
+  if (protocol_ == nullptr) {  // still waiting for a PROXY header: nothing is owed
+    abort();
+    settle();
+    return;
+  }
   call_protocol([&](Protocol& p) { p.on_shutdown(*this); });
 }
 

@@ -24,6 +24,7 @@
 #include "core/slab_pool.hpp"
 #include "net/listen_socket.hpp"
 #include "net/loop_counters.hpp"
+#include "net/proxy_header.hpp"
 #include "net/transport.hpp"
 
 namespace rs::net {
@@ -65,6 +66,10 @@ struct ConnectionContext {
   TurnLists& turn;
   // Set when the server has a TLS listener: connections accepted on one speak TLS.
   tls::TlsEndpoint* tls = nullptr;
+  // The loop's protocols, and the PROXY protocol settings: a ,proxy listener's connection opens
+  // its protocol once its PROXY header is in.
+  ProtocolFactory* protocols = nullptr;
+  const ProxyConfig* proxy = nullptr;
 };
 
 // The handle protocol code holds.
@@ -137,8 +142,9 @@ class Connection {
   std::uint64_t bytes_sent() const { return bytes_sent_; }
   // When output last reached the kernel (the loop's clock, ms); 0 before the first send.
   std::uint64_t last_sent_ms() const { return last_sent_ms_; }
-  // The peer's address, asked of the kernel at each call (callers keep what they need of it);
-  // zero once the transport has closed.
+  // The socket's peer, asked of the kernel at each call (callers keep what they need of it);
+  // zero once the transport has closed. On a ,proxy listener that is the proxy: the client its
+  // PROXY header named is told to the protocol (Protocol::on_proxied_peer).
   sockaddr_storage peer() const;
   LoopServices& services() { return context_.services; }
   const ConnectionLimits& limits() const { return context_.limits; }
@@ -179,6 +185,12 @@ class Connection {
   // kTLS: the session's sending keys go to the kernel (or it goes on sealing in user space).
   void hand_keys_to_kernel();
   static void on_handshake_timeout(core::Timer& timer);
+  // A ,proxy listener's connection has no protocol until its PROXY header is in (protocol_ null
+  // while open means that): a trusted peer, then the header within the timeout (the wake-up
+  // timer, which no protocol uses yet), its start kept in the stash while it comes in pieces.
+  bool await_proxy_header();
+  std::span<const std::byte> take_proxy_header(std::span<const std::byte> fresh);
+  void fail_proxy_header(core::Counter& counter, const char* why);
 
   // Small fields first, packed: every idle connection pays for each byte here.
   int fd_;

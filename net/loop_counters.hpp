@@ -124,6 +124,15 @@ inline constexpr std::uint8_t kAll = kUring | kEpoll | kThreads;
     "TLS connections whose output the kernel seals (kTLS, --tls-ktls).")                          \
   X(Counter, tls_ktls_fallbacks, kAll, "tls_ktls_fallbacks_total",                                \
     "TLS 1.3 connections kTLS could not take (refused, or a key update): sealed in user space.")  \
+  /* PROXY protocol (,proxy listeners) */                                                         \
+  X(Counter, proxy_headers, kAll, "proxy_headers_total",                                          \
+    "PROXY protocol headers taken on ,proxy listeners (v1 and v2).")                              \
+  X(Counter, proxy_header_errors, kAll, "proxy_header_errors_total",                              \
+    "Connections closed for a bad PROXY header: not one, malformed, over the bound, cut short.")  \
+  X(Counter, proxy_header_timeouts, kAll, "proxy_header_timeouts_total",                          \
+    "Connections closed because their PROXY header was not in by --handshake-timeout-ms.")        \
+  X(Counter, proxy_untrusted_peers, kAll, "proxy_untrusted_peers_total",                          \
+    "Connections to a ,proxy listener from a peer outside --trusted-proxy, closed at once.")      \
   /* access log */                                                                                \
   X(Counter, access_log_dropped, kAll, "access_log_dropped_total",                                \
     "Access log lines dropped: buffer full, or unwritten at exit.")                               \

@@ -52,12 +52,34 @@ std::ostream& operator<<(std::ostream& os, Backend backend) {
   return os << to_string(backend);
 }
 
+namespace {
+
+// The listener options, one line each: the word after a comma, and what it sets (returning
+// whether it was set already).
+struct ListenOption {
+  std::string_view word;
+  bool (*set)(ListenAddress& listener);
+};
+constexpr ListenOption kListenOptions[] = {
+    {"tls", [](ListenAddress& l) { return std::exchange(l.tls, true); }},
+    {"metrics",
+     [](ListenAddress& l) {
+       return std::exchange(l.use, ListenerUse::kMetrics) == ListenerUse::kMetrics;
+     }},
+    {"proxy", [](ListenAddress& l) { return std::exchange(l.proxy, true); }},
+};
+
+}  // namespace
+
 ListenAddress parse_listen_address(const std::string& text, std::string_view flag) {
   const auto bad = [&text, flag](std::string_view why) {
-    return StartupError(
-        fmt::format("{} {}: {}; write ADDRESS:PORT[,tls][,metrics], e.g. 0.0.0.0:8443,tls "
-                    "or [::]:8080 or 127.0.0.1:9100,metrics",
-                    flag, text, why));
+    std::string grammar = "ADDRESS:PORT";
+    for (const ListenOption& option : kListenOptions)
+      grammar += fmt::format("[,{}]", option.word);
+    return StartupError(fmt::format(
+        "{} {}: {}; write {}, e.g. 0.0.0.0:8443,tls or [::]:8080 or 127.0.0.1:9100,metrics or "
+        "0.0.0.0:443,tls,proxy",
+        flag, text, why, grammar));
   };
   const std::size_t comma = text.find(',');
   const std::string_view where = std::string_view(text).substr(0, comma);
@@ -102,26 +124,26 @@ ListenAddress parse_listen_address(const std::string& text, std::string_view fla
 std::string parse_listener_options(std::string_view options, ListenAddress& listener) {
   for (std::size_t at = 0; at <= options.size();) {
     const std::size_t next = std::min(options.find(',', at), options.size());
-    const std::string_view option = options.substr(at, next - at);
-    bool given_twice = false;
-    if (option == "tls") {
-      given_twice = std::exchange(listener.tls, true);
-    } else if (option == "metrics") {
-      given_twice = std::exchange(listener.use, ListenerUse::kMetrics) == ListenerUse::kMetrics;
-    } else {
-      return fmt::format("unknown option \"{}\" (the options are tls and metrics)", option);
+    const std::string_view word = options.substr(at, next - at);
+    const auto* option = std::find_if(std::begin(kListenOptions), std::end(kListenOptions),
+                                      [word](const ListenOption& o) { return o.word == word; });
+    if (option == std::end(kListenOptions)) {
+      std::string words;
+      for (const ListenOption& o : kListenOptions)
+        words += fmt::format("{}{}", words.empty() ? "" : ", ", o.word);
+      return fmt::format("unknown option \"{}\" (the options are {})", word, words);
     }
-    if (given_twice) return fmt::format("{} is given twice", option);
+    if (option->set(listener)) return fmt::format("{} is given twice", word);
     at = next + 1;
   }
   return {};
 }
 
 std::string describe(const ListenAddress& listener) {
-  return fmt::format("{} port {}{}{}{}", listener.address, listener.port,
+  return fmt::format("{} port {}{}{}{}{}", listener.address, listener.port,
                      listener.tls ? " tls" : "",
                      listener.use == ListenerUse::kMetrics ? " metrics" : "",
-                     listener.fd >= 0 ? " (inherited)" : "");
+                     listener.proxy ? " proxy" : "", listener.fd >= 0 ? " (inherited)" : "");
 }
 
 namespace {
@@ -254,8 +276,10 @@ void Server::bind() {
                                                     config_.backlog)
                        : i == 0        ? listener.fd
                                        : duplicate_listener(listener);
-        slot->context.listeners.push_back(
-            {.fd = fd, .tls = listener.tls, .use = listener.use});  // reserved
+        slot->context.listeners.push_back({.fd = fd,
+                                           .tls = listener.tls,
+                                           .proxy = listener.proxy,
+                                           .use = listener.use});  // reserved
         if (i == 0) listener.port = local_port(fd);
       }
       slot->context.wake_fd = ::eventfd(0, EFD_CLOEXEC);
@@ -272,6 +296,7 @@ void Server::bind() {
     }
     slot->context.signal_fd = i == 0 ? config_.signal_fd : -1;
     slot->context.counters = &slot->counters;
+    slot->context.proxy = &config_.proxy;
     slot->context.cap = cap_.get();
     slot->context.make_protocols = make_protocols_;
     slot->context.stop_all = [this] {
@@ -390,6 +415,14 @@ void Server::resolve_listeners() {
     throw StartupError(
         "--tls-cert is given but no --listen speaks TLS: add ,tls to the listener that should "
         "(e.g. --listen 0.0.0.0:8443,tls)");
+  }
+  const bool any_proxy = std::any_of(listeners_.begin(), listeners_.end(),
+                                     [](const ListenAddress& l) { return l.proxy; });
+  if (any_proxy && config_.proxy.trusted.empty()) {
+    throw StartupError(
+        "a --listen with ,proxy takes PROXY headers only from trusted peers: give the load "
+        "balancer's addresses with --trusted-proxy CIDR (e.g. --trusted-proxy 10.0.0.0/8), or "
+        "drop ,proxy");
   }
   for (std::size_t i = 0; i < listeners_.size(); ++i) {
     for (std::size_t j = 0; j < i; ++j) {

@@ -16,6 +16,7 @@
 
 #include "net/loop/loop_config.hpp"
 #include "net/loop_counters.hpp"
+#include "net/proxy_header.hpp"
 #include "net/tls/tls_context.hpp"
 #include "net/transport.hpp"
 #include "net/uring/ring_options.hpp"
@@ -28,29 +29,31 @@ enum class Backend : std::uint8_t { kAuto, kUring, kEpoll, kThreads };
 const char* to_string(Backend backend);
 std::ostream& operator<<(std::ostream& os, Backend backend);
 
-// Where the server listens (a --listen), whether the connections made there speak TLS, and what
-// they are for.
+// Where the server listens (a --listen), whether the connections made there speak TLS or begin
+// with a PROXY header, and what they are for.
 struct ListenAddress {
   std::string address;
   std::uint16_t port = 0;  // 0: any free port
   bool tls = false;
+  bool proxy = false;
   ListenerUse use = ListenerUse::kServe;
   // A listening socket the process was given (systemd's socket activation), served instead of
   // one bound to address and port (which say where it listens); the server owns it.
   int fd = -1;
 };
 // "ADDRESS:PORT[,OPTION...]", the project's one listener grammar: an IPv4 literal, or an IPv6
-// one in brackets ("[::1]:8443"), then options after commas: "tls" (the connections speak TLS)
-// and "metrics" (they get the server's metrics and nothing else). Throws StartupError naming what
-// is wrong.
+// one in brackets ("[::1]:8443"), then options after commas: "tls" (the connections speak TLS),
+// "metrics" (they get the server's metrics and nothing else) and "proxy" (each begins with a
+// PROXY protocol header from a --trusted-proxy, before TLS). Throws StartupError naming what is
+// wrong.
 // `flag` names the option in the error.
 ListenAddress parse_listen_address(const std::string& text, std::string_view flag = "--listen");
-// The options part of that grammar, "tls", "metrics", "tls,metrics" (the words after the
+// The options part of that grammar, "tls", "metrics", "tls,proxy" (the words after the
 // address's comma), set on `listener`: what a listener passed by systemd is named too. Returns
 // what is wrong with them, or an empty string.
 std::string parse_listener_options(std::string_view options, ListenAddress& listener);
 // The inverse, for the start-up line: "127.0.0.1 port 8443 tls", "127.0.0.1 port 9100 metrics",
-// ":: port 80 (inherited)".
+// "0.0.0.0 port 443 tls proxy", ":: port 80 (inherited)".
 std::string describe(const ListenAddress& listener);
 
 struct ServerConfig {
@@ -89,6 +92,9 @@ struct ServerConfig {
   // The certificate and settings of the TLS listeners (--tls-cert, --tls-key and the other
   // --tls-* flags). Without --listen, set means that the one listener speaks TLS.
   std::shared_ptr<const tls::TlsContext> tls;
+  // The peers a ,proxy listener takes PROXY headers from (--trusted-proxy), and how long a header
+  // may take to arrive (--handshake-timeout-ms). Start-up refuses a ,proxy listener without them.
+  ProxyConfig proxy;
 };
 
 class Server {

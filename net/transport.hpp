@@ -7,6 +7,8 @@
 // or a thread.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -41,6 +43,10 @@ class Protocol {
   virtual void on_peer_hangup(Connection& /*conn*/) {}
   // The wake-up asked for with Connection::wake_at is due.
   virtual void on_timer(Connection& /*conn*/) {}
+  // On a ,proxy listener: the PROXY header named the client, right after the protocol opened and
+  // before any input. Connection::peer() stays the socket's peer (the proxy); the connection
+  // keeps no copy of `client`, so a protocol that names the client (an access log) keeps it.
+  virtual void on_proxied_peer(Connection& /*conn*/, const sockaddr_storage& /*client*/) {}
   // Last call for this connection: release per-connection state, cancel timers.
   virtual void on_close(Connection& conn) = 0;
 

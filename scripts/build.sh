@@ -11,7 +11,7 @@ case "$flavour" in
   asan) dir=build-asan; args=(-DRS_SANITIZE=ON) ;;
   # Only the fuzz targets: clang builds the parser and the TLS glue with coverage instrumentation.
   fuzz) dir=build-fuzz; args=(-DRS_SANITIZE=ON -DRS_FUZZ=ON -DCMAKE_CXX_COMPILER=clang++)
-    targets=(--target parser_fuzz tls_fuzz) ;;
+    targets=(--target parser_fuzz tls_fuzz proxy_fuzz) ;;
   *) echo "usage: $0 [release|asan|fuzz]" >&2; exit 2 ;;
 esac
 if [[ ! -f "$dir/CMakeCache.txt" ]]; then

@@ -232,23 +232,17 @@ void capture_raw_request_line(std::string_view head_bytes, AccessLogFields& out)
   append(out.request_line, line);
 }
 
+// A v4 client of a dual-stack listener (v4-mapped) is logged as the v4 address it is.
 void PeerAddress::assign(const sockaddr_storage& peer) {
-  family = kUnknown;
-  if (peer.ss_family == AF_INET) {
-    const auto& in = reinterpret_cast<const sockaddr_in&>(peer);
-    std::memcpy(bytes, &in.sin_addr, 4);
-    family = kV4;
-  } else if (peer.ss_family == AF_INET6) {
-    const auto& in6 = reinterpret_cast<const sockaddr_in6&>(peer);
-    if (IN6_IS_ADDR_V4MAPPED(&in6.sin6_addr)) {
-      // A v4 client of a dual-stack listener: log it as the v4 address it is.
-      std::memcpy(bytes, &in6.sin6_addr.s6_addr[12], 4);
-      family = kV4;
-    } else {
-      std::memcpy(bytes, &in6.sin6_addr, 16);
-      family = kV6;
-    }
-  }
+  assign(net::IpAddress::from(peer));
+}
+
+void PeerAddress::assign(const net::IpAddress& address) {
+  static_assert(sizeof(bytes) == sizeof(address.bytes));
+  std::memcpy(bytes, address.bytes, sizeof(bytes));
+  family = address.family == net::IpAddress::kV4   ? kV4
+           : address.family == net::IpAddress::kV6 ? kV6
+                                                   : kUnknown;
 }
 
 std::string_view PeerAddress::text(char (&out)[kTextBytes]) const {

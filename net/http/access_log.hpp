@@ -23,6 +23,7 @@
 #include <string_view>
 
 #include "net/http/http_date.hpp"
+#include "net/ip_address.hpp"
 #include "net/log_sink.hpp"
 
 namespace rs::http {
@@ -42,20 +43,6 @@ struct LogText {
   std::uint16_t size = 0;
 };
 
-// As received, cut to fit (escaped when a line is written).
-struct AccessLogFields {
-  LogText<512> request_line;  // "GET /a?b HTTP/1.1"; empty: unknown (logged as "-")
-  LogText<256> referer;
-  LogText<256> user_agent;
-};
-
-enum class AccessLogFormat : std::uint8_t { kCombined, kJson };
-
-// Copies the request line, Referer and User-Agent of a parsed head.
-void capture_access_fields(const RequestHead& head, AccessLogFields& out);
-// For a head that failed to parse or never completed: its first line as received, if any.
-void capture_raw_request_line(std::string_view head_bytes, AccessLogFields& out);
-
 // The client's address, kept in 17 bytes per connection (an idle connection is small) and
 // written as text for each line: an inet_ntop per logged request (no allocation, no system
 // call) instead of 48 bytes of text in every connection.
@@ -64,6 +51,7 @@ struct PeerAddress {
   enum Family : std::uint8_t { kNotAsked, kUnknown, kV4, kV6 };
 
   void assign(const sockaddr_storage& peer);
+  void assign(const net::IpAddress& address);
   bool known() const { return family != kNotAsked; }
   // The address as text, written into out; "-" when unknown.
   std::string_view text(char (&out)[kTextBytes]) const;
@@ -71,6 +59,23 @@ struct PeerAddress {
   Family family = kNotAsked;
   std::uint8_t bytes[16] = {};
 };
+
+// As received, cut to fit (escaped when a line is written).
+struct AccessLogFields {
+  LogText<512> request_line;  // "GET /a?b HTTP/1.1"; empty: unknown (logged as "-")
+  LogText<256> referer;
+  LogText<256> user_agent;
+  // The client a trusted X-Forwarded-For named (net/http/forwarded_for.hpp); not known: the
+  // connection's client.
+  PeerAddress client;
+};
+
+enum class AccessLogFormat : std::uint8_t { kCombined, kJson };
+
+// Copies the request line, Referer and User-Agent of a parsed head.
+void capture_access_fields(const RequestHead& head, AccessLogFields& out);
+// For a head that failed to parse or never completed: its first line as received, if any.
+void capture_raw_request_line(std::string_view head_bytes, AccessLogFields& out);
 
 // What one line says (besides the time).
 struct AccessEntry {

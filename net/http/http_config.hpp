@@ -18,6 +18,7 @@
 #include "net/http/mime_types.hpp"
 #include "net/http/parse_error.hpp"
 #include "net/http/response_metrics.hpp"
+#include "net/ip_address.hpp"
 #include "net/loop_counters.hpp"
 
 namespace rs::http {
@@ -63,6 +64,11 @@ struct HttpConfig {
   bool demo_routes_on() const {
     return demo_routes == Switch::kOn || (demo_routes == Switch::kAuto && root.empty());
   }
+  // The access log names the client that X-Forwarded-For gives when the socket's peer is one of
+  // trusted_proxies (net/http/forwarded_for.hpp): --trust-x-forwarded-for, --trusted-proxy.
+  bool trust_forwarded_for = false;
+  net::IpRanges trusted_proxies;
+
   // Whether the listeners that serve requests answer /metrics too: only without --root (the lab
   // and the tests read it there). With --root the metrics have a listener of their own
   // (--metrics-listen), as Prometheus expects, and a file named metrics is reachable.
@@ -118,6 +124,11 @@ inline void check_config(const HttpConfig& config) {
           "as CR or LF, or one above 0x7e); give a value such as \"public, max-age=3600\"");
     }
   }
+  if (config.trust_forwarded_for && config.trusted_proxies.empty()) {
+    throw std::runtime_error(
+        "--trust-x-forwarded-for takes the client's address only from trusted peers: give the "
+        "proxies' addresses with --trusted-proxy CIDR (e.g. --trusted-proxy 10.0.0.0/8)");
+  }
   if (config.max_body_memory_bytes < config.limits.max_body_bytes) {
     const std::string memory = std::to_string(config.max_body_memory_bytes);
     const std::string body = std::to_string(config.limits.max_body_bytes);
@@ -146,6 +157,9 @@ struct HttpCounters {
   core::Counter pipeline_pauses;
   core::Counter client_aborts;  // connections whose client left before an answer began
   core::Counter pool_grows;     // slabs made by the HTTP pools (sessions, requests, answers, heads)
+  // Requests from a trusted peer whose X-Forwarded-For was malformed or too long: logged with
+  // the connection's client.
+  core::Counter forwarded_for_errors;
   // Pools (gauges): open sessions, the request states in use (requests being read) and made.
   core::Gauge sessions;
   core::Gauge request_states_in_use;
@@ -157,9 +171,10 @@ struct HttpCounters {
 inline void add_counts(HttpCounters& into, const HttpCounters& from) {
   // A counter added to HttpCounters must be added to the list below too (or the totals go back
   // when a worker of the threads backend ends): this fails until it is.
-  static_assert(sizeof(HttpCounters) == sizeof(ResponseMetrics) + (32 + 9) * sizeof(core::Counter) +
-                                            3 * sizeof(core::Gauge),
-                "every counter of HttpCounters is folded in add_counts");
+  static_assert(
+      sizeof(HttpCounters) ==
+          sizeof(ResponseMetrics) + (32 + 10) * sizeof(core::Counter) + 3 * sizeof(core::Gauge),
+      "every counter of HttpCounters is folded in add_counts");
   into.responses.add(from.responses);
   for (std::size_t i = 0; i < into.parse_errors.size(); ++i)
     into.parse_errors[i].add(from.parse_errors[i].get());
@@ -167,7 +182,8 @@ inline void add_counts(HttpCounters& into, const HttpCounters& from) {
        {&HttpCounters::requests, &HttpCounters::header_timeouts, &HttpCounters::idle_timeouts,
         &HttpCounters::body_timeouts, &HttpCounters::send_timeouts,
         &HttpCounters::body_memory_rejections, &HttpCounters::pipeline_pauses,
-        &HttpCounters::client_aborts, &HttpCounters::pool_grows}) {
+        &HttpCounters::client_aborts, &HttpCounters::pool_grows,
+        &HttpCounters::forwarded_for_errors}) {
     (into.*c).add((from.*c).get());
   }
 }

@@ -142,6 +142,11 @@ void render_http(Exposition& out, const HttpShared& shared) {
              "Connections closed because the client's end arrived while an answer had not begun "
              "(a /delay, a file being opened): its place and timers are freed at once.",
              sum.client_aborts.get());
+  out.single("ringserve_http_forwarded_for_errors_total", "counter",
+             "Requests from a --trusted-proxy peer (--trust-x-forwarded-for) whose "
+             "X-Forwarded-For was malformed or longer than 16 entries: logged with the "
+             "connection's client.",
+             sum.forwarded_for_errors.get());
   out.single("ringserve_http_sessions", "gauge", "HTTP sessions open now.", sessions);
   out.single("ringserve_http_session_bytes", "gauge",
              "Bytes of the open sessions. An idle keep-alive connection on uring or epoll holds "

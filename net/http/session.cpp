@@ -7,6 +7,7 @@
 #include <type_traits>
 
 #include "core/deadline.hpp"
+#include "net/http/forwarded_for.hpp"
 #include "net/http/handlers.hpp"
 #include "net/http/response.hpp"
 #include "net/http/session_factory.hpp"
@@ -184,7 +185,10 @@ void HttpSession::begin_request(const RequestHead& head) {
   request.has_body = !state_->parser.body_done();
   request.start_us = state_->first_byte_us;
   route_request(head, request, factory_.config(), conn_.listener_use());
-  if (factory_.access_log() != nullptr) capture_access_fields(head, request.log);
+  if (factory_.access_log() != nullptr) {
+    capture_access_fields(head, request.log);
+    if (factory_.config().trust_forwarded_for) take_forwarded_for(head, request.log);
+  }
   if (request.method == Method::kPost && request.route == Route::kEcho) {
     // The echo answers with the request's type, an empty body's included.
     const auto type = head.header_value("Content-Type");
@@ -192,6 +196,28 @@ void HttpSession::begin_request(const RequestHead& head) {
   }
   continue_ = Continue::kNone;
   if (head.expect_continue && request.has_body) expect_continue(head);
+}
+
+// A trusted proxy's X-Forwarded-For names the client of this request's log line. Only the socket's
+// peer is asked (as nginx's realip does), once per connection.
+void HttpSession::take_forwarded_for(const RequestHead& head, AccessLogFields& log) {
+  const HttpConfig& config = factory_.config();
+  if (peer_trust_ == PeerTrust::kNotAsked) {
+    peer_trust_ = config.trusted_proxies.contains(conn_.peer()) ? PeerTrust::kTrusted
+                                                                : PeerTrust::kNotTrusted;
+  }
+  if (peer_trust_ != PeerTrust::kTrusted) return;
+  net::IpAddress client;
+  switch (find_forwarded_client(head, config.trusted_proxies, client)) {
+    case ForwardedFor::kFound:
+      log.client.assign(client);
+      break;
+    case ForwardedFor::kMalformed:
+      factory_.counters().forwarded_for_errors.add();
+      break;
+    case ForwardedFor::kAbsent:
+      break;
+  }
 }
 
 // RFC 9110 10.1.1: a client that expects 100-continue may wait for it before sending the body,
@@ -283,11 +309,19 @@ void HttpSession::note_response(const Request& request, int status, std::uint64_
       request.start_us == 0 ? 0 : now_us - std::min(now_us, request.start_us);
   factory_.counters().responses.count(route_kind(request.route), status, duration_us);
   if (AccessLog* log = factory_.access_log()) {
-    if (!peer_.known()) peer_.assign(conn_.peer());
-    char peer[PeerAddress::kTextBytes];
+    const PeerAddress* client = &request.log.client;
+    if (!client->known()) {
+      if (!peer_.known()) peer_.assign(conn_.peer());
+      client = &peer_;
+    }
+    char text[PeerAddress::kTextBytes];
     log->write(static_cast<std::time_t>(factory_.services().wall_clock_s()),
-               {peer_.text(peer), request.log, status, body_bytes, duration_us});
+               {client->text(text), request.log, status, body_bytes, duration_us});
   }
+}
+
+void HttpSession::on_proxied_peer(net::Connection& /*conn*/, const sockaddr_storage& client) {
+  peer_.assign(client);
 }
 
 void HttpSession::deferred_done(Pending& pending) {

@@ -32,6 +32,7 @@ class HttpSession final : public net::Protocol {
   void on_timer(net::Connection& conn) override;
   void on_shutdown(net::Connection& conn) override;
   void on_close(net::Connection& conn) override;
+  void on_proxied_peer(net::Connection& conn, const sockaddr_storage& client) override;
 
   // For handlers.
   net::Connection& connection() { return conn_; }
@@ -63,6 +64,7 @@ class HttpSession final : public net::Protocol {
   void expect_continue(const RequestHead& head);
   bool read_body(net::Input& input);
   void begin_request(const RequestHead& head);
+  void take_forwarded_for(const RequestHead& head, AccessLogFields& log);
   void dispatch();
   void finish_request();
   void give_back_state();
@@ -110,7 +112,12 @@ class HttpSession final : public net::Protocol {
   // A new connection before its first byte, not yet silent for kSilentBeforeIdleMs.
   bool silent_start_ = false;
   static constexpr std::uint64_t kSilentBeforeIdleMs = 1000;
-  PeerAddress peer_;  // for the access log, asked of the kernel at its first line
+  // Whether the socket's peer is a --trusted-proxy (asked at the first request that needs it).
+  enum class PeerTrust : std::uint8_t { kNotAsked, kTrusted, kNotTrusted };
+  PeerTrust peer_trust_ = PeerTrust::kNotAsked;
+  // For the access log: the client a PROXY header named, or the socket's peer, asked of the
+  // kernel at the first line.
+  PeerAddress peer_;
 };
 
 }  // namespace rs::http

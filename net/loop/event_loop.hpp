@@ -177,6 +177,7 @@ EventLoop<Poller>::EventLoop(const LoopConfig& config, LoopContext& context,
   if (context.current_tls) state_.use_tls(context.current_tls(), kTlsSessionsPerSlab);
   parked_.reserve(kMaxParked);
   protocols_ = context.make_protocols(*this);
+  state_.use_protocols(*protocols_, context.proxy);
 }
 
 template <class Poller>

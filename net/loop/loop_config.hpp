@@ -14,6 +14,7 @@
 #include "net/connection.hpp"
 #include "net/listen_socket.hpp"
 #include "net/loop_counters.hpp"
+#include "net/proxy_header.hpp"
 #include "net/tls/tls_context.hpp"
 #include "net/transport.hpp"
 
@@ -110,6 +111,8 @@ struct LoopContext {
   // each connection).
   std::function<std::shared_ptr<const tls::TlsContext>()> current_tls;
   std::atomic<std::uint32_t> tls_generation{0};
+  // The server's PROXY protocol settings (its ,proxy listeners' connections read them).
+  const ProxyConfig* proxy = nullptr;
 
   // More counters of this loop beside `counters` (the threads backend keeps one set per
   // worker thread, each written by its worker only). They live as long as the server.

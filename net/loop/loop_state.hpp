@@ -39,6 +39,13 @@ struct LoopState {
     connection_context.tls = &*tls;
   }
 
+  // The loop's protocols (once its services exist) and the server's PROXY settings, for
+  // connections whose protocol opens after their PROXY header.
+  void use_protocols(ProtocolFactory& protocols, const ProxyConfig* proxy) {
+    connection_context.protocols = &protocols;
+    connection_context.proxy = proxy;
+  }
+
   // The clock moves before anything runs that may arm a timer, so the timer counts from now,
   // not from before the wait.
   void move_clock() {

@@ -53,6 +53,7 @@ Worker::Worker(Acceptor& owner, LoopCounters& counters, SharedLog& log)
     state_.use_tls(context.current_tls(), 1);
   }
   protocols_ = owner_.context().make_protocols(*this);
+  state_.use_protocols(*protocols_, owner_.context().proxy);
 }
 
 // On the acceptor's thread, after join(): what the worker held goes back to the heap it came

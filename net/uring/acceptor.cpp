@@ -11,8 +11,7 @@ Acceptor::Acceptor(Ring& ring, ListenSocket listener, AcceptHandler& handler,
                    LoopCounters& counters, ConnectionCap& cap, std::uint64_t multishot_room)
     : ring_(ring),
       listen_fd_(listener.fd),
-      tls_(listener.tls),
-      use_(listener.use),
+      listener_(listener),
       handler_(handler),
       counters_(counters),
       cap_(cap),
@@ -81,7 +80,9 @@ void Acceptor::on_accept(std::int32_t res, std::uint32_t flags) {
     if (closing_) {
       ::close(res);
     } else {
-      handler_.on_accepted({.fd = res, .tls = tls_, .use = use_});
+      ListenSocket accepted = listener_;
+      accepted.fd = res;
+      handler_.on_accepted(accepted);
     }
     // Near the cap the multishot accept gives way to single ones (after_completion arms one
     // once its last completion is in), on every loop.

@@ -19,7 +19,7 @@ namespace rs::net::uring {
 
 class AcceptHandler {
  public:
-  // tls: the listener's connections speak TLS.
+  // The listener's settings (TLS, PROXY, use) with the accepted fd.
   virtual void on_accepted(ListenSocket accepted) = 0;
   // The room under the cap fell to the multishot margin: every loop should hear of it.
   virtual void on_near_cap() = 0;
@@ -61,8 +61,7 @@ class Acceptor {
 
   Ring& ring_;
   int listen_fd_;
-  const bool tls_;
-  const ListenerUse use_;
+  const ListenSocket listener_;  // what accepted sockets copy (its fd: listen_fd_ until closed)
   AcceptHandler& handler_;
   LoopCounters& counters_;
   ConnectionCap& cap_;

@@ -1,12 +1,16 @@
-// The --listen grammar (ADDRESS:PORT[,tls][,metrics]) and what a server refuses to start with: a
-// TLS listener without a certificate, a certificate no listener uses, the same address twice,
-// metrics listeners alone or on a server without metrics.
+// The --listen grammar (ADDRESS:PORT[,tls][,metrics][,proxy]) and --trusted-proxy, and what a
+// server refuses to start with: a TLS listener without a certificate, a certificate no listener
+// uses, the same address twice, metrics listeners alone or on a server without metrics, a PROXY
+// listener that trusts nobody.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 
 #include <string>
 #include <vector>
 
 #include "net/echo/echo_protocol.hpp"
+#include "net/ip_address.hpp"
 #include "net/server.hpp"
 #include "net/startup_error.hpp"
 #include "net/tls/tls_context.hpp"
@@ -38,7 +42,7 @@ TEST(ListenAddress, OptionWordsParseAloneForInheritedSockets) {
   EXPECT_EQ(describe(both), ":: port 443 tls metrics (inherited)");
   ListenAddress bad;
   EXPECT_EQ(parse_listener_options("tlz", bad),
-            "unknown option \"tlz\" (the options are tls and metrics)");
+            "unknown option \"tlz\" (the options are tls, metrics, proxy)");
   EXPECT_EQ(parse_listener_options("tls,tls", bad), "tls is given twice");
   EXPECT_NE(parse_listener_options("", bad), "");
 }
@@ -75,7 +79,9 @@ TEST(ListenAddress, MalformedOnesSayWhatIsWrong) {
       {"127.0.0.1:8x", "the port is a number"},
       {"127.0.0.1:-1", "the port is a number"},
       {"127.0.0.1:80,", "unknown option \"\""},
-      {"127.0.0.1:80,tls,proxy", "unknown option \"proxy\""},
+      {"127.0.0.1:80,tls,haproxy",
+       "unknown option \"haproxy\" (the options are tls, metrics, proxy)"},
+      {"127.0.0.1:80,proxy,tls,proxy", "proxy is given twice"},
       {"127.0.0.1:80,tls,tls", "tls is given twice"},
       {"127.0.0.1:80,metrics,metrics", "metrics is given twice"},
       {"localhost:80", "not an IPv4 address literal"},
@@ -91,6 +97,95 @@ TEST(ListenAddress, MalformedOnesSayWhatIsWrong) {
       EXPECT_NE(message.find(why), std::string::npos) << message;
     }
   }
+}
+
+TEST(ListenAddress, ProxyCombinesWithTlsAndMetrics) {
+  ListenAddress proxied = parse_listen_address("0.0.0.0:80,proxy");
+  EXPECT_TRUE(proxied.proxy);
+  EXPECT_FALSE(proxied.tls);
+  EXPECT_EQ(describe(proxied), "0.0.0.0 port 80 proxy");
+  ListenAddress all = parse_listen_address("[::]:443,proxy,tls,metrics");
+  EXPECT_TRUE(all.proxy);
+  EXPECT_TRUE(all.tls);
+  EXPECT_EQ(all.use, ListenerUse::kMetrics);
+  EXPECT_EQ(describe(all), ":: port 443 tls metrics proxy");
+  EXPECT_FALSE(parse_listen_address("127.0.0.1:80,tls").proxy);
+}
+
+TEST(ListenAddress, ErrorsListTheGrammarWithEveryOption) {
+  try {
+    parse_listen_address("127.0.0.1");
+    ADD_FAILURE() << "taken";
+  } catch (const StartupError& e) {
+    EXPECT_NE(std::string(e.what()).find("ADDRESS:PORT[,tls][,metrics][,proxy]"), std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(TrustedProxies, RangesOfBothFamiliesMatchTheirAddressesOnly) {
+  IpRanges ranges;
+  ranges.add("10.0.0.0/8");
+  ranges.add("192.0.2.7");  // one address: /32
+  ranges.add("2001:db8::/32");
+  ranges.add("::1/128");
+  ranges.add("172.16.0.0/12");
+  const auto has = [&ranges](const char* text) {
+    IpAddress a;
+    EXPECT_TRUE(a.parse(text)) << text;
+    return ranges.contains(a);
+  };
+  EXPECT_TRUE(has("10.255.1.2"));
+  EXPECT_FALSE(has("11.0.0.1"));
+  EXPECT_TRUE(has("192.0.2.7"));
+  EXPECT_FALSE(has("192.0.2.8"));
+  EXPECT_TRUE(has("172.31.255.255"));
+  EXPECT_FALSE(has("172.32.0.0"));
+  EXPECT_TRUE(has("2001:db8:ffff::1"));
+  EXPECT_FALSE(has("2001:db9::1"));
+  EXPECT_TRUE(has("::1"));
+  EXPECT_FALSE(has("::2"));
+  EXPECT_FALSE(has("::ffff:10.0.0.1")) << "a v6 literal is matched against v6 ranges";
+  // A v4 client of a dual-stack socket (v4-mapped) is its v4 address.
+  sockaddr_storage mapped{};
+  auto& in6 = reinterpret_cast<sockaddr_in6&>(mapped);
+  in6.sin6_family = AF_INET6;
+  ASSERT_EQ(::inet_pton(AF_INET6, "::ffff:10.1.2.3", &in6.sin6_addr), 1);
+  EXPECT_TRUE(ranges.contains(mapped));
+  IpRanges all;
+  all.add("0.0.0.0/0");
+  EXPECT_TRUE(all.contains(IpAddress::from(mapped)));
+  IpAddress none;
+  EXPECT_FALSE(all.contains(none));
+}
+
+TEST(TrustedProxies, BadRangesAreRefusedByName) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"10.0.0.0/33", "from 0 to 32"},
+      {"::/129", "from 0 to 128"},
+      {"10.0.0.0/", "number of bits"},
+      {"10.0.0.0/8x", "number of bits"},
+      {"10.1.0.0/8", "below the /8 prefix"},
+      {"localhost", "not an IPv4 or IPv6 address literal"},
+      {"", "not an IPv4 or IPv6 address literal"},
+      {"10.0.0.1:80", "not an IPv4 or IPv6 address literal"},
+      {"[::1]/128", "not an IPv4 or IPv6 address literal"},
+  };
+  for (const auto& [text, why] : cases) {
+    IpRanges ranges;
+    try {
+      ranges.add(text);
+      ADD_FAILURE() << text << " was taken";
+    } catch (const StartupError& e) {
+      const std::string message = e.what();
+      EXPECT_EQ(message.rfind("--trusted-proxy " + text + ": ", 0), 0U) << message;
+      EXPECT_NE(message.find(why), std::string::npos) << message;
+    }
+  }
+  IpRanges full;
+  for (std::size_t i = 0; i < IpRanges::kMax; ++i)
+    full.add("10.0.0." + std::to_string(i));
+  EXPECT_THROW(full.add("10.0.1.0"), StartupError) << "the table is bounded";
+  EXPECT_EQ(full.size(), IpRanges::kMax);
 }
 
 class ListenStartup : public ::testing::Test {
@@ -206,6 +301,15 @@ TEST_F(ListenStartup, MetricsListenerNeedsAProtocolWithMetrics) {
   ServerConfig config = base();  // echo: no metrics
   config.metrics_listen = {{.address = "127.0.0.1", .port = 0}};
   EXPECT_NE(start_error(config).find("no metrics to serve"), std::string::npos);
+}
+
+TEST_F(ListenStartup, ProxyListenerNeedsTrustedProxies) {
+  ServerConfig config = base();
+  config.listen = {{.address = "127.0.0.1", .port = 0, .proxy = true}};
+  const std::string error = start_error(config);
+  EXPECT_NE(error.find("--trusted-proxy"), std::string::npos) << error;
+  config.proxy.trusted.add("127.0.0.0/8");
+  EXPECT_EQ(start_error(config), "");
 }
 
 TEST_F(ListenStartup, AtMostSixteenListeners) {
