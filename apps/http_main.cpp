@@ -72,7 +72,8 @@ void add_http_flags(CLI::App& app, rs::http::HttpConfig& http) {
                               : value == "off" ? Switch::kOff
                                                : Switch::kAuto;
          },
-         "The demo routes /plaintext, /json, /echo and /delay. auto: on without --root, off with "
+         "The demo routes /plaintext, /json, /echo and /delay, and /metrics on the serving "
+         "listeners (with --root only on --metrics-listen). auto: on without --root, off with "
          "it (they would shadow files of those names)")
       ->check(CLI::IsMember({"auto", "on", "off"}))
       ->default_str("auto");

@@ -160,10 +160,15 @@ void EpollPoller::set_accepting(bool on) {
 }
 
 void EpollPoller::stop_accepting() {
-  accepting_ = false;
   for (Listener& listener : listeners_) {
-    if (listener.socket.fd >= 0) ::close(std::exchange(listener.socket.fd, -1));
+    if (listener.socket.fd < 0) continue;
+    // Out of the set first: a socket another process or loop still holds (systemd's, or the
+    // dup() each loop has of an inherited one) outlives this close, and its registration with
+    // it, which would report a waiting client for ever and spin the loop through its grace.
+    if (accepting_) ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, listener.socket.fd, nullptr);
+    ::close(std::exchange(listener.socket.fd, -1));
   }
+  accepting_ = false;
 }
 
 void EpollPoller::on_wake_ready(std::uint32_t /*events*/) {

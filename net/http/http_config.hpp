@@ -69,10 +69,11 @@ struct HttpConfig {
   bool trust_forwarded_for = false;
   net::IpRanges trusted_proxies;
 
-  // Whether the listeners that serve requests answer /metrics too: only without --root (the lab
-  // and the tests read it there). With --root the metrics have a listener of their own
-  // (--metrics-listen), as Prometheus expects, and a file named metrics is reachable.
-  bool metrics_on_serving_listeners() const { return root.empty(); }
+  // Whether the listeners that serve requests answer /metrics too: only without --root and with
+  // the demo routes on (the lab and the tests read it there). Otherwise the metrics have a
+  // listener of their own (--metrics-listen), as Prometheus expects, and a file named metrics is
+  // reachable.
+  bool metrics_on_serving_listeners() const { return root.empty() && demo_routes_on(); }
 };
 
 // Longest --cache-control value.

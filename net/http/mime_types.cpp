@@ -76,6 +76,9 @@ std::optional<std::string> parse_line(std::string_view line, std::vector<std::st
   if (line.size() > MimeTypes::kMaxLineBytes) {
     return fmt::format("longer than {} bytes", MimeTypes::kMaxLineBytes);
   }
+  // A comment may say anything (Debian's names people in UTF-8); only entries are checked.
+  const std::size_t start = line.find_first_not_of(" \t");
+  if (start == std::string_view::npos || line[start] == '#') return std::nullopt;
   for (const char c : line) {
     if (!is_blank(c) && (c < 0x21 || c > 0x7e)) {
       return fmt::format("holds byte 0x{:02x}; only printable ASCII, spaces and tabs may appear",
@@ -195,7 +198,17 @@ MimeTypes MimeTypes::load(const std::string& path) {
         file, std::strerror(error), builtin.size());
     return builtin;
   }
-  return parse(text, source);
+  if (given) return parse(text, source);
+  // The default file belongs to the system (a package update or an edit may change it): one it
+  // cannot use costs the types it adds, not the start.
+  try {
+    return parse(text, source);
+  } catch (const std::exception& e) {
+    MimeTypes builtin;
+    core::log_warn("{}; media types come from the built-in table of {} extensions", e.what(),
+                   builtin.size());
+    return builtin;
+  }
 }
 
 void MimeTypes::finish() {

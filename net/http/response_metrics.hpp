@@ -31,9 +31,9 @@ inline constexpr std::array<std::string_view, kRouteKinds> kRouteKindNames = {
 
 // Every status code the server sends (net/http/response.cpp reason_phrase); a code outside the
 // table is counted under its class with status="other".
-inline constexpr std::array<int, 20> kStatusCodes = {100, 200, 204, 206, 304, 400, 403,
-                                                     404, 405, 408, 412, 413, 414, 416,
-                                                     417, 431, 500, 501, 503, 505};
+inline constexpr std::array<int, 21> kStatusCodes = {100, 200, 204, 206, 301, 304, 400,
+                                                     403, 404, 405, 408, 412, 413, 414,
+                                                     416, 417, 431, 500, 501, 503, 505};
 // Slots: one per code of the table, then "other" for each class 1xx..5xx.
 inline constexpr std::size_t kStatusSlots = kStatusCodes.size() + 5;
 

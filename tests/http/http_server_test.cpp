@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "net/socket.hpp"
 #include "tests/support/metrics_text.hpp"
 #include "tests/support/server_fixture.hpp"
 
@@ -503,6 +504,43 @@ TEST_P(HttpServerTest, ShutdownAnswersPendingDelaysThenCloses) {
   close_client(fd);
   close_client(idle);
   EXPECT_TRUE(server_->stop_and_wait(milliseconds(10000)));
+}
+
+// A listener systemd passed (socket activation) outlives the server's close of it: the service
+// manager holds it too, and clients keep arriving in its backlog while the server stops. The
+// stop must not turn that into a busy loop (epoll kept reporting it until it was taken out of
+// the set): the loop turns while a /delay drains stay a handful, not millions.
+TEST_P(HttpServerTest, StoppingWithAnInheritedListenerStillHeldDoesNotSpin) {
+  if (GetParam().backend == net::Backend::kThreads) {
+    GTEST_SKIP() << "threads: no event loop turns to count (its acceptor blocks in poll)";
+  }
+  const int held = net::listen_tcp("127.0.0.1", 0, false, 64);  // "systemd's" descriptor
+  ASSERT_GE(held, 0);
+  const std::uint16_t port = net::local_port(held);
+  start({}, [&](net::ServerConfig& s) {
+    s.inherited = {{.address = "127.0.0.1", .port = port, .fd = ::dup(held)}};
+  });
+  const int fd = connect();
+  ASSERT_TRUE(send_all(fd, "GET /delay?ms=300 HTTP/1.1\r\nHost: t\r\n\r\n"));
+  ASSERT_TRUE(wait_until([&] { return counter("bytes_in") > 0; }));
+  const std::int64_t turns_at_stop = counter("loop_turns");
+  server_->server().stop();
+  // Clients the stopping server will not take (once the stop has reached the loop, a turn
+  // later): they wait in the backlog of the held socket.
+  const int early = connect_to(port);
+  ASSERT_TRUE(wait_until([&] { return counter("loop_turns") > turns_at_stop; }));
+  const int waiting = connect_to(port);
+  ASSERT_GE(early, 0);
+  ASSERT_GE(waiting, 0);
+  const std::int64_t turns_before = counter("loop_turns");
+  Reader reader(fd);
+  EXPECT_EQ(reader.next().status, 200);  // the delay drained, 300 ms after it began
+  EXPECT_LT(counter("loop_turns") - turns_before, 1000) << "the loop spun while stopping";
+  close_client(fd);
+  EXPECT_TRUE(server_->stop_and_wait(milliseconds(10000)));
+  ::close(early);
+  ::close(waiting);
+  ::close(held);
 }
 
 TEST_P(HttpServerTest, TwoThousandDelaysOnOneThreadAllAnswerOnTime) {

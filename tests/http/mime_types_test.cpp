@@ -77,6 +77,7 @@ TEST(MimeTypes, MalformedLinesAreRefusedWithTheirNumber) {
   EXPECT_NE(parse_error("a/b c\x01\n").find("line 1: holds byte 0x01"), std::string::npos);
   EXPECT_NE(parse_error("a/b \xc3\xa9\n").find("holds byte 0xc3"), std::string::npos);
   EXPECT_EQ(parse_error("a/b c\n# \n\t\n"), "");
+  EXPECT_EQ(parse_error("# Jos\xc3\xa9 wrote this\na/b c\n"), "") << "a comment may say anything";
 }
 
 TEST(MimeTypes, BoundsAreEnforced) {

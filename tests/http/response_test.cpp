@@ -1,6 +1,7 @@
 // Response heads: the cached start of a 200 and the Date it carries, which change only when the
 // second does, and the other statuses built field by field with the same Date.
 #include "net/http/response.hpp"
+#include "net/http/response_metrics.hpp"
 
 #include <gtest/gtest.h>
 
@@ -21,6 +22,16 @@ std::string contents(const core::BufferChain& chain) {
 }
 
 constexpr std::time_t kSecond = 784111777;  // Sun, 06 Nov 1994 08:49:37 GMT (RFC 9110 5.6.7)
+
+// Every status the server has a reason phrase for is counted under its own code in /metrics,
+// not as its class's "other".
+TEST(ResponseMetrics, EveryStatusTheServerSendsHasItsOwnSeries) {
+  for (int status = 100; status < 600; ++status) {
+    if (reason_phrase(status) == "Unknown") continue;
+    EXPECT_LT(status_slot(status), kStatusCodes.size()) << status << " is counted as \"other\"";
+  }
+  EXPECT_GE(status_slot(299), kStatusCodes.size()) << "a code the server never sends: other";
+}
 
 TEST(ResponseStamp, StartsA200WithServerAndTheDateOfItsSecond) {
   ResponseStamp stamp;
