@@ -10,6 +10,24 @@ import tempfile
 import time
 
 
+# What check() found wrong, in the order found: a script's exit status is 1 when it holds any.
+failures = []
+
+
+def check(what, condition, detail=""):
+    """Prints "ok   what" or "FAIL what: detail"; a failure is kept in `failures`."""
+    print(("ok   " if condition else "FAIL ") + what + (f": {detail}" if detail else ""),
+          flush=True)
+    if not condition:
+        failures.append(what)
+
+
+def summary():
+    """The last line of a checking script, and its exit status."""
+    print("all checks passed" if not failures else f"{len(failures)} checks failed")
+    return 1 if failures else 0
+
+
 def raise_nofile():
     """The soft open-file limit raised to the hard one, which it returns."""
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

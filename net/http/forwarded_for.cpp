@@ -10,14 +10,6 @@ namespace rs::http {
 
 namespace {
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-    s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-    s.remove_suffix(1);
-  return s;
-}
-
 }  // namespace
 
 ForwardedFor find_forwarded_client(const RequestHead& head, const net::IpRanges& trusted,
@@ -31,7 +23,7 @@ ForwardedFor find_forwarded_client(const RequestHead& head, const net::IpRanges&
     while (!rest.empty()) {
       const std::size_t comma = rest.rfind(',');
       const std::string_view entry =
-          trim(comma == std::string_view::npos ? rest : rest.substr(comma + 1));
+          chars::trim_ows(comma == std::string_view::npos ? rest : rest.substr(comma + 1));
       rest = comma == std::string_view::npos ? std::string_view() : rest.substr(0, comma);
       if (entry.empty()) continue;  // "a, , b": the list rule allows empty elements
       if (++examined > kMaxForwardedForEntries) return ForwardedFor::kMalformed;

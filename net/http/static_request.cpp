@@ -13,14 +13,6 @@ namespace {
 
 using chars::hex_value;
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-    s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-    s.remove_suffix(1);
-  return s;
-}
-
 // 1*DIGIT without overflow.
 std::optional<std::uint64_t> digits(std::string_view s) {
   std::uint64_t value = 0;
@@ -86,7 +78,7 @@ void keep_entity_tags(const RequestHead& head, std::string_view name, bool stron
   for (const Header& field : head.fields()) {
     if (!chars::iequals(field.name, name)) continue;
     present = true;
-    std::string_view list = trim(field.value);
+    std::string_view list = chars::trim_ows(field.value);
     if (list == "*") {
       any = true;
       continue;
@@ -177,10 +169,10 @@ int decode_file_path(std::string_view path, char* out, std::size_t cap, std::siz
 }
 
 ByteRange parse_range(std::string_view value) {
-  value = trim(value);
+  value = chars::trim_ows(value);
   ByteRange none;
   if (value.size() < 6 || !chars::iequals(value.substr(0, 6), "bytes=")) return none;
-  const std::string_view spec = trim(value.substr(6));
+  const std::string_view spec = chars::trim_ows(value.substr(6));
   // Several ranges may be answered with the whole representation (RFC 9110 14.2).
   if (spec.find(',') != std::string_view::npos) return none;
   const std::size_t dash = spec.find('-');
@@ -252,7 +244,7 @@ std::string_view format_etag(std::uint64_t inode, std::uint64_t size, std::int64
 }
 
 bool tag_list_hits(std::string_view list, std::string_view etag) {
-  list = trim(list);
+  list = chars::trim_ows(list);
   if (list == "*") return true;
   while (!list.empty()) {
     if (list.front() == ',' || list.front() == ' ' || list.front() == '\t') {
@@ -280,12 +272,12 @@ std::uint8_t accepted_encodings(const RequestHead& head) {
       std::string_view member = list.substr(0, comma);
       list.remove_prefix(comma == std::string_view::npos ? list.size() : comma + 1);
       const std::size_t semicolon = member.find(';');
-      const std::string_view coding = trim(member.substr(0, semicolon));
+      const std::string_view coding = chars::trim_ows(member.substr(0, semicolon));
       int allowed = 1;
       if (semicolon != std::string_view::npos) {
-        const std::string_view weight = trim(member.substr(semicolon + 1));
+        const std::string_view weight = chars::trim_ows(member.substr(semicolon + 1));
         if (weight.size() < 2 || chars::to_lower(weight[0]) != 'q' || weight[1] != '=') continue;
-        allowed = zero_weight(trim(weight.substr(2))) ? 0 : 1;
+        allowed = zero_weight(chars::trim_ows(weight.substr(2))) ? 0 : 1;
       }
       if (chars::iequals(coding, "gzip") || chars::iequals(coding, "x-gzip")) {
         gzip = gzip == 0 ? 0 : allowed;  // a refusal anywhere stands
@@ -314,11 +306,11 @@ int evaluate_preconditions(const FileRequest& f, std::string_view etag, std::int
 }
 
 bool if_range_matches(std::string_view value, std::string_view etag, std::int64_t mtime_s) {
-  value = trim(value);
+  value = chars::trim_ows(value);
   if (value.starts_with('"') || value.starts_with("W/")) {
     bool weak = false;
     const std::string_view tag = next_entity_tag(value, &weak);
-    return !weak && !tag.empty() && trim(value).empty() && tag == etag;
+    return !weak && !tag.empty() && chars::trim_ows(value).empty() && tag == etag;
   }
   const auto date = parse_http_date(value);
   return date && static_cast<std::int64_t>(*date) == mtime_s;

@@ -16,17 +16,9 @@ import urllib.request
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "perf"))
-from server_probe import ServerDidNotStart, start_server  # noqa: E402
+from server_probe import ServerDidNotStart, check, start_server, summary  # noqa: E402
 
 TIMEOUT_S = 30
-failures = []
-
-
-def check(what, condition, detail=""):
-    print(("ok   " if condition else "FAIL ") + what + (f": {detail}" if detail else ""),
-          flush=True)
-    if not condition:
-        failures.append(what)
 
 
 def stop(server):
@@ -115,8 +107,7 @@ def main():
                            capture_output=True, text=True, timeout=TIMEOUT_S)
         check("a missing config file is refused, naming it",
               r.returncode != 0 and "missing.conf" in r.stderr, r.stderr.strip())
-    print("all checks passed" if not failures else f"{len(failures)} checks failed")
-    return 1 if failures else 0
+    return summary()
 
 
 if __name__ == "__main__":

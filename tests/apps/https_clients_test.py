@@ -23,17 +23,10 @@ import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "perf"))
-from server_probe import ServerDidNotStart, metrics_port, parse_metrics, start_server  # noqa: E402
+from server_probe import (  # noqa: E402
+    ServerDidNotStart, check, metrics_port, parse_metrics, start_server, summary)
 
 TIMEOUT_S = 30
-failures = []
-
-
-def check(what, condition, detail=""):
-    print(("ok   " if condition else "FAIL ") + what + (f": {detail}" if detail else ""),
-          flush=True)
-    if not condition:
-        failures.append(what)
 
 
 def make_certificate(directory, name="cert"):
@@ -98,8 +91,7 @@ def main():
                 server.kill()
                 code = "killed"
             check("the server exits 0 on SIGTERM", code == 0, f"exit status {code}")
-    print("all checks passed" if not failures else f"{len(failures)} checks failed")
-    return 1 if failures else 0
+    return summary()
 
 
 def run_clients(port, metrics_at, cert, data):

@@ -11,14 +11,9 @@ import subprocess
 import sys
 import tempfile
 
-failures = []
-
-
-def check(what, condition, detail=""):
-    print(("ok   " if condition else "FAIL ") + what + (f": {detail}" if detail else ""),
-          flush=True)
-    if not condition:
-        failures.append(what)
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "perf"))
+from server_probe import check, summary  # noqa: E402
 
 
 def main():
@@ -51,8 +46,7 @@ def main():
         exec_start = next((line for line in text.splitlines() if line.startswith("ExecStart=")), "")
         check("the unit's ExecStart names the installed binary",
               exec_start.startswith(f"ExecStart={configured}/bin/ringserve-http "), exec_start)
-    print("all checks passed" if not failures else f"{len(failures)} checks failed")
-    return 1 if failures else 0
+    return summary()
 
 
 if __name__ == "__main__":

@@ -23,7 +23,8 @@ import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "perf"))
-from server_probe import ServerDidNotStart, metrics_port, parse_metrics, start_server  # noqa: E402
+from server_probe import (  # noqa: E402
+    ServerDidNotStart, check, metrics_port, parse_metrics, start_server, summary)
 
 DEBIAN_PYTHON = "/usr/bin/python3"
 try:
@@ -39,14 +40,6 @@ except ImportError:
     sys.exit(1)
 
 TIMEOUT_S = 30
-failures = []
-
-
-def check(what, condition, detail=""):
-    print(("ok   " if condition else "FAIL ") + what + (f": {detail}" if detail else ""),
-          flush=True)
-    if not condition:
-        failures.append(what)
 
 
 def wait_until(what, probe, predicate, bound_s=TIMEOUT_S):
@@ -314,8 +307,7 @@ def main():
         finally:
             server.terminate()
             server.wait(timeout=TIMEOUT_S)
-    print(f"{len(failures)} failed" if failures else "all passed")
-    return 1 if failures else 0
+    return summary()
 
 
 if __name__ == "__main__":

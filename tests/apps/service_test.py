@@ -27,15 +27,11 @@ import subprocess
 import sys
 import tempfile
 
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "perf"))
+from server_probe import check, summary  # noqa: E402
+
 TIMEOUT_S = 30
-failures = []
-
-
-def check(what, condition, detail=""):
-    print(("ok   " if condition else "FAIL ") + what + (f": {detail}" if detail else ""),
-          flush=True)
-    if not condition:
-        failures.append(what)
 
 
 class Server:
@@ -258,8 +254,7 @@ def main():
         readiness(binary, args.backend, directory)
         socket_activation(binary, args.backend, directory)
         privileges(binary, args.backend)
-    print("all checks passed" if not failures else f"{len(failures)} checks failed")
-    return 1 if failures else 0
+    return summary()
 
 
 if __name__ == "__main__":
