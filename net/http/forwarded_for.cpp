@@ -8,9 +8,7 @@
 
 namespace rs::http {
 
-namespace {
-
-}  // namespace
+namespace {}  // namespace
 
 ForwardedFor find_forwarded_client(const RequestHead& head, const net::IpRanges& trusted,
                                    net::IpAddress& client) {
