@@ -430,7 +430,7 @@ void EventLoop<Poller>::on_grace_expired(core::Timer& timer) {
 template <class Poller>
 void EventLoop<Poller>::update_gauges() {
   state_.update_gauges(counters_, poller_.files().open_files(),
-                       connections_.grows() + poller_.pool_grows());
+                       connections_.grows() + poller_.pool_grows() + poller_.log().pool_grows());
   counters_.pool_connections.set(static_cast<std::int64_t>(connections_.outstanding()));
   counters_.connections_idle.set(static_cast<std::int64_t>(state_.turn.idle.size()));
   counters_.connection_bytes.set(

@@ -37,6 +37,7 @@ LogBuffer::LogBuffer(LoopCounters& counters, std::size_t max_buffered_bytes)
       pool_(kChunkBytes, kChunksPerSlab),
       pending_(pool_) {
   pool_.reserve(kChunksPerSlab);  // at start-up, so steady logging never reaches the heap
+  reserved_grows_ = pool_.grows();
 }
 
 void LogBuffer::append(std::string_view line) {

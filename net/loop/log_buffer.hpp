@@ -36,6 +36,9 @@ class LogBuffer {
   // From now on new lines are dropped (and counted) instead of kept.
   void abandon() { abandoned_ = true; }
   bool abandoned() const { return abandoned_; }
+  // Slabs its chunk pool made beyond the one reserved at start-up (a disk slower than the log
+  // for a while): part of the loop's pool_grows.
+  std::uint64_t grows() const { return pool_.grows() - reserved_grows_; }
   // Drops (and counts) every line still waiting; only when no write is reading front().
   void drop_buffered();
   // Drops (and counts) the rest of the line the file holds the start of, so the buffer is at a
@@ -47,6 +50,7 @@ class LogBuffer {
   std::size_t max_buffered_bytes_;
   core::ChunkPool pool_;
   core::BufferChain pending_;
+  std::uint64_t reserved_grows_ = 0;  // the start-up slab
   bool at_line_start_ = true;
   bool abandoned_ = false;
 };

@@ -25,6 +25,8 @@ class LogFile : public LogSink {
   LogFile& operator=(const LogFile&) = delete;
 
   bool enabled() const { return fd_ >= 0; }
+  // Slabs the buffer's pool grew by after start-up.
+  std::uint64_t pool_grows() const { return buffer_.grows(); }
   void append(std::string_view line) override { buffer_.append(line); }
 
  protected:
