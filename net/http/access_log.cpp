@@ -160,6 +160,7 @@ std::size_t put_json_escaped(char* out, std::size_t at, std::size_t cap, std::st
 template <std::size_t N>
 void append(LogText<N>& text, std::string_view s) {
   const std::size_t n = std::min(s.size(), N - text.size);
+  if (n == 0) return;  // s may be empty with no data at all (memcpy takes no null pointer)
   std::memcpy(text.data + text.size, s.data(), n);
   text.size = static_cast<std::uint16_t>(text.size + n);
 }

@@ -351,7 +351,8 @@ void prepare_file_request(const RequestHead& head, FileRequest& out) {
   // Only a path that may be a directory named without its slash can need the query.
   out.query_too_long = head.query.size() > FileRequest::kMaxQueryBytes;
   out.query_size = 0;
-  if (out.status == 0 && !names_directory(out.path()) && !out.query_too_long) {
+  if (out.status == 0 && !names_directory(out.path()) && !out.query_too_long &&
+      !head.query.empty()) {
     out.query_size = static_cast<std::uint16_t>(head.query.size());
     std::memcpy(out.query_bytes, head.query.data(), head.query.size());
   }
