@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "apps/config_file.hpp"
@@ -9,6 +10,30 @@
 #include "net/http/session_factory.hpp"
 
 namespace {
+
+// A flag that takes one of a few words, each naming a value of T; --help lists the words, and the
+// default shown is the word of target's value. (CLI11's own transformer prints a one-byte enum as
+// a character.)
+template <class T>
+void add_choice(CLI::App& app, const std::string& name, T& target,
+                std::vector<std::pair<std::string, T>> choices, const std::string& help) {
+  std::vector<std::string> words;
+  std::string default_word;
+  for (const auto& [word, value] : choices) {
+    words.push_back(word);
+    if (value == target) default_word = word;
+  }
+  app.add_option_function<std::string>(
+         name,
+         [&target, choices](const std::string& word) {
+           for (const auto& [w, value] : choices) {
+             if (w == word) target = value;
+           }
+         },
+         help)
+      ->check(CLI::IsMember(words))
+      ->default_str(default_word);
+}
 
 void add_http_flags(CLI::App& app, rs::http::HttpConfig& http) {
   app.add_option("--header-timeout-ms", http.header_timeout_ms,
@@ -64,19 +89,12 @@ void add_http_flags(CLI::App& app, rs::http::HttpConfig& http) {
                "Serve FILE.br or FILE.gz beside a static FILE when Accept-Encoding allows it (br "
                "first), with Content-Encoding; every static file answer then carries Vary: "
                "Accept-Encoding (like nginx's gzip_static with gzip_vary)");
-  app.add_option_function<std::string>(
-         "--demo-routes",
-         [&http](const std::string& value) {
-           using Switch = rs::http::HttpConfig::Switch;
-           http.demo_routes = value == "on"    ? Switch::kOn
-                              : value == "off" ? Switch::kOff
-                                               : Switch::kAuto;
-         },
-         "The demo routes /plaintext, /json, /echo and /delay, and /metrics on the serving "
-         "listeners (with --root only on --metrics-listen). auto: on without --root, off with "
-         "it (they would shadow files of those names)")
-      ->check(CLI::IsMember({"auto", "on", "off"}))
-      ->default_str("auto");
+  using Switch = rs::http::HttpConfig::Switch;
+  add_choice(app, "--demo-routes", http.demo_routes,
+             {{"auto", Switch::kAuto}, {"on", Switch::kOn}, {"off", Switch::kOff}},
+             "The demo routes /plaintext, /json, /echo and /delay, and /metrics on the serving "
+             "listeners (with --root only on --metrics-listen). auto: on without --root, off with "
+             "it (they would shadow files of those names)");
 }
 
 // /metrics on a listener of its own (the Prometheus convention); without --root the serving
@@ -115,16 +133,11 @@ int main(int argc, char** argv) try {
                "The access log names the client X-Forwarded-For gives when the connection's peer "
                "is a --trusted-proxy: the rightmost address that is not itself trusted (at most "
                "16 examined; a malformed list is ignored and counted)");
-  app.add_option_function<std::string>(
-         "--access-log-format",
-         [&http](const std::string& value) {
-           http.access_log_format = value == "json" ? rs::http::AccessLogFormat::kJson
-                                                    : rs::http::AccessLogFormat::kCombined;
-         },
-         "combined: Combined Log Format and the request time in microseconds; json: a JSON "
-         "object per line (docs/access-log.md)")
-      ->check(CLI::IsMember({"combined", "json"}))
-      ->default_str("combined");
+  add_choice(app, "--access-log-format", http.access_log_format,
+             {{"combined", rs::http::AccessLogFormat::kCombined},
+              {"json", rs::http::AccessLogFormat::kJson}},
+             "combined: Combined Log Format and the request time in microseconds; json: a JSON "
+             "object per line (docs/access-log.md)");
   if (const auto status = rs::apps::parse_flags(app, "ringserve-http", argc, argv)) return *status;
   rs::http::follow_output_limit(config.loop.limits, http);
   http.trusted_proxies = config.proxy.trusted;

@@ -46,6 +46,21 @@ std::optional<std::time_t> to_time(std::tm& tm) {
   return ::timegm(&tm);
 }
 
+// "YYYY" and "HH:MM:SS", the fields every format shares.
+void put_year(char* out, const std::tm& tm) {
+  const int year = tm.tm_year + 1900;
+  two_digits(out, year / 100);
+  two_digits(out + 2, year % 100);
+}
+
+void put_clock(char* out, const std::tm& tm) {
+  two_digits(out, tm.tm_hour);
+  out[2] = ':';
+  two_digits(out + 3, tm.tm_min);
+  out[5] = ':';
+  two_digits(out + 6, tm.tm_sec);
+}
+
 }  // namespace
 
 void format_imf_fixdate(std::time_t t, char* out) {
@@ -58,15 +73,9 @@ void format_imf_fixdate(std::time_t t, char* out) {
   out[7] = ' ';
   std::memcpy(out + 8, kMonths[static_cast<std::size_t>(tm.tm_mon)], 3);
   out[11] = ' ';
-  const int year = tm.tm_year + 1900;
-  two_digits(out + 12, year / 100);
-  two_digits(out + 14, year % 100);
+  put_year(out + 12, tm);
   out[16] = ' ';
-  two_digits(out + 17, tm.tm_hour);
-  out[19] = ':';
-  two_digits(out + 20, tm.tm_min);
-  out[22] = ':';
-  two_digits(out + 23, tm.tm_sec);
+  put_clock(out + 17, tm);
   constexpr std::string_view kGmt = " GMT";  // a fixed-width field: no terminator follows
   std::copy(kGmt.begin(), kGmt.end(), out + 25);
 }
@@ -78,15 +87,9 @@ void format_clf_date(std::time_t t, char* out) {
   out[2] = '/';
   std::memcpy(out + 3, kMonths[static_cast<std::size_t>(tm.tm_mon)], 3);
   out[6] = '/';
-  const int year = tm.tm_year + 1900;
-  two_digits(out + 7, year / 100);
-  two_digits(out + 9, year % 100);
+  put_year(out + 7, tm);
   out[11] = ':';
-  two_digits(out + 12, tm.tm_hour);
-  out[14] = ':';
-  two_digits(out + 15, tm.tm_min);
-  out[17] = ':';
-  two_digits(out + 18, tm.tm_sec);
+  put_clock(out + 12, tm);
   constexpr std::string_view kUtc = " +0000";  // a fixed-width field: no terminator follows
   std::copy(kUtc.begin(), kUtc.end(), out + 20);
 }
@@ -94,19 +97,13 @@ void format_clf_date(std::time_t t, char* out) {
 void format_iso_date(std::time_t t, char* out) {
   std::tm tm{};
   ::gmtime_r(&t, &tm);
-  const int year = tm.tm_year + 1900;
-  two_digits(out, year / 100);
-  two_digits(out + 2, year % 100);
+  put_year(out, tm);
   out[4] = '-';
   two_digits(out + 5, tm.tm_mon + 1);
   out[7] = '-';
   two_digits(out + 8, tm.tm_mday);
   out[10] = 'T';
-  two_digits(out + 11, tm.tm_hour);
-  out[13] = ':';
-  two_digits(out + 14, tm.tm_min);
-  out[16] = ':';
-  two_digits(out + 17, tm.tm_sec);
+  put_clock(out + 11, tm);
   constexpr std::string_view kUtc = "+00:00";  // a fixed-width field: no terminator follows
   std::copy(kUtc.begin(), kUtc.end(), out + 19);
 }
