@@ -31,10 +31,8 @@ namespace {
 // The --tls-* flags as parsed. add_server_flags binds them here and run_server makes the shared
 // context from them (net::ServerConfig holds only the finished context); one server per process.
 net::tls::TlsConfig tls_flags;
-// --tls-ktls: "auto" (kTLS where the kernel has it) or "off". Off by default until the kernel
-// path has run on a kernel with TLS: a review found that its close can lose the tail of a last
-// answer that the kernel has not pushed yet (docs/tls.md, kTLS).
-std::string ktls_mode = "off";
+// --tls-ktls: "auto" (kTLS where the kernel has it, the default) or "off".
+std::string ktls_mode = "auto";
 // --port and --address, to refuse them beside the sockets systemd passed.
 const CLI::Option* port_flag = nullptr;
 const CLI::Option* address_flag = nullptr;
@@ -67,7 +65,7 @@ void add_tls_flags(CLI::App& app) {
   app.add_option("--tls-ktls", ktls_mode,
                  "kTLS: after a TLS 1.3 handshake the kernel seals the connection's records. auto: "
                  "where the kernel has TLS (the start-up line says whether it is on, and why "
-                 "not; experimental, not yet run on such a kernel); off: never")
+                 "not); off: never, OpenSSL seals every record")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "off"}));
   app.add_option("--tls-ticket-rotate-s", tls_flags.ticket_rotate_s,

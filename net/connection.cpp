@@ -260,7 +260,7 @@ void Connection::close_lingering(std::uint64_t linger_ms) {
 }
 
 void Connection::wake_at(std::uint64_t at_ms) {
-  if (state_ == State::kOpen || state_ == State::kClosing) {
+  if (state_ == State::kOpen || (state_ == State::kClosing && !kernel_draining())) {
     wake_.set_at(context_.services.timers(), at_ms);
   }
 }
@@ -273,6 +273,10 @@ void Connection::on_wake(core::Timer& timer) {
     return;
   }
   if (self.state_ == State::kClosed) return;
+  if (self.kernel_draining()) {
+    self.send_this_turn();  // the close settles when the turn ends, and checks again
+    return;
+  }
   if (self.protocol_ == nullptr) {
     // Open without a protocol: a PROXY header that did not arrive in time.
     self.context_.counters.proxy_header_timeouts.add();
@@ -434,27 +438,17 @@ void Connection::settle() {
   }
   if (state_ == State::kClosing && output_empty() && slots_.empty() &&
       !transport().send_in_flight()) {
+    if (tls_ != nullptr && tls_->kernel_tls() && !kernel_output_drained()) return;
     if (tls_ != nullptr && tls_->established() && !tls_->close_notify_sent() && !tls_->failed()) {
       // The peer learns that the stream ends here, not that it was cut: close_notify goes
       // before the FIN.
       tls_->close_notify();
-      if (!tls_->kernel_tls()) {
-        send_this_turn();
-        return;
-      }
-      // kTLS: the kernel must seal it, as an alert record, which the ordered send cannot ask
-      // for (a control message). Sent here, at once and without blocking: all the output is in
-      // the kernel already (none queued, no send in flight), so it still comes last. A full
-      // socket buffer skips it: the FIN alone ends the stream, as a peer that cut it would.
-      tls::ktls::send_close_notify(fd_);
+      send_this_turn();
+      return;
     }
     if (linger_ms_ > 0 && !input_ended_) {
       state_ = State::kLingering;
-      // kTLS: no FIN yet. A send returns once the kernel has sealed the bytes, and the last
-      // record may still wait in the kernel for room in TCP's buffer (it leaves as the peer
-      // reads); a shutdown now would make the kernel drop it. The peer's close after our
-      // close_notify, or the linger timer, ends the wait.
-      if (tls_ == nullptr || !tls_->kernel_tls()) transport().shutdown_write();
+      transport().shutdown_write();
       update_receiving();
       wake_.set(context_.services.timers(), linger_ms_);  // replaces the protocol's wake-up
       return;
@@ -540,6 +534,33 @@ bool Connection::decrypt(std::span<const std::byte> ciphertext) {
       return false;
   }
   return state_ == State::kOpen;
+}
+
+// kTLS: whether what the kernel sealed has all gone into TCP, close_notify last
+// (ktls::CloseDrain says why a close must wait for it); if not, the wake-up timer checks again
+// (on_wake), for at most shutdown_linger_ms. It replaces the protocol's wake-up, which has
+// nothing left to do: its answers are all sent.
+bool Connection::kernel_output_drained() {
+  tls::ktls::KernelSocket socket{fd_};
+  core::TimerWheel& timers = context_.services.timers();
+  switch (tls_->close_drain().check(socket, timers.now_ms(), context_.limits.shutdown_linger_ms)) {
+    case tls::ktls::CloseDrain::Next::kWait:
+      wake_.set(timers, tls_->close_drain().wait_ms());
+      return false;
+    case tls::ktls::CloseDrain::Next::kBoundPassed:
+      context_.counters.tls_ktls_drain_timeouts.add();
+      core::log_debug("connection {}: kTLS: the kernel still held output after {} ms: closed", id_,
+                      context_.limits.shutdown_linger_ms);
+      break;
+    case tls::ktls::CloseDrain::Next::kClose:
+      break;
+  }
+  tls_->close_notify();  // only marks it sent: the kernel sealed it (or the peer is gone)
+  return true;
+}
+
+bool Connection::kernel_draining() const {
+  return tls_ != nullptr && state_ == State::kClosing && tls_->close_drain().started();
 }
 
 void Connection::hand_keys_to_kernel() {

@@ -156,7 +156,8 @@ class Connection {
 
  private:
   friend class DrivenConnection;
-  // kLingering: output sent and FIN sent, input drained until EOF or the linger timer.
+  // kLingering: output sent and FIN sent, input drained until EOF or the linger timer. A kTLS
+  // connection stays kClosing until the kernel has pushed what it sealed (kernel_draining()).
   enum class State : std::uint8_t { kOpen, kClosing, kLingering, kClosed };
   enum PauseReason : std::uint8_t { kPausedByProtocol = 1, kPausedByBackpressure = 2 };
 
@@ -184,6 +185,10 @@ class Connection {
   void fail_tls();
   // kTLS: the session's sending keys go to the kernel (or it goes on sealing in user space).
   void hand_keys_to_kernel();
+  // kTLS, closing: false while the kernel still holds output for the peer (its wake-up timer
+  // checks again); kernel_draining() from the first check until the close goes ahead.
+  bool kernel_output_drained();
+  bool kernel_draining() const;
   static void on_handshake_timeout(core::Timer& timer);
   // A ,proxy listener's connection has no protocol until its PROXY header is in (protocol_ null
   // while open means that): a trusted peer, then the header within the timeout (the wake-up

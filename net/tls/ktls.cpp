@@ -1,12 +1,14 @@
 #include "net/tls/ktls.hpp"
 
 #include <arpa/inet.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/kdf.h>
 #include <openssl/ssl.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -263,7 +265,7 @@ bool install_tx(int fd, const TxKeys& keys, InstallError& failed) {
   return true;
 }
 
-bool send_close_notify(int fd) {
+CloseNotify send_close_notify(int fd) {
   // An alert record: level warning, description close_notify (RFC 8446 §6.1).
   unsigned char alert[2] = {1, 0};
   constexpr unsigned char kAlertRecord = 21;
@@ -279,7 +281,27 @@ bool send_close_notify(int fd) {
   cmsg->cmsg_type = TLS_SET_RECORD_TYPE;
   cmsg->cmsg_len = CMSG_LEN(sizeof(kAlertRecord));
   std::memcpy(CMSG_DATA(cmsg), &kAlertRecord, sizeof(kAlertRecord));
-  return ::sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) == static_cast<ssize_t>(sizeof(alert));
+  if (::sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) == static_cast<ssize_t>(sizeof(alert))) {
+    return CloseNotify::kSent;
+  }
+  // A record is taken whole or not at all: EAGAIN (or ENOMEM, the socket's memory) is a full
+  // buffer; anything else (EPIPE, ECONNRESET) a peer that is gone.
+  return errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOMEM ? CloseNotify::kBufferFull
+                                                                    : CloseNotify::kFailed;
+}
+
+std::size_t unsent_bytes(int fd) {
+  // A reset connection keeps its send sequence (SIOCOUTQ would go on counting what it had),
+  // but nothing is left to wait for: only an open connection can still deliver.
+  tcp_info info{};
+  socklen_t size = sizeof(info);
+  if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &size) != 0 ||
+      (info.tcpi_state != TCP_ESTABLISHED && info.tcpi_state != TCP_CLOSE_WAIT)) {
+    return 0;
+  }
+  int queued = 0;
+  if (::ioctl(fd, SIOCOUTQ, &queued) != 0 || queued < 0) return 0;
+  return static_cast<std::size_t>(queued);
 }
 
 void log_tx_secrets(SSL_CTX* ctx) {

@@ -17,6 +17,8 @@
 
 #include <linux/tls.h>
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -74,10 +76,74 @@ struct InstallError {
 // TCP (the ULP passes through until keys are set), so the connection can seal in user space.
 bool install_tx(int fd, const TxKeys& keys, InstallError& failed);
 
+// What sending close_notify did.
+enum class CloseNotify : std::uint8_t {
+  kSent,        // the kernel sealed it (it may still wait in the kernel for room in TCP)
+  kBufferFull,  // the socket's send buffer is full: try again once the peer has read
+  kFailed,      // the peer is gone (reset, closed): nothing more can reach it
+};
+
 // Sends close_notify on a socket whose sending side the kernel holds: an alert record, asked for
 // with a TLS_SET_RECORD_TYPE control message (tls.rst, "Send TLS control messages"). Does not
-// block: false when the kernel did not take it (a full socket buffer, a peer gone).
-bool send_close_notify(int fd);
+// block.
+CloseNotify send_close_notify(int fd);
+
+// Bytes TCP still holds for the peer, unsent or unacknowledged (SIOCOUTQ); 0 when the socket
+// cannot say (it is no longer connected).
+std::size_t unsent_bytes(int fd);
+
+// The close of a connection whose output the kernel seals. A send completes once the kernel has
+// sealed its bytes, but the last records may still wait in the kernel's TLS layer for room in
+// TCP's send buffer (it pushes them as the peer reads), and a close then drops them: the kernel
+// frees records it has not pushed when the socket closes (net/tls/tls_sw.c,
+// tls_sw_release_resources_tx), and a shutdown's FIN would go before them. So the close waits:
+// the kernel seals close_notify first (retried while the buffer is full), then TCP must hold
+// nothing for the peer (unsent_bytes() 0), which it cannot while records still wait above it.
+// The connection checks on a timer, 1 ms doubling to 64 ms, for at most a bound; past it the
+// close goes ahead (the peer that stopped reading loses the end, as on a plain connection that
+// outstays its linger).
+class CloseDrain {
+ public:
+  enum class Next : std::uint8_t {
+    kClose,        // drained (or the peer is gone): the close goes ahead
+    kWait,         // check again in wait_ms()
+    kBoundPassed,  // still not drained at the bound: the close goes ahead anyway
+  };
+
+  // One check at now_ms; the first one starts the bound. Socket: send_close_notify() ->
+  // CloseNotify and unsent_bytes() -> std::size_t for the connection's socket (KernelSocket, or
+  // a test's own).
+  template <class Socket>
+  Next check(Socket& socket, std::uint64_t now_ms, std::uint64_t bound_ms) {
+    if (until_ms_ == 0) until_ms_ = now_ms + bound_ms + 1;  // never 0: started
+    if (!close_notify_sent_) {
+      const CloseNotify sent = socket.send_close_notify();
+      if (sent == CloseNotify::kFailed) return Next::kClose;
+      close_notify_sent_ = sent == CloseNotify::kSent;
+    }
+    if (close_notify_sent_ && socket.unsent_bytes() == 0) return Next::kClose;
+    if (now_ms >= until_ms_ - 1) return Next::kBoundPassed;
+    wait_ms_ = std::min<std::uint64_t>(std::uint64_t{1} << std::min<unsigned>(checks_, 6),
+                                       until_ms_ - 1 - now_ms);
+    if (checks_ < 255) ++checks_;
+    return Next::kWait;
+  }
+  bool started() const { return until_ms_ != 0; }
+  std::uint64_t wait_ms() const { return wait_ms_; }
+
+ private:
+  std::uint64_t until_ms_ = 0;  // the bound, plus one; 0 until the first check
+  std::uint32_t wait_ms_ = 0;
+  std::uint8_t checks_ = 0;
+  bool close_notify_sent_ = false;
+};
+
+// The socket as CloseDrain asks for it.
+struct KernelSocket {
+  int fd;
+  CloseNotify send_close_notify() const { return ktls::send_close_notify(fd); }
+  std::size_t unsent_bytes() const { return ktls::unsent_bytes(fd); }
+};
 
 // Makes ctx tell each TLS 1.3 server session its sending secret as the handshake derives it
 // (TlsSession::keep_tx_secret). Only for a context whose sessions use kTLS: OpenSSL formats every

@@ -22,6 +22,7 @@
 #include "core/buffer.hpp"
 #include "core/slab_pool.hpp"
 #include "core/timer_wheel.hpp"
+#include "net/tls/ktls.hpp"
 
 using SSL = struct ssl_st;
 using SSL_CTX = struct ssl_ctx_st;
@@ -29,9 +30,6 @@ using SSL_CTX = struct ssl_ctx_st;
 namespace rs::net::tls {
 
 class TlsContext;
-namespace ktls {
-struct TxKeys;
-}
 
 class TlsSession {
  public:
@@ -91,6 +89,9 @@ class TlsSession {
   // would write, which could only be sealed with keys and a sequence the kernel now holds.
   void use_kernel_tls() { flags_ |= kKernelTls; }
   bool kernel_tls() const { return (flags_ & kKernelTls) != 0; }
+  // The close of a kTLS connection waits for the kernel to push what it sealed (ktls.hpp).
+  ktls::CloseDrain& close_drain() { return close_drain_; }
+  const ktls::CloseDrain& close_drain() const { return close_drain_; }
   // For the key log (ktls.cpp): the server's first application traffic secret, as the handshake
   // derives it. From here the session counts the records sealed under it.
   void keep_tx_secret(std::span<const std::uint8_t> secret);
@@ -119,6 +120,7 @@ class TlsSession {
   core::BufferChain wire_;             // ciphertext for the peer, in order
   std::byte* scratch_;
   core::Timer handshake_timer_;
+  ktls::CloseDrain close_drain_;
   std::uint8_t flags_ = 0;
   char failure_[96] = {};
 };

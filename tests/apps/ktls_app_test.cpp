@@ -67,10 +67,13 @@ class KtlsApp : public ::testing::Test {
   std::unique_ptr<ChildProcess> server_;
 };
 
-// off is the default (until the kernel path has run on a kernel with TLS).
-TEST_F(KtlsApp, OffByDefault) {
+// auto is the default: the line is the one auto gives (on, or off with the probe's reason).
+TEST_F(KtlsApp, AutoByDefault) {
+  const net::tls::ktls::Probe probe = net::tls::ktls::probe_kernel();
   const std::string line = start({});
-  EXPECT_NE(line.find(" ktls=off (--tls-ktls off)"), std::string::npos) << line;
+  const std::string expected =
+      probe.available ? " ktls=on (TLS 1.3)" : " ktls=off (" + probe.reason + ")";
+  EXPECT_NE(line.find(expected), std::string::npos) << expected << "\n" << line;
 }
 
 // auto: on where the kernel has TLS, else off with the probe's reason; HTTPS is served either

@@ -123,6 +123,28 @@ TEST_P(KtlsServer, KernelSealsTheAnswersOfEveryTls13Suite) {
   EXPECT_TRUE(expect_pools_returned());
 }
 
+// A large last answer, then the close: the close waits for the kernel to push every record it
+// sealed (ktls::CloseDrain), so the client reads the whole body, then close_notify.
+TEST_P(KtlsServer, ALargeLastAnswerArrivesWholeBeforeTheClose) {
+  const net::tls::ktls::Probe probe = net::tls::ktls::probe_kernel();
+  if (!probe.available) GTEST_SKIP() << probe.reason;
+  start_ktls();
+  auto c = client();
+  std::string payload(3 << 20, '\0');
+  for (std::size_t i = 0; i < payload.size(); ++i)
+    payload[i] = static_cast<char>('a' + (i * 11 + i / 4096) % 26);
+  ASSERT_TRUE(c->send("POST /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: " +
+                      std::to_string(payload.size()) + "\r\n\r\n"));
+  for (std::size_t at = 0; at < payload.size(); at += 65536)
+    ASSERT_TRUE(c->send(std::string_view(payload).substr(at, 65536)));
+  std::string body;
+  ASSERT_EQ(c->answer(&body), 200);
+  EXPECT_TRUE(body == payload) << "echoed " << body.size() << " bytes";
+  EXPECT_TRUE(c->closed_with_notify()) << "the server's last bytes are its close_notify";
+  EXPECT_EQ(counter("tls_ktls_connections"), 1);
+  EXPECT_EQ(counter("tls_ktls_drain_timeouts"), 0);
+}
+
 // The client's own key update is followed (the receiving side is OpenSSL's); a request for ours
 // cannot be met, as the kernel holds our keys: the connection is closed, never corrupted.
 TEST_P(KtlsServer, AKeyUpdateRequestClosesAKtlsConnection) {

@@ -2,20 +2,26 @@
 // memory must open the next record OpenSSL seals, for each suite the kernel is given (the record
 // decrypted here with EVP, as the kernel would seal it: nonce = IV XOR sequence, the record
 // header as additional data). And what a session does once the kernel holds its keys: plaintext
-// out as it is, no close_notify of its own, a peer's KeyUpdate request fails it. The kernel's
+// out as it is, no close_notify of its own, a peer's KeyUpdate request fails it; and how its close
+// waits for the kernel to push what it sealed (CloseDrain). The kernel's
 // side (setsockopt, records on a socket) is tests/http/ktls_test.cpp's, where the kernel has it.
 #include "net/tls/ktls.hpp"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "net/tls/tls_context.hpp"
 #include "net/tls/tls_session.hpp"
@@ -245,6 +251,166 @@ TEST_F(KtlsSession, CloseNotifyIsLeftToTheKernel) {
   session_->close_notify();
   EXPECT_TRUE(session_->close_notify_sent());
   EXPECT_TRUE(session_->wire().empty());
+}
+
+// The close of a kTLS connection (ktls::CloseDrain), against a socket the test plays: what the
+// drain asks and when, whatever the kernel answers.
+struct PlayedSocket {
+  std::vector<ktls::CloseNotify> close_notify_answers;  // one per try; then kSent
+  std::size_t unsent = 0;
+  int close_notify_tries = 0;
+  int unsent_asked = 0;
+
+  ktls::CloseNotify send_close_notify() {
+    const auto at = static_cast<std::size_t>(close_notify_tries++);
+    return at < close_notify_answers.size() ? close_notify_answers[at] : ktls::CloseNotify::kSent;
+  }
+  std::size_t unsent_bytes() {
+    ++unsent_asked;
+    return unsent;
+  }
+};
+
+using Next = ktls::CloseDrain::Next;
+
+TEST(KtlsCloseDrain, ClosesAtOnceWhenTheKernelHoldsNothing) {
+  PlayedSocket socket;
+  ktls::CloseDrain drain;
+  EXPECT_FALSE(drain.started());
+  EXPECT_EQ(drain.check(socket, 1000, 1000), Next::kClose);
+  EXPECT_TRUE(drain.started());
+  EXPECT_EQ(socket.close_notify_tries, 1);
+}
+
+// A full buffer does not skip close_notify: it is tried again at each check until the kernel
+// takes it, then never again; the close waits for TCP to empty after it.
+TEST(KtlsCloseDrain, RetriesCloseNotifyThenWaitsForTcpToEmpty) {
+  PlayedSocket socket;
+  socket.close_notify_answers = {ktls::CloseNotify::kBufferFull, ktls::CloseNotify::kBufferFull};
+  socket.unsent = 5000;
+  ktls::CloseDrain drain;
+  std::uint64_t now = 1000;
+  EXPECT_EQ(drain.check(socket, now, 1000), Next::kWait);
+  EXPECT_EQ(socket.unsent_asked, 0) << "TCP is not asked before close_notify is in";
+  EXPECT_EQ(drain.wait_ms(), 1U);
+  now += drain.wait_ms();
+  EXPECT_EQ(drain.check(socket, now, 1000), Next::kWait);
+  EXPECT_EQ(drain.wait_ms(), 2U);
+  now += drain.wait_ms();
+  EXPECT_EQ(drain.check(socket, now, 1000), Next::kWait);  // taken now; TCP still holds bytes
+  EXPECT_EQ(socket.close_notify_tries, 3);
+  EXPECT_EQ(socket.unsent_asked, 1);
+  now += drain.wait_ms();
+  socket.unsent = 0;
+  EXPECT_EQ(drain.check(socket, now, 1000), Next::kClose);
+  EXPECT_EQ(socket.close_notify_tries, 3) << "close_notify is sent once";
+}
+
+TEST(KtlsCloseDrain, APeerThatIsGoneEndsTheDrain) {
+  PlayedSocket socket;
+  socket.close_notify_answers = {ktls::CloseNotify::kBufferFull, ktls::CloseNotify::kFailed};
+  socket.unsent = 5000;
+  ktls::CloseDrain drain;
+  EXPECT_EQ(drain.check(socket, 0, 1000), Next::kWait);
+  EXPECT_EQ(drain.check(socket, 1, 1000), Next::kClose);
+  EXPECT_EQ(socket.unsent_asked, 0);
+}
+
+// A peer that never reads: checks 1, 2, 4 ... 64 ms apart, then every 64 ms, the last one cut to
+// the bound, where the close goes ahead.
+TEST(KtlsCloseDrain, GivesUpAtTheBound) {
+  PlayedSocket socket;
+  socket.unsent = 5000;
+  ktls::CloseDrain drain;
+  const std::uint64_t start = 7000;
+  const std::uint64_t bound = 300;
+  std::uint64_t now = start;
+  std::vector<std::uint64_t> waits;
+  Next next = Next::kWait;
+  for (int i = 0; i < 100 && (next = drain.check(socket, now, bound)) == Next::kWait; ++i) {
+    waits.push_back(drain.wait_ms());
+    now += drain.wait_ms();
+  }
+  EXPECT_EQ(next, Next::kBoundPassed);
+  EXPECT_EQ(now, start + bound);
+  const std::vector<std::uint64_t> expected = {1, 2, 4, 8, 16, 32, 64, 64, 64, 45};
+  EXPECT_EQ(waits, expected);
+}
+
+// What the drain reads of a real TCP socket (loopback; no TLS needed for these): the bytes TCP
+// holds for a peer that does not read, none once it has read them all, none once it is gone;
+// and how a send that cannot be taken is told apart from a peer that is gone (close_notify's
+// errors are TCP's: on a plain socket its two bytes go as data).
+class KtlsSocket : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(listener, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t size = sizeof(address);
+    ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&address), size), 0);
+    ASSERT_EQ(::listen(listener, 1), 0);
+    ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &size), 0);
+    peer_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    const int small = 4096;  // a small window: the sender's buffer fills soon
+    ::setsockopt(peer_, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    ASSERT_EQ(::connect(peer_, reinterpret_cast<sockaddr*>(&address), size), 0);
+    sender_ = ::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK);
+    ::close(listener);
+    ASSERT_GE(sender_, 0);
+  }
+  void TearDown() override {
+    if (sender_ >= 0) ::close(sender_);
+    if (peer_ >= 0) ::close(peer_);
+  }
+  // Sends until the kernel takes no more; the bytes sent.
+  std::size_t fill() {
+    std::vector<char> block(65536, 'x');
+    std::size_t sent = 0;
+    for (;;) {
+      const ssize_t n = ::send(sender_, block.data(), block.size(), MSG_NOSIGNAL);
+      if (n <= 0) return sent;
+      sent += static_cast<std::size_t>(n);
+    }
+  }
+  // Polls unsent_bytes() (the kernel acknowledges asynchronously) until it is 0, for up to 5 s.
+  bool drains() const {
+    for (int i = 0; i < 5000; ++i) {
+      if (ktls::unsent_bytes(sender_) == 0) return true;
+      ::usleep(1000);
+    }
+    return false;
+  }
+  int sender_ = -1;
+  int peer_ = -1;
+};
+
+TEST_F(KtlsSocket, UnsentBytesCountWhatThePeerHasNotTaken) {
+  const std::size_t sent = fill();
+  ASSERT_GT(sent, 0U);
+  EXPECT_GT(ktls::unsent_bytes(sender_), 0U);
+  EXPECT_EQ(ktls::send_close_notify(sender_), ktls::CloseNotify::kBufferFull);
+  std::vector<char> sink(65536);
+  std::size_t read = 0;
+  while (read < sent) {
+    const ssize_t n = ::recv(peer_, sink.data(), sink.size(), 0);
+    ASSERT_GT(n, 0);
+    read += static_cast<std::size_t>(n);
+  }
+  EXPECT_TRUE(drains()) << ktls::unsent_bytes(sender_) << " bytes still held";
+}
+
+TEST_F(KtlsSocket, APeerThatResetIsGone) {
+  ASSERT_GT(fill(), 0U);
+  const linger abortive{1, 0};
+  ::setsockopt(peer_, SOL_SOCKET, SO_LINGER, &abortive, sizeof(abortive));
+  ::close(peer_);
+  peer_ = -1;
+  // The reset arrives asynchronously: once it has, nothing is left to wait for, and a send fails.
+  EXPECT_TRUE(drains()) << "a reset connection still counts " << ktls::unsent_bytes(sender_);
+  EXPECT_EQ(ktls::send_close_notify(sender_), ktls::CloseNotify::kFailed);
 }
 
 // The probe agrees with the kernel's list of ULPs: where it finds TLS, "tls" is registered (it
