@@ -543,19 +543,20 @@ bool Connection::decrypt(std::span<const std::byte> ciphertext) {
 bool Connection::kernel_output_drained() {
   tls::ktls::KernelSocket socket{fd_};
   core::TimerWheel& timers = context_.services.timers();
-  switch (tls_->close_drain().check(socket, timers.now_ms(), context_.limits.shutdown_linger_ms)) {
+  switch (tls_->close_drain().check(socket, timers.now_ms(), context_.limits.shutdown_linger_ms,
+                                    !tls_->failed())) {
     case tls::ktls::CloseDrain::Next::kWait:
       wake_.set(timers, tls_->close_drain().wait_ms());
       return false;
     case tls::ktls::CloseDrain::Next::kBoundPassed:
       context_.counters.tls_ktls_drain_timeouts.add();
-      core::log_debug("connection {}: kTLS: the kernel still held output after {} ms: closed", id_,
-                      context_.limits.shutdown_linger_ms);
+      core::log_debug("connection {}: kTLS: the peer took not all of the output in {} ms: closed",
+                      id_, context_.limits.shutdown_linger_ms);
       break;
     case tls::ktls::CloseDrain::Next::kClose:
       break;
   }
-  tls_->close_notify();  // only marks it sent: the kernel sealed it (or the peer is gone)
+  tls_->close_notify();  // only marks it sent: the kernel sealed it (or will not)
   return true;
 }
 

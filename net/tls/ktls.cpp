@@ -6,6 +6,7 @@
 #include <netinet/tcp.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/kdf.h>
 #include <openssl/ssl.h>
 #include <sys/ioctl.h>
@@ -14,6 +15,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
+#include <string>
 #include <string_view>
 
 #include <fmt/format.h>
@@ -174,7 +177,96 @@ void on_key_log(const SSL* ssl, const char* line) {
   OPENSSL_cleanse(secret, sizeof(secret));
 }
 
+// One whole TLS record from a blocking socket (the probe's peer, which has a receive timeout),
+// header included; "" when none came.
+std::string read_record(int fd) {
+  std::string record;
+  std::size_t want = 5;
+  char buffer[512];
+  while (record.size() < want) {
+    const std::size_t room = std::min(sizeof(buffer), want - record.size());
+    const ssize_t n = ::recv(fd, buffer, room, 0);
+    if (n <= 0) return {};
+    record.append(buffer, static_cast<std::size_t>(n));
+    if (want == 5 && record.size() == 5) {
+      want += (static_cast<std::size_t>(static_cast<unsigned char>(record[3])) << 8) |
+              static_cast<unsigned char>(record[4]);
+      if (want > 5 + 16384 + 256) return {};
+    }
+  }
+  return record;
+}
+
 }  // namespace
+
+std::optional<OpenedRecord> open_record(const TxKeys& keys, std::string_view record,
+                                        std::uint64_t later) {
+  constexpr std::size_t kTag = 16;
+  if (record.size() < 5 + kTag + 1 || record[0] != kApplicationData) return std::nullopt;
+  const EVP_CIPHER* cipher = nullptr;
+  const unsigned char* key = nullptr;
+  const unsigned char* rec_seq = nullptr;
+  unsigned char nonce[kIvBytes];
+  // AES-GCM's nonce is the 4-byte salt, then the 8-byte IV; the two sizes differ in the key only.
+  const auto gcm = [&](const EVP_CIPHER* gcm_cipher, const auto& info) {
+    cipher = gcm_cipher;
+    key = info.key;
+    std::memcpy(nonce, info.salt, 4);
+    std::memcpy(nonce + 4, info.iv, 8);
+    rec_seq = info.rec_seq;
+  };
+  switch (keys.info.cipher_type) {
+    case TLS_CIPHER_AES_GCM_128:
+      gcm(EVP_aes_128_gcm(), keys.aes_gcm_128);
+      break;
+    case TLS_CIPHER_AES_GCM_256:
+      gcm(EVP_aes_256_gcm(), keys.aes_gcm_256);
+      break;
+    case TLS_CIPHER_CHACHA20_POLY1305:
+      cipher = EVP_chacha20_poly1305();
+      key = keys.chacha20_poly1305.key;
+      std::memcpy(nonce, keys.chacha20_poly1305.iv, kIvBytes);
+      rec_seq = keys.chacha20_poly1305.rec_seq;
+      break;
+    default:
+      return std::nullopt;
+  }
+  // The sequence number, big-endian, plus `later`, XORed into the nonce's last 8 bytes.
+  std::uint64_t seq = 0;
+  for (int i = 0; i < 8; ++i)
+    seq = (seq << 8) | rec_seq[i];
+  seq += later;
+  for (int i = 0; i < 8; ++i)
+    nonce[4 + i] ^= static_cast<unsigned char>(seq >> (8 * (7 - i)));
+
+  const auto* bytes = reinterpret_cast<const unsigned char*>(record.data());
+  const std::size_t body = record.size() - 5 - kTag;
+  OpenedRecord opened;
+  opened.content.assign(body, '\0');
+  auto* into = reinterpret_cast<unsigned char*>(opened.content.data());
+  EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
+  int len = 0;
+  int last = 0;
+  const bool ok =
+      ctx != nullptr && EVP_DecryptInit_ex(ctx, cipher, nullptr, nullptr, nullptr) == 1 &&
+      EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_IVLEN, sizeof(nonce), nullptr) == 1 &&
+      EVP_DecryptInit_ex(ctx, nullptr, nullptr, key, nonce) == 1 &&
+      EVP_DecryptUpdate(ctx, nullptr, &len, bytes, 5) == 1 &&  // the header: additional data
+      EVP_DecryptUpdate(ctx, into, &len, bytes + 5, static_cast<int>(body)) == 1 &&
+      EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, kTag,
+                          const_cast<unsigned char*>(bytes + 5 + body)) == 1 &&
+      EVP_DecryptFinal_ex(ctx, into + len, &last) == 1;
+  EVP_CIPHER_CTX_free(ctx);
+  if (!ok) return std::nullopt;
+  // TLSInnerPlaintext: the content, its type, then zeros.
+  std::string& content = opened.content;
+  while (!content.empty() && content.back() == '\0')
+    content.pop_back();
+  if (content.empty()) return std::nullopt;
+  opened.type = static_cast<std::uint8_t>(content.back());
+  content.pop_back();
+  return opened;
+}
 
 TxKeys::~TxKeys() {
   OPENSSL_cleanse(static_cast<void*>(this), sizeof(*this));
@@ -198,13 +290,42 @@ Probe probe_kernel() {
     return {false, fmt::format("kernel refused the TLS ULP: setsockopt TCP_ULP: {}",
                                std::strerror(error))};
   }
-  // Keys of no use (zeros): only whether the kernel takes TLS 1.3 keys at all.
+  // The whole path, end to end, before any client depends on it: keys derived as a connection's
+  // are (from a made-up secret, a few records in), a record and a close_notify sealed by the
+  // kernel, and both opened here as a client would. A kernel that takes the keys but seals
+  // otherwise than this code expects turns kTLS off instead of breaking every connection.
+  std::uint8_t secret[32];
+  for (std::size_t i = 0; i < sizeof(secret); ++i)
+    secret[i] = static_cast<std::uint8_t>(0x5a ^ (i * 37));
+  constexpr std::uint64_t kRecordsBefore = 3;
   TxKeys keys;
-  const std::uint8_t zeros[kIvBytes + TLS_CIPHER_AES_GCM_128_KEY_SIZE] = {};
-  fill_aes_gcm(keys.aes_gcm_128, TLS_CIPHER_AES_GCM_128, zeros, zeros, zeros);
-  if (::setsockopt(client, SOL_TLS, TLS_TX, &keys.aes_gcm_128, sizeof(keys.aes_gcm_128)) != 0) {
+  derive_tx_keys(0x1301, secret, kRecordsBefore, keys);  // TLS_AES_128_GCM_SHA256
+  if (::setsockopt(client, SOL_TLS, TLS_TX, &keys.info, keys.size) != 0) {
     return {false, fmt::format("kernel TLS takes no TLS 1.3 keys: setsockopt TLS_TX: {}",
                                std::strerror(errno))};
+  }
+  Socket peer;
+  peer.reset(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+  const timeval limit{1, 0};
+  if (peer.get() < 0 ||
+      ::setsockopt(peer.get(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof(limit)) != 0) {
+    return {false, fmt::format("cannot try the kernel's TLS: accept: {}", std::strerror(errno))};
+  }
+  constexpr std::string_view kPlain = "ringserve kTLS self-test";
+  if (::send(client, kPlain.data(), kPlain.size(), MSG_NOSIGNAL) !=
+      static_cast<ssize_t>(kPlain.size())) {
+    return {false, fmt::format("kernel TLS self-test: send: {}", std::strerror(errno))};
+  }
+  const std::optional<OpenedRecord> data = open_record(keys, read_record(peer.get()));
+  if (!data || data->type != kApplicationData || data->content != kPlain) {
+    return {false, "kernel TLS self-test: its record does not open with the keys given"};
+  }
+  if (send_close_notify(client) != CloseNotify::kSent) {
+    return {false, fmt::format("kernel TLS self-test: close_notify: {}", std::strerror(errno))};
+  }
+  const std::optional<OpenedRecord> alert = open_record(keys, read_record(peer.get()), 1);
+  if (!alert || alert->type != kAlert || alert->content != std::string_view("\x01\x00", 2)) {
+    return {false, "kernel TLS self-test: its close_notify does not open as one"};
   }
   return {true, ""};
 }
@@ -284,10 +405,18 @@ CloseNotify send_close_notify(int fd) {
   if (::sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) == static_cast<ssize_t>(sizeof(alert))) {
     return CloseNotify::kSent;
   }
-  // A record is taken whole or not at all: EAGAIN (or ENOMEM, the socket's memory) is a full
-  // buffer; anything else (EPIPE, ECONNRESET) a peer that is gone.
-  return errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOMEM ? CloseNotify::kBufferFull
-                                                                    : CloseNotify::kFailed;
+  // A record is taken whole or not at all. A full buffer (EAGAIN), the socket's memory (ENOMEM)
+  // or a signal (EINTR: the kernel may wait for the socket's TLS lock interruptibly) are tried
+  // again; anything else (EPIPE, ECONNRESET, ENOTCONN, EBADMSG after a failed push) is a peer
+  // nothing more can reach.
+  switch (errno) {
+    case EAGAIN:
+    case ENOMEM:
+    case EINTR:
+      return CloseNotify::kBufferFull;
+    default:
+      return CloseNotify::kFailed;
+  }
 }
 
 std::size_t unsent_bytes(int fd) {

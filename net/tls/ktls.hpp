@@ -20,8 +20,10 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 
 using SSL_CTX = struct ssl_ctx_st;
 
@@ -34,7 +36,9 @@ struct Probe {
 };
 
 // Tries the kernel's TLS on a connected TCP loopback pair (a socketpair cannot take a ULP):
-// TCP_ULP "tls", then TLS 1.3 AES-128-GCM keys for sending. A few system calls, at start-up.
+// TCP_ULP "tls", then TLS 1.3 AES-128-GCM keys for sending derived as a connection's are, then
+// a record and a close_notify sealed by the kernel and opened by the peer (open_record): kTLS
+// goes on only where the kernel seals what this code expects. A few system calls, at start-up.
 Probe probe_kernel();
 
 // The sending keys as the kernel takes them (TLS_TX), for one of the TLS 1.3 suites:
@@ -65,6 +69,23 @@ inline constexpr std::size_t kMaxSecretBytes = 48;
 bool derive_tx_keys(std::uint16_t suite, std::span<const std::uint8_t> secret,
                     std::uint64_t records, TxKeys& keys);
 
+// TLS record content types (RFC 8446 §5.1).
+inline constexpr std::uint8_t kAlert = 21;
+inline constexpr std::uint8_t kApplicationData = 23;
+
+// A TLS 1.3 record opened: its content and its inner content type.
+struct OpenedRecord {
+  std::string content;
+  std::uint8_t type = 0;
+};
+
+// Opens one TLS 1.3 record (header included) as the peer would, sealed with `keys`, `later`
+// records after their first sequence number (RFC 8446 §5.2-5.3: nonce = IV XOR sequence, the
+// header as additional data); nullopt when it does not open. For the start-up self-test and the
+// tests.
+std::optional<OpenedRecord> open_record(const TxKeys& keys, std::string_view record,
+                                        std::uint64_t later = 0);
+
 // What install_tx() found when the kernel refused.
 struct InstallError {
   const char* step = "";  // "TCP_ULP" or "TLS_TX"
@@ -93,38 +114,44 @@ CloseNotify send_close_notify(int fd);
 std::size_t unsent_bytes(int fd);
 
 // The close of a connection whose output the kernel seals. A send completes once the kernel has
-// sealed its bytes, but the last records may still wait in the kernel's TLS layer for room in
-// TCP's send buffer (it pushes them as the peer reads), and a close then drops them: the kernel
-// frees records it has not pushed when the socket closes (net/tls/tls_sw.c,
-// tls_sw_release_resources_tx), and a shutdown's FIN would go before them. So the close waits:
-// the kernel seals close_notify first (retried while the buffer is full), then TCP must hold
-// nothing for the peer (unsent_bytes() 0), which it cannot while records still wait above it.
-// The connection checks on a timer, 1 ms doubling to 64 ms, for at most a bound; past it the
-// close goes ahead (the peer that stopped reading loses the end, as on a plain connection that
-// outstays its linger).
+// sealed its bytes, but when TCP's send buffer is full the last records wait in the kernel's TLS
+// layer and leave as the peer reads, pushed by a work item that runs when TCP has room
+// (net/tls/tls_sw.c: tls_sw_sendmsg returns with records queued, tls_sw_write_space schedules
+// their push). A shutdown's FIN would go before them, and a close pushes once more and frees what
+// still does not fit (tls_sw_release_resources_tx). So the close waits until TCP holds nothing
+// for the peer (unsent_bytes() 0: all sent and acknowledged, so it has all its room), then has
+// the kernel seal close_notify: that send pushes every record still waiting, then the alert,
+// at once into the empty queue (tls_push_record, tls_tx_records). A full buffer there is tried
+// again later; a peer that is gone ends it. The connection checks at once, then on a timer, 1 ms
+// doubling to 64 ms, for at most a bound; past it the close goes ahead (the peer that stopped
+// reading loses the end, as on a plain connection that outstays its linger). The wait costs the
+// peer's round trip for the last bytes' acknowledgement.
+//
+// Nothing may send on a kTLS socket with MSG_MORE: an open record would be pushed first by the
+// close_notify's send, and kernels before the fix "tls: always set record_type in
+// tls_process_cmsg" (2025) could then seal the alert as application data.
 class CloseDrain {
  public:
   enum class Next : std::uint8_t {
-    kClose,        // drained (or the peer is gone): the close goes ahead
+    kClose,        // drained, close_notify sealed (or the peer is gone): the close goes ahead
     kWait,         // check again in wait_ms()
     kBoundPassed,  // still not drained at the bound: the close goes ahead anyway
   };
 
-  // One check at now_ms; the first one starts the bound. Socket: send_close_notify() ->
-  // CloseNotify and unsent_bytes() -> std::size_t for the connection's socket (KernelSocket, or
-  // a test's own).
+  // One check at now_ms; the first one starts the bound. close_notify: whether to send it (not
+  // on a session that failed: an alert under keys the peer may have asked us to retire, or after
+  // its bad record, would read as an orderly end). Socket: send_close_notify() -> CloseNotify
+  // and unsent_bytes() -> std::size_t for the connection's socket (KernelSocket, or a test's).
   template <class Socket>
-  Next check(Socket& socket, std::uint64_t now_ms, std::uint64_t bound_ms) {
+  Next check(Socket& socket, std::uint64_t now_ms, std::uint64_t bound_ms, bool close_notify) {
     if (until_ms_ == 0) until_ms_ = now_ms + bound_ms + 1;  // never 0: started
-    if (!close_notify_sent_) {
-      const CloseNotify sent = socket.send_close_notify();
-      if (sent == CloseNotify::kFailed) return Next::kClose;
-      close_notify_sent_ = sent == CloseNotify::kSent;
+    if (socket.unsent_bytes() == 0 &&
+        (!close_notify || socket.send_close_notify() != CloseNotify::kBufferFull)) {
+      return Next::kClose;
     }
-    if (close_notify_sent_ && socket.unsent_bytes() == 0) return Next::kClose;
     if (now_ms >= until_ms_ - 1) return Next::kBoundPassed;
-    wait_ms_ = std::min<std::uint64_t>(std::uint64_t{1} << std::min<unsigned>(checks_, 6),
-                                       until_ms_ - 1 - now_ms);
+    wait_ms_ = static_cast<std::uint32_t>(std::min<std::uint64_t>(
+        std::uint64_t{1} << std::min<unsigned>(checks_, 6), until_ms_ - 1 - now_ms));
     if (checks_ < 255) ++checks_;
     return Next::kWait;
   }
@@ -135,7 +162,6 @@ class CloseDrain {
   std::uint64_t until_ms_ = 0;  // the bound, plus one; 0 until the first check
   std::uint32_t wait_ms_ = 0;
   std::uint8_t checks_ = 0;
-  bool close_notify_sent_ = false;
 };
 
 // The socket as CloseDrain asks for it.

@@ -296,13 +296,17 @@ bool TlsSession::export_tx_keys(ktls::TxKeys& keys) {
   if ((flags_ & kKeptTxSecret) == 0) return false;
   const auto* kept = static_cast<const KeptTxSecret*>(SSL_get_ex_data(ssl_, kept_secret_index()));
   const SSL_CIPHER* cipher = SSL_get_current_cipher(ssl_);
+  const SSL_SESSION* session = SSL_get_session(ssl_);
   // A key update made, or one the peer asked for and OpenSSL has yet to send: these keys are
-  // spent, or about to be.
-  const bool ok = kept != nullptr && !kept->key_updated &&
-                  SSL_get_key_update_type(ssl_) == SSL_KEY_UPDATE_NONE && cipher != nullptr &&
-                  SSL_version(ssl_) == TLS1_3_VERSION &&
-                  ktls::derive_tx_keys(SSL_CIPHER_get_protocol_id(cipher),
-                                       std::span(kept->secret, kept->size), kept->records, keys);
+  // spent, or about to be. A client that asked for smaller records (max_fragment_length, which
+  // OpenSSL agrees to) would get the kernel's full-size ones: it stays with OpenSSL.
+  const bool ok =
+      kept != nullptr && !kept->key_updated &&
+      SSL_get_key_update_type(ssl_) == SSL_KEY_UPDATE_NONE && session != nullptr &&
+      SSL_SESSION_get_max_fragment_length(session) == TLSEXT_max_fragment_length_DISABLED &&
+      cipher != nullptr && SSL_version(ssl_) == TLS1_3_VERSION &&
+      ktls::derive_tx_keys(SSL_CIPHER_get_protocol_id(cipher), std::span(kept->secret, kept->size),
+                           kept->records, keys);
   drop_kept_tx_secret();
   return ok;
 }

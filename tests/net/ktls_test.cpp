@@ -13,9 +13,11 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <optional>
@@ -30,73 +32,12 @@
 namespace rs::net::tls {
 namespace {
 
-// Opens one TLS 1.3 record as the kernel would have sealed it with `keys`, `later` records after
-// their first sequence number (RFC 8446 §5.2-5.3): the plaintext, or nullopt when it does not
-// open or is not application data.
-std::optional<std::string> open_record(const ktls::TxKeys& keys, std::string_view record,
-                                       std::uint64_t later = 0) {
-  constexpr std::size_t kTag = 16;
-  if (record.size() < 5 + kTag + 1 || record[0] != 23) return std::nullopt;
-  const EVP_CIPHER* cipher = nullptr;
-  const unsigned char* key = nullptr;
-  const unsigned char* rec_seq = nullptr;
-  unsigned char nonce[12];
-  // AES-GCM's nonce is the 4-byte salt, then the 8-byte IV; the two sizes differ in the key only.
-  const auto gcm = [&](const EVP_CIPHER* gcm_cipher, const auto& info) {
-    cipher = gcm_cipher;
-    key = info.key;
-    std::memcpy(nonce, info.salt, 4);
-    std::memcpy(nonce + 4, info.iv, 8);
-    rec_seq = info.rec_seq;
-  };
-  switch (keys.info.cipher_type) {
-    case TLS_CIPHER_AES_GCM_128:
-      gcm(EVP_aes_128_gcm(), keys.aes_gcm_128);
-      break;
-    case TLS_CIPHER_AES_GCM_256:
-      gcm(EVP_aes_256_gcm(), keys.aes_gcm_256);
-      break;
-    case TLS_CIPHER_CHACHA20_POLY1305:
-      cipher = EVP_chacha20_poly1305();
-      key = keys.chacha20_poly1305.key;
-      std::memcpy(nonce, keys.chacha20_poly1305.iv, 12);
-      rec_seq = keys.chacha20_poly1305.rec_seq;
-      break;
-    default:
-      return std::nullopt;
-  }
-  // The sequence number, big-endian, plus `later`, XORed into the nonce's last 8 bytes.
-  std::uint64_t seq = 0;
-  for (int i = 0; i < 8; ++i)
-    seq = (seq << 8) | rec_seq[i];
-  seq += later;
-  for (int i = 0; i < 8; ++i)
-    nonce[4 + i] ^= static_cast<unsigned char>(seq >> (8 * (7 - i)));
-
-  const auto* bytes = reinterpret_cast<const unsigned char*>(record.data());
-  const std::size_t body = record.size() - 5 - kTag;
-  std::string out(body, '\0');
-  auto* into = reinterpret_cast<unsigned char*>(out.data());
-  EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
-  int len = 0;
-  int last = 0;
-  const bool ok =
-      ctx != nullptr && EVP_DecryptInit_ex(ctx, cipher, nullptr, nullptr, nullptr) == 1 &&
-      EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_IVLEN, sizeof(nonce), nullptr) == 1 &&
-      EVP_DecryptInit_ex(ctx, nullptr, nullptr, key, nonce) == 1 &&
-      EVP_DecryptUpdate(ctx, nullptr, &len, bytes, 5) == 1 &&  // the header: additional data
-      EVP_DecryptUpdate(ctx, into, &len, bytes + 5, static_cast<int>(body)) == 1 &&
-      EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, kTag,
-                          const_cast<unsigned char*>(bytes + 5 + body)) == 1 &&
-      EVP_DecryptFinal_ex(ctx, into + len, &last) == 1;
-  EVP_CIPHER_CTX_free(ctx);
-  if (!ok) return std::nullopt;
-  // TLSInnerPlaintext: the content, its type, then zeros.
-  while (!out.empty() && out.back() == '\0')
-    out.pop_back();
-  if (out.empty() || out.back() != 23) return std::nullopt;
-  out.pop_back();
-  return out;
+// The plaintext of one application data record sealed with `keys` (ktls::open_record), or nullopt.
+std::optional<std::string> application_data(const ktls::TxKeys& keys, std::string_view record,
+                                            std::uint64_t later = 0) {
+  std::optional<ktls::OpenedRecord> opened = ktls::open_record(keys, record, later);
+  if (!opened || opened->type != ktls::kApplicationData) return std::nullopt;
+  return std::move(opened->content);
 }
 
 class KtlsSession : public test::TlsPair {
@@ -158,8 +99,8 @@ TEST_P(KtlsKeys, ExportedKeysOpenTheNextRecordOpenSslSeals) {
   const std::string payload = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
   const std::string record = seal(payload);
   ASSERT_EQ(count_records(record), 1);
-  EXPECT_EQ(open_record(keys, record), payload);
-  EXPECT_EQ(open_record(keys, record, 1), std::nullopt) << "one sequence number later";
+  EXPECT_EQ(application_data(keys, record), payload);
+  EXPECT_EQ(application_data(keys, record, 1), std::nullopt) << "one sequence number later";
   EXPECT_EQ(client_read(), payload);
 }
 
@@ -169,6 +110,18 @@ INSTANTIATE_TEST_SUITE_P(
                       SuiteCase{"TLS_AES_256_GCM_SHA384", TLS_CIPHER_AES_GCM_256},
                       SuiteCase{"TLS_CHACHA20_POLY1305_SHA256", TLS_CIPHER_CHACHA20_POLY1305}),
     [](const auto& info) { return std::string(info.param.name); });
+
+// A client that asked for small records (max_fragment_length) is given them by OpenSSL; the
+// kernel would seal 16 KiB records, so its keys stay here.
+TEST_F(KtlsSession, AClientAskingForSmallRecordsKeepsTheKeysHere) {
+  TlsPair::open({.version = TLS1_3_VERSION,
+                 .ktls = true,
+                 .max_fragment_length = TLSEXT_max_fragment_length_512});
+  handshake();
+  ASSERT_TRUE(session_->kernel_tls_due());
+  ktls::TxKeys keys;
+  EXPECT_FALSE(session_->export_tx_keys(keys));
+}
 
 // TLS 1.2 stays in user space (net/tls/ktls.hpp): no secret is kept, nothing is exported.
 TEST_F(KtlsSession, Tls12KeepsNoSecret) {
@@ -277,43 +230,51 @@ TEST(KtlsCloseDrain, ClosesAtOnceWhenTheKernelHoldsNothing) {
   PlayedSocket socket;
   ktls::CloseDrain drain;
   EXPECT_FALSE(drain.started());
-  EXPECT_EQ(drain.check(socket, 1000, 1000), Next::kClose);
+  EXPECT_EQ(drain.check(socket, 1000, 1000, true), Next::kClose);
   EXPECT_TRUE(drain.started());
   EXPECT_EQ(socket.close_notify_tries, 1);
 }
 
-// A full buffer does not skip close_notify: it is tried again at each check until the kernel
-// takes it, then never again; the close waits for TCP to empty after it.
-TEST(KtlsCloseDrain, RetriesCloseNotifyThenWaitsForTcpToEmpty) {
+// close_notify waits until TCP is empty (its send then pushes whatever the TLS layer still
+// holds, before it); a full buffer then does not skip it: it is tried again until taken.
+TEST(KtlsCloseDrain, WaitsForTcpToEmptyThenRetriesCloseNotify) {
   PlayedSocket socket;
-  socket.close_notify_answers = {ktls::CloseNotify::kBufferFull, ktls::CloseNotify::kBufferFull};
+  socket.close_notify_answers = {ktls::CloseNotify::kBufferFull};
   socket.unsent = 5000;
   ktls::CloseDrain drain;
   std::uint64_t now = 1000;
-  EXPECT_EQ(drain.check(socket, now, 1000), Next::kWait);
-  EXPECT_EQ(socket.unsent_asked, 0) << "TCP is not asked before close_notify is in";
+  EXPECT_EQ(drain.check(socket, now, 1000, true), Next::kWait);
+  EXPECT_EQ(socket.close_notify_tries, 0) << "close_notify waits for TCP to empty";
   EXPECT_EQ(drain.wait_ms(), 1U);
   now += drain.wait_ms();
-  EXPECT_EQ(drain.check(socket, now, 1000), Next::kWait);
+  socket.unsent = 0;
+  EXPECT_EQ(drain.check(socket, now, 1000, true), Next::kWait);  // the buffer was full
+  EXPECT_EQ(socket.close_notify_tries, 1);
   EXPECT_EQ(drain.wait_ms(), 2U);
   now += drain.wait_ms();
-  EXPECT_EQ(drain.check(socket, now, 1000), Next::kWait);  // taken now; TCP still holds bytes
-  EXPECT_EQ(socket.close_notify_tries, 3);
-  EXPECT_EQ(socket.unsent_asked, 1);
-  now += drain.wait_ms();
-  socket.unsent = 0;
-  EXPECT_EQ(drain.check(socket, now, 1000), Next::kClose);
-  EXPECT_EQ(socket.close_notify_tries, 3) << "close_notify is sent once";
+  EXPECT_EQ(drain.check(socket, now, 1000, true), Next::kClose);
+  EXPECT_EQ(socket.close_notify_tries, 2);
+  EXPECT_EQ(socket.unsent_asked, 3);
 }
 
 TEST(KtlsCloseDrain, APeerThatIsGoneEndsTheDrain) {
   PlayedSocket socket;
-  socket.close_notify_answers = {ktls::CloseNotify::kBufferFull, ktls::CloseNotify::kFailed};
+  socket.close_notify_answers = {ktls::CloseNotify::kFailed};
+  ktls::CloseDrain drain;
+  EXPECT_EQ(drain.check(socket, 0, 1000, true), Next::kClose);
+  EXPECT_EQ(socket.close_notify_tries, 1);
+}
+
+// A session that failed sends no close_notify (its end is not an orderly one), but what the
+// kernel holds still drains first.
+TEST(KtlsCloseDrain, AFailedSessionDrainsWithoutCloseNotify) {
+  PlayedSocket socket;
   socket.unsent = 5000;
   ktls::CloseDrain drain;
-  EXPECT_EQ(drain.check(socket, 0, 1000), Next::kWait);
-  EXPECT_EQ(drain.check(socket, 1, 1000), Next::kClose);
-  EXPECT_EQ(socket.unsent_asked, 0);
+  EXPECT_EQ(drain.check(socket, 0, 1000, false), Next::kWait);
+  socket.unsent = 0;
+  EXPECT_EQ(drain.check(socket, drain.wait_ms(), 1000, false), Next::kClose);
+  EXPECT_EQ(socket.close_notify_tries, 0);
 }
 
 // A peer that never reads: checks 1, 2, 4 ... 64 ms apart, then every 64 ms, the last one cut to
@@ -327,7 +288,7 @@ TEST(KtlsCloseDrain, GivesUpAtTheBound) {
   std::uint64_t now = start;
   std::vector<std::uint64_t> waits;
   Next next = Next::kWait;
-  for (int i = 0; i < 100 && (next = drain.check(socket, now, bound)) == Next::kWait; ++i) {
+  for (int i = 0; i < 100 && (next = drain.check(socket, now, bound, true)) == Next::kWait; ++i) {
     waits.push_back(drain.wait_ms());
     now += drain.wait_ms();
   }
@@ -365,15 +326,23 @@ class KtlsSocket : public ::testing::Test {
     if (sender_ >= 0) ::close(sender_);
     if (peer_ >= 0) ::close(peer_);
   }
-  // Sends until the kernel takes no more; the bytes sent.
+  // Sends until the kernel has taken nothing more for 200 ms (a delayed acknowledgement can
+  // still make room some 40 ms after the first EAGAIN); the bytes sent.
   std::size_t fill() {
     std::vector<char> block(65536, 'x');
     std::size_t sent = 0;
-    for (;;) {
+    auto quiet_since = std::chrono::steady_clock::now();
+    while (std::chrono::steady_clock::now() - quiet_since < std::chrono::milliseconds(200)) {
       const ssize_t n = ::send(sender_, block.data(), block.size(), MSG_NOSIGNAL);
-      if (n <= 0) return sent;
-      sent += static_cast<std::size_t>(n);
+      if (n > 0) {
+        sent += static_cast<std::size_t>(n);
+        quiet_since = std::chrono::steady_clock::now();
+      } else {
+        pollfd writable{sender_, POLLOUT, 0};
+        ::poll(&writable, 1, 20);
+      }
     }
+    return sent;
   }
   // Polls unsent_bytes() (the kernel acknowledges asynchronously) until it is 0, for up to 5 s.
   bool drains() const {

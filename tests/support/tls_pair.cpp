@@ -34,6 +34,9 @@ void TlsPair::open(const TlsPairOptions& options) {
     SSL_CTX_set_max_proto_version(client_ctx_, options.version);
   }
   if (options.suite != nullptr) SSL_CTX_set_ciphersuites(client_ctx_, options.suite);
+  if (options.max_fragment_length != 0) {
+    SSL_CTX_set_tlsext_max_fragment_length(client_ctx_, options.max_fragment_length);
+  }
   client_ = SSL_new(client_ctx_);
   BIO* inner = nullptr;
   BIO_new_bio_pair(&inner, 1 << 20, &network_, 1 << 20);

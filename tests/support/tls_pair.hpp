@@ -24,6 +24,9 @@ struct TlsPairOptions {
   int version = 0;              // the only TLS version the client offers; 0: OpenSSL's range
   const char* suite = nullptr;  // the only TLS 1.3 suite, on both sides; nullptr: the defaults
   bool ktls = false;            // the context logs the sending secret (kTLS in force)
+  // The client asks for records of at most 2^(8 + n) bytes (RFC 6066 max_fragment_length, an
+  // OpenSSL TLSEXT_max_fragment_length_* value); 0: full-size records.
+  std::uint8_t max_fragment_length = 0;
 };
 
 class TlsPair : public ::testing::Test {
