@@ -1,15 +1,9 @@
 #include "perf/echo_load_client.hpp"
 
-#include <liburing.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <bit>
-#include <cerrno>
 #include <cstring>
 #include <stdexcept>
 #include <utility>
@@ -18,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "core/clock.hpp"
+#include "perf/load_ring.hpp"
 
 namespace rs::perf {
 namespace {
@@ -29,9 +24,7 @@ namespace {
 constexpr std::size_t kPatternPeriod = 65521;
 constexpr std::size_t kMaxSendBytes = std::size_t{256} * 1024;
 constexpr std::size_t kMaxRecvBytes = std::size_t{16} * 1024;
-constexpr std::size_t kReapBatch = 1024;
 constexpr std::uint64_t kScanIntervalNs = 100'000'000;
-constexpr std::uint64_t kNsPerS = 1'000'000'000;
 
 enum class OpKind : std::uint8_t { kConnect, kSend, kRecv };
 
@@ -64,13 +57,11 @@ struct Connection {
   bool idle() const { return !connect_busy && !send_busy && !recv_busy; }
 };
 
-struct Reaped {
-  Op* op;
-  int res;
-};
-
-std::uint64_t seconds_to_ns(double s) {
-  return static_cast<std::uint64_t>(s * static_cast<double>(kNsPerS));
+const LoadConfig& checked(const LoadConfig& config) {
+  if (config.connections == 0 || config.size == 0 || config.depth == 0) {
+    throw std::runtime_error("--connections, --size and --depth must be at least 1");
+  }
+  return config;
 }
 
 class LoadRun {
@@ -83,8 +74,6 @@ class LoadRun {
   LoadResult run();
 
  private:
-  void resolve();
-  void setup_ring();
   void fill_pattern();
 
   void launch_due_connections();
@@ -94,9 +83,7 @@ class LoadRun {
   void flush_send(Connection& c);
   void arm_recv(Connection& c);
 
-  void wait();
-  void reap();
-  void dispatch(const Reaped& r);
+  void dispatch(const LoadCompletion& r);
   void on_connect(Connection& c, int res);
   void on_send(Connection& c, int res);
   void on_recv(Connection& c, int res);
@@ -105,18 +92,13 @@ class LoadRun {
   void close_if_done(Connection& c);
   void scan_for_stuck();
   std::uint64_t next_deadline_ns() const;
-  io_uring_sqe* sqe(Op* op);
 
   const LoadConfig& cfg_;
-  io_uring ring_{};
-  bool ring_ready_ = false;
-  sockaddr_storage addr_{};
-  socklen_t addr_len_ = 0;
+  ServerAddress address_;
   std::vector<std::uint8_t> pattern_;
   std::vector<Connection> conns_;
   std::vector<std::uint64_t> issue_ns_;
   std::vector<std::uint8_t> rx_;
-  std::vector<Reaped> batch_;
   std::size_t rx_size_ = 0;
   unsigned launched_ = 0;
   unsigned ops_in_flight_ = 0;
@@ -131,13 +113,17 @@ class LoadRun {
   std::uint64_t last_cqe_ns_ = 0;
   std::uint64_t last_measured_ns_ = 0;
   LoadResult result_;
+  // Each connection has at most two operations in flight (connect, or send and receive). Last,
+  // so that it is torn down first: its exit cancels what a stuck run left in flight before the
+  // buffers those operations name are freed.
+  LoadRing ring_;
 };
 
-LoadRun::LoadRun(const LoadConfig& config) : cfg_(config) {
-  if (cfg_.connections == 0 || cfg_.size == 0 || cfg_.depth == 0) {
-    throw std::runtime_error("--connections, --size and --depth must be at least 1");
-  }
-  resolve();
+LoadRun::LoadRun(const LoadConfig& config)
+    : cfg_(checked(config)),
+      address_(resolve_server(config.host, config.port)),
+      ring_(2 * config.connections) {
+  result_.ring_mode = ring_.mode();
   fill_pattern();
   const std::uint64_t window = std::uint64_t{cfg_.depth} * cfg_.size;
   rx_size_ = static_cast<std::size_t>(std::min<std::uint64_t>(window, kMaxRecvBytes));
@@ -145,7 +131,6 @@ LoadRun::LoadRun(const LoadConfig& config) : cfg_(config) {
   conns_.resize(cfg_.connections);
   issue_ns_.resize(std::size_t{cfg_.connections} * cfg_.depth);
   rx_.resize(std::size_t{cfg_.connections} * rx_size_);
-  batch_.resize(kReapBatch);
   for (std::size_t i = 0; i < conns_.size(); ++i) {
     Connection& c = conns_[i];
     c.salt = (i * 2654435761U) % kPatternPeriod;
@@ -155,63 +140,12 @@ LoadRun::LoadRun(const LoadConfig& config) : cfg_(config) {
     c.send_op = {&c, OpKind::kSend};
     c.recv_op = {&c, OpKind::kRecv};
   }
-  setup_ring();
 }
 
 LoadRun::~LoadRun() {
-  // Exiting the ring first cancels anything still in flight (only after a stuck run).
-  if (ring_ready_) io_uring_queue_exit(&ring_);
   for (Connection& c : conns_) {
     if (c.fd >= 0) ::close(c.fd);
   }
-}
-
-void LoadRun::resolve() {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* found = nullptr;
-  const std::string port = std::to_string(cfg_.port);
-  const int rc = ::getaddrinfo(cfg_.host.c_str(), port.c_str(), &hints, &found);
-  if (rc != 0 || found == nullptr) {
-    throw std::runtime_error(fmt::format("cannot resolve --host {}: {}", cfg_.host,
-                                         rc != 0 ? ::gai_strerror(rc) : "no address"));
-  }
-  std::memcpy(&addr_, found->ai_addr, found->ai_addrlen);
-  addr_len_ = found->ai_addrlen;
-  ::freeaddrinfo(found);
-}
-
-void LoadRun::setup_ring() {
-  // Each connection has at most two operations in flight (connect, or send and receive), so
-  // a CQ of twice the connections never overflows; the kernel clamps very large requests.
-  const unsigned n = cfg_.connections;
-  const unsigned sq_entries = std::bit_ceil(std::clamp(2 * n, 64U, 4096U));
-  const unsigned cq_entries = std::bit_ceil(std::clamp(2 * n + 64, 256U, 1U << 20));
-  const struct {
-    unsigned flags;
-    const char* name;
-  } modes[] = {
-      {IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN, "SINGLE_ISSUER|DEFER_TASKRUN"},
-      {IORING_SETUP_COOP_TASKRUN, "COOP_TASKRUN"},
-      {0, "plain"},
-  };
-  int rc = 0;
-  for (const auto& mode : modes) {
-    io_uring_params params{};
-    params.flags = mode.flags | IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP;
-    params.cq_entries = cq_entries;
-    rc = io_uring_queue_init_params(sq_entries, &ring_, &params);
-    if (rc == 0) {
-      ring_ready_ = true;
-      result_.ring_mode = mode.name;
-      return;
-    }
-  }
-  throw std::runtime_error(fmt::format(
-      "io_uring_setup failed: {} (io_uring disabled by kernel.io_uring_disabled, a seccomp "
-      "profile or the container runtime?)",
-      std::strerror(-rc)));
 }
 
 void LoadRun::fill_pattern() {
@@ -247,9 +181,9 @@ LoadResult LoadRun::run() {
     }
     launch_due_connections();
     if (ops_in_flight_ == 0 && (stopping_ || launched_ == conns_.size())) break;
-    wait();
+    ring_.submit_and_wait(now_ns_, next_deadline_ns());
     now_ns_ = core::monotonic_ns();
-    reap();
+    ring_.reap([this](const LoadCompletion& r) { dispatch(r); });
     if (now_ns_ >= next_scan_ns_) {
       scan_for_stuck();
       next_scan_ns_ = now_ns_ + kScanIntervalNs;
@@ -280,19 +214,16 @@ void LoadRun::launch_due_connections() {
 
 void LoadRun::launch(Connection& c) {
   c.connect_ns = now_ns_;
-  c.fd = ::socket(addr_.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (c.fd < 0) {
-    fail(c, result_.errors.connect, "socket", errno);
+  const int fd = open_client_socket(address_);
+  if (fd < 0) {
+    fail(c, result_.errors.connect, "socket", -fd);
     return;
   }
-  // Messages leave as soon as they are issued; Nagle would hold back every second one.
-  const int one = 1;
-  ::setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  c.fd = fd;
   c.state = State::kConnecting;
   c.connect_busy = true;
   ++ops_in_flight_;
-  io_uring_prep_connect(sqe(&c.connect_op), c.fd, reinterpret_cast<const sockaddr*>(&addr_),
-                        addr_len_);
+  io_uring_prep_connect(ring_.sqe(&c.connect_op), c.fd, address_.sockaddr_ptr(), address_.len);
 }
 
 bool LoadRun::may_issue() const {
@@ -317,7 +248,7 @@ void LoadRun::flush_send(Connection& c) {
   if (c.sent == end) return;
   const auto len = static_cast<std::size_t>(std::min<std::uint64_t>(end - c.sent, kMaxSendBytes));
   const std::uint8_t* from = pattern_.data() + (c.salt + c.sent) % kPatternPeriod;
-  io_uring_prep_send(sqe(&c.send_op), c.fd, from, len, MSG_NOSIGNAL);
+  io_uring_prep_send(ring_.sqe(&c.send_op), c.fd, from, len, MSG_NOSIGNAL);
   c.send_busy = true;
   ++ops_in_flight_;
 }
@@ -326,23 +257,13 @@ void LoadRun::flush_send(Connection& c) {
 // flight and needs no cancel.
 void LoadRun::arm_recv(Connection& c) {
   if (c.state != State::kOpen || c.recv_busy || c.completed == c.issued) return;
-  io_uring_prep_recv(sqe(&c.recv_op), c.fd, c.rx, rx_size_, 0);
+  io_uring_prep_recv(ring_.sqe(&c.recv_op), c.fd, c.rx, rx_size_, 0);
   c.recv_busy = true;
   ++ops_in_flight_;
 }
 
-io_uring_sqe* LoadRun::sqe(Op* op) {
-  io_uring_sqe* s = io_uring_get_sqe(&ring_);
-  if (s == nullptr) {
-    // A full SQ is not an error: hand the batch to the kernel and carry on.
-    io_uring_submit(&ring_);
-    s = io_uring_get_sqe(&ring_);
-    if (s == nullptr) throw std::runtime_error("io_uring submission queue stays full");
-  }
-  io_uring_sqe_set_data(s, op);
-  return s;
-}
-
+// The longest a turn waits for a completion: until a connection is due, the run ends, or the
+// stuck-connection scan.
 std::uint64_t LoadRun::next_deadline_ns() const {
   std::uint64_t deadline = UINT64_MAX;
   if (!stopping_) {
@@ -356,52 +277,9 @@ std::uint64_t LoadRun::next_deadline_ns() const {
   return deadline;
 }
 
-// One system call per turn: submit everything prepared, wait for at least one completion or
-// the next deadline (a connection due, the end of the run, the stuck-connection scan).
-void LoadRun::wait() {
-  io_uring_cqe* cqe = nullptr;
-  const std::uint64_t deadline = next_deadline_ns();
-  int rc = 0;
-  if (deadline == UINT64_MAX) {
-    rc = io_uring_submit_and_wait(&ring_, 1);
-  } else {
-    const std::uint64_t wait_ns = deadline > now_ns_ ? deadline - now_ns_ : 0;
-    __kernel_timespec ts{};
-    ts.tv_sec = static_cast<long long>(wait_ns / kNsPerS);
-    ts.tv_nsec = static_cast<long long>(wait_ns % kNsPerS);
-    rc = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
-  }
-  // ETIME and EINTR mean only that nothing arrived; EBUSY/EAGAIN clear once we reap.
-  if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN) {
-    throw std::runtime_error(fmt::format("io_uring_enter: {}", std::strerror(-rc)));
-  }
-}
-
-// Completions are copied out and the CQ head advanced once per batch, then handled.
-void LoadRun::reap() {
-  for (;;) {
-    unsigned head = 0;
-    unsigned n = 0;
-    io_uring_cqe* cqe = nullptr;
-    io_uring_for_each_cqe(&ring_, head, cqe) {
-      if (n == batch_.size()) break;
-      // Cancels carry no user_data; liburing's own wait timeout (old kernels) has a marker.
-      Op* op = cqe->user_data == LIBURING_UDATA_TIMEOUT
-                   ? nullptr
-                   : static_cast<Op*>(io_uring_cqe_get_data(cqe));
-      batch_[n++] = {op, cqe->res};
-    }
-    if (n == 0) return;
-    io_uring_cq_advance(&ring_, n);
-    last_cqe_ns_ = now_ns_;
-    for (unsigned i = 0; i < n; ++i)
-      dispatch(batch_[i]);
-    if (n < batch_.size()) return;
-  }
-}
-
-void LoadRun::dispatch(const Reaped& r) {
-  Op* op = r.op;
+void LoadRun::dispatch(const LoadCompletion& r) {
+  last_cqe_ns_ = now_ns_;
+  auto* op = static_cast<Op*>(r.data);
   if (op == nullptr) return;
   --ops_in_flight_;
   switch (op->kind) {
@@ -480,7 +358,7 @@ void LoadRun::fail(Connection& c, std::uint64_t& counter, const char* what, int 
   }
   c.state = State::kFailed;
   if (c.fd >= 0 && (c.send_busy || c.recv_busy)) ::shutdown(c.fd, SHUT_RDWR);
-  if (c.connect_busy) io_uring_prep_cancel(sqe(nullptr), &c.connect_op, 0);
+  if (c.connect_busy) io_uring_prep_cancel(ring_.sqe(nullptr), &c.connect_op, 0);
   close_if_done(c);
 }
 
