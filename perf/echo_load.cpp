@@ -123,23 +123,16 @@ int main(int argc, char** argv) try {
   add_flags(app, config, json);
   CLI11_PARSE(app, argc, argv);
 
-  config.stop = &rs::perf::install_stop_signals();
-  rs::perf::raise_fd_limit(config.connections);
-  LoadResult result;
-  try {
-    result = rs::perf::run_echo_load(config);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "echo-load: %s\n", e.what());
-    return 2;
-  }
-  const std::string text = summary(config, result);
+  const auto result = rs::perf::start_load("echo-load", config, rs::perf::run_echo_load);
+  if (!result) return 2;
+  const std::string text = summary(config, *result);
   if (json) {
     std::fputs(text.c_str(), stderr);
-    std::printf("%s\n", json_line(config, result).c_str());
+    std::printf("%s\n", json_line(config, *result).c_str());
   } else {
     std::fputs(text.c_str(), stdout);
   }
-  return result.errors.total() > 0 || result.messages == 0 ? 1 : 0;
+  return result->errors.total() > 0 || result->messages == 0 ? 1 : 0;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "echo-load: %s\n", e.what());
   return 2;

@@ -12,7 +12,7 @@
 #include <fmt/format.h>
 
 #include "core/clock.hpp"
-#include "perf/load_ring.hpp"
+#include "perf/load_socket.hpp"
 
 namespace rs::perf {
 namespace {
@@ -24,37 +24,18 @@ namespace {
 constexpr std::size_t kPatternPeriod = 65521;
 constexpr std::size_t kMaxSendBytes = std::size_t{256} * 1024;
 constexpr std::size_t kMaxRecvBytes = std::size_t{16} * 1024;
-constexpr std::uint64_t kScanIntervalNs = 100'000'000;
-
-enum class OpKind : std::uint8_t { kConnect, kSend, kRecv };
-
-struct Connection;
-// An operation in flight is embedded in its connection; its address is the SQE's user_data.
-struct Op {
-  Connection* conn = nullptr;
-  OpKind kind = OpKind::kConnect;
-};
 
 enum class State : std::uint8_t { kIdle, kConnecting, kOpen, kFailed };
 
-struct Connection {
-  int fd = -1;
+struct Connection : LoadSocket {
   State state = State::kIdle;
-  bool connect_busy = false;
-  bool send_busy = false;
-  bool recv_busy = false;
-  std::uint64_t salt = 0;       // where this connection's stream enters the pattern
-  std::uint64_t issued = 0;     // messages issued
-  std::uint64_t completed = 0;  // messages echoed back whole
-  std::uint64_t sent = 0;       // stream bytes the kernel has taken
-  std::uint64_t received = 0;   // stream bytes echoed back and checked
-  std::uint64_t connect_ns = 0;
+  std::uint64_t salt = 0;             // where this connection's stream enters the pattern
+  std::uint64_t issued = 0;           // messages issued
+  std::uint64_t completed = 0;        // messages echoed back whole
+  std::uint64_t sent = 0;             // stream bytes the kernel has taken
+  std::uint64_t received = 0;         // stream bytes echoed back and checked
   std::uint64_t* issue_ns = nullptr;  // `depth` slots: message k was issued at [k % depth]
   std::uint8_t* rx = nullptr;
-  Op connect_op;
-  Op send_op;
-  Op recv_op;
-  bool idle() const { return !connect_busy && !send_busy && !recv_busy; }
 };
 
 const LoadConfig& checked(const LoadConfig& config) {
@@ -67,11 +48,16 @@ const LoadConfig& checked(const LoadConfig& config) {
 class LoadRun {
  public:
   explicit LoadRun(const LoadConfig& config);
-  ~LoadRun();
   LoadRun(const LoadRun&) = delete;
   LoadRun& operator=(const LoadRun&) = delete;
 
   LoadResult run();
+
+  // What run_turn calls: the completions, as route_completion hands them out, and the scan.
+  void on_connect(Connection& c, int res);
+  void on_send(Connection& c, int res);
+  void on_recv(Connection& c, int res);
+  void scan_for_stuck();
 
  private:
   void fill_pattern();
@@ -83,14 +69,8 @@ class LoadRun {
   void flush_send(Connection& c);
   void arm_recv(Connection& c);
 
-  void dispatch(const LoadCompletion& r);
-  void on_connect(Connection& c, int res);
-  void on_send(Connection& c, int res);
-  void on_recv(Connection& c, int res);
   void complete_messages(Connection& c);
   void fail(Connection& c, std::uint64_t& counter, const char* what, int err);
-  void close_if_done(Connection& c);
-  void scan_for_stuck();
   std::uint64_t next_deadline_ns() const;
 
   const LoadConfig& cfg_;
@@ -101,17 +81,9 @@ class LoadRun {
   std::vector<std::uint8_t> rx_;
   std::size_t rx_size_ = 0;
   unsigned launched_ = 0;
-  unsigned ops_in_flight_ = 0;
   bool stopping_ = false;
   std::uint64_t budget_ = UINT64_MAX;  // messages still to issue after warm-up
-  std::uint64_t now_ns_ = 0;
-  std::uint64_t start_ns_ = 0;
-  std::uint64_t measure_start_ns_ = 0;
-  std::uint64_t issue_end_ns_ = UINT64_MAX;
-  std::uint64_t timeout_ns_ = 0;
-  std::uint64_t next_scan_ns_ = 0;
-  std::uint64_t last_cqe_ns_ = 0;
-  std::uint64_t last_measured_ns_ = 0;
+  LoadTimeline time_;
   LoadResult result_;
   // Each connection has at most two operations in flight (connect, or send and receive). Last,
   // so that it is torn down first: its exit cancels what a stuck run left in flight before the
@@ -122,13 +94,13 @@ class LoadRun {
 LoadRun::LoadRun(const LoadConfig& config)
     : cfg_(checked(config)),
       address_(resolve_server(config.host, config.port)),
+      conns_(config.connections),
       ring_(2 * config.connections) {
   result_.ring_mode = ring_.mode();
   fill_pattern();
   const std::uint64_t window = std::uint64_t{cfg_.depth} * cfg_.size;
   rx_size_ = static_cast<std::size_t>(std::min<std::uint64_t>(window, kMaxRecvBytes));
   // Everything a message needs is allocated here, once: the ring loop allocates nothing.
-  conns_.resize(cfg_.connections);
   issue_ns_.resize(std::size_t{cfg_.connections} * cfg_.depth);
   rx_.resize(std::size_t{cfg_.connections} * rx_size_);
   for (std::size_t i = 0; i < conns_.size(); ++i) {
@@ -136,15 +108,6 @@ LoadRun::LoadRun(const LoadConfig& config)
     c.salt = (i * 2654435761U) % kPatternPeriod;
     c.issue_ns = issue_ns_.data() + i * cfg_.depth;
     c.rx = rx_.data() + i * rx_size_;
-    c.connect_op = {&c, OpKind::kConnect};
-    c.send_op = {&c, OpKind::kSend};
-    c.recv_op = {&c, OpKind::kRecv};
-  }
-}
-
-LoadRun::~LoadRun() {
-  for (Connection& c : conns_) {
-    if (c.fd >= 0) ::close(c.fd);
   }
 }
 
@@ -164,38 +127,22 @@ void LoadRun::fill_pattern() {
 }
 
 LoadResult LoadRun::run() {
-  start_ns_ = now_ns_ = core::monotonic_ns();
-  measure_start_ns_ = start_ns_ + seconds_to_ns(cfg_.warmup_s);
+  time_.begin(cfg_.warmup_s, cfg_.timeout_s);
   if (cfg_.count > 0) {
     budget_ = cfg_.count;
   } else {
-    issue_end_ns_ = measure_start_ns_ + seconds_to_ns(cfg_.duration_s);
+    time_.issue_end_ns = time_.measure_start_ns + seconds_to_ns(cfg_.duration_s);
   }
-  timeout_ns_ = seconds_to_ns(cfg_.timeout_s);
-  next_scan_ns_ = now_ns_ + kScanIntervalNs;
-  last_cqe_ns_ = now_ns_;
   for (;;) {
     if ((cfg_.stop != nullptr && cfg_.stop->load(std::memory_order_relaxed)) ||
-        now_ns_ >= issue_end_ns_) {
+        time_.now_ns >= time_.issue_end_ns) {
       stopping_ = true;
     }
     launch_due_connections();
-    if (ops_in_flight_ == 0 && (stopping_ || launched_ == conns_.size())) break;
-    ring_.submit_and_wait(now_ns_, next_deadline_ns());
-    now_ns_ = core::monotonic_ns();
-    ring_.reap([this](const LoadCompletion& r) { dispatch(r); });
-    if (now_ns_ >= next_scan_ns_) {
-      scan_for_stuck();
-      next_scan_ns_ = now_ns_ + kScanIntervalNs;
-    }
-    // Stuck connections were shut down or cancelled at timeout_s; if even that brought
-    // nothing back, leave the rest to ring teardown rather than hang.
-    if (ops_in_flight_ > 0 && now_ns_ - last_cqe_ns_ > 2 * timeout_ns_ + kNsPerS) break;
+    if (ring_.in_flight() == 0 && (stopping_ || launched_ == conns_.size())) break;
+    if (!run_turn<Connection>(ring_, time_, next_deadline_ns(), *this)) break;
   }
-  if (last_measured_ns_ > measure_start_ns_) {
-    result_.elapsed_s =
-        static_cast<double>(last_measured_ns_ - measure_start_ns_) / static_cast<double>(kNsPerS);
-  }
+  result_.elapsed_s = time_.measured_s();
   return std::move(result_);
 }
 
@@ -204,7 +151,7 @@ void LoadRun::launch_due_connections() {
   std::size_t due = conns_.size();
   if (cfg_.connect_rate > 0) {
     const double elapsed_s =
-        static_cast<double>(now_ns_ - start_ns_) / static_cast<double>(kNsPerS);
+        static_cast<double>(time_.now_ns - time_.start_ns) / static_cast<double>(kNsPerS);
     due = static_cast<std::size_t>(
         std::min(elapsed_s * cfg_.connect_rate + 1.0, static_cast<double>(conns_.size())));
   }
@@ -213,29 +160,21 @@ void LoadRun::launch_due_connections() {
 }
 
 void LoadRun::launch(Connection& c) {
-  c.connect_ns = now_ns_;
-  const int fd = open_client_socket(address_);
-  if (fd < 0) {
-    fail(c, result_.errors.connect, "socket", -fd);
-    return;
-  }
-  c.fd = fd;
+  const int rc = start_connect(ring_, c, address_, time_.now_ns);
+  if (rc < 0) return fail(c, result_.errors.connect, "socket", -rc);
   c.state = State::kConnecting;
-  c.connect_busy = true;
-  ++ops_in_flight_;
-  io_uring_prep_connect(ring_.sqe(&c.connect_op), c.fd, address_.sockaddr_ptr(), address_.len);
 }
 
 bool LoadRun::may_issue() const {
-  if (stopping_ || now_ns_ >= issue_end_ns_) return false;
-  return now_ns_ < measure_start_ns_ || budget_ > 0;
+  if (stopping_ || time_.now_ns >= time_.issue_end_ns) return false;
+  return time_.now_ns < time_.measure_start_ns || budget_ > 0;
 }
 
 void LoadRun::issue(Connection& c) {
   if (c.state != State::kOpen) return;
   while (c.issued - c.completed < cfg_.depth && may_issue()) {
-    c.issue_ns[c.issued % cfg_.depth] = now_ns_;
-    if (now_ns_ >= measure_start_ns_) --budget_;
+    c.issue_ns[c.issued % cfg_.depth] = time_.now_ns;
+    if (time_.now_ns >= time_.measure_start_ns) --budget_;
     ++c.issued;
   }
 }
@@ -250,7 +189,6 @@ void LoadRun::flush_send(Connection& c) {
   const std::uint8_t* from = pattern_.data() + (c.salt + c.sent) % kPatternPeriod;
   io_uring_prep_send(ring_.sqe(&c.send_op), c.fd, from, len, MSG_NOSIGNAL);
   c.send_busy = true;
-  ++ops_in_flight_;
 }
 
 // A receive is armed only while an echo is owed, so a finished connection has nothing in
@@ -259,7 +197,6 @@ void LoadRun::arm_recv(Connection& c) {
   if (c.state != State::kOpen || c.recv_busy || c.completed == c.issued) return;
   io_uring_prep_recv(ring_.sqe(&c.recv_op), c.fd, c.rx, rx_size_, 0);
   c.recv_busy = true;
-  ++ops_in_flight_;
 }
 
 // The longest a turn waits for a completion: until a connection is due, the run ends, or the
@@ -269,35 +206,19 @@ std::uint64_t LoadRun::next_deadline_ns() const {
   if (!stopping_) {
     if (launched_ < conns_.size() && cfg_.connect_rate > 0) {
       const double after_s = static_cast<double>(launched_) / cfg_.connect_rate;
-      deadline = start_ns_ + seconds_to_ns(after_s);
+      deadline = time_.start_ns + seconds_to_ns(after_s);
     }
-    deadline = std::min(deadline, issue_end_ns_);
+    deadline = std::min(deadline, time_.issue_end_ns);
   }
-  if (ops_in_flight_ > 0) deadline = std::min(deadline, next_scan_ns_);
+  if (ring_.in_flight() > 0) deadline = std::min(deadline, time_.next_scan_ns);
   return deadline;
 }
 
-void LoadRun::dispatch(const LoadCompletion& r) {
-  last_cqe_ns_ = now_ns_;
-  auto* op = static_cast<Op*>(r.data);
-  if (op == nullptr) return;
-  --ops_in_flight_;
-  switch (op->kind) {
-    case OpKind::kConnect:
-      on_connect(*op->conn, r.res);
-      break;
-    case OpKind::kSend:
-      on_send(*op->conn, r.res);
-      break;
-    case OpKind::kRecv:
-      on_recv(*op->conn, r.res);
-      break;
-  }
-}
-
 void LoadRun::on_connect(Connection& c, int res) {
-  c.connect_busy = false;
-  if (c.state == State::kFailed) return close_if_done(c);
+  if (c.state == State::kFailed) {
+    close_when_idle(c);
+    return;
+  }
   if (res < 0) return fail(c, result_.errors.connect, "connect", -res);
   c.state = State::kOpen;
   ++result_.connected;
@@ -307,16 +228,20 @@ void LoadRun::on_connect(Connection& c, int res) {
 }
 
 void LoadRun::on_send(Connection& c, int res) {
-  c.send_busy = false;
-  if (c.state == State::kFailed) return close_if_done(c);
+  if (c.state == State::kFailed) {
+    close_when_idle(c);
+    return;
+  }
   if (res < 0) return fail(c, result_.errors.reset, "send", -res);
   c.sent += static_cast<std::uint64_t>(res);
   flush_send(c);
 }
 
 void LoadRun::on_recv(Connection& c, int res) {
-  c.recv_busy = false;
-  if (c.state == State::kFailed) return close_if_done(c);
+  if (c.state == State::kFailed) {
+    close_when_idle(c);
+    return;
+  }
   if (res == 0) return fail(c, result_.errors.reset, "the server closed a connection", 0);
   if (res < 0) return fail(c, result_.errors.reset, "recv", -res);
   const auto n = static_cast<std::uint64_t>(res);
@@ -339,17 +264,16 @@ void LoadRun::complete_messages(Connection& c) {
     const std::uint64_t issued_ns = c.issue_ns[c.completed % cfg_.depth];
     ++c.completed;
     ++result_.total_messages;
-    if (issued_ns >= measure_start_ns_) {
+    if (issued_ns >= time_.measure_start_ns) {
       ++result_.messages;
-      result_.latency.record(now_ns_ - issued_ns);
-      last_measured_ns_ = now_ns_;
+      result_.latency.record(time_.now_ns - issued_ns);
+      time_.last_measured_ns = time_.now_ns;
     }
   }
 }
 
-// One error per connection. Its messages in flight are lost (not counted); shutdown ends the
-// send and receive still in flight, a cancel ends a connect, and the fd closes once the last
-// completion naming it has arrived.
+// One error per connection. Its messages in flight are lost (not counted); its operations are
+// ended, and the fd closes once the last completion naming it has arrived.
 void LoadRun::fail(Connection& c, std::uint64_t& counter, const char* what, int err) {
   if (c.state == State::kFailed) return;
   ++counter;
@@ -357,25 +281,17 @@ void LoadRun::fail(Connection& c, std::uint64_t& counter, const char* what, int 
     result_.first_error = err != 0 ? fmt::format("{}: {}", what, std::strerror(err)) : what;
   }
   c.state = State::kFailed;
-  if (c.fd >= 0 && (c.send_busy || c.recv_busy)) ::shutdown(c.fd, SHUT_RDWR);
-  if (c.connect_busy) io_uring_prep_cancel(ring_.sqe(nullptr), &c.connect_op, 0);
-  close_if_done(c);
-}
-
-void LoadRun::close_if_done(Connection& c) {
-  if (c.fd >= 0 && c.idle()) {
-    ::close(c.fd);
-    c.fd = -1;
-  }
+  end_operations(ring_, c);
+  close_when_idle(c);
 }
 
 void LoadRun::scan_for_stuck() {
   for (unsigned i = 0; i < launched_; ++i) {
     Connection& c = conns_[i];
-    if (c.state == State::kConnecting && now_ns_ - c.connect_ns > timeout_ns_) {
+    if (c.state == State::kConnecting && time_.now_ns - c.connect_ns > time_.timeout_ns) {
       fail(c, result_.errors.connect, "connect timed out (--timeout-s)", 0);
     } else if (c.state == State::kOpen && c.completed < c.issued &&
-               now_ns_ - c.issue_ns[c.completed % cfg_.depth] > timeout_ns_) {
+               time_.now_ns - c.issue_ns[c.completed % cfg_.depth] > time_.timeout_ns) {
       fail(c, result_.errors.timeout, "no echo within --timeout-s", 0);
     }
   }

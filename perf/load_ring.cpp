@@ -1,9 +1,6 @@
 #include "perf/load_ring.hpp"
 
 #include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <bit>
@@ -36,14 +33,6 @@ ServerAddress resolve_server(const std::string& host, std::uint16_t port) {
   address.len = found->ai_addrlen;
   ::freeaddrinfo(found);
   return address;
-}
-
-int open_client_socket(const ServerAddress& address) {
-  const int fd = ::socket(address.addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -errno;
-  const int one = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  return fd;
 }
 
 LoadRing::LoadRing(unsigned max_in_flight) {
@@ -89,6 +78,7 @@ io_uring_sqe* LoadRing::sqe(void* data) {
     if (s == nullptr) throw std::runtime_error("io_uring submission queue stays full");
   }
   io_uring_sqe_set_data(s, data);
+  if (data != nullptr) ++in_flight_;
   return s;
 }
 
@@ -118,6 +108,7 @@ std::size_t LoadRing::copy_out() {
     if (n == batch_.size()) break;
     void* data = cqe->user_data == LIBURING_UDATA_TIMEOUT ? nullptr : io_uring_cqe_get_data(cqe);
     batch_[n++] = {data, cqe->res};
+    if (data != nullptr) --in_flight_;
   }
   if (n > 0) io_uring_cq_advance(&ring_, static_cast<unsigned>(n));
   return n;
