@@ -305,6 +305,11 @@ void HttpLoadRun::flush_turn() {
 void HttpLoadRun::flush_send(Connection& c) {
   if (c.state != State::kOpen || c.send_busy || c.unsent == 0) return;
   const std::string& block = c.close_issued ? close_block_ : normal_block_;
+  // Unsent requests are outstanding ones, at most `depth`, unless the server answered a
+  // request before the whole of it was sent; the block holds no more than that.
+  if (c.unsent > block.size()) {
+    return fail(c, result_.errors.bad_response, true, "a response came before its request");
+  }
   const char* from = block.data() + block.size() - c.unsent;
   io_uring_prep_send(ring_.sqe(&c.send_op), c.fd, from, c.unsent, MSG_NOSIGNAL);
   c.send_busy = true;
