@@ -1,51 +1,18 @@
 // echo-load: a load generator for ringserve-echo (or any echo server). One io_uring thread
 // drives every connection, so one load core can keep one server core busy.
-#include <signal.h>
-#include <sys/resource.h>
-
 #include <CLI/CLI.hpp>
-#include <algorithm>
-#include <atomic>
 #include <cstdio>
 #include <string>
 
 #include <fmt/format.h>
 
 #include "perf/echo_load_client.hpp"
+#include "perf/load_process.hpp"
 
 namespace {
 
 using rs::perf::LoadConfig;
 using rs::perf::LoadResult;
-
-std::atomic<bool> g_stop{false};
-
-extern "C" void on_stop_signal(int /*sig*/) {
-  g_stop.store(true, std::memory_order_relaxed);
-}
-
-// The first SIGINT/SIGTERM stops issuing and lets the messages in flight come back, so the
-// report still adds up; a second one ends the process the usual way.
-void install_signal_handlers() {
-  struct sigaction action {};
-  action.sa_handler = on_stop_signal;
-  action.sa_flags = SA_RESETHAND;
-  sigemptyset(&action.sa_mask);
-  ::sigaction(SIGINT, &action, nullptr);
-  ::sigaction(SIGTERM, &action, nullptr);
-  ::signal(SIGPIPE, SIG_IGN);
-}
-
-// Every connection is a descriptor: raise the soft limit toward the hard one when it is short,
-// so --connections 10000 works where the shell's default soft limit is 1024.
-void raise_fd_limit(unsigned connections) {
-  rlimit limit{};
-  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
-  const rlim_t wanted = rlim_t{connections} + 64;
-  if (limit.rlim_cur >= wanted) return;
-  limit.rlim_cur = std::min(wanted, limit.rlim_max);
-  ::setrlimit(RLIMIT_NOFILE, &limit);
-}
 
 double us(std::uint64_t ns) {
   return static_cast<double>(ns) / 1000.0;
@@ -156,24 +123,16 @@ int main(int argc, char** argv) try {
   add_flags(app, config, json);
   CLI11_PARSE(app, argc, argv);
 
-  install_signal_handlers();
-  raise_fd_limit(config.connections);
-  config.stop = &g_stop;
-  LoadResult result;
-  try {
-    result = rs::perf::run_echo_load(config);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "echo-load: %s\n", e.what());
-    return 2;
-  }
-  const std::string text = summary(config, result);
+  const auto result = rs::perf::start_load("echo-load", config, rs::perf::run_echo_load);
+  if (!result) return 2;
+  const std::string text = summary(config, *result);
   if (json) {
     std::fputs(text.c_str(), stderr);
-    std::printf("%s\n", json_line(config, result).c_str());
+    std::printf("%s\n", json_line(config, *result).c_str());
   } else {
     std::fputs(text.c_str(), stdout);
   }
-  return result.errors.total() > 0 || result.messages == 0 ? 1 : 0;
+  return result->errors.total() > 0 || result->messages == 0 ? 1 : 0;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "echo-load: %s\n", e.what());
   return 2;

@@ -31,6 +31,8 @@ class LatencyHistogram {
   }
 
   std::uint64_t count() const { return total_; }
+  // How many values were counted in bucket `index` (< kBucketCount), for exports.
+  std::uint64_t count_in_bucket(std::size_t index) const { return counts_[index]; }
   std::uint64_t min_ns() const { return total_ == 0 ? 0 : min_ns_; }
   std::uint64_t max_ns() const { return max_ns_; }
   double mean_ns() const {

@@ -1,8 +1,6 @@
 // perf/echo-load, the echo load generator: its counts against ringserve-echo's own counters,
 // its error accounting against servers that refuse or corrupt, and its latency histogram.
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -14,6 +12,7 @@
 #include <vector>
 
 #include "perf/latency_histogram.hpp"
+#include "tests/apps/load_tool.hpp"
 #include "tests/support/server_harness.hpp"
 
 namespace rs::test {
@@ -21,19 +20,9 @@ namespace {
 
 using std::chrono::milliseconds;
 
-// A number from the one-line flat JSON that echo-load --json prints; NaN when the key is absent.
-double json_number(const std::string& json, const std::string& key) {
-  const std::string needle = "\"" + key + "\":";
-  const auto at = json.find(needle);
-  if (at == std::string::npos) return std::nan("");
-  return std::strtod(json.c_str() + at + needle.size(), nullptr);
-}
-
 // The JSON line from echo-load's stdout (the human summary goes to stderr with --json).
 std::string json_of(const ChildProcess& load) {
-  const auto at = load.out().find("{\"tool\":\"echo-load\"");
-  if (at == std::string::npos) return {};
-  return load.out().substr(at, load.out().find('\n', at) - at);
+  return json_line_of(load.out(), "echo-load");
 }
 
 struct EchoServer {
@@ -125,17 +114,10 @@ TEST(EchoLoad, DurationRunLeavesWarmupOutOfTheCount) {
 }
 
 TEST(EchoLoad, RefusedConnectionsAreErrorsAndTheExitStatusSaysSo) {
-  // A bound socket that does not listen: connects to its port are refused at once.
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-
-  ChildProcess load("echo-load",
-                    load_args(ntohs(addr.sin_port), {"--connections", "3", "--count", "10"}));
+  std::uint16_t port = 0;
+  const int fd = loopback_socket(false, port);
+  ASSERT_GE(fd, 0);
+  ChildProcess load("echo-load", load_args(port, {"--connections", "3", "--count", "10"}));
   EXPECT_EQ(load.wait_exit(milliseconds(60000)), 1) << load.out() << load.err();
   ::close(fd);
   const std::string json = json_of(load);
@@ -163,18 +145,12 @@ void serve_corrupted_echo(int listener) {
 }
 
 TEST(EchoLoad, CorruptedEchoIsCountedAsAMismatch) {
-  const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  ASSERT_EQ(::listen(listener, 4), 0);
-  socklen_t len = sizeof(addr);
-  ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len);
+  std::uint16_t port = 0;
+  const int listener = loopback_socket(true, port);
+  ASSERT_GE(listener, 0);
   std::thread server(serve_corrupted_echo, listener);
 
-  ChildProcess load("echo-load",
-                    load_args(ntohs(addr.sin_port), {"--connections", "1", "--count", "5"}));
+  ChildProcess load("echo-load", load_args(port, {"--connections", "1", "--count", "5"}));
   EXPECT_EQ(load.wait_exit(milliseconds(60000)), 1) << load.out() << load.err();
   server.join();
   ::close(listener);
