@@ -21,7 +21,6 @@ import re
 import shutil
 import signal
 import socket
-import ssl
 import subprocess
 import sys
 import tempfile
@@ -29,281 +28,16 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from server_probe import parse_metrics  # noqa: E402
+# The servers and machine facts live in lab_servers; bench re-exports them (bench.Ringserve,
+# bench.Nginx, ...) for the scripts that import the lab.
+from lab_servers import (  # noqa: E402,F401
+    HTTPS_SUITE, TICKS, Floor, Nginx, Ringserve, Server, TlsSetup, cpu_layout, cpu_ticks,
+    end_process, free_port, http_get, log, raise_fd_limit)
 
 ROOT = Path(__file__).resolve().parent.parent
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-# ---------------------------------------------------------------------------- the machine
-
-def cpu_layout():
-    n = os.cpu_count() or 1
-    server = "0"
-    load = f"1-{n - 1}" if n > 1 else "0"
-    return server, load, max(1, n - 1)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def cpu_ticks(pids):
-    total_user = total_sys = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total_user += int(fields[11])  # utime, field 14 of the whole line
-        total_sys += int(fields[12])   # stime, field 15
-    return total_user, total_sys
-
-
-def raise_fd_limit():
-    import resource
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
-# ---------------------------------------------------------------------------- servers
-
-class Server:
-    """A server under test, pinned to the server CPU. pids: the processes whose CPU counts."""
-
-    def __init__(self, name, kind):
-        self.name = name
-        self.kind = kind  # "http" or "echo"
-        self.tls = False  # serves https (see TlsSetup)
-        self.proc = None
-        self.port = None
-        self.pids = []
-        self.tmp = None
-
-    def requests_served(self):
-        return None
-
-    stop_signal = signal.SIGTERM
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(self.stop_signal)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.tmp:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-
-
-def end_process(proc):
-    """SIGTERM, then the rest of its stdout (read to the end, which also keeps a full pipe from
-    blocking its exit); killed after 15 s."""
-    if proc and proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    try:
-        rest, _ = proc.communicate(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        rest, _ = proc.communicate()
-    return rest
-
-
-class Ringserve(Server):
-    def __init__(self, binary, backend, server_cpu, kind, label=None, extra_args=(), tls=None):
-        super().__init__(label or backend, kind)
-        self.binary = binary
-        self.backend = backend
-        self.server_cpu = server_cpu
-        self.extra_args = list(extra_args) + (tls.ringserve_args() if tls else [])
-        self.tls = tls is not None
-        self.tls_counts = None
-
-    def start(self):
-        args = ["taskset", "-c", self.server_cpu, str(self.binary), "--port", "0",
-                "--backend", self.backend, "--max-connections", "12000", "--grace-ms", "2000",
-                *self.extra_args]
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True)
-        deadline = time.time() + 15
-        while time.time() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                break
-            m = re.search(r"listening on \S+ port (\d+)", line)
-            if m:
-                self.port = int(m.group(1))
-                # What the server says it set up (buffers, ring mode, batched wait).
-                setup = re.search(r" (buffers=.*) allocator=", line)
-                self.setup = setup.group(1) if setup else line.strip()
-                ktls = re.search(r" ktls=(\S+(?: \([^)]*\))?)", line)
-                self.ktls = ktls.group(1) if ktls else None
-                self.pids = [self.proc.pid]
-                return
-        raise RuntimeError(f"{self.binary.name} --backend {self.backend} did not start: "
-                           f"{self.proc.stderr.read() if self.proc.poll() is not None else ''}")
-
-    def stop(self):
-        # The counters line comes at exit.
-        rest = end_process(self.proc)
-        # Every transport counter of the run, from the counters line printed at exit.
-        self.counters = {k: int(v) for k, v in re.findall(r" (\w+)=(\d+)", rest or "")}
-        self.bytes_out = self.counters.get("bytes_out")
-
-    def requests_served(self):
-        if self.kind != "http":
-            return None
-        body = http_get(self.port, "/metrics", self.tls)
-        m = parse_metrics(body or "")  # the per-loop series summed
-        # Full and resumed handshakes, from the same answer (whose own handshake is counted).
-        tls = [m.get(f"ringserve_tls_{k}_total") for k in ("handshakes", "resumed")]
-        self.tls_counts = tls if self.tls and None not in tls else None
-        return m.get("ringserve_http_requests_total")
-
-
-class Floor(Server):
-    """A floor responder (perf/floors): the least work its I/O model can do for plaintext. It
-    answers every request end with ringserve's /plaintext bytes and prints its count at exit."""
-
-    def __init__(self, binary, model, server_cpu):
-        super().__init__(f"{model} floor", "http")
-        self.binary = binary
-        self.server_cpu = server_cpu
-
-    def start(self):
-        self.proc = subprocess.Popen(["taskset", "-c", self.server_cpu, str(self.binary)],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        line = self.proc.stdout.readline()
-        m = re.search(r"listening on \S+ port (\d+)", line)
-        if not m:
-            raise RuntimeError(f"{self.binary.name} did not start: {self.proc.stderr.read()}")
-        self.port = int(m.group(1))
-        self.pids = [self.proc.pid]
-
-    def stop(self):
-        rest = end_process(self.proc)
-        m = re.search(r"answered (\d+)", rest or "")
-        self.answered = int(m.group(1)) if m else None
-        if not self.answered:
-            # The row then has no server count, so its count check fails in the report.
-            log(f"{self.binary.name} answered nothing (exit {self.proc.returncode})")
-
-
-NGINX_CONF = """
-worker_processes 1;
-worker_cpu_affinity {mask};
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log warn;
-events {{ worker_connections 16384; multi_accept off; }}
-worker_rlimit_nofile 40000;
-http {{
-  access_log off;
-  keepalive_requests 100000000;
-  keepalive_timeout 60s;
-  client_body_temp_path {tmp}/body;
-  proxy_temp_path {tmp}/proxy;
-  fastcgi_temp_path {tmp}/fastcgi;
-  uwsgi_temp_path {tmp}/uwsgi;
-  scgi_temp_path {tmp}/scgi;
-  server {{
-    listen 127.0.0.1:{port} reuseport backlog=4096;
-    location = /plaintext {{ default_type text/plain; return 200 "Hello, World!"; }}
-    location = /json {{ default_type application/json;
-                        return 200 '{{"message":"Hello, World!"}}'; }}
-    location = /nginx_status {{ stub_status; }}
-  }}
-}}
-"""
-
-
-# With https: what ringserve serves (TLS 1.3 pinned, one suite, its key exchange groups), and
-# no resumption on either (see TlsSetup.ringserve_args).
-NGINX_TLS = """  ssl_protocols TLSv1.3;
-  ssl_conf_command Ciphersuites {suite};
-  ssl_ecdh_curve X25519:prime256v1:secp384r1;
-  ssl_certificate {cert};
-  ssl_certificate_key {key};
-  ssl_session_cache off;
-  ssl_session_tickets off;
-"""
-
-
-class Nginx(Server):
-    """nginx from a generated config in a temporary directory: one worker, pinned like ours."""
-
-    def __init__(self, server_cpu, tls=None):
-        super().__init__("nginx", "http")
-        self.server_cpu = server_cpu
-        self.tls_setup = tls
-        self.tls = tls is not None
-
-    def start(self):
-        self.tmp = tempfile.mkdtemp(prefix="rs-nginx-")
-        self.port = free_port()
-        mask = "1" + "0" * int(self.server_cpu)  # CPU n as a bit mask
-        conf = Path(self.tmp) / "nginx.conf"
-        text = NGINX_CONF.format(tmp=self.tmp, port=self.port, mask=mask)
-        if self.tls:
-            t = self.tls_setup
-            text = text.replace("  server {\n", NGINX_TLS.format(
-                suite=HTTPS_SUITE, cert=t.cert, key=t.key) + "  server {\n").replace(
-                    " reuseport backlog", " ssl reuseport backlog")
-        conf.write_text(text)
-        self.proc = subprocess.Popen(
-            ["taskset", "-c", self.server_cpu, "nginx", "-c", str(conf), "-p", self.tmp,
-             "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        deadline = time.time() + 15
-        while time.time() < deadline:
-            if http_get(self.port, "/nginx_status", self.tls) is not None:
-                break
-            time.sleep(0.05)
-        else:
-            raise RuntimeError("nginx did not start: " + Path(self.tmp, "error.log").read_text())
-        # The master only supervises; the worker serves. Both count.
-        children = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True,
-                                  text=True).stdout.split()
-        self.pids = [self.proc.pid] + [int(c) for c in children]
-
-    stop_signal = signal.SIGQUIT  # nginx's graceful stop
-
-    def requests_served(self):
-        body = http_get(self.port, "/nginx_status", self.tls)
-        m = re.search(r"^\s*\d+\s+\d+\s+(\d+)\s*$", body or "", re.M)
-        return int(m.group(1)) if m else None
-
-
-def http_get(port, path, tls=False):
-    """The body of GET path on its own connection (over TLS with tls), or None."""
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
-            s = raw
-            if tls:
-                context = ssl.create_default_context()
-                context.check_hostname = False
-                context.verify_mode = ssl.CERT_NONE
-                s = context.wrap_socket(raw)
-            s.sendall(f"GET {path} HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n".encode())
-            data = b""
-            while True:
-                try:
-                    chunk = s.recv(65536)
-                except ssl.SSLError:  # a close without close_notify ends the answer too
-                    break
-                if not chunk:
-                    break
-                data += chunk
-        return data.split(b"\r\n\r\n", 1)[1].decode(errors="replace")
-    except (OSError, IndexError):
-        return None
 
 
 # ---------------------------------------------------------------------------- https
-
-HTTPS_SUITE = "TLS_AES_128_GCM_SHA256"  # what both pick by default, pinned on both anyway
 
 # (workload, connections, depth, a new connection per request, the key exchange group); a new
 # connection per request is a full handshake per request: neither server resumes sessions.
@@ -321,42 +55,6 @@ HTTPS_ROUNDS = 3
 # Quick mode: one load on uring and nginx, for the plumbing (certificate, both servers' TLS,
 # the client's group, the handshake count).
 HTTPS_QUICK = (["https handshake P-256 c=16"], ("uring", "nginx"))
-
-
-class TlsSetup:
-    """The run's certificate (ECDSA P-256, made with openssl in the run's temporary directory)
-    and the client's OpenSSL configurations.
-
-    The client picks the key exchange: wrk cannot choose a group, but OpenSSL reads the file
-    that OPENSSL_CONF names when wrk makes its context, and its system_default section there
-    limits every handshake to TLS 1.3, HTTPS_SUITE and the one group given, so the client offers
-    a key share for that group alone and both servers (which offer X25519, P-256 and P-384)
-    take it without a retry."""
-
-    def __init__(self, tmp):
-        self.tmp = Path(tmp)
-        self.cert, self.key = self.tmp / "cert.pem", self.tmp / "key.pem"
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                        "ec_paramgen_curve:P-256", "-nodes", "-keyout", str(self.key), "-out",
-                        str(self.cert), "-days", "2", "-subj", "/CN=localhost"],
-                       check=True, capture_output=True)
-        self.key.chmod(0o644)  # nginx's worker may run as another user
-
-    def ringserve_args(self):
-        # No session tickets, as nginx is told: wrk keeps a connection's session when it
-        # reconnects (SSL_clear), so with tickets every other new connection would resume
-        # instead of making the full handshake the handshake rows are for.
-        return ["--tls-cert", str(self.cert), "--tls-key", str(self.key),
-                "--tls-min-version", "1.3", "--tls-ciphersuites", HTTPS_SUITE,
-                "--tls-ticket-rotate-s", "0"]
-
-    def client_env(self, group):
-        conf = self.tmp / f"client-{group}.cnf"
-        conf.write_text("openssl_conf = openssl_init\n[openssl_init]\nssl_conf = ssl_sect\n"
-                        "[ssl_sect]\nsystem_default = client\n[client]\n"
-                        "MinProtocol = TLSv1.3\nMaxProtocol = TLSv1.3\n"
-                        f"Ciphersuites = {HTTPS_SUITE}\nGroups = {group}\n")
-        return {**os.environ, "OPENSSL_CONF": str(conf)}
 
 
 # ---------------------------------------------------------------------------- load
@@ -443,7 +141,26 @@ class SyscallCounter:
             cmd = ["strace", "-f", "-c", "-o", str(self.out)] + sum(
                 (["-p", str(p)] for p in pids), [])
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(0.2)  # attached before the load starts
+        self.wait_attached(pids)
+
+    def wait_attached(self, pids, bound_s=5):
+        """Returns once the counter counts (perf holds its event descriptor; strace traces every
+        pid), so that the load starts after it; after bound_s the run goes on without (its
+        figure is then a little low, which beats a lab stuck on a tool)."""
+        deadline = time.monotonic() + bound_s
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            try:
+                if self.tool == "perf":
+                    fds = Path(f"/proc/{self.proc.pid}/fd")
+                    if any("perf_event" in os.readlink(fd) for fd in fds.iterdir()):
+                        return
+                elif all(re.search(r"^TracerPid:\s*[1-9]", Path(f"/proc/{p}/status").read_text(),
+                                   re.M) for p in pids):
+                    return
+            except OSError:
+                pass  # a descriptor closed while being read: look again
+            time.sleep(0.005)
+        log(f"{self.tool} did not attach within {bound_s} s")
 
     def stop(self):
         self.proc.send_signal(signal.SIGINT)
@@ -678,10 +395,6 @@ def run_all(args):
                   "knob_seconds": knob_seconds, "knob_rounds": rounds, "knobs": knob_flags,
                   "knob_plan": plan, "https_seconds": knob_seconds,
                   "https_rounds": https_rounds if https_loads else 0}
-
-
-def log(text):
-    print(text, file=sys.stderr, flush=True)
 
 
 def num(v, digits=1):
