@@ -85,11 +85,6 @@ def rss_kib(pids):
     return sum(vm_rss_kib(pid) for pid in pids)
 
 
-def fd_total(pids):
-    """Descriptors the processes hold: an accepted connection is one, on every server here."""
-    return sum(len(os.listdir(f"/proc/{pid}/fd")) for pid in pids)
-
-
 def raise_fd_limit():
     import resource
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
