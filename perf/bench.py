@@ -339,6 +339,7 @@ class Cell:
     finish: object = None
     server_cpu: str = None
     estimate_s: float = 0
+    follows_seconds: bool = True  # its load lasts --seconds (memory rows and a few do not)
 
 
 class Group:
@@ -394,6 +395,7 @@ def run_cell(cell, round_no, lab):
            "depth": cell.depth, "round": round_no, "section": cell.section,
            **(cell.extra or {})}
     log(f"{cell.workload:32} {cell.server:10} round {round_no}")
+    started = time.monotonic()
     failure = None
     server = None
     try:
@@ -422,6 +424,7 @@ def run_cell(cell, round_no, lab):
         if cell.finish and failure is None:
             cell.finish(server, row)
     judge(row, failure)
+    row["run_s"] = round(time.monotonic() - started, 2)  # what the plan's estimate is for
     log(f"  FAILED: {row['failure']}" if row["failed"] else f"  {fmt_row(row)}")
     return row
 
@@ -557,6 +560,7 @@ class HttpWorkload:
     static: str = None
     access_log: bool = False
     churn: int = 0
+    min_seconds: int = 0  # at least this long a run, whatever --seconds says
 
 
 # The workloads both modes run, quick mode briefly.
@@ -570,7 +574,8 @@ HTTP_FULL = [
     HttpWorkload("plaintext c=1024", "/plaintext", 1024, floors=True),
     HttpWorkload("plaintext c=256 pipelined 16", "/plaintext", 256, 16, floors=True),
     HttpWorkload("json c=256", "/json", 256),
-    HttpWorkload("delay 100 ms c=10000", "/delay?ms=100", 10000),
+    # Opening 10,000 connections takes wrk a few seconds of the run on the VM.
+    HttpWorkload("delay 100 ms c=10000", "/delay?ms=100", 10000, min_seconds=5),
     ACCESS_LOG, STATIC_1K,
     HttpWorkload("static 1 MiB c=16", "/1m.bin", 16, static="hot"),
     HttpWorkload("static cold 64 KiB c=16", "/cold/", 16, static="cold"),
@@ -580,7 +585,8 @@ HTTP_QUICK = [
     PLAINTEXT_64,
     HttpWorkload("plaintext c=64 pipelined 16", "/plaintext", 64, 16, floors=True),
     HttpWorkload("json c=64", "/json", 64),
-    HttpWorkload("delay 100 ms c=500", "/delay?ms=100", 500),
+    # One second holds too few 100 ms answers of 500 threads on a busy VM.
+    HttpWorkload("delay 100 ms c=500", "/delay?ms=100", 500, min_seconds=2),
     ACCESS_LOG, STATIC_1K, CHURN,
 ]
 HTTP_SERVERS = ("uring", "epoll", "threads", "nginx")
@@ -692,17 +698,19 @@ class Plan:
         if w.access_log:
             finish = count_log_lines
         make = lab.http_server(label, access_log=w.access_log, **options)
+        seconds = max(lab.seconds, w.min_seconds)
 
         if w.churn:
             def load(s):
                 return http_load(lab.bin / "http-load", s.port, w.path, w.connections,
-                                 lab.seconds, w.depth, w.churn, lab.load_cpus)
+                                 seconds, w.depth, w.churn, lab.load_cpus)
         else:
             def load(s):
-                return wrk_load(s.port, w.path, w.connections, lab.seconds, w.depth,
+                return wrk_load(s.port, w.path, w.connections, seconds, w.depth,
                                 lab.load_threads, lab.load_cpus, lab.tmp, script=script)
         return Cell(w.name, label, make, load, w.connections, w.depth, extra=extra,
-                    prepare=prepare, finish=finish, estimate_s=self.estimate(w.connections))
+                    prepare=prepare, finish=finish, follows_seconds=not w.min_seconds,
+                    estimate_s=self.estimate(w.connections, seconds))
 
     def scaling(self, threads):
         """plaintext c=256 with the server on T cores (ringserve --threads T --pin, nginx T
@@ -769,6 +777,7 @@ class Plan:
                 make = lab.http_server(label, extra_args=["--header-timeout-ms", "60000"])
                 cells.append(Cell(f"memory c={n} idle", label, make,
                                   lambda s, n=n: memory_load(s, n), n, section="memory",
+                                  follows_seconds=False,
                                   estimate_s=3 * idle_memory.SETTLE_S + OVERHEAD_S +
                                   2 * CONNECT_S_PER_10K * n / 10000))
             self.groups.append(Group(cells))
@@ -831,7 +840,7 @@ def full_seconds(plan, rounds):
     """Seconds per run for --full: as many (1 to 10) as let the planned time fit BUDGET_S, with
     a tenth kept for what the estimates miss."""
     cells = plan.cells_per_round()
-    timed = [c for c in cells if c.section != "memory"]
+    timed = [c for c in cells if c.follows_seconds]
     fixed = sum(c.estimate_s for c in cells) - plan.lab.seconds * len(timed)
     spare = BUDGET_S * 0.9 / rounds - fixed
     return max(1, min(10, math.floor(spare / max(1, len(timed)))))
@@ -955,6 +964,10 @@ def run_curves(args, rows, meta):
     lab_curves.run_curves(args, rows, meta)
 
 
+# The flags that ask for a run: with --compare OLD.json and none of them, nothing runs.
+RUN_FLAGS = ("full", "all", "https_only", "curves", "seconds", "rounds", "threads")
+
+
 def thread_counts(text):
     return [int(t) for t in text.split(",") if t.strip()]
 
@@ -975,8 +988,9 @@ def main():
                         help="only the latency-vs-load curves (perf/lab_curves.py)")
     parser.add_argument("--all", action="store_true", help="--full, then the curves")
     parser.add_argument("--compare", nargs="+", metavar="JSON", type=Path,
-                        help="OLD.json: after the run, every cell's ratios to OLD's; "
-                        "OLD.json NEW.json: run nothing, compare NEW with OLD")
+                        help="OLD.json [NEW.json]: every cell's ratios to OLD's, of NEW, or of "
+                        "this run where a mode flag (--full, --rounds, ...) asks for one, or "
+                        "else of the newest report in --out; nothing runs without such a flag")
     parser.add_argument("--bin", type=Path, default=ROOT / "build" / "bin",
                         help="the built binaries (release build)")
     parser.add_argument("--out", type=Path, default=ROOT / "perf" / "results",
@@ -984,8 +998,13 @@ def main():
     args = parser.parse_args()
     if args.compare and len(args.compare) > 2:
         parser.error("--compare takes OLD.json, or OLD.json NEW.json")
-    if args.compare and len(args.compare) == 2:
-        old, new = args.compare
+    runs = any(getattr(args, flag) for flag in RUN_FLAGS)
+    if args.compare and (len(args.compare) == 2 or not runs):
+        # Nothing to run: NEW, or the newest report in --out, against OLD.
+        old = args.compare[0]
+        new = args.compare[1] if len(args.compare) == 2 else lab_compare.newest(args.out, old)
+        if new is None:
+            sys.exit(f"bench: no report in {args.out} to compare with {old}")
         print("\n".join(lab_compare.compare(lab_compare.read_rows(old),
                                             lab_compare.read_rows(new), old.name, new.name)))
         return

@@ -24,6 +24,12 @@ def counted(row):
     return not row.get("errors") and row.get("count", "ok") in ("ok", "n/a")
 
 
+def newest(out_dir, old):
+    """The newest report JSON in out_dir other than old, or None."""
+    found = [p for p in Path(out_dir).glob("*.json") if p.resolve() != Path(old).resolve()]
+    return max(found, key=lambda p: p.stat().st_mtime, default=None)
+
+
 def read_rows(path):
     return json.loads(Path(path).read_text())["rows"]
 

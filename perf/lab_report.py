@@ -236,11 +236,11 @@ def access_log_lines(rows):
     out = []
     for w, s in cells(logged):
         runs = runs_of(logged, w, s)
-        missing = median(r["server_requests"] - r["log_lines"] for r in runs
-                         if r.get("server_requests") is not None)
-        out.append(f"- {w} / {s}: {num(median(r['log_lines'] for r in runs), 0)} lines per "
-                   f"run, {num(missing, 0)} fewer than the server's requests (its own "
-                   "/metrics or status requests, and any line dropped)")
+        beyond = median(r["log_lines"] - r["server_requests"] for r in runs
+                        if r.get("server_requests") is not None)
+        out.append(f"- {w} / {s}: {num(median(r['log_lines'] for r in runs), 0)} lines a "
+                   f"run, the requests served and {num(beyond, 0)} (the lab's own count "
+                   "requests, logged too; fewer lines would be lines dropped)")
     return ["", "## Access log", "",
             "ringserve `--access-log FILE` (combined format plus the request time in µs): each "
             "loop formats its lines into its own buffer and writes them once per loop turn (a "
