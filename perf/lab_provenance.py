@@ -43,10 +43,14 @@ def vulnerabilities():
 
 
 def cmake_cache(bin_dir):
-    """The build's CMakeCache.txt entries as {name: value}, from <bin>/../CMakeCache.txt."""
-    cache = Path(bin_dir).resolve().parent / "CMakeCache.txt"
-    if not cache.exists():
+    """The build's CMakeCache.txt entries as {name: value}, from <bin>/../CMakeCache.txt, or
+    where <bin>/ringserve-http really lives (a folder of links to a build's binaries)."""
+    server = Path(bin_dir) / "ringserve-http"
+    found = [c for c in (Path(bin_dir).resolve().parent / "CMakeCache.txt",
+                         server.resolve().parent.parent / "CMakeCache.txt") if c.exists()]
+    if not found:
         return {}
+    cache = found[0]
     entries = {}
     for line in cache.read_text().splitlines():
         m = re.match(r"^([A-Za-z_][\w-]*):[A-Z]+=(.*)$", line)

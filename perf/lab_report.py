@@ -249,6 +249,22 @@ def access_log_lines(rows):
             "after the first line. Both files are on the same disk.", ""] + out
 
 
+def churn_lines(rows):
+    """How often the churn rows really opened a connection."""
+    churned = [r for r in good(rows) if r.get("connections_opened")]
+    if not churned:
+        return []
+    out = [f"- {w} / {s}: {num(median(r['connections_opened'] for r in runs), 0)} "
+           f"connections opened a run, one per "
+           f"{num(median(r['requests'] / r['connections_opened'] for r in runs), 1)} requests"
+           for w, s in cells(churned) for runs in [runs_of(churned, w, s)]]
+    return ["", "## Connection churn", "",
+            "perf/http-load in a closed loop (`--rate 0`), each connection's tenth request "
+            "saying `Connection: close` and a new connection taking its place after the "
+            "answer (`--churn 10`); CPU and system calls per request include the accepts and "
+            "closes.", ""] + out
+
+
 def https_lines(rows, meta):
     """The HTTPS table: medians over rounds, each ringserve backend against nginx and its
     target."""
@@ -401,6 +417,7 @@ def write_report(rows, meta, out_dir, charts=None):
     lines += floor_lines(main)
     lines += static_lines(main, meta)
     lines += access_log_lines(main)
+    lines += churn_lines(main)
     lines += memory_lines(rows)
     lines += https_lines(rows, meta)
     lines += knob_lines(rows, meta)
