@@ -184,6 +184,7 @@ def json_line(proc, prefix, tool):
 
 
 def echo_load(binary, port, connections, seconds, size, load_cpus):
+    """perf/echo-load's figures in the lab's keys (a message is a request)."""
     cmd = ["taskset", "-c", load_cpus, str(binary), "--port", str(port),
            "--connections", str(connections), "--size", str(size),
            "--duration-s", str(seconds), "--json"]
@@ -439,6 +440,7 @@ def run_rounds(groups, rounds, lab, rows):
 
 
 def fmt_row(r):
+    """The progress line of a run, on stderr as the lab goes."""
     return (f"rps={num(r.get('rps'), 0)} p50={num(r.get('p50_us'), 0)}us "
             f"p99={num(r.get('p99_us'), 0)}us cpu/req={num(r.get('cpu_us'), 2)}us "
             f"syscalls/req={num(r.get('syscalls_per_req'), 3)} "
@@ -468,6 +470,7 @@ class Lab:
         self.made = 0
 
     def tls(self):
+        """The run's certificate, made at the first HTTPS run."""
         if self._tls is None:
             self._tls = TlsSetup(self.tmp)
         return self._tls
@@ -506,6 +509,7 @@ class Lab:
                 os.close(fd)
 
     def new_path(self, name):
+        """A fresh file name in the run's directory (a run's access log)."""
         self.made += 1
         return Path(self.tmp) / f"{self.made}-{name}"
 
@@ -528,6 +532,7 @@ class Lab:
         return make
 
     def cleanup(self):
+        """The static root goes (it is on the disk, not in the run's temporary directory)."""
         if self._root:
             shutil.rmtree(self._root, ignore_errors=True)
 
@@ -541,6 +546,7 @@ def count_log_lines(server, row):
 
 
 def floor_count(server, row):
+    """A floor's own count, which it prints at exit (after the row's figures were taken)."""
     row["server_requests"] = server.answered  # a floor counts until it exits
 
 
@@ -574,8 +580,9 @@ HTTP_FULL = [
     HttpWorkload("plaintext c=1024", "/plaintext", 1024, floors=True),
     HttpWorkload("plaintext c=256 pipelined 16", "/plaintext", 256, 16, floors=True),
     HttpWorkload("json c=256", "/json", 256),
-    # Opening 10,000 connections takes wrk a few seconds of the run on the VM.
-    HttpWorkload("delay 100 ms c=10000", "/delay?ms=100", 10000, min_seconds=5),
+    # Opening 10,000 connections (10,000 threads on threads) takes seconds of the run on the
+    # VM: at 5 s the threads backend had answered none in a full run.
+    HttpWorkload("delay 100 ms c=10000", "/delay?ms=100", 10000, min_seconds=10),
     ACCESS_LOG, STATIC_1K,
     HttpWorkload("static 1 MiB c=16", "/1m.bin", 16, static="hot"),
     HttpWorkload("static cold 64 KiB c=16", "/cold/", 16, static="cold"),
@@ -649,13 +656,18 @@ class Plan:
         self.skipped = []
 
     def skip(self, workload, server, reason):
+        """A cell not run, with why: the report lists it instead of leaving a silent gap."""
         self.skipped.append({"workload": workload, "server": server, "reason": reason})
 
     def estimate(self, connections, seconds=None):
+        """What a run is planned to take: its load, the start, count and stop, and opening its
+        connections."""
         s = self.lab.seconds if seconds is None else seconds
         return s + OVERHEAD_S + CONNECT_S_PER_10K * connections / 10000
 
     def http(self, workloads):
+        """A group per HTTP workload: the four servers (and the floors where asked), less those
+        it cannot apply to."""
         lab = self.lab
         for w in workloads:
             cells = []
@@ -673,6 +685,7 @@ class Plan:
                 self.groups.append(Group(cells))
 
     def not_applicable(self, w, label):
+        """Why workload w cannot run on server label, or None."""
         if label == "nginx" and w.path.startswith("/delay"):
             return "nginx has no delayed answer without a third-party module"
         if w.churn and not (self.lab.bin / "http-load").exists():
@@ -680,6 +693,7 @@ class Plan:
         return None
 
     def http_cell(self, w, label):
+        """Workload w on server label: its server maker, load, and what its rows carry."""
         lab = self.lab
         options, extra, prepare, finish, script = {}, {}, None, None, None
         if label.endswith(" floor"):
@@ -741,6 +755,7 @@ class Plan:
             self.groups.append(Group(cells))
 
     def echo(self, loads):
+        """A group per echo load on the three backends, or skips where echo-load is not built."""
         lab = self.lab
         if not (lab.bin / "echo-load").exists():
             for name, _, _ in loads:
@@ -751,6 +766,7 @@ class Plan:
                                       for b in ("uring", "epoll", "threads")]))
 
     def echo_cell(self, name, conns, size, backend, label=None, flags=(), section="main"):
+        """ringserve-echo on backend (label and flags: a ring knob run) under echo-load."""
         lab = self.lab
 
         def finish(server, row):
@@ -768,6 +784,7 @@ class Plan:
                     conns, section=section, finish=finish, estimate_s=self.estimate(conns))
 
     def memory(self, counts):
+        """A group per connection count: memory per idle connection on the four servers."""
         lab = self.lab
         for n in counts:
             cells = []
@@ -783,6 +800,7 @@ class Plan:
             self.groups.append(Group(cells))
 
     def https(self, loads, servers):
+        """A group per HTTPS load on servers, all with the run's certificate."""
         lab = self.lab
         for name, conns, depth, close, group in loads:
             cells = []
@@ -829,10 +847,12 @@ class Plan:
             self.groups.append(KnobGroup(cells[0], cells[1:]))
 
     def cells_per_round(self):
+        """Every cell once, in round 0's order (a knob baseline twice)."""
         return [cell for g in self.groups for cell in g.order(0)]
 
 
 def keep_ktls(server, row):
+    """Whether ringserve's kTLS was on, as its start-up line said: the HTTPS section names it."""
     row["ktls"] = getattr(server, "ktls", None)
 
 
@@ -868,7 +888,7 @@ def plan_text(plan, rounds):
     cells = plan.cells_per_round()
     total = rounds * sum(c.estimate_s for c in cells)
     lines = [f"{c.workload} / {c.server}: {c.estimate_s:.1f} s" for c in cells]
-    lines.append(f"planned: {len(cells)} cells a round x {rounds} round(s) = "
+    lines.append(f"planned: {len(cells)} runs a round x {rounds} round(s) = "
                  f"{len(cells) * rounds} runs of {plan.lab.seconds} s of load each (memory "
                  f"runs: their pauses), {total:.0f} s ({total / 60:.1f} min) with "
                  f"{OVERHEAD_S} s a run to start, count and stop")
@@ -905,8 +925,8 @@ def run_all(args):
         knob_plan.setdefault(label, []).append(workload)
     meta = {"mode": "full" if args.full else ("https-only" if args.https_only else "quick"),
             "rounds": rounds, "seconds": lab.seconds, "server_cpu": lab.server_cpu,
-            "load_cpus": lab.load_cpus, "cells": len(plan.cells_per_round()), "runs": len(rows),
-            "planned_s": round(planned), "plan": [
+            "load_cpus": lab.load_cpus, "runs_per_round": len(plan.cells_per_round()),
+            "runs": len(rows), "planned_s": round(planned), "plan": [
                 {"workload": c.workload, "server": c.server, "section": c.section,
                  "estimate_s": round(c.estimate_s, 1)} for c in plan.cells_per_round()],
             "wall_s": round(time.monotonic() - started), "skipped": plan.skipped,
@@ -969,6 +989,7 @@ RUN_FLAGS = ("full", "all", "https_only", "curves", "seconds", "rounds", "thread
 
 
 def thread_counts(text):
+    """--threads' list of server core counts, "1,2,4"."""
     return [int(t) for t in text.split(",") if t.strip()]
 
 

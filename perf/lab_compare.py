@@ -31,6 +31,7 @@ def newest(out_dir, old):
 
 
 def read_rows(path):
+    """The rows of a report's JSON file."""
     return json.loads(Path(path).read_text())["rows"]
 
 
@@ -44,6 +45,7 @@ def medians(rows):
 
 
 def ratio_text(old, new, digits):
+    """new/old with both values, or "-" where either is missing."""
     if old is None or new is None:
         return "-"
     if not old:

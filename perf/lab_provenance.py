@@ -30,6 +30,7 @@ def output(cmd, cwd=None):
 
 
 def cpu_model():
+    """The CPU's model name from /proc/cpuinfo."""
     text = Path("/proc/cpuinfo").read_text()
     m = re.search(r"^model name\s*:\s*(.+)$", text, re.M)
     return m.group(1).strip() if m else platform.processor() or "unknown"
@@ -91,6 +92,7 @@ def git_state(tree):
 
 
 def package_version(package):
+    """The installed Debian package's version, or "not installed"."""
     return output(["dpkg-query", "-W", "-f", "${Version}", package]) or "not installed"
 
 
@@ -115,6 +117,7 @@ def collect(bin_dir, lab_root, argv=None):
 
 
 def git_text(state):
+    """A commit as the report names it: short, clean or dirty."""
     if not state:
         return "not a git tree"
     return state["commit"][:12] + (" (dirty: uncommitted changes)" if state["dirty"] else

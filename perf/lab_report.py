@@ -35,10 +35,12 @@ KNOB_BASELINE = "uring knob baseline"
 # ---------------------------------------------------------------------------- figures
 
 def num(v, digits=1):
+    """A figure for a table, "-" where there is none."""
     return "-" if v is None else f"{v:.{digits}f}"
 
 
 def median(values):
+    """The median of the values that are there (None ignored), or None."""
     values = sorted(v for v in values if v is not None)
     if not values:
         return None
@@ -57,6 +59,7 @@ def section(rows, name):
 
 
 def runs_of(rows, workload, server):
+    """The runs of one cell."""
     return [r for r in rows if r["workload"] == workload and r["server"] == server]
 
 
@@ -104,11 +107,13 @@ def round_ratio(rows, workload, a, b, key):
 
 
 def rounds_text(rows, workload):
+    """How many rounds a workload's ratios come from, for the reader."""
     n = len({r.get("round", 0) for r in good(rows) if r["workload"] == workload})
     return "one run" if n == 1 else f"median of {n} rounds"
 
 
 def table(header, lines):
+    """A Markdown table; a | inside a cell is escaped so it cannot split the cell."""
     return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + [
         "| " + " | ".join(str(c).replace("|", "&#124;") for c in line) + " |" for line in lines]
 
@@ -131,6 +136,7 @@ def main_lines(rows):
 
 
 def ratio_lines(rows):
+    """uring against nginx, epoll and threads on each workload: CPU per request and req/s."""
     out = []
     for w in dict.fromkeys(r["workload"] for r in rows):
         parts = []
@@ -230,6 +236,7 @@ def memory_lines(rows):
 
 
 def access_log_lines(rows):
+    """How each server logs, and how many lines each run wrote against what it served."""
     logged = [r for r in good(rows) if "log_lines" in r]
     if not logged:
         return []
@@ -339,6 +346,7 @@ def knob_summary(knob_rows):
 
 
 def knob_lines(rows, meta):
+    """The ring knob table (see knob_summary)."""
     knob_rows = section(rows, "knobs")
     if not knob_rows:
         return []
@@ -360,6 +368,7 @@ def knob_lines(rows, meta):
 
 
 def skipped_lines(meta):
+    """The cells not run, with why."""
     skipped = meta.get("skipped", [])
     if not skipped:
         return []
@@ -368,6 +377,7 @@ def skipped_lines(meta):
 
 
 def failed_lines(rows):
+    """Every failed run with its reason ("None." says the check was made)."""
     failed = [r for r in rows if r.get("failed")]
     if not failed:
         return ["", "## Failed runs", "", "None."]
@@ -378,20 +388,22 @@ def failed_lines(rows):
 
 
 def header_lines(meta, stamp, host):
+    """The title, how the run was made, and its provenance."""
     planned, wall = meta.get("planned_s"), meta.get("wall_s")
     rounds = meta.get("rounds", 1)
     return [f"# ringserve perf lab: {stamp} on {host}", "",
             f"Mode: {meta.get('mode')}, {rounds} round(s) of {meta.get('seconds')} s runs "
-            f"({meta.get('cells', '?')} cells a round, {meta.get('runs', '?')} runs), planned "
-            f"{num(planned, 0)} s, took {num(wall, 0)} s. Each round runs every workload on "
-            "every server back to back, in an order that rotates from round to round. Server "
-            f"on CPU {meta.get('server_cpu')}, load on CPUs {meta.get('load_cpus')}. CPU per "
-            "request from /proc/PID/stat (user+system), system calls per request from `perf "
-            "stat -e raw_syscalls:sys_enter` on the server's CPU. A run fails (and is listed "
-            "under Failed runs, never counted) when its server does not start, its load tool "
-            "fails, any request errs, or the server's own count of requests (ringserve's "
-            "/metrics, nginx's stub_status, the echo server's bytes, a floor's count at exit) "
-            "disagrees with the client's.", "", "## Provenance", ""] + provenance_lines(
+            f"({meta.get('runs_per_round', '?')} runs a round, {meta.get('runs', '?')} in "
+            f"all), planned {num(planned, 0)} s, took {num(wall, 0)} s. Each round runs every "
+            "workload on every server back to back, in an order that rotates from round to "
+            f"round. Server on CPU {meta.get('server_cpu')}, load on CPUs "
+            f"{meta.get('load_cpus')}. CPU per request from /proc/PID/stat (user+system), "
+            "system calls per request from `perf stat -e raw_syscalls:sys_enter` on the "
+            "server's CPU. A run fails (and is listed under Failed runs, never counted) when "
+            "its server does not start, its load tool fails, any request errs, or the server's "
+            "own count of requests (ringserve's /metrics, nginx's stub_status, the echo "
+            "server's bytes, a floor's count at exit) disagrees with the client's.", "",
+            "## Provenance", ""] + provenance_lines(
         meta.get("provenance", {}))
 
 
