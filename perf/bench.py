@@ -196,25 +196,33 @@ def echo_load(binary, port, connections, seconds, size, load_cpus):
             "non_2xx": 0, "socket_errors": data.get("errors", 0)}
 
 
-def http_load(binary, port, path, connections, seconds, depth, churn, load_cpus):
-    """perf/http-load in a closed loop (--rate 0), each connection keeping depth in flight;
-    churn: requests per connection before it closes and a new one takes its place. No warm-up,
-    so that its every response falls in the CPU and system calls measured."""
+def http_load(binary, port, path, connections, seconds, depth, churn, load_cpus, rate=0,
+              schedule="uniform"):
+    """perf/http-load, by default in a closed loop (rate 0), each connection keeping depth in
+    flight; churn: requests per connection before it closes and a new one takes its place (0:
+    kept); rate > 0: that many requests a second on the schedule. No warm-up, so that its every
+    response falls in the CPU and system calls measured."""
     cmd = ["taskset", "-c", load_cpus, str(binary), "--port", str(port), "--path", path,
-           "--rate", "0", "--duration", str(seconds), "--warmup", "0",
-           "--connections", str(connections), "--depth", str(depth), "--churn", str(churn),
-           "--json"]
+           "--rate", str(rate), "--schedule", schedule, "--duration", str(seconds),
+           "--warmup", "0", "--connections", str(connections), "--depth", str(depth),
+           "--churn", str(churn), "--json"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
     if proc.returncode == 2:
         raise RuntimeError(f"http-load refused its flags: {proc.stderr.strip()[-300:]}")
     d = json_line(proc, '{"tool":"http-load"', "http-load")
     # responses_total is what the server's count must agree with; the CPU and system calls
-    # measured are for all of them.
+    # measured are for all of them. Its other figures keep their own names.
     return {"client": "http-load", "requests": d["responses_total"],
             "measured_requests": d["requests"], "rps": d["achieved_rps"],
             "p50_us": d["latency_us_p50"], "p99_us": d["latency_us_p99"],
             "non_2xx": d["non_2xx"], "socket_errors": d["errors"],
-            "connections_opened": d["connections_opened"]}
+            **{k: d.get(k) for k in HTTP_LOAD_KEYS}}
+
+
+# http-load's figures a row keeps as they are named there.
+HTTP_LOAD_KEYS = ("rate", "schedule", "latency_us_p90", "latency_us_p999", "latency_us_max",
+                  "latency_us_mean", "connections_opened", "backlog_max", "late_sends",
+                  "timeouts", "resets", "connect_errors", "bad_responses")
 
 
 def memory_load(server, connections):
