@@ -5,358 +5,55 @@ Every run pins the server to CPU 0 and the load generator to the other CPUs, and
 requests/s, latency p50/p99, the server's CPU time per request (user and system, from
 /proc/PID/stat), its system calls per request (perf stat -e raw_syscalls:sys_enter, or strace -c
 where perf is missing) and whether the server's own request count agrees with the client's.
-The report is a Markdown table plus PNG charts (gnuplot) and a JSON file with every cell.
 
-Its HTTPS part puts ringserve-http and nginx on the same certificate, TLS version and cipher
-(see HTTPS_LOADS); --https-only runs that part alone (perf/tls_bench.py does).
+A cell is one workload on one server; a run is one measurement of a cell. The lab runs in
+rounds (--rounds; 3 with --full, 1 in quick mode): each round runs every workload on every
+server back to back, in an order that rotates from round to round, so the machine's drift hits
+all alike; the report gives medians and ranges, and ratios taken within a round. A run that
+fails (its server does not start, its load tool fails, a request errs, the counts disagree) is
+marked failed with the reason, kept out of every median, and the lab goes on.
 
-Run it through scripts/bench.sh (quick by default, --full for the whole matrix).
+Workloads: plaintext, json and delayed answers under wrk (with the floor responders beside the
+plaintext loads), static files (a hot 1 KiB file, a 1 MiB file, a cold-cache set), the access
+log on, memory per idle connection, connection churn (perf/http-load), 64 KiB and 128 B echo,
+HTTPS beside nginx (see HTTPS_LOADS), the ring knobs, and scaling over loop threads
+(--threads). --https-only runs the HTTPS part alone (perf/tls_bench.py does). --compare OLD.json
+[NEW.json] prints every cell's ratios against an older run.
+
+The report is a Markdown page (perf/lab_report.py), a JSON file with every run and the run's
+provenance (perf/lab_provenance.py), and PNG charts (gnuplot). Run it through scripts/bench.sh
+(quick by default, --full for the whole matrix in at most 30 minutes).
 """
 
 import argparse
-import datetime
 import json
+import math
 import os
 import re
 import shutil
 import signal
-import socket
-import ssl
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from server_probe import parse_metrics  # noqa: E402
+# The servers and machine facts live in lab_servers, the report in lab_report; bench re-exports
+# them (bench.Ringserve, bench.Nginx, bench.median, ...) for the scripts that import the lab.
+from lab_servers import (  # noqa: E402,F401
+    HTTPS_SUITE, NGINX_STATIC, TICKS, Floor, Nginx, Ringserve, Server, TlsSetup, cpu_layout,
+    cpu_ticks, disk_read_bytes, end_process, free_port, http_get, log, raise_fd_limit, rss_kib)
+from lab_report import (  # noqa: E402,F401
+    COLUMNS, HTTPS_TARGETS, KNOB_BASELINE, count_check, good, median, num, ratio, round_ratio,
+    write_report)
+import idle_memory  # noqa: E402
+import lab_compare  # noqa: E402
+import lab_provenance  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-# ---------------------------------------------------------------------------- the machine
-
-def cpu_layout():
-    n = os.cpu_count() or 1
-    server = "0"
-    load = f"1-{n - 1}" if n > 1 else "0"
-    return server, load, max(1, n - 1)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def cpu_ticks(pids):
-    total_user = total_sys = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total_user += int(fields[11])  # utime, field 14 of the whole line
-        total_sys += int(fields[12])   # stime, field 15
-    return total_user, total_sys
-
-
-def raise_fd_limit():
-    import resource
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
-# ---------------------------------------------------------------------------- servers
-
-class Server:
-    """A server under test, pinned to the server CPU. pids: the processes whose CPU counts."""
-
-    def __init__(self, name, kind):
-        self.name = name
-        self.kind = kind  # "http" or "echo"
-        self.tls = False  # serves https (see TlsSetup)
-        self.proc = None
-        self.port = None
-        self.pids = []
-        self.tmp = None
-
-    def requests_served(self):
-        return None
-
-    stop_signal = signal.SIGTERM
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(self.stop_signal)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.tmp:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-
-
-def end_process(proc):
-    """SIGTERM, then the rest of its stdout (read to the end, which also keeps a full pipe from
-    blocking its exit); killed after 15 s."""
-    if proc and proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    try:
-        rest, _ = proc.communicate(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        rest, _ = proc.communicate()
-    return rest
-
-
-class Ringserve(Server):
-    def __init__(self, binary, backend, server_cpu, kind, label=None, extra_args=(), tls=None):
-        super().__init__(label or backend, kind)
-        self.binary = binary
-        self.backend = backend
-        self.server_cpu = server_cpu
-        self.extra_args = list(extra_args) + (tls.ringserve_args() if tls else [])
-        self.tls = tls is not None
-        self.tls_counts = None
-
-    def start(self):
-        args = ["taskset", "-c", self.server_cpu, str(self.binary), "--port", "0",
-                "--backend", self.backend, "--max-connections", "12000", "--grace-ms", "2000",
-                *self.extra_args]
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True)
-        deadline = time.time() + 15
-        while time.time() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                break
-            m = re.search(r"listening on \S+ port (\d+)", line)
-            if m:
-                self.port = int(m.group(1))
-                # What the server says it set up (buffers, ring mode, batched wait).
-                setup = re.search(r" (buffers=.*) allocator=", line)
-                self.setup = setup.group(1) if setup else line.strip()
-                ktls = re.search(r" ktls=(\S+(?: \([^)]*\))?)", line)
-                self.ktls = ktls.group(1) if ktls else None
-                self.pids = [self.proc.pid]
-                return
-        raise RuntimeError(f"{self.binary.name} --backend {self.backend} did not start: "
-                           f"{self.proc.stderr.read() if self.proc.poll() is not None else ''}")
-
-    def stop(self):
-        # The counters line comes at exit.
-        rest = end_process(self.proc)
-        # Every transport counter of the run, from the counters line printed at exit.
-        self.counters = {k: int(v) for k, v in re.findall(r" (\w+)=(\d+)", rest or "")}
-        self.bytes_out = self.counters.get("bytes_out")
-
-    def requests_served(self):
-        if self.kind != "http":
-            return None
-        body = http_get(self.port, "/metrics", self.tls)
-        m = parse_metrics(body or "")  # the per-loop series summed
-        # Full and resumed handshakes, from the same answer (whose own handshake is counted).
-        tls = [m.get(f"ringserve_tls_{k}_total") for k in ("handshakes", "resumed")]
-        self.tls_counts = tls if self.tls and None not in tls else None
-        return m.get("ringserve_http_requests_total")
-
-
-class Floor(Server):
-    """A floor responder (perf/floors): the least work its I/O model can do for plaintext. It
-    answers every request end with ringserve's /plaintext bytes and prints its count at exit."""
-
-    def __init__(self, binary, model, server_cpu):
-        super().__init__(f"{model} floor", "http")
-        self.binary = binary
-        self.server_cpu = server_cpu
-
-    def start(self):
-        self.proc = subprocess.Popen(["taskset", "-c", self.server_cpu, str(self.binary)],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        line = self.proc.stdout.readline()
-        m = re.search(r"listening on \S+ port (\d+)", line)
-        if not m:
-            raise RuntimeError(f"{self.binary.name} did not start: {self.proc.stderr.read()}")
-        self.port = int(m.group(1))
-        self.pids = [self.proc.pid]
-
-    def stop(self):
-        rest = end_process(self.proc)
-        m = re.search(r"answered (\d+)", rest or "")
-        self.answered = int(m.group(1)) if m else None
-        if not self.answered:
-            # The row then has no server count, so its count check fails in the report.
-            log(f"{self.binary.name} answered nothing (exit {self.proc.returncode})")
-
-
-NGINX_CONF = """
-worker_processes 1;
-worker_cpu_affinity {mask};
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log warn;
-events {{ worker_connections 16384; multi_accept off; }}
-worker_rlimit_nofile 40000;
-http {{
-  access_log off;
-  keepalive_requests 100000000;
-  keepalive_timeout 60s;
-  client_body_temp_path {tmp}/body;
-  proxy_temp_path {tmp}/proxy;
-  fastcgi_temp_path {tmp}/fastcgi;
-  uwsgi_temp_path {tmp}/uwsgi;
-  scgi_temp_path {tmp}/scgi;
-  server {{
-    listen 127.0.0.1:{port} reuseport backlog=4096;
-    location = /plaintext {{ default_type text/plain; return 200 "Hello, World!"; }}
-    location = /json {{ default_type application/json;
-                        return 200 '{{"message":"Hello, World!"}}'; }}
-    location = /nginx_status {{ stub_status; }}
-  }}
-}}
-"""
-
-
-# With https: what ringserve serves (TLS 1.3 pinned, one suite, its key exchange groups), and
-# no resumption on either (see TlsSetup.ringserve_args).
-NGINX_TLS = """  ssl_protocols TLSv1.3;
-  ssl_conf_command Ciphersuites {suite};
-  ssl_ecdh_curve X25519:prime256v1:secp384r1;
-  ssl_certificate {cert};
-  ssl_certificate_key {key};
-  ssl_session_cache off;
-  ssl_session_tickets off;
-"""
-
-
-class Nginx(Server):
-    """nginx from a generated config in a temporary directory: one worker, pinned like ours."""
-
-    def __init__(self, server_cpu, tls=None):
-        super().__init__("nginx", "http")
-        self.server_cpu = server_cpu
-        self.tls_setup = tls
-        self.tls = tls is not None
-
-    def start(self):
-        self.tmp = tempfile.mkdtemp(prefix="rs-nginx-")
-        self.port = free_port()
-        mask = "1" + "0" * int(self.server_cpu)  # CPU n as a bit mask
-        conf = Path(self.tmp) / "nginx.conf"
-        text = NGINX_CONF.format(tmp=self.tmp, port=self.port, mask=mask)
-        if self.tls:
-            t = self.tls_setup
-            text = text.replace("  server {\n", NGINX_TLS.format(
-                suite=HTTPS_SUITE, cert=t.cert, key=t.key) + "  server {\n").replace(
-                    " reuseport backlog", " ssl reuseport backlog")
-        conf.write_text(text)
-        self.proc = subprocess.Popen(
-            ["taskset", "-c", self.server_cpu, "nginx", "-c", str(conf), "-p", self.tmp,
-             "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        deadline = time.time() + 15
-        while time.time() < deadline:
-            if http_get(self.port, "/nginx_status", self.tls) is not None:
-                break
-            time.sleep(0.05)
-        else:
-            raise RuntimeError("nginx did not start: " + Path(self.tmp, "error.log").read_text())
-        # The master only supervises; the worker serves. Both count.
-        children = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True,
-                                  text=True).stdout.split()
-        self.pids = [self.proc.pid] + [int(c) for c in children]
-
-    stop_signal = signal.SIGQUIT  # nginx's graceful stop
-
-    def requests_served(self):
-        body = http_get(self.port, "/nginx_status", self.tls)
-        m = re.search(r"^\s*\d+\s+\d+\s+(\d+)\s*$", body or "", re.M)
-        return int(m.group(1)) if m else None
-
-
-def http_get(port, path, tls=False):
-    """The body of GET path on its own connection (over TLS with tls), or None."""
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
-            s = raw
-            if tls:
-                context = ssl.create_default_context()
-                context.check_hostname = False
-                context.verify_mode = ssl.CERT_NONE
-                s = context.wrap_socket(raw)
-            s.sendall(f"GET {path} HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n".encode())
-            data = b""
-            while True:
-                try:
-                    chunk = s.recv(65536)
-                except ssl.SSLError:  # a close without close_notify ends the answer too
-                    break
-                if not chunk:
-                    break
-                data += chunk
-        return data.split(b"\r\n\r\n", 1)[1].decode(errors="replace")
-    except (OSError, IndexError):
-        return None
-
-
-# ---------------------------------------------------------------------------- https
-
-HTTPS_SUITE = "TLS_AES_128_GCM_SHA256"  # what both pick by default, pinned on both anyway
-
-# (workload, connections, depth, a new connection per request, the key exchange group); a new
-# connection per request is a full handshake per request: neither server resumes sessions.
-HTTPS_LOADS = [("https plaintext c=64", 64, 1, False, "X25519"),
-               ("https plaintext c=64 pipelined 16", 64, 16, False, "X25519"),
-               ("https handshake X25519 c=16", 16, 1, True, "X25519"),
-               ("https handshake P-256 c=16", 16, 1, True, "P-256")]
-# Issue 13's targets against nginx in the same run: (figure, bound); CPU per request at most
-# the bound times nginx's, handshakes (requests) per second at least the bound times nginx's.
-HTTPS_TARGETS = {"https plaintext c=64": ("cpu_us", 0.95),
-                 "https plaintext c=64 pipelined 16": ("cpu_us", 0.3),
-                 "https handshake X25519 c=16": ("rps", 1.0),
-                 "https handshake P-256 c=16": ("rps", 1.0)}
-HTTPS_ROUNDS = 3
-# Quick mode: one load on uring and nginx, for the plumbing (certificate, both servers' TLS,
-# the client's group, the handshake count).
-HTTPS_QUICK = (["https handshake P-256 c=16"], ("uring", "nginx"))
-
-
-class TlsSetup:
-    """The run's certificate (ECDSA P-256, made with openssl in the run's temporary directory)
-    and the client's OpenSSL configurations.
-
-    The client picks the key exchange: wrk cannot choose a group, but OpenSSL reads the file
-    that OPENSSL_CONF names when wrk makes its context, and its system_default section there
-    limits every handshake to TLS 1.3, HTTPS_SUITE and the one group given, so the client offers
-    a key share for that group alone and both servers (which offer X25519, P-256 and P-384)
-    take it without a retry."""
-
-    def __init__(self, tmp):
-        self.tmp = Path(tmp)
-        self.cert, self.key = self.tmp / "cert.pem", self.tmp / "key.pem"
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                        "ec_paramgen_curve:P-256", "-nodes", "-keyout", str(self.key), "-out",
-                        str(self.cert), "-days", "2", "-subj", "/CN=localhost"],
-                       check=True, capture_output=True)
-        self.key.chmod(0o644)  # nginx's worker may run as another user
-
-    def ringserve_args(self):
-        # No session tickets, as nginx is told: wrk keeps a connection's session when it
-        # reconnects (SSL_clear), so with tickets every other new connection would resume
-        # instead of making the full handshake the handshake rows are for.
-        return ["--tls-cert", str(self.cert), "--tls-key", str(self.key),
-                "--tls-min-version", "1.3", "--tls-ciphersuites", HTTPS_SUITE,
-                "--tls-ticket-rotate-s", "0"]
-
-    def client_env(self, group):
-        conf = self.tmp / f"client-{group}.cnf"
-        conf.write_text("openssl_conf = openssl_init\n[openssl_init]\nssl_conf = ssl_sect\n"
-                        "[ssl_sect]\nsystem_default = client\n[client]\n"
-                        "MinProtocol = TLSv1.3\nMaxProtocol = TLSv1.3\n"
-                        f"Ciphersuites = {HTTPS_SUITE}\nGroups = {group}\n")
-        return {**os.environ, "OPENSSL_CONF": str(conf)}
+BUDGET_S = 30 * 60  # what --full must fit in on the 2-core development VM
 
 
 # ---------------------------------------------------------------------------- load
@@ -369,11 +66,9 @@ def parse_duration_us(text):
     return value * {"us": 1, "ms": 1e3, "s": 1e6, "m": 60e6}[unit]
 
 
-def wrk_load(port, path, connections, seconds, depth, threads, load_cpus, tmp, scheme="http",
-             close=False, env=None):
-    """wrk on path, depth requests at a time per connection; close: each request asks for
-    Connection: close, so every request has a connection (over https, a handshake) of its own.
-    env: wrk's environment (the client's OpenSSL configuration)."""
+def pipeline_script(tmp, path, depth, close):
+    """A wrk script sending depth requests for path at a time; close: each asks for
+    Connection: close."""
     script = Path(tmp) / f"pipeline{depth}{'-close' if close else ''}.lua"
     headers = ', {["Connection"] = "close"}' if close else ""
     script.write_text(
@@ -383,17 +78,86 @@ def wrk_load(port, path, connections, seconds, depth, threads, load_cpus, tmp, s
         "  req = table.concat(r)\n"
         "end\n"
         "request = function() return req end\n")
+    return script
+
+
+def sequence_script(tmp, files, threads):
+    """A wrk script asking for /cold/00000.bin, /cold/00001.bin, ... each once: thread i takes
+    every threads-th file from i, and stops once it has its share of answers (what its
+    connections still have in flight then asks again for the first files, at most one a
+    connection). So a run reads the cold set once, however fast the server is. wrk waits out
+    its duration all the same, so each thread notes (LuaJIT's ffi, CLOCK_MONOTONIC) when it sent
+    its first request and had its last answer, and done() prints them: the rate is taken over
+    that span (see wrk_load)."""
+    script = Path(tmp) / f"sequence{files}-{threads}.lua"
+    script.write_text(
+        "local ffi = require(\"ffi\")\n"
+        "ffi.cdef[[ typedef struct { long tv_sec; long tv_nsec; } rs_timespec;\n"
+        "           int clock_gettime(int clock, rs_timespec *tp); ]]\n"
+        "local ts = ffi.new(\"rs_timespec\")\n"
+        "local function now()\n"
+        "  ffi.C.clock_gettime(1, ts)\n"
+        "  return tonumber(ts.tv_sec) + tonumber(ts.tv_nsec) / 1e9\n"
+        "end\n"
+        "local threads = {}\n"
+        "setup = function(thread)\n"
+        "  thread:set(\"id\", #threads)\n"
+        "  table.insert(threads, thread)\n"
+        "end\n"
+        "init = function(args)\n"
+        f"  i = id\n  share = math.floor(({files} - id + {threads} - 1) / {threads})\n"
+        "  answered = 0\n"
+        "end\n"
+        "request = function()\n"
+        "  if not first then first = now() end\n"
+        f"  local path = string.format(\"/cold/%05d.bin\", i % {files})\n"
+        f"  i = i + {threads}\n"
+        "  return wrk.format(nil, path)\n"
+        "end\n"
+        "response = function(status, headers, body)\n"
+        "  answered = answered + 1\n"
+        "  if answered == share then\n"
+        "    last = now()\n"
+        "    wrk.thread:stop()\n"
+        "  end\n"
+        "end\n"
+        "done = function(summary, latency, requests)\n"
+        "  for _, t in ipairs(threads) do\n"
+        "    io.write(string.format(\"sequence span %s %s\\n\", tostring(t:get(\"first\")),\n"
+        "                           tostring(t:get(\"last\"))))\n"
+        "  end\n"
+        "end\n")
+    return script
+
+
+def wrk_load(port, path, connections, seconds, depth, threads, load_cpus, tmp, scheme="http",
+             close=False, env=None, script=None):
+    """wrk on path, depth requests at a time per connection; close: each request asks for
+    Connection: close, so every request has a connection (over https, a handshake) of its own.
+    env: wrk's environment (the client's OpenSSL configuration); script: a wrk script of one's
+    own instead (threads: wrk's threads, which the script must know). Raises when wrk fails."""
     threads = max(1, min(threads, connections))
+    script = script or pipeline_script(tmp, path, depth, close)
     cmd = ["taskset", "-c", load_cpus, "wrk", f"-t{threads}", f"-c{connections}",
            f"-d{seconds}s", "--latency", "--timeout", "10s", "-s", str(script),
            f"{scheme}://127.0.0.1:{port}{path}"]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60,
-                         env=env).stdout
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, env=env)
+    out = done.stdout
     result = {"client": "wrk"}
     m = re.search(r"(\d+) requests in", out)
-    result["requests"] = int(m.group(1)) if m else None
+    if done.returncode != 0 or not m:
+        raise RuntimeError(f"wrk failed (exit {done.returncode}): "
+                           f"{(done.stderr or out).strip()[-300:]}")
+    result["requests"] = int(m.group(1))
     m = re.search(r"Requests/sec:\s+([\d.]+)", out)
     result["rps"] = float(m.group(1)) if m else None
+    spans = re.findall(r"^sequence span (\S+) (\S+)$", out, re.M)
+    if spans and all(last != "nil" for _, last in spans):
+        # Every thread of a sequence script had its share before the time was up: the rate is
+        # over the span from the first request to the last answer, not wrk's whole duration.
+        elapsed = max(float(last) for _, last in spans) - min(float(f) for f, _ in spans)
+        result["elapsed_s"] = elapsed
+        result["rps"] = result["requests"] / elapsed
     for pct, key in (("50", "p50_us"), ("99", "p99_us")):
         m = re.search(rf"^\s+{pct}(?:\.000)?%\s+(\S+)", out, re.M)
         result[key] = parse_duration_us(m.group(1)) if m else None
@@ -406,23 +170,70 @@ def wrk_load(port, path, connections, seconds, depth, threads, load_cpus, tmp, s
     result["non_2xx"] = int(m.group(1)) if m else 0
     m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     result["socket_errors"] = sum(int(g) for g in m.groups()) if m else 0
-    result["raw"] = out
     return result
 
 
+def json_line(proc, prefix, tool):
+    """The JSON result line a load tool printed (the line starting with prefix), or
+    RuntimeError with what it said."""
+    line = next((x for x in proc.stdout.splitlines() if x.startswith(prefix)), None)
+    if line is None:
+        raise RuntimeError(f"{tool} gave no result (exit {proc.returncode}): "
+                           f"{(proc.stderr or proc.stdout).strip()[-300:]}")
+    return json.loads(line)
+
+
 def echo_load(binary, port, connections, seconds, size, load_cpus):
+    """perf/echo-load's figures in the lab's keys (a message is a request)."""
     cmd = ["taskset", "-c", load_cpus, str(binary), "--port", str(port),
            "--connections", str(connections), "--size", str(size),
            "--duration-s", str(seconds), "--json"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
-    line = next((l for l in proc.stdout.splitlines() if l.startswith("{")), None)
-    if line is None:
-        raise RuntimeError(f"echo-load gave no result: {proc.stdout}{proc.stderr}")
-    data = json.loads(line)
+    data = json_line(proc, "{", "echo-load")
     return {"client": "echo-load", "requests": data.get("messages"),
-            "rps": data.get("messages_per_s"), "echo_messages": data.get("total_messages"), "p50_us": data.get("latency_us_p50"),
-            "p99_us": data.get("latency_us_p99"), "non_2xx": 0, "socket_errors": data.get("errors", 0),
-            "raw": proc.stdout}
+            "rps": data.get("messages_per_s"), "echo_messages": data.get("total_messages"),
+            "p50_us": data.get("latency_us_p50"), "p99_us": data.get("latency_us_p99"),
+            "non_2xx": 0, "socket_errors": data.get("errors", 0)}
+
+
+def http_load(binary, port, path, connections, seconds, depth, churn, load_cpus, rate=0,
+              schedule="uniform"):
+    """perf/http-load, by default in a closed loop (rate 0), each connection keeping depth in
+    flight; churn: requests per connection before it closes and a new one takes its place (0:
+    kept); rate > 0: that many requests a second on the schedule. No warm-up, so that its every
+    response falls in the CPU and system calls measured."""
+    cmd = ["taskset", "-c", load_cpus, str(binary), "--port", str(port), "--path", path,
+           "--rate", str(rate), "--schedule", schedule, "--duration", str(seconds),
+           "--warmup", "0", "--connections", str(connections), "--depth", str(depth),
+           "--churn", str(churn), "--json"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
+    if proc.returncode == 2:
+        raise RuntimeError(f"http-load refused its flags: {proc.stderr.strip()[-300:]}")
+    d = json_line(proc, '{"tool":"http-load"', "http-load")
+    # responses_total is what the server's count must agree with; the CPU and system calls
+    # measured are for all of them. Its other figures keep their own names.
+    return {"client": "http-load", "requests": d["responses_total"],
+            "measured_requests": d["requests"], "rps": d["achieved_rps"],
+            "p50_us": d["latency_us_p50"], "p99_us": d["latency_us_p99"],
+            "non_2xx": d["non_2xx"], "socket_errors": d["errors"],
+            **{k: d.get(k) for k in HTTP_LOAD_KEYS}}
+
+
+# http-load's figures a row keeps as they are named there.
+HTTP_LOAD_KEYS = ("rate", "schedule", "latency_us_p90", "latency_us_p999", "latency_us_max",
+                  "latency_us_mean", "connections_opened", "backlog_max", "late_sends",
+                  "timeouts", "resets", "connect_errors", "bad_responses")
+
+
+def memory_load(server, connections):
+    """The memory row's load: perf/idle_memory.py's method on this server (every server
+    answers GET /plaintext alike), as bytes of RSS per connection."""
+    m = idle_memory.idle_connection_memory(server.port, server.pids, connections)
+    return {"client": "idle_memory", "requests": connections + 1,  # the warm-up's included
+            "rss_per_conn_bytes": (m["idle_kib"] - m["base_kib"]) * 1024 / connections,
+            "rss_per_conn_after_request_bytes":
+                (m["after_kib"] - m["base_kib"]) * 1024 / connections,
+            "rss_base_kib": m["base_kib"], "non_2xx": 0, "socket_errors": 0}
 
 
 class SyscallCounter:
@@ -443,7 +254,26 @@ class SyscallCounter:
             cmd = ["strace", "-f", "-c", "-o", str(self.out)] + sum(
                 (["-p", str(p)] for p in pids), [])
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(0.2)  # attached before the load starts
+        self.wait_attached(pids)
+
+    def wait_attached(self, pids, bound_s=5):
+        """Returns once the counter counts (perf holds its event descriptor; strace traces every
+        pid), so that the load starts after it; after bound_s the run goes on without (its
+        figure is then a little low, which beats a lab stuck on a tool)."""
+        deadline = time.monotonic() + bound_s
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            try:
+                if self.tool == "perf":
+                    fds = Path(f"/proc/{self.proc.pid}/fd")
+                    if any("perf_event" in os.readlink(fd) for fd in fds.iterdir()):
+                        return
+                elif all(re.search(r"^TracerPid:\s*[1-9]", Path(f"/proc/{p}/status").read_text(),
+                                   re.M) for p in pids):
+                    return
+            except OSError:
+                pass  # a descriptor closed while being read: look again
+            time.sleep(0.005)
+        log(f"{self.tool} did not attach within {bound_s} s")
 
     def stop(self):
         self.proc.send_signal(signal.SIGINT)
@@ -463,13 +293,19 @@ class SyscallCounter:
 
 
 def measure(server, run_load, server_cpu, tmp):
+    """run_load() on the started server, with the server's CPU time, system calls, disk reads
+    and request count taken around it: the load's result with the figures per request added."""
     before_count = server.requests_served()
     tls0 = getattr(server, "tls_counts", None)
     u0, s0 = cpu_ticks(server.pids)
+    read0 = disk_read_bytes(server.pids)
     counter = SyscallCounter(server.pids, server_cpu, tmp)
-    result = run_load()
-    syscalls = counter.stop()
+    try:
+        result = run_load()
+    finally:
+        syscalls = counter.stop()
     u1, s1 = cpu_ticks(server.pids)
+    result["disk_read_bytes"] = disk_read_bytes(server.pids) - read0
     after_count = server.requests_served()
     tls1 = getattr(server, "tls_counts", None)
     n = result.get("requests") or 0
@@ -492,36 +328,304 @@ def measure(server, run_load, server_cpu, tmp):
     return result
 
 
+# ---------------------------------------------------------------------------- cells and rounds
+
+@dataclass
+class Cell:
+    """One workload on one server: make() builds a fresh server for each run, load(server)
+    loads the started server and returns the client's figures, prepare() (before the server
+    starts) and finish(server, row) (after it stopped: counts it gives at exit) are optional.
+    extra: keys every row of the cell carries. estimate_s: what one run is planned to take."""
+    workload: str
+    server: str
+    make: object
+    load: object
+    connections: int
+    depth: int = 1
+    section: str = "main"
+    extra: dict = None
+    prepare: object = None
+    finish: object = None
+    server_cpu: str = None
+    estimate_s: float = 0
+    follows_seconds: bool = True  # its load lasts --seconds (memory rows and a few do not)
+
+
+class Group:
+    """The cells of one workload, run back to back; order(round) rotates them by one each
+    round, so no server always runs first (or last) in a workload."""
+
+    def __init__(self, cells):
+        self.cells = cells
+
+    def order(self, round_no):
+        shift = round_no % len(self.cells)
+        return self.cells[shift:] + self.cells[:shift]
+
+
+class KnobGroup(Group):
+    """A workload's ring knobs: the default run opens and closes every round (a knob is compared
+    with their mean, which cancels a steady drift across the round) and the knobs rotate."""
+
+    def __init__(self, baseline, knobs):
+        super().__init__([baseline] + knobs)
+
+    def order(self, round_no):
+        baseline, knobs = self.cells[0], self.cells[1:]
+        shift = round_no % len(knobs)
+        return [baseline] + knobs[shift:] + knobs[:shift] + [baseline]
+
+
+def judge(row, failure=None):
+    """Marks the row failed (with the first reason found) or not: a failure passed in (start or
+    load), no requests measured, any request error, or the server's count and the client's
+    disagreeing or not both there."""
+    row["count"] = count_check(row)
+    row["errors"] = (row.get("non_2xx") or 0) + (row.get("socket_errors") or 0)
+    if failure is None:
+        if not row.get("requests"):
+            failure = "no requests measured"
+        elif row["errors"]:
+            failure = (f"{row['errors']} errors ({row.get('non_2xx') or 0} non-2xx answers, "
+                       f"{row.get('socket_errors') or 0} socket errors)")
+        elif row["count"] == "n/a":
+            failure = "no server count to check the client's against"
+        elif row["count"] != "ok":
+            failure = f"count mismatch: {row['count']}"
+    row["failed"] = failure is not None
+    row["failure"] = " ".join(failure.split()) if failure else None  # one line
+    return row
+
+
+def run_cell(cell, round_no, lab):
+    """One run of the cell: starts its server, measures the load, stops it, and returns the row,
+    failed with the reason where anything went wrong (the lab goes on with the next cell)."""
+    row = {"workload": cell.workload, "server": cell.server, "connections": cell.connections,
+           "depth": cell.depth, "round": round_no, "section": cell.section,
+           **(cell.extra or {})}
+    log(f"{cell.workload:32} {cell.server:10} round {round_no}")
+    started = time.monotonic()
+    failure = None
+    server = None
+    try:
+        if cell.prepare:
+            cell.prepare()
+        server = cell.make()
+        server.start()
+    except Exception as e:  # noqa: BLE001 (any failure to start fails this run only)
+        failure = f"server did not start: {e}"
+    if failure is None:
+        try:
+            row.update(measure(server, lambda: cell.load(server), cell.server_cpu or
+                               lab.server_cpu, lab.tmp))
+        except Exception as e:  # noqa: BLE001
+            failure = f"load failed: {e}"
+    if server is not None:
+        try:
+            server.stop()
+        except Exception as e:  # noqa: BLE001
+            failure = failure or f"server did not stop: {e}"
+        row["setup"] = getattr(server, "setup", None)
+        counters = getattr(server, "counters", {})
+        if counters.get("recv_completions"):
+            # Bytes per receive completion: what bundles and buffer sizes change.
+            row["bytes_per_recv"] = counters["bytes_in"] / counters["recv_completions"]
+        if cell.finish and failure is None:
+            cell.finish(server, row)
+    judge(row, failure)
+    row["run_s"] = round(time.monotonic() - started, 2)  # what the plan's estimate is for
+    log(f"  FAILED: {row['failure']}" if row["failed"] else f"  {fmt_row(row)}")
+    return row
+
+
+def run_rounds(groups, rounds, lab, rows):
+    """Round by round, every group's cells back to back in the group's order for the round;
+    rows gets every run's row as it is made."""
+    for round_no in range(rounds):
+        for group in groups:
+            for cell in group.order(round_no):
+                rows.append(run_cell(cell, round_no, lab))
+
+
+def fmt_row(r):
+    """The progress line of a run, on stderr as the lab goes."""
+    return (f"rps={num(r.get('rps'), 0)} p50={num(r.get('p50_us'), 0)}us "
+            f"p99={num(r.get('p99_us'), 0)}us cpu/req={num(r.get('cpu_us'), 2)}us "
+            f"syscalls/req={num(r.get('syscalls_per_req'), 3)} "
+            f"client={r.get('requests_checked', r.get('requests'))} "
+            f"server={r.get('server_requests')}")
+
+
+# ---------------------------------------------------------------------------- the lab
+
+COLD_FILE_BYTES = 64 * 1024
+STATIC_FILES = {"/1k.bin": 1024, "/1m.bin": 1024 * 1024}
+
+
+class Lab:
+    """What the cells of one lab run share: the binaries, the CPUs, seconds per run, the run's
+    temporary directory, and what is made once for the whole run (the certificate, the static
+    root and its cold set)."""
+
+    def __init__(self, bin_dir, seconds, tmp):
+        self.bin = bin_dir
+        self.server_cpu, self.load_cpus, self.load_threads = cpu_layout()
+        self.seconds = seconds
+        self.tmp = tmp
+        self._tls = None
+        self._root = None
+        self.cold_files = 0
+        self.made = 0
+
+    def tls(self):
+        """The run's certificate, made at the first HTTPS run."""
+        if self._tls is None:
+            self._tls = TlsSetup(self.tmp)
+        return self._tls
+
+    def root(self):
+        """The static root: /1k.bin and /1m.bin (random bytes), world-readable for nginx's
+        worker. On the disk (/var/tmp), not in a tmpfs, so that the cold set can be cold."""
+        if self._root is None:
+            base = "/var/tmp" if os.path.isdir("/var/tmp") else None
+            self._root = Path(tempfile.mkdtemp(prefix="rs-static-", dir=base))
+            self._root.chmod(0o755)
+            for path, size in STATIC_FILES.items():
+                (self._root / path.lstrip("/")).write_bytes(os.urandom(size))
+        return self._root
+
+    def cold_set(self, files):
+        """root()/cold/00000.bin ... of COLD_FILE_BYTES each, written to the disk."""
+        cold = self.root() / "cold"
+        if self.cold_files != files:
+            shutil.rmtree(cold, ignore_errors=True)
+            cold.mkdir(mode=0o755)
+            data = os.urandom(COLD_FILE_BYTES)
+            for i in range(files):
+                (cold / f"{i:05d}.bin").write_bytes(data)
+            os.sync()  # dirty pages cannot be evicted
+            self.cold_files = files
+        return cold
+
+    def evict_cold(self):
+        """Every file of the cold set out of the page cache, so the next run reads the disk."""
+        for f in (self.root() / "cold").iterdir():
+            fd = os.open(f, os.O_RDONLY)
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
+
+    def new_path(self, name):
+        """A fresh file name in the run's directory (a run's access log)."""
+        self.made += 1
+        return Path(self.tmp) / f"{self.made}-{name}"
+
+    def http_server(self, label, server_cpu=None, access_log=False, **options):
+        """A function making a fresh HTTP server `label` ("uring", "epoll", "threads", "nginx",
+        "uring floor", "epoll floor"); options: tls, root, extra_args (ringserve's); with
+        access_log each run logs to a new file of the run's directory."""
+        cpu = server_cpu or self.server_cpu
+
+        def make():
+            if access_log:
+                options["access_log"] = self.new_path("access.log")
+            if label == "nginx":
+                options.pop("extra_args", None)
+                return Nginx(cpu, **options)
+            if label.endswith(" floor"):
+                model = label.split()[0]
+                return Floor(self.bin / f"floor-{model}", model, cpu)
+            return Ringserve(self.bin / "ringserve-http", label, cpu, "http", **options)
+        return make
+
+    def cleanup(self):
+        """The static root goes (it is on the disk, not in the run's temporary directory)."""
+        if self._root:
+            shutil.rmtree(self._root, ignore_errors=True)
+
+
+def count_log_lines(server, row):
+    """The access log's lines, kept in the row; the file goes."""
+    path = Path(server.access_log)
+    with path.open("rb") as f:
+        row["log_lines"] = sum(1 for _ in f)
+    path.unlink()
+
+
+def floor_count(server, row):
+    """A floor's own count, which it prints at exit (after the row's figures were taken)."""
+    row["server_requests"] = server.answered  # a floor counts until it exits
+
+
 # ---------------------------------------------------------------------------- the matrix
 
-def matrix(full):
-    """(workload name, kind, parameters), in report order."""
-    if full:
-        http = [("plaintext c=64", "/plaintext", 64, 1), ("plaintext c=256", "/plaintext", 256, 1),
-                ("plaintext c=1024", "/plaintext", 1024, 1),
-                ("plaintext c=256 pipelined 16", "/plaintext", 256, 16),
-                ("json c=256", "/json", 256, 1),
-                ("delay 100 ms c=10000", "/delay?ms=100", 10000, 1)]
-        # The 64 KiB echo is a stream: what receive bundles, incremental buffers and SEND_ZC
-        # are for.
-        echo = [("echo 128 B c=64", 64, 128), ("echo 128 B c=512", 512, 128),
-                ("echo 64 KiB c=16", 16, 65536)]
-        seconds = 10
-    else:
-        http = [("plaintext c=64", "/plaintext", 64, 1),
-                ("plaintext c=64 pipelined 16", "/plaintext", 64, 16),
-                ("json c=64", "/json", 64, 1),
-                ("delay 100 ms c=500", "/delay?ms=100", 500, 1)]
-        echo = [("echo 128 B c=64", 64, 128)]
-        seconds = 1
-    return http, echo, seconds
+@dataclass
+class HttpWorkload:
+    """An HTTP workload: GET path on `connections` connections, depth at a time. floors: the
+    floor responders run it too; static: served from the lab's static root ("hot" or "cold");
+    access_log: the servers log every request; churn: perf/http-load instead of wrk, with a new
+    connection every churn requests."""
+    name: str
+    path: str
+    connections: int
+    depth: int = 1
+    floors: bool = False
+    static: str = None
+    access_log: bool = False
+    churn: int = 0
+    min_seconds: int = 0  # at least this long a run, whatever --seconds says
 
 
-# Ring tuning flags and the workloads each is measured on. The knobs of a workload run in
-# rounds: a default uring run, then every knob, round after round, and each knob's figure is the
-# median over rounds of its ratio to the default run of its own round, so the VM's drift from
-# minute to minute cancels instead of landing on one knob.
-KNOB_BASELINE = "uring knob baseline"
+# The workloads both modes run, quick mode briefly.
+PLAINTEXT_64 = HttpWorkload("plaintext c=64", "/plaintext", 64, floors=True)
+ACCESS_LOG = HttpWorkload("plaintext c=64 access log", "/plaintext", 64, access_log=True)
+STATIC_1K = HttpWorkload("static 1 KiB c=64", "/1k.bin", 64, static="hot")
+CHURN = HttpWorkload("churn 10 req/conn c=64", "/plaintext", 64, churn=10)
+HTTP_FULL = [
+    PLAINTEXT_64,
+    HttpWorkload("plaintext c=256", "/plaintext", 256, floors=True),
+    HttpWorkload("plaintext c=1024", "/plaintext", 1024, floors=True),
+    HttpWorkload("plaintext c=256 pipelined 16", "/plaintext", 256, 16, floors=True),
+    HttpWorkload("json c=256", "/json", 256),
+    # Opening 10,000 connections (10,000 threads on threads) takes seconds of the run on the
+    # VM: at 5 s the threads backend had answered none in a full run.
+    HttpWorkload("delay 100 ms c=10000", "/delay?ms=100", 10000, min_seconds=10),
+    ACCESS_LOG, STATIC_1K,
+    HttpWorkload("static 1 MiB c=16", "/1m.bin", 16, static="hot"),
+    HttpWorkload("static cold 64 KiB c=16", "/cold/", 16, static="cold"),
+    CHURN,
+]
+HTTP_QUICK = [
+    PLAINTEXT_64,
+    HttpWorkload("plaintext c=64 pipelined 16", "/plaintext", 64, 16, floors=True),
+    HttpWorkload("json c=64", "/json", 64),
+    # One second holds too few 100 ms answers of 500 threads on a busy VM.
+    HttpWorkload("delay 100 ms c=500", "/delay?ms=100", 500, min_seconds=2),
+    ACCESS_LOG, STATIC_1K, CHURN,
+]
+HTTP_SERVERS = ("uring", "epoll", "threads", "nginx")
+# The 64 KiB echo is a stream: what receive bundles, incremental buffers and SEND_ZC are for.
+ECHO_FULL = [("echo 128 B c=64", 64, 128), ("echo 128 B c=512", 512, 128),
+             ("echo 64 KiB c=16", 16, 65536)]
+ECHO_QUICK = [("echo 128 B c=64", 64, 128)]
+MEMORY_FULL = (1000, 10000)
+MEMORY_QUICK = (200,)
+
+# (workload, connections, depth, a new connection per request, the key exchange group); a new
+# connection per request is a full handshake per request: neither server resumes sessions.
+HTTPS_LOADS = [("https plaintext c=64", 64, 1, False, "X25519"),
+               ("https plaintext c=64 pipelined 16", 64, 16, False, "X25519"),
+               ("https handshake X25519 c=16", 16, 1, True, "X25519"),
+               ("https handshake P-256 c=16", 16, 1, True, "P-256")]
+HTTPS_SERVERS = ("uring", "epoll", "nginx")
+# Quick mode: one load on uring and nginx, for the plumbing (certificate, both servers' TLS,
+# the client's group, the handshake count).
+HTTPS_QUICK = (["https handshake P-256 c=16"], ("uring", "nginx"))
+
+# Ring tuning flags and the workloads each is measured on, in the same rounds as the rest (see
+# KnobGroup): each knob's figure is the median over rounds of its ratio to the default runs of
+# its own round, so the VM's drift from minute to minute cancels instead of landing on one knob.
 _SMALL = ("plaintext c=256", "echo 128 B c=64")
 _STREAM = ("echo 128 B c=64", "echo 64 KiB c=16")
 KNOBS = [
@@ -538,422 +642,306 @@ KNOBS = [
 # Quick mode runs the newest flags once each, so a flag the server refuses fails the lab test.
 QUICK_KNOBS = [(label, flags, ("echo 128 B c=64",)) for label, flags, _ in KNOBS[4:]]
 
+# What a run takes beyond its seconds of load (start, the counter, the counts, stop), by
+# experience on the 2-core VM; a memory run is its settle pauses and connections instead.
+OVERHEAD_S = 0.6
+CONNECT_S_PER_10K = 3.0
 
-def run_all(args):
-    raise_fd_limit()
-    server_cpu, load_cpus, load_threads = cpu_layout()
-    http, echo, seconds = matrix(args.full)
-    knobs = KNOBS if args.full else QUICK_KNOBS
-    rounds = args.knob_rounds or (3 if args.full else 1)
-    if args.seconds:
-        seconds = args.seconds
-    knob_seconds = args.seconds or min(seconds, 5)
-    https_loads, https_servers = (HTTPS_LOADS, ("uring", "epoll", "nginx")) if args.full else (
-        [load for load in HTTPS_LOADS if load[0] in HTTPS_QUICK[0]], HTTPS_QUICK[1])
-    https_rounds = args.https_rounds or (HTTPS_ROUNDS if args.full else 1)
-    if args.https_only:
-        http, echo, knobs = [], [], []
-    build = args.bin
-    rows = []
-    tmp = tempfile.mkdtemp(prefix="rs-bench-")
-    try:
-        def run(server, name, conns, depth, load, extra=None):
-            """Starts the server, measures load(server) on it, stops it, records the row."""
-            server.start()
-            try:
-                log(f"{name:32} {server.name:8}")
-                r = measure(server, lambda: load(server), server_cpu, tmp)
-            finally:
-                server.stop()
-            rows.append({"workload": name, "server": server.name, "connections": conns,
-                         "depth": depth, "setup": getattr(server, "setup", None), **r,
-                         **(extra or {})})
-            if getattr(server, "answered", None) is not None:
-                rows[-1]["server_requests"] = server.answered  # a floor counts until it exits
-            counters = getattr(server, "counters", {})
-            if counters.get("recv_completions"):
-                # Bytes per receive completion: what bundles and buffer sizes change.
-                rows[-1]["bytes_per_recv"] = counters["bytes_in"] / counters["recv_completions"]
-            log(f"  {fmt_row(rows[-1])}")
-            return rows[-1]
 
-        def run_http(server, name, path, conns, depth, secs=None, extra=None):
-            run(server, name, conns, depth,
-                lambda s: wrk_load(s.port, path, conns, secs or seconds, depth, load_threads,
-                                   load_cpus, tmp), extra)
+def cold_files_for(seconds):
+    """Files in the cold set: about what the fastest server asks for in a run of that length
+    on the VM (2,000 a second), so a run reads most of the set once; 1,024 to 16,384 (1 GiB)."""
+    return max(1024, min(16384, 2048 * seconds))
 
-        def run_echo(server, name, conns, size, secs=None, extra=None):
-            row = run(server, name, conns, 1,
-                      lambda s: echo_load(build / "echo-load", s.port, conns, secs or seconds,
-                                          size, load_cpus), extra)
+
+class Plan:
+    """The cells of a lab run, grouped by workload, and those not run with the reason."""
+
+    def __init__(self, lab, full):
+        self.lab = lab
+        self.full = full
+        self.groups = []
+        self.skipped = []
+
+    def skip(self, workload, server, reason):
+        """A cell not run, with why: the report lists it instead of leaving a silent gap."""
+        self.skipped.append({"workload": workload, "server": server, "reason": reason})
+
+    def estimate(self, connections, seconds=None):
+        """What a run is planned to take: its load, the start, count and stop, and opening its
+        connections."""
+        s = self.lab.seconds if seconds is None else seconds
+        return s + OVERHEAD_S + CONNECT_S_PER_10K * connections / 10000
+
+    def http(self, workloads):
+        """A group per HTTP workload: the four servers (and the floors where asked), less those
+        it cannot apply to."""
+        lab = self.lab
+        for w in workloads:
+            cells = []
+            servers = list(HTTP_SERVERS)
+            if w.floors:
+                servers += [f"{m} floor" for m in ("uring", "epoll")
+                            if (lab.bin / f"floor-{m}").exists()]
+            for label in servers:
+                reason = self.not_applicable(w, label)
+                if reason:
+                    self.skip(w.name, label, reason)
+                else:
+                    cells.append(self.http_cell(w, label))
+            if cells:
+                self.groups.append(Group(cells))
+
+    def not_applicable(self, w, label):
+        """Why workload w cannot run on server label, or None."""
+        if label == "nginx" and w.path.startswith("/delay"):
+            return "nginx has no delayed answer without a third-party module"
+        if w.churn and not (self.lab.bin / "http-load").exists():
+            return f"{self.lab.bin}/http-load is missing (perf/http-load not built)"
+        return None
+
+    def http_cell(self, w, label):
+        """Workload w on server label: its server maker, load, and what its rows carry."""
+        lab = self.lab
+        options, extra, prepare, finish, script = {}, {}, None, None, None
+        if label.endswith(" floor"):
+            finish = floor_count
+        if w.static:
+            options["root"] = lab.root()
+            extra["file_bytes"] = STATIC_FILES.get(w.path, COLD_FILE_BYTES)
+        if w.static == "cold":
+            files = cold_files_for(lab.seconds)
+            extra["cold_files"] = files
+
+            def prepare():
+                lab.cold_set(files)  # written at the first run
+                lab.evict_cold()
+            script = sequence_script(lab.tmp, files, min(lab.load_threads, w.connections))
+        if w.access_log:
+            finish = count_log_lines
+        make = lab.http_server(label, access_log=w.access_log, **options)
+        seconds = max(lab.seconds, w.min_seconds)
+
+        if w.churn:
+            def load(s):
+                return http_load(lab.bin / "http-load", s.port, w.path, w.connections,
+                                 seconds, w.depth, w.churn, lab.load_cpus)
+        else:
+            def load(s):
+                return wrk_load(s.port, w.path, w.connections, seconds, w.depth,
+                                lab.load_threads, lab.load_cpus, lab.tmp, script=script)
+        return Cell(w.name, label, make, load, w.connections, w.depth, extra=extra,
+                    prepare=prepare, finish=finish, follows_seconds=not w.min_seconds,
+                    estimate_s=self.estimate(w.connections, seconds))
+
+    def scaling(self, threads):
+        """plaintext c=256 with the server on T cores (ringserve --threads T --pin, nginx T
+        workers) and the load on the rest, for each T > 1 the machine has room for."""
+        lab = self.lab
+        w = HttpWorkload("plaintext c=256", "/plaintext", 256)
+        for t in threads:
+            name = f"plaintext c=256 on {t} cores"
+            if t == 1:
+                continue  # the ordinary plaintext c=256 row
+            if (os.cpu_count() or 1) < t + 1:
+                for label in ("uring", "epoll", "nginx"):
+                    self.skip(name, label, f"needs {t} server cores and 1 load core; this "
+                              f"machine has {os.cpu_count()}")
+                continue
+            server_cpu, load_cpus, load_threads = cpu_layout(t)
+            cells = []
+            for label in ("uring", "epoll", "nginx"):
+                make = lab.http_server(label, server_cpu,
+                                       extra_args=["--threads", str(t), "--pin"])
+
+                def load(s, load_cpus=load_cpus, load_threads=load_threads):
+                    return wrk_load(s.port, w.path, w.connections, lab.seconds, 1,
+                                    load_threads, load_cpus, lab.tmp)
+                cells.append(Cell(name, label, make, load, w.connections,
+                                  extra={"server_cores": t}, server_cpu=server_cpu,
+                                  estimate_s=self.estimate(w.connections)))
+            self.groups.append(Group(cells))
+
+    def echo(self, loads):
+        """A group per echo load on the three backends, or skips where echo-load is not built."""
+        lab = self.lab
+        if not (lab.bin / "echo-load").exists():
+            for name, _, _ in loads:
+                self.skip(name, "all", f"{lab.bin}/echo-load is missing")
+            return
+        for name, conns, size in loads:
+            self.groups.append(Group([self.echo_cell(name, conns, size, b)
+                                      for b in ("uring", "epoll", "threads")]))
+
+    def echo_cell(self, name, conns, size, backend, label=None, flags=(), section="main"):
+        """ringserve-echo on backend (label and flags: a ring knob run) under echo-load."""
+        lab = self.lab
+
+        def finish(server, row):
             # The echo server counts bytes, not messages: it must have echoed exactly every
             # message the client sent (warm-up and the drain at the end included). Its byte
-            # count comes at exit, after the row was made.
+            # count comes at exit.
             if server.bytes_out is not None and row.get("echo_messages") is not None:
                 row["server_requests"] = server.bytes_out // size
                 row["requests_checked"] = row["echo_messages"]
+        return Cell(name, label or backend,
+                    lambda: Ringserve(lab.bin / "ringserve-echo", backend, lab.server_cpu,
+                                      "echo", label, flags),
+                    lambda s: echo_load(lab.bin / "echo-load", s.port, conns, lab.seconds,
+                                        size, lab.load_cpus),
+                    conns, section=section, finish=finish, estimate_s=self.estimate(conns))
 
-        http_servers = [lambda b=b: Ringserve(build / "ringserve-http", b, server_cpu, "http")
-                        for b in ("uring", "epoll", "threads")]
-        http_servers.append(lambda: Nginx(server_cpu))
-        # The floors run beside the backends on plaintext, the load they are built for.
-        floors = [lambda m=m: Floor(build / f"floor-{m}", m, server_cpu)
-                  for m in ("uring", "epoll") if (build / f"floor-{m}").exists() and http]
-        # Workload by workload, every server in turn: drift over the run hits each alike.
-        for name, path, conns, depth in http:
-            for make in http_servers + (floors if path == "/plaintext" else []):
-                server = make()
-                if server.name == "nginx" and path.startswith("/delay"):
-                    continue  # nginx has no delayed answer without a third-party module
-                run_http(server, name, path, conns, depth)
-        # The floor bounds are tight (8% at depth 1), so in --full they are judged on rounds:
-        # each backend, its floor and nginx back to back, in a rotating order, and the ratio
-        # taken within each round (drift cancels), the median over rounds.
-        if args.full and floors:
-            makers = [http_servers[0], floors[0], http_servers[1]] + floors[1:] + [http_servers[3]]
-            for round_no in range(FLOOR_ROUNDS):
-                for name, path, conns, depth in FLOOR_LOADS:
-                    shift = round_no % len(makers)
-                    for make in makers[shift:] + makers[:shift]:
-                        run_http(make(), name, path, conns, depth, knob_seconds,
-                                 {"floor_round": round_no})
-        # HTTPS beside nginx (HTTPS_LOADS), on one certificate made for the run. With --full,
-        # in rounds like the floors: every load on each server back to back, in an order that
-        # rotates from round to round; the HTTPS table takes the medians.
-        if https_loads:
-            tls = TlsSetup(tmp)
-            makers = {"nginx": lambda: Nginx(server_cpu, tls)}
-            makers.update({b: lambda b=b: Ringserve(build / "ringserve-http", b, server_cpu,
-                                                    "http", tls=tls) for b in ("uring", "epoll")})
-            for round_no in range(https_rounds):
-                for name, conns, depth, close, group in https_loads:
-                    shift = round_no % len(https_servers)
-                    for label in https_servers[shift:] + https_servers[:shift]:
-                        extra = {"group": group, "new_connection": close,
-                                 "tls": f"TLS 1.3 {HTTPS_SUITE}"}
-                        if args.full:
-                            extra["https_round"] = round_no
-                        server = makers[label]()
-                        run(server, name, conns, depth,
-                            lambda s, c=conns, d=depth, close=close, group=group: wrk_load(
-                                s.port, "/plaintext", c, knob_seconds, d, load_threads,
-                                load_cpus, tmp, "https", close, tls.client_env(group)), extra)
-                        rows[-1]["ktls"] = getattr(server, "ktls", None)
-        has_echo = (build / "echo-load").exists()
-        if has_echo:
-            for backend in ("uring", "epoll", "threads"):
-                for name, conns, size in echo:
-                    run_echo(Ringserve(build / "ringserve-echo", backend, server_cpu, "echo"),
-                             name, conns, size)
-        else:
-            log("echo-load is not built: echo workloads skipped")
-        # The knobs, in rounds per workload (see KNOBS).
-        workloads = {name: ("http", path, conns, depth) for name, path, conns, depth in http}
-        workloads.update({name: ("echo", conns, size) for name, conns, size in echo})
+    def memory(self, counts):
+        """A group per connection count: memory per idle connection on the four servers."""
+        lab = self.lab
+        for n in counts:
+            cells = []
+            for label in HTTP_SERVERS:
+                # No idle connection may time out while the others open: nginx waits 60 s for
+                # a first request (client_header_timeout), ringserve 10 s unless told.
+                make = lab.http_server(label, extra_args=["--header-timeout-ms", "60000"])
+                cells.append(Cell(f"memory c={n} idle", label, make,
+                                  lambda s, n=n: memory_load(s, n), n, section="memory",
+                                  follows_seconds=False,
+                                  estimate_s=3 * idle_memory.SETTLE_S + OVERHEAD_S +
+                                  2 * CONNECT_S_PER_10K * n / 10000))
+            self.groups.append(Group(cells))
+
+    def https(self, loads, servers):
+        """A group per HTTPS load on servers, all with the run's certificate."""
+        lab = self.lab
+        for name, conns, depth, close, group in loads:
+            cells = []
+            for label in servers:
+                extra = {"group": group, "new_connection": close, "tls": f"TLS 1.3 {HTTPS_SUITE}"}
+
+                def load(s, c=conns, d=depth, close=close, group=group):
+                    return wrk_load(s.port, "/plaintext", c, lab.seconds, d, lab.load_threads,
+                                    lab.load_cpus, lab.tmp, "https", close,
+                                    lab.tls().client_env(group))
+                cells.append(Cell(name, label, self.tls_server(label), load, conns, depth,
+                                  section="https", extra=extra, finish=keep_ktls,
+                                  estimate_s=self.estimate(conns)))
+            self.groups.append(Group(cells))
+
+    def tls_server(self, label):
+        """A maker for label serving https with the run's certificate (made at the first run)."""
+        def make():
+            return self.lab.http_server(label, tls=self.lab.tls())()
+        return make
+
+    def knobs(self, knobs, http, echo):
+        """Per workload, a KnobGroup of the knobs measured on it."""
+        lab = self.lab
+        workloads = {w.name: w for w in http}
+        workloads.update({name: (conns, size) for name, conns, size in echo})
+        has_echo = (lab.bin / "echo-load").exists()
         for workload, spec in workloads.items():
             mine = [(label, flags) for label, flags, on in knobs if workload in on]
-            if not mine or (spec[0] == "echo" and not has_echo):
+            if not mine or (not isinstance(spec, HttpWorkload) and not has_echo):
                 continue
-            for round_no in range(rounds):
-                # The baseline opens and closes every round (a knob is compared with their
-                # mean, which cancels a steady drift across the round); the knobs rotate.
-                shift = round_no % len(mine)
-                order = [(KNOB_BASELINE, [])] + mine[shift:] + mine[:shift] + [(KNOB_BASELINE, [])]
-                for label, flags in order:
-                    binary = build / ("ringserve-http" if spec[0] == "http" else "ringserve-echo")
-                    server = Ringserve(binary, "uring", server_cpu, spec[0], label, flags)
-                    extra = {"round": round_no}
-                    if spec[0] == "http":
-                        run_http(server, workload, spec[1], spec[2], spec[3], knob_seconds, extra)
-                    else:
-                        run_echo(server, workload, spec[1], spec[2], knob_seconds, extra)
+            cells = []
+            for label, flags in [(KNOB_BASELINE, [])] + mine:
+                if isinstance(spec, HttpWorkload):
+                    cell = self.http_cell(spec, "uring")
+                    cell.server = label
+                    cell.make = (lambda label=label, flags=flags: Ringserve(
+                        lab.bin / "ringserve-http", "uring", lab.server_cpu, "http", label,
+                        flags))
+                    cell.section = "knobs"
+                else:
+                    cell = self.echo_cell(workload, *spec, "uring", label, flags, "knobs")
+                cells.append(cell)
+            self.groups.append(KnobGroup(cells[0], cells[1:]))
+
+    def cells_per_round(self):
+        """Every cell once, in round 0's order (a knob baseline twice)."""
+        return [cell for g in self.groups for cell in g.order(0)]
+
+
+def keep_ktls(server, row):
+    """Whether ringserve's kTLS was on, as its start-up line said: the HTTPS section names it."""
+    row["ktls"] = getattr(server, "ktls", None)
+
+
+def full_seconds(plan, rounds):
+    """Seconds per run for --full: as many (1 to 10) as let the planned time fit BUDGET_S, with
+    a tenth kept for what the estimates miss."""
+    cells = plan.cells_per_round()
+    timed = [c for c in cells if c.follows_seconds]
+    fixed = sum(c.estimate_s for c in cells) - plan.lab.seconds * len(timed)
+    spare = BUDGET_S * 0.9 / rounds - fixed
+    return max(1, min(10, math.floor(spare / max(1, len(timed)))))
+
+
+def make_plan(args, lab):
+    """The run's cells, by the mode and flags."""
+    plan = Plan(lab, args.full)
+    http, echo = (HTTP_FULL, ECHO_FULL) if args.full else (HTTP_QUICK, ECHO_QUICK)
+    https_loads, https_servers = (HTTPS_LOADS, HTTPS_SERVERS) if args.full else (
+        [load for load in HTTPS_LOADS if load[0] in HTTPS_QUICK[0]], HTTPS_QUICK[1])
+    if not args.https_only:
+        plan.http(http)
+        plan.scaling(args.threads)
+        plan.echo(echo)
+        plan.memory(MEMORY_FULL if args.full else MEMORY_QUICK)
+    plan.https(https_loads, https_servers)
+    if not args.https_only:
+        plan.knobs(KNOBS if args.full else QUICK_KNOBS, http, echo)
+    return plan
+
+
+def plan_text(plan, rounds):
+    """The planned time per cell and in all, as printed before the run and kept in the report."""
+    cells = plan.cells_per_round()
+    total = rounds * sum(c.estimate_s for c in cells)
+    lines = [f"{c.workload} / {c.server}: {c.estimate_s:.1f} s" for c in cells]
+    lines.append(f"planned: {len(cells)} runs a round x {rounds} round(s) = "
+                 f"{len(cells) * rounds} runs of {plan.lab.seconds} s of load each (memory "
+                 f"runs: their pauses), {total:.0f} s ({total / 60:.1f} min) with "
+                 f"{OVERHEAD_S} s a run to start, count and stop")
+    return lines, total
+
+
+def run_all(args):
+    """Runs the lab as args say: (rows, meta)."""
+    raise_fd_limit()
+    rounds = args.rounds or (3 if args.full else 1)
+    tmp = tempfile.mkdtemp(prefix="rs-bench-")
+    lab = Lab(args.bin, args.seconds or 1, tmp)
+    rows = []
+    started = time.monotonic()
+    try:
+        plan = make_plan(args, lab)
+        if args.full and not args.seconds:
+            lab.seconds = full_seconds(plan, rounds)
+            plan = make_plan(args, lab)  # the estimates and the cold set follow the seconds
+        lines, planned = plan_text(plan, rounds)
+        for line in lines:
+            log(line)
+        run_rounds(plan.groups, rounds, lab, rows)
     finally:
+        lab.cleanup()
         shutil.rmtree(tmp, ignore_errors=True)
+    knobs = KNOBS if args.full else QUICK_KNOBS
     knob_flags = {KNOB_BASELINE: "(defaults)"}
     knob_flags.update({label: " ".join(flags) for label, flags, _ in knobs})
     # What the knob table must hold: every knob on each of its workloads, and their baselines.
-    plan = {label: [w for w in on if w in workloads] for label, _, on in knobs}
-    plan[KNOB_BASELINE] = sorted({w for ws in plan.values() for w in ws})
-    return rows, {"server_cpu": server_cpu, "load_cpus": load_cpus, "seconds": seconds,
-                  "knob_seconds": knob_seconds, "knob_rounds": rounds, "knobs": knob_flags,
-                  "knob_plan": plan, "https_seconds": knob_seconds,
-                  "https_rounds": https_rounds if https_loads else 0}
-
-
-def log(text):
-    print(text, file=sys.stderr, flush=True)
-
-
-def num(v, digits=1):
-    return "-" if v is None else f"{v:.{digits}f}"
-
-
-def fmt_row(r):
-    return (f"rps={num(r.get('rps'), 0)} p50={num(r.get('p50_us'), 0)}us "
-            f"p99={num(r.get('p99_us'), 0)}us cpu/req={num(r.get('cpu_us'), 2)}us "
-            f"syscalls/req={num(r.get('syscalls_per_req'), 3)} "
-            f"client={r.get('requests')} server={r.get('server_requests')}")
-
-
-# ---------------------------------------------------------------------------- the report
-
-COLUMNS = [("req/s", "rps", 0), ("p50 µs", "p50_us", 0), ("p99 µs", "p99_us", 0),
-           ("CPU µs/req", "cpu_us", 2), ("user", "cpu_user_us", 2), ("sys", "cpu_sys_us", 2),
-           ("syscalls/req", "syscalls_per_req", 3)]
-
-
-def count_check(r):
-    """ok when the server answered what the client counted, plus at most what was still in
-    flight when the client stopped counting (one batch per connection)."""
-    client, server = r.get("requests_checked", r.get("requests")), r.get("server_requests")
-    if server is None or client is None:
-        return "n/a"
-    in_flight = r.get("connections", 0) * r.get("depth", 1)
-    return "ok" if 0 <= server - client <= in_flight else f"server {server}, client {client}"
-
-
-def ratio(rows, workload, a, b, key):
-    ra = next((r for r in rows if r["workload"] == workload and r["server"] == a), None)
-    rb = next((r for r in rows if r["workload"] == workload and r["server"] == b), None)
-    if not ra or not rb or not ra.get(key) or not rb.get(key):
-        return None
-    return ra[key] / rb[key]
-
-
-def median(values):
-    values = sorted(v for v in values if v is not None)
-    if not values:
-        return None
-    mid = len(values) // 2
-    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
-
-
-def knob_summary(knob_rows):
-    """One line per (knob, workload): medians over rounds, ratios to the same round's baseline."""
-    out = []
-    keys = list(dict.fromkeys((r["workload"], r["server"]) for r in knob_rows))
-    keys.sort(key=lambda k: (k[0], k[1] != KNOB_BASELINE))
-    for workload, server in keys:
-        runs = [r for r in knob_rows if r["workload"] == workload and r["server"] == server]
-        cpu_ratios, rps_ratios = [], []
-        for r in runs:
-            bases = [b for b in knob_rows if b["workload"] == workload and
-                     b["server"] == KNOB_BASELINE and b.get("round") == r.get("round")]
-            for key, ratios in (("cpu_us", cpu_ratios), ("rps", rps_ratios)):
-                level = [b[key] for b in bases if b.get(key)]
-                if level and r.get(key):
-                    ratios.append(r[key] / (sum(level) / len(level)))
-        out.append({"workload": workload, "server": server,
-                    "cpu_us": median(r.get("cpu_us") for r in runs),
-                    "cpu_ratio": median(cpu_ratios), "rps_ratio": median(rps_ratios),
-                    "syscalls_per_req": median(r.get("syscalls_per_req") for r in runs),
-                    "bytes_per_recv": median(r.get("bytes_per_recv") for r in runs),
-                    "setup": runs[0].get("setup")})
-    return out
-
-
-def write_report(rows, meta, out_dir, full):
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.datetime.now().strftime("%Y-%m-%d")
-    host = socket.gethostname()
-    base = out_dir / f"{stamp}-{host}"
-    n = 2
-    while base.with_suffix(".md").exists():  # another run today: keep it
-        base = out_dir / f"{stamp}-{host}-run{n}"
-        n += 1
-    for r in rows:
-        r["count"] = count_check(r)
-        r["errors"] = (r.get("non_2xx") or 0) + (r.get("socket_errors") or 0)
-    (base.with_suffix(".json")).write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
-    lines = [f"# ringserve perf lab: {stamp} on {host}", "",
-             f"Mode: {'full' if full else 'quick'}, {meta['seconds']} s per run. Server on CPU "
-             f"{meta['server_cpu']}, load on CPUs {meta['load_cpus']} ({os.cpu_count()} CPUs, "
-             f"kernel {os.uname().release}). CPU per request from /proc/PID/stat (user+system), "
-             "system calls per request from `perf stat -e raw_syscalls:sys_enter` on the server, "
-             "`count` compares the server's own request count with the client's.", "",
-             "| workload | server | " + " | ".join(c[0] for c in COLUMNS) + " | errors | count |",
-             "|---|---|" + "---|" * len(COLUMNS) + "---|---|"]
-    knob_labels = meta.get("knobs", {})
-    knob_rows = [r for r in rows if r["server"] in knob_labels]
-    main_rows = [r for r in rows if r["server"] not in knob_labels and "floor_round" not in r
-                 and "https_round" not in r]
-    for r in main_rows:
-        cells = [num(r.get(key), d) for _, key, d in COLUMNS]
-        lines.append(f"| {r['workload']} | {r['server']} | " + " | ".join(cells) +
-                     f" | {r['errors']} | {r['count']} |")
-    if not main_rows:
-        lines[-2:] = ["No single runs: every run was in rounds (below)."]
-    if any(r.get("latency_note") for r in main_rows):
-        lines += ["", "Pipelined rows have no latency: wrk times a pipelined batch as one request "
-                  "but counts every response, so its percentiles are meaningless there."]
-    if full is False:
-        lines += ["", "Quick mode: one-second runs to check that the lab works; use --full for "
-                  "numbers worth quoting."]
-    ratio_lines = []
-    workloads = list(dict.fromkeys(r["workload"] for r in rows))
-    for w in workloads:
-        if w in HTTPS_TARGETS:
-            continue  # in the HTTPS section, against its targets
-        parts = []
-        for other in ("nginx", "epoll", "threads"):
-            cpu = ratio(rows, w, "uring", other, "cpu_us")
-            rps = ratio(rows, w, "uring", other, "rps")
-            if cpu is not None:
-                parts.append(f"CPU/req uring/{other} = {cpu:.2f}, req/s uring/{other} = "
-                             f"{rps:.2f}" if rps else f"CPU/req uring/{other} = {cpu:.2f}")
-        if parts:
-            ratio_lines.append(f"- {w}: " + "; ".join(parts))
-    if ratio_lines:
-        lines += ["", "## Ratios", ""] + ratio_lines
-    lines += floor_lines(rows)
-    lines += https_lines(rows, meta)
-    if knob_rows:
-        lines += ["", "## Ring knobs", "",
-                  f"Each flag on its own, in {meta.get('knob_rounds', 1)} round(s) of "
-                  f"{meta.get('knob_seconds', meta['seconds'])} s runs per workload: a default "
-                  "uring run, every flag (in a rotating order), a default run again. `vs "
-                  "baseline` is the median over rounds of the ratio to the mean of the two "
-                  "default runs of the same round (below 1: the flag saves CPU per request); "
-                  "the other figures are medians. `in force` is what the server reported "
-                  "setting up, so a flag the kernel cannot honour shows as such.", "",
-                  "| knob | flags | workload | CPU µs/req | vs baseline | syscalls/req | "
-                  "req/s vs baseline | bytes/recv | in force |",
-                  "|---|---|---|---|---|---|---|---|---|"]
-        for r in knob_summary(knob_rows):
-            lines.append(f"| {r['server']} | `{knob_labels[r['server']]}` | {r['workload']} | "
-                         f"{num(r['cpu_us'], 2)} | {num(r['cpu_ratio'], 2)} | "
-                         f"{num(r['syscalls_per_req'], 3)} | {num(r['rps_ratio'], 2)} | "
-                         f"{num(r['bytes_per_recv'], 0)} | "
-                         f"{(r['setup'] or '-').replace('|', '&#124;')} |")
-    charts = write_charts(main_rows, base) if main_rows else []
-    if charts:
-        lines += ["", "## Charts", ""] + [f"![{c.stem}]({c.name})" for c in charts]
-    report = base.with_suffix(".md")
-    report.write_text("\n".join(lines) + "\n")
-    return report
-
-
-# Issue 11's bounds on CPU per request: each backend against its model's floor, by depth, and
-# against nginx with pipelining.
-FLOOR_BOUND = {1: 1.08, 16: 1.3}
-NGINX_BOUND_PIPELINED = 0.10
-FLOOR_ROUNDS = 5
-FLOOR_LOADS = [("plaintext c=256", "/plaintext", 256, 1),
-               ("plaintext c=256 pipelined 16", "/plaintext", 256, 16)]
-
-
-def round_ratio(rows, workload, a, b, key):
-    """The median over floor rounds of a/b within each round; None without rounds."""
-    ratios = []
-    for n in sorted({r["floor_round"] for r in rows if "floor_round" in r}):
-        in_round = [r for r in rows if r.get("floor_round") == n]
-        value = ratio(in_round, workload, a, b, key)
-        if value is not None:
-            ratios.append(value)
-    return median(ratios)
-
-
-def floor_lines(rows):
-    """How far each event-loop backend is from the floor of its model, per plaintext load: from
-    the floor rounds where there are some, else from the single runs of the matrix."""
-    out = []
-    rounds = len({r["floor_round"] for r in rows if "floor_round" in r})
-    single = [r for r in rows if "floor_round" not in r]
-    for w in dict.fromkeys(r["workload"] for r in rows if r["server"].endswith(" floor")):
-        depth = next(r["depth"] for r in rows if r["workload"] == w)
-        judged = rounds and any(r.get("floor_round") is not None and r["workload"] == w
-                                for r in rows)
-
-        def rel(a, b, workload=w, judged=judged):
-            return (round_ratio(rows, workload, a, b, "cpu_us") if judged
-                    else ratio(single, workload, a, b, "cpu_us"))
-
-        for model in ("uring", "epoll"):
-            parts = []
-            floor = rel(model, f"{model} floor")
-            if floor is not None:
-                bound = FLOOR_BOUND.get(depth)
-                verdict = "" if bound is None else (
-                    f" (bound {bound}: {'met' if floor <= bound else 'missed'})")
-                parts.append(f"CPU/req {model}/{model} floor = {floor:.2f}{verdict}")
-            nginx = rel(model, "nginx")
-            if nginx is not None and depth > 1:
-                verdict = "met" if nginx <= NGINX_BOUND_PIPELINED else "missed"
-                parts.append(f"{model}/nginx = {nginx:.2f} (bound {NGINX_BOUND_PIPELINED}: "
-                             f"{verdict})")
-            if parts:
-                source = f"median of {rounds} rounds" if judged else "one run"
-                out.append(f"- {w} ({source}): " + "; ".join(parts))
-    if out:
-        out = ["", "## Floors", "",
-               "Each event-loop backend against the least work its I/O model can do "
-               "(perf/floors: a canned answer per request end, one send per connection per "
-               "turn, no parsing), in the same run. With --full, the bounded loads also run in "
-               "rounds (each backend, its floor and nginx back to back in a rotating order), "
-               "and a ratio is the median over rounds of the ratio within each."] + [""] + out
-    return out
-
-
-def https_ratio(rows, workload, server, key):
-    """server/nginx on key for workload: the median over HTTPS rounds of the ratio within each
-    round (the one run's ratio without rounds)."""
-    rounds = dict.fromkeys(r.get("https_round") for r in rows if r["workload"] == workload)
-    return median(ratio([r for r in rows if r.get("https_round") == n], workload, server,
-                        "nginx", key) for n in rounds)
-
-
-def https_lines(rows, meta):
-    """The HTTPS table: medians over rounds, each ringserve backend against nginx and its target."""
-    https = [r for r in rows if r["workload"] in HTTPS_TARGETS]
-    if not https:
-        return []
-    rounds = meta.get("https_rounds", 1)
-    seconds = meta.get("https_seconds", meta["seconds"])
-    how = (f"Medians of {rounds} rounds of {seconds} s runs: in each, every load on each server "
-           "back to back, in an order that rotates from round to round, and a ratio is the "
-           "median over rounds of the ratio within each round."
-           if any("https_round" in r for r in https) else f"One {seconds} s run per cell.")
-    ktls = sorted({r["ktls"] for r in https if r.get("ktls")})
-    out = ["", "## HTTPS", "",
-           "ringserve-http and nginx (one worker) with the same ECDSA P-256 certificate, made "
-           f"for the run, and TLS 1.3 with {HTTPS_SUITE} pinned on both servers and on the "
-           "client, no session resumption on either (`--tls-ticket-rotate-s 0`; "
-           "`ssl_session_cache off`, `ssl_session_tickets off`), wrk over https. The client "
-           "picks the key exchange: wrk "
-           "runs with an OpenSSL configuration (`OPENSSL_CONF`) that offers the row's one group "
-           "(X25519 on the kept connections), where both servers offer X25519, P-256 and P-384. "
-           "The handshake rows ask for `Connection: close`: every request is a new connection "
-           "and a full handshake (`full hs/req` is ringserve's own count; resumed handshakes "
-           f"are not in it, and `checks` names any). {how} Targets (issue 13): CPU per request "
-           "at most 0.95x nginx's at depth 1 and 0.3x at depth 16, handshakes per second at "
-           "least nginx's. ringserve's kTLS: " + (", ".join(ktls) or "not reported") + ".", "",
-           "| workload | server | req/s | CPU µs/req | user | sys | syscalls/req | full hs/req | "
-           "CPU/req vs nginx | req/s vs nginx | target | checks |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for w in dict.fromkeys(r["workload"] for r in https):
-        for server in dict.fromkeys(r["server"] for r in https if r["workload"] == w):
-            runs = [r for r in https if r["workload"] == w and r["server"] == server]
-            cells = [num(median(r.get(key) for r in runs), d) for key, d in (
-                ("rps", 0), ("cpu_us", 2), ("cpu_user_us", 2), ("cpu_sys_us", 2),
-                ("syscalls_per_req", 3), ("full_handshakes_per_req", 3))]
-            cpu = rps = None
-            target = "-"
-            if server != "nginx":
-                cpu, rps = (https_ratio(https, w, server, key) for key in ("cpu_us", "rps"))
-                key, bound = HTTPS_TARGETS[w]
-                value = cpu if key == "cpu_us" else rps
-                if value is not None:
-                    met = value <= bound if key == "cpu_us" else value >= bound
-                    target = (f"{'CPU/req ≤' if key == 'cpu_us' else 'req/s ≥'} {bound}x: "
-                              f"{'met' if met else 'missed'}")
-            problems = [f"{r['errors']} errors" for r in runs if r["errors"]]
-            problems += [f"count: {r['count']}" for r in runs if r["count"] != "ok"]
-            problems += [f"{r['resumed_per_req']:.3f} resumed/req" for r in runs
-                         if r.get("resumed_per_req")]
-            row = [w, server] + cells + [num(cpu, 2), num(rps, 2), target,
-                                           "; ".join(problems) or "ok"]
-            out.append("| " + " | ".join(row) + " |")
-    return out
+    knob_cells = {(c.workload, c.server) for c in plan.cells_per_round() if c.section == "knobs"}
+    knob_plan = {}
+    for workload, label in sorted(knob_cells):
+        knob_plan.setdefault(label, []).append(workload)
+    meta = {"mode": "full" if args.full else ("https-only" if args.https_only else "quick"),
+            "rounds": rounds, "seconds": lab.seconds, "server_cpu": lab.server_cpu,
+            "load_cpus": lab.load_cpus, "runs_per_round": len(plan.cells_per_round()),
+            "runs": len(rows), "planned_s": round(planned), "plan": [
+                {"workload": c.workload, "server": c.server, "section": c.section,
+                 "estimate_s": round(c.estimate_s, 1)} for c in plan.cells_per_round()],
+            "wall_s": round(time.monotonic() - started), "skipped": plan.skipped,
+            "knobs": knob_flags, "knob_plan": knob_plan, "https_suite": HTTPS_SUITE,
+            "nginx_static": NGINX_STATIC, "cold_files": lab.cold_files,
+            "provenance": lab_provenance.collect(args.bin, ROOT)}
+    return rows, meta
 
 
 def write_charts(rows, base):
@@ -991,27 +979,85 @@ def write_charts(rows, base):
     return charts
 
 
+def run_curves(args, rows, meta):
+    """The latency-vs-load curves of perf/lab_curves.py where that module is there; else a
+    note in the report that they are not available."""
+    if not (Path(__file__).resolve().parent / "lab_curves.py").exists():
+        log("curves are not available: perf/lab_curves.py is not there")
+        meta.setdefault("skipped", []).append(
+            {"workload": "latency-vs-load curves", "server": "all",
+             "reason": "not available: perf/lab_curves.py is not there"})
+        return
+    import lab_curves
+    lab_curves.run_curves(args, rows, meta)
+
+
+# The flags that ask for a run: with --compare OLD.json and none of them, nothing runs.
+RUN_FLAGS = ("full", "all", "https_only", "curves", "seconds", "rounds", "threads")
+
+
+def thread_counts(text):
+    """--threads' list of server core counts, "1,2,4"."""
+    return [int(t) for t in text.split(",") if t.strip()]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--full", action="store_true", help="the whole matrix (minutes)")
-    parser.add_argument("--seconds", type=int, help="seconds per run (default 1 quick, 10 full)")
-    parser.add_argument("--knob-rounds", type=int,
-                        help="rounds of the ring knob runs (default 1 quick, 3 full)")
-    parser.add_argument("--https-rounds", type=int,
-                        help=f"rounds of the HTTPS runs (default 1 quick, {HTTPS_ROUNDS} full)")
+    parser.add_argument("--full", action="store_true",
+                        help="the whole matrix, 3 rounds, within 30 minutes")
+    parser.add_argument("--seconds", type=int,
+                        help="seconds per run (default 1 quick; with --full, what fits 30 min)")
+    parser.add_argument("--rounds", type=int, help="rounds of every cell (default 1 quick, 3 full)")
+    parser.add_argument("--threads", type=thread_counts,
+                        help="server cores to scale over, e.g. 1,2,4 (default 1 quick, 1,2,4 "
+                        "full): ringserve --threads T and nginx with T workers on T cores")
     parser.add_argument("--https-only", action="store_true",
                         help="only the HTTPS part (quick: one load on uring and nginx)")
+    parser.add_argument("--curves", action="store_true",
+                        help="only the latency-vs-load curves (perf/lab_curves.py)")
+    parser.add_argument("--all", action="store_true", help="--full, then the curves")
+    parser.add_argument("--compare", nargs="+", metavar="JSON", type=Path,
+                        help="OLD.json [NEW.json]: every cell's ratios to OLD's, of NEW, or of "
+                        "this run where a mode flag (--full, --rounds, ...) asks for one, or "
+                        "else of the newest report in --out; nothing runs without such a flag")
     parser.add_argument("--bin", type=Path, default=ROOT / "build" / "bin",
                         help="the built binaries (release build)")
     parser.add_argument("--out", type=Path, default=ROOT / "perf" / "results",
                         help="where the report, JSON and charts go")
     args = parser.parse_args()
+    if args.compare and len(args.compare) > 2:
+        parser.error("--compare takes OLD.json, or OLD.json NEW.json")
+    runs = any(getattr(args, flag) for flag in RUN_FLAGS)
+    if args.compare and (len(args.compare) == 2 or not runs):
+        # Nothing to run: NEW, or the newest report in --out, against OLD.
+        old = args.compare[0]
+        new = args.compare[1] if len(args.compare) == 2 else lab_compare.newest(args.out, old)
+        if new is None:
+            sys.exit(f"bench: no report in {args.out} to compare with {old}")
+        print("\n".join(lab_compare.compare(lab_compare.read_rows(old),
+                                            lab_compare.read_rows(new), old.name, new.name)))
+        return
     for tool in ("wrk", "nginx", "taskset", "openssl"):
         if not shutil.which(tool):
             sys.exit(f"bench: {tool} is missing; run scripts/setup.sh --lab")
-    rows, meta = run_all(args)
-    report = write_report(rows, meta, args.out, args.full)
+    args.full = args.full or args.all
+    if args.threads is None:
+        args.threads = [1, 2, 4] if args.full else [1]
+    if args.curves and not args.all:
+        rows, meta = [], {"mode": "curves",
+                          "provenance": lab_provenance.collect(args.bin, ROOT)}
+    else:
+        rows, meta = run_all(args)
+    if args.curves or args.all:
+        run_curves(args, rows, meta)
+    report = write_report(rows, meta, args.out, write_charts)
     print(report)
+    if args.compare:
+        old = args.compare[0]
+        lines = lab_compare.compare(lab_compare.read_rows(old), rows, old.name, "this run")
+        with report.open("a") as f:
+            f.write("\n" + "\n".join(lines) + "\n")
+        print("\n".join(lines))
 
 
 if __name__ == "__main__":

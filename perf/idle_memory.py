@@ -11,6 +11,7 @@ states made (ringserve_http_request_state_bytes). Run from the repository root a
     python3 perf/idle_memory.py --connections 500 -- --backend threads
 
 Everything after "--" goes to ringserve-http. The open-file limit is raised to its hard limit.
+perf/bench.py's memory rows call idle_connection_memory() on every server, nginx included.
 """
 import argparse
 import re
@@ -19,9 +20,10 @@ import subprocess
 import sys
 import time
 
-from server_probe import metrics, raise_nofile, read_response, vm_rss_kib
+from server_probe import fd_count, metrics, raise_nofile, read_response, vm_rss_kib, wait_until
 
 REQUEST = b"GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n"
+SETTLE_S = 1  # the method: RSS is read this long after the connections are all there
 
 
 def read_answer(sock):
@@ -41,6 +43,50 @@ def pool_bytes(sock):
     return sum(m.get(name, 0) for name in POOLS)
 
 
+def idle_connection_memory(port, pids, connections, probe=None, bound_s=60):
+    """The lab's one method for memory per connection, on any server answering GET /plaintext
+    with "Hello, World!" on port, whose processes are pids (summed: nginx's master and worker):
+    one warm-up request; the RSS; `connections` connections opened and left idle; once the
+    server holds them all (its descriptors, so that no request of ours is counted or
+    disturbs the pools) the RSS SETTLE_S later; one request on each; the RSS SETTLE_S later.
+
+    Returns {"base_kib", "idle_kib", "after_kib"} and, with probe (a function of the warm-up
+    connection, such as pool_bytes), {"base_probe", "idle_probe", "after_probe"}. Raises on a
+    wrong answer or when the server does not take the connections within bound_s."""
+    warm = socket.create_connection(("127.0.0.1", port))
+    socks = []
+    try:
+        warm.sendall(REQUEST)
+        read_answer(warm)
+        time.sleep(SETTLE_S)
+        result = {"base_kib": sum(vm_rss_kib(p) for p in pids)}
+        held = sum(fd_count(p) for p in pids)
+        if probe:
+            result["base_probe"] = probe(warm)
+        for _ in range(connections):
+            socks.append(socket.create_connection(("127.0.0.1", port), timeout=bound_s))
+        wait_until(f"the server to hold {connections} connections",
+                   lambda: sum(fd_count(p) for p in pids), lambda n: n >= held + connections,
+                   bound_s)
+        time.sleep(SETTLE_S)
+        result["idle_kib"] = sum(vm_rss_kib(p) for p in pids)
+        if probe:
+            result["idle_probe"] = probe(warm)
+        for s in socks:
+            s.sendall(REQUEST)
+        for s in socks:
+            read_answer(s)
+        time.sleep(SETTLE_S)
+        result["after_kib"] = sum(vm_rss_kib(p) for p in pids)
+        if probe:
+            result["after_probe"] = probe(warm)
+        return result
+    finally:
+        for s in socks:
+            s.close()
+        warm.close()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--connections", type=int, default=2000)
@@ -55,30 +101,14 @@ def main():
         match = re.search(r" port (\d+)", line)
         if not match:
             sys.exit(f"no start-up line: {line!r} {server.stderr.read()}")
-        port = int(match.group(1))
-        warm = socket.create_connection(("127.0.0.1", port))
-        warm.sendall(REQUEST)
-        read_answer(warm)
-        time.sleep(1)
-        base = vm_rss_kib(server.pid)
-        base_pools = pool_bytes(warm)
-        socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(args.connections)]
-        time.sleep(1)
-        idle = vm_rss_kib(server.pid)
-        idle_pools = pool_bytes(warm)
-        for s in socks:
-            s.sendall(REQUEST)
-        for s in socks:
-            read_answer(s)
-        time.sleep(1)
-        after = vm_rss_kib(server.pid)
-        after_pools = pool_bytes(warm)
+        m = idle_connection_memory(int(match.group(1)), [server.pid], args.connections,
+                                   pool_bytes)
         n = args.connections
         print(f"{' '.join(args.server_args) or 'defaults'}: {n} connections: "
-              f"idle {(idle - base) * 1024 / n:.0f} B each "
-              f"(pools: {(idle_pools - base_pools) / n:.0f} B), "
-              f"after one request each {(after - base) * 1024 / n:.0f} B each "
-              f"(pools: {(after_pools - base_pools) / n:.0f} B)")
+              f"idle {(m['idle_kib'] - m['base_kib']) * 1024 / n:.0f} B each "
+              f"(pools: {(m['idle_probe'] - m['base_probe']) / n:.0f} B), "
+              f"after one request each {(m['after_kib'] - m['base_kib']) * 1024 / n:.0f} B each "
+              f"(pools: {(m['after_probe'] - m['base_probe']) / n:.0f} B)")
     finally:
         server.terminate()
         server.wait()

@@ -23,7 +23,7 @@ def main():
     args = parser.parse_args()
     report = subprocess.run(
         [sys.executable, str(HERE / "bench.py"), "--full", "--https-only", "--seconds",
-         str(args.seconds), "--https-rounds", str(args.rounds), "--bin", str(args.bin), "--out",
+         str(args.seconds), "--rounds", str(args.rounds), "--bin", str(args.bin), "--out",
          str(args.out)], stdout=subprocess.PIPE, text=True, check=True).stdout.strip()
     section = Path(report).read_text().partition("\n## HTTPS\n")[2].partition("\n## ")[0]
     print(f"## HTTPS\n{section.rstrip()}\n\n{report}")
