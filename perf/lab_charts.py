@@ -211,7 +211,7 @@ def bar_chart(png, title, unit, panels, *, log_scale=None, points=False, refs=()
                              "lc rgb 'black' notitle")
         if marks:
             data += "\n\n" + "\n".join(f"{marks[1][g]} {i - 0.45} 0 0.9"
-                                         for i, g in enumerate(groups) if g in marks[1])
+                                       for i, g in enumerate(groups) if g in marks[1])
             plots.append(f"DATA{n} index {len(servers)} using 1:2:3:4 with vectors nohead "
                          "lw 2 lc rgb 'black' dt 3 notitle")
         datas.append(data)
