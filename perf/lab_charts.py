@@ -101,6 +101,20 @@ def plot(png, script, datas, height_px):
     return None
 
 
+def decade_axis(axis, values):
+    """A log axis over the whole decades that values span, its tics labelled 100, 1,000,
+    10,000 ... rather than gnuplot's 1e+06."""
+    values = [v for v in values if v > 0]
+    if not values:
+        return ""
+    low, high = math.floor(math.log10(min(values))), math.ceil(math.log10(max(values)))
+    labels = ", ".join(f'"{10.0 ** e:,.{max(0, -e)}f}" {10.0 ** e:g}' for e in range(low, high + 1))
+    # A hair past the end decades: a tic exactly on the border may round off the axis.
+    return (f"set {axis}range [{0.999 * 10.0 ** low:g}:{1.001 * 10.0 ** high:g}]\n"
+            f"set format {axis} ''\n"
+            f"set {axis}tics add ({labels})")
+
+
 def axis_range(lows, highs, log_scale, floor_at_zero=True):
     """The value axis: from a power of ten below the least value up to one above the most on a
     log scale (bars need a left edge), else from zero (or a bit below the least) to a bit past
@@ -350,6 +364,7 @@ def latency_chart(rows, base, meta):
             how = f"{cols} with yerrorlines" if rounds > 1 else f"{cols[:3]} with linespoints"
             plots.append(f"DATA{j} using {how} lw 2 dt {dash} pt 7 ps 0.8 lc rgb '{c}' "
                          f"title {quoted(f'{server} {name}')}")
+    latencies = [v for pts in points.values() for _, p50, p99 in pts for v in p50[1:3] + p99[1:3]]
     knees = [(s, k) for s, k in curves.get("knees", {}).items()
              if s in servers and k.get("offered_rps") and k.get("latency_us_p99")]
     if knees:
@@ -366,7 +381,7 @@ def latency_chart(rows, base, meta):
     title = "\n".join(["Where does latency turn up as offered load grows?"] + subtitle)
     script = (f"set title {quoted(title)} font ',12'\n"
               "set xlabel 'offered load (requests/s)'\nset ylabel 'latency (µs, log scale)'\n"
-              "set logscale y\nset format y '%g'\nset xrange [0:*]\n"
+              f"set logscale y\n{decade_axis('y', latencies)}\nset xrange [0:*]\n"
               "set grid xtics ytics mytics lc rgb '#dddddd'\n"
               "set key inside left top opaque box lc rgb '#cccccc' samplen 3\n"
               "set datafile missing 'NaN'\nplot " + ", \\\n  ".join(plots) + "\n")
