@@ -324,8 +324,8 @@ def floor_chart(rows, base):
     depth = {}
     for r in rows:
         depth.setdefault(r["workload"], r.get("depth", 1))
-    bounds = {w: bench.FLOOR_BOUND[depth[w]] for w, _ in figures
-              if depth[w] in bench.FLOOR_BOUND}
+    limits = getattr(bench, "FLOOR_BOUND", {})  # a bound per depth, where bench has them
+    bounds = {w: limits[depth[w]] for w, _ in figures if depth[w] in limits}
     return bar_chart(base.parent / f"{base.name}-floors.png",
                      "How far is each backend from its I/O model's floor?",
                      "CPU per request ÷ the same model's floor's (1 = the floor)",
