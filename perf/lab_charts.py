@@ -383,9 +383,9 @@ def latency_chart(rows, base, meta):
               "set xlabel 'offered load (requests/s)'\nset ylabel 'latency (µs, log scale)'\n"
               f"set logscale y\n{decade_axis('y', latencies)}\nset xrange [0:*]\n"
               "set grid xtics ytics mytics lc rgb '#dddddd'\n"
-              "set key inside left top opaque box lc rgb '#cccccc' samplen 3\n"
+              "set key outside below center horizontal samplen 3 spacing 1.2\nset bmargin 7\n"
               "set datafile missing 'NaN'\nplot " + ", \\\n  ".join(plots) + "\n")
-    return plot(base.parent / f"{base.name}-latency.png", script, datas, 600)
+    return plot(base.parent / f"{base.name}-latency.png", script, datas, 680)
 
 
 def write_charts(rows, base, meta=None):

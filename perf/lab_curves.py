@@ -41,7 +41,7 @@ QUICK_STEPS = (10, 50, 90)
 SERVERS = ("uring", "epoll", "threads", "nginx")
 QUICK_SERVERS = ("uring", "nginx")
 # The knee: the highest offered rate up to which every step got at least KNEE_ACHIEVED of its
-# offered rate, with p99 at most KNEE_P99_FACTOR times the best p99 of any step (see knee()).
+# offered rate, with p99 at most KNEE_P99_FACTOR times the low-load p99 (low_load_p99()).
 KNEE_ACHIEVED = 0.97
 KNEE_P99_FACTOR = 5
 PERCENTILES = ("p50", "p90", "p99", "p999", "max")
@@ -271,19 +271,25 @@ def steps_of(rows, server):
     return out
 
 
+def low_load_p99(steps):
+    """The knee's yardstick: the median p99 of the steps offered at most half the highest
+    step's rate (10, 25 and 50% in a full sweep), none of their rounds failed. A median, so
+    that neither one hiccup of the machine during a light step (which would pass every step
+    after) nor one unusually quiet step (which would fail every step) sets it."""
+    top = max(rate for rate, *_ in steps if rate is not None)
+    return bench.median(m["latency_us_p99"] for rate, _, m, failures, _ in steps
+                        if rate <= top / 2 and not failures)
+
+
 def knee(rows, server):
     """The server's knee: the highest offered rate up to which every step, none of its rounds
     failed, got at least KNEE_ACHIEVED of its offered rate with p99 at most KNEE_P99_FACTOR
-    times the best p99 of any step. Also why the next step missed, and that reference p99."""
+    times the low-load p99. Also why the next step missed, and that reference p99."""
     steps = steps_of(rows, server)
     found = {"offered_rps": None, "pct": None, "latency_us_p99": None, "why": None}
     if not steps or steps[0][3] or steps[0][2]["latency_us_p99"] is None:
         return {**found, "why": "the lowest step failed or was not run"}
-    # The best p99 of any step, not the lowest step's own: p99 grows with load, so this is
-    # the low-load p99, but one hiccup on the machine during the lowest step cannot inflate
-    # it (and with it pass every step after).
-    reference = min(m["latency_us_p99"] for _, _, m, failures, _ in steps
-                    if not failures and m["latency_us_p99"] is not None)
+    reference = low_load_p99(steps)
     found["reference_p99_us"] = reference
     for rate, pct, m, failures, _ in steps:
         achieved, p99 = m["achieved_rps"], m["latency_us_p99"]
@@ -293,7 +299,7 @@ def knee(rows, server):
         elif achieved < KNEE_ACHIEVED * rate:
             found["why"] = f"{where} achieved {achieved / rate:.0%} of its offered rate"
         elif p99 > KNEE_P99_FACTOR * reference:
-            found["why"] = f"{where} had p99 {p99 / reference:.1f}x the best step's"
+            found["why"] = f"{where} had p99 {p99 / reference:.1f}x the low-load p99"
         if found["why"]:
             return found
         found.update(offered_rps=rate, pct=pct, latency_us_p99=p99)
@@ -319,8 +325,8 @@ def curve_lines(rows, meta):
            "step's wall time (under 90% at saturation: the client was the limit). The knee "
            f"is the highest offered rate up to which every step got at least "
            f"{KNEE_ACHIEVED:.0%} of its offered rate with p99 at most {KNEE_P99_FACTOR}x the "
-           "best p99 of any step (the low-load p99, unless the machine hiccupped then), and "
-           "no round failed: past it the server is queueing, and "
+           "low-load p99 (the median p99 of the steps at most half the highest step's rate), "
+           "and no round failed: past it the server is queueing, and "
            "latency grows faster than the load. A failed step (errors, timeouts, a count "
            "that disagrees, no result) is marked and left out of the figures and the chart."]
     for server in in_order(r["server"] for r in rows if r["workload"] == WORKLOAD):
