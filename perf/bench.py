@@ -49,6 +49,7 @@ from lab_report import (  # noqa: E402,F401
     COLUMNS, HTTPS_TARGETS, KNOB_BASELINE, count_check, good, median, num, ratio, round_ratio,
     write_report)
 import idle_memory  # noqa: E402
+from lab_charts import write_charts  # noqa: E402
 import lab_compare  # noqa: E402
 import lab_provenance  # noqa: E402
 
@@ -942,41 +943,6 @@ def run_all(args):
             "nginx_static": NGINX_STATIC, "cold_files": lab.cold_files,
             "provenance": lab_provenance.collect(args.bin, ROOT)}
     return rows, meta
-
-
-def write_charts(rows, base):
-    if not shutil.which("gnuplot"):
-        return []
-    servers = list(dict.fromkeys(r["server"] for r in rows))
-    workloads = list(dict.fromkeys(r["workload"] for r in rows))
-    charts = []
-    for key, title, suffix in (("rps", "requests per second", "rps"),
-                               ("cpu_us", "server CPU microseconds per request", "cpu"),
-                               ("syscalls_per_req", "system calls per request", "syscalls")):
-        dat = base.parent / f"{base.name}-{suffix}.dat"
-        with dat.open("w") as f:
-            f.write("workload " + " ".join(servers) + "\n")
-            for w in workloads:
-                values = []
-                for s in servers:
-                    r = next((r for r in rows if r["workload"] == w and r["server"] == s), None)
-                    v = r.get(key) if r else None
-                    values.append("-" if v is None else f"{v:.4f}")
-                f.write('"' + w + '" ' + " ".join(values) + "\n")
-        png = base.parent / f"{base.name}-{suffix}.png"
-        script = (f"set terminal png size 1000,520\nset output '{png}'\n"
-                  f"set title '{title}'\nset style data histogram\n"
-                  "set style histogram cluster gap 1\nset style fill solid 0.8 border -1\n"
-                  "set datafile missing '-'\nset key top right\nset xtics rotate by -25\n"
-                  "set yrange [0:*]\n"
-                  f"plot for [i=2:{len(servers) + 1}] '{dat}' using i:xtic(1) title columnhead(i)\n")
-        result = subprocess.run(["gnuplot"], input=script, text=True, capture_output=True)
-        dat.unlink()
-        if result.returncode == 0 and png.exists():
-            charts.append(png)
-        else:
-            log(f"gnuplot: {result.stderr.strip()}")
-    return charts
 
 
 def run_curves(args, rows, meta):

@@ -408,7 +408,7 @@ def header_lines(meta, stamp, host):
 
 
 def write_report(rows, meta, out_dir, charts=None):
-    """Writes <date>-<host>.json and .md (and charts(main rows, base) where given) under out_dir;
+    """Writes <date>-<host>.json and .md (and charts(rows, base, meta) where given) under out_dir;
     returns the .md path. A second run of the day gets -run2, -run3: the first is kept."""
     out_dir.mkdir(parents=True, exist_ok=True)
     stamp = datetime.datetime.now().strftime("%Y-%m-%d")
@@ -433,9 +433,15 @@ def write_report(rows, meta, out_dir, charts=None):
     lines += memory_lines(rows)
     lines += https_lines(rows, meta)
     lines += knob_lines(rows, meta)
+    curves = section(rows, "curves")
+    if curves:
+        import lab_curves  # here: it imports bench, which imports this module
+        lines += lab_curves.curve_lines(rows, meta)
     lines += skipped_lines(meta)
     lines += failed_lines(rows)
-    made = charts(good(main), base) if charts and good(main) else []
+    # The charts' rows: the main cells (CPU, system calls, floors), memory, the curves.
+    charted = good(main) + good(section(rows, "memory")) + good(curves)
+    made = charts(charted, base, meta) if charts and charted else []
     if made:
         lines += ["", "## Charts", ""] + [f"![{c.stem}]({c.name})" for c in made]
     report = base.with_suffix(".md")
