@@ -55,6 +55,21 @@ def self_name(frame):
     return "[.] (" + dso.rsplit("/", 1)[-1] + ")"
 
 
+def count(lines, comms, pid, wanted):
+    """Samples of the named threads: total, kernel-leaf, self and inclusive counters."""
+    total = kernel = 0
+    own = collections.Counter()
+    inclusive = collections.Counter()
+    for comm, sample_pid, frames in samples(lines):
+        if comm not in comms or not frames or (pid and sample_pid != pid):
+            continue
+        total += 1
+        kernel += frames[0][0] >= KERNEL_START
+        own[self_name(frames[0])] += 1
+        inclusive.update({symbol for _, symbol, _ in frames} & wanted)
+    return total, kernel, own, inclusive
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--comm", required=True, help="thread names, comma-separated")
@@ -62,21 +77,13 @@ def main():
     parser.add_argument("--top", type=int, default=12)
     parser.add_argument("--symbols", default="", help="comma-separated symbols to report")
     args = parser.parse_args()
-    comms = set(args.comm.split(","))
     wanted = [s for s in args.symbols.split(",") if s]
-    total = kernel = 0
-    own = collections.Counter()
-    inclusive = collections.Counter()
-    for comm, pid, frames in samples(sys.stdin):
-        if comm not in comms or not frames or (args.pid and pid != args.pid):
-            continue
-        total += 1
-        kernel += frames[0][0] >= KERNEL_START
-        own[self_name(frames[0])] += 1
-        inclusive.update({symbol for _, symbol, _ in frames} & set(wanted))
+    total, kernel, own, inclusive = count(sys.stdin, set(args.comm.split(",")), args.pid,
+                                          set(wanted))
     if total == 0:
         sys.exit(f"no samples of {args.comm}")
-    print(f"{total} samples of {args.comm}{' pid ' + args.pid if args.pid else ''}: kernel {100 * kernel / total:.1f}%, "
+    who = args.comm + (f" pid {args.pid}" if args.pid else "")
+    print(f"{total} samples of {who}: kernel {100 * kernel / total:.1f}%, "
           f"user {100 * (total - kernel) / total:.1f}%")
     print(f"top {args.top} self:")
     for name, n in own.most_common(args.top):
@@ -84,8 +91,9 @@ def main():
     if wanted:
         print("named symbols, inclusive (self):")
         for symbol in wanted:
-            print(f"  {100 * inclusive[symbol] / total:6.2f}% ({100 * own['[k] ' + symbol] / total:5.2f}%)"
-                  f"  {symbol}")
+            share = 100 * inclusive[symbol] / total
+            own_share = 100 * own["[k] " + symbol] / total
+            print(f"  {share:6.2f}% ({own_share:5.2f}%)  {symbol}")
 
 
 if __name__ == "__main__":
