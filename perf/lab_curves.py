@@ -136,6 +136,9 @@ def http_load(s, port, rate, seconds, load_cpus):
               **{f"latency_us_{p}": data.get(f"latency_us_{p}") for p in PERCENTILES},
               **{f"client_{k}": data.get(k) or 0 for k in ERROR_KEYS}}
     errors = [f"{k}={data[k]}" for k in ERROR_KEYS if data.get(k)]
+    if not data.get("requests"):
+        # Nothing measured (http-load exits 1): no latency to plot, whatever the counts say.
+        errors.append("no response in the measured window")
     if errors:
         result["failure"] = ", ".join(errors)
     return result
@@ -293,6 +296,8 @@ def knee(rows, server):
         return {**found, "why": "the lowest step failed or was not run"}
     reference = low_load_p99(steps)
     found["reference_p99_us"] = reference
+    if not reference:
+        return {**found, "why": "no low-load step measured a p99 to judge the others by"}
     for rate, pct, m, failures, _ in steps:
         achieved, p99 = m["achieved_rps"], m["latency_us_p99"]
         where = f"{rate_text(rate)} req/s" + (f" ({pct:g}%)" if pct is not None else "")
