@@ -28,6 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench  # noqa: E402
+import lab_provenance  # noqa: E402
 from lab_charts import in_order, write_charts  # noqa: E402
 
 WORKLOAD = "curve plaintext c=64"
@@ -427,7 +428,9 @@ def write_report(rows, meta, out_dir):
         base, n = out_dir / f"{stamp}-{host}-curves-run{n}", n + 1
     base.with_suffix(".json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
     charts = write_charts(rows, base, meta)
-    lines = [f"# ringserve latency against load: {stamp} on {host}"] + curve_lines(rows, meta)
+    lines = [f"# ringserve latency against load: {stamp} on {host}", "", "## Provenance",
+             ""] + lab_provenance.provenance_lines(meta.get("provenance", {}))
+    lines += curve_lines(rows, meta)
     if charts:
         lines += ["", "## Charts", ""] + [f"![{c.stem}]({c.name})" for c in charts]
     report = base.with_suffix(".md")
@@ -459,7 +462,9 @@ def main():
             sys.exit(f"lab_curves: {tool} is missing; run scripts/setup.sh --lab")
     if not (args.bin / "http-load").exists():
         sys.exit(f"lab_curves: {args.bin / 'http-load'} is not built")
-    meta = {}
+    # Where the numbers came from, as the lab's reports record it (the binaries' commit and
+    # build times among it).
+    meta = {"provenance": lab_provenance.collect(args.bin, bench.ROOT)}
     rows = run_curves(args, [], meta)
     print(write_report(rows, meta, args.out))
 

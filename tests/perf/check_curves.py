@@ -80,6 +80,9 @@ def main():
             if knee.get("client_limited"):
                 print(f"note: {server} {knee['client_limited']}")
         check("the report has its section", "## Latency against load" in report)
+        check("the provenance is recorded (the binaries' build times among it)",
+              bool(data["meta"].get("provenance", {}).get("binaries_mtime"))
+              and "\n## Provenance\n" in report)
         check("the latency chart was drawn", any(Path(out).glob("*-latency.png")))
     return summary()
 
