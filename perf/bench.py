@@ -377,10 +377,23 @@ class KnobGroup(Group):
         return [baseline] + knobs[shift:] + knobs[:shift] + [baseline]
 
 
+# A cold static run must have read at least this share of the bytes it served from the disk:
+# below it the cold set was (partly) in the page cache, and the row measures a hot one.
+COLD_SHARE = 0.5
+
+
+def disk_share(row):
+    """What a static row read from the disk against the bytes it served, or None."""
+    served = (row.get("file_bytes") or 0) * (row.get("requests") or 0)
+    read = row.get("disk_read_bytes")
+    return None if read is None or not served else read / served
+
+
 def judge(row, failure=None):
     """Marks the row failed (with the first reason found) or not: a failure passed in (start or
-    load), no requests measured, any request error, or the server's count and the client's
-    disagreeing or not both there."""
+    load), no requests measured, any request error, the server's count and the client's
+    disagreeing or not both there, a cold static run that read under COLD_SHARE of what it
+    served from the disk, or an access log with fewer lines than the requests served."""
     row["count"] = count_check(row)
     row["errors"] = (row.get("non_2xx") or 0) + (row.get("socket_errors") or 0)
     if failure is None:
@@ -393,6 +406,13 @@ def judge(row, failure=None):
             failure = "no server count to check the client's against"
         elif row["count"] != "ok":
             failure = f"count mismatch: {row['count']}"
+        elif row.get("cold_files") and (disk_share(row) or 0) < COLD_SHARE:
+            share = disk_share(row)
+            failure = ("not cold: only " + ("an unknown share" if share is None
+                                            else f"{share:.0%}") + " read from disk")
+        elif "log_lines" in row and row["log_lines"] < row["server_requests"]:
+            failure = (f"access log: {row['log_lines']} lines for {row['server_requests']} "
+                       "requests served (lines dropped)")
     row["failed"] = failure is not None
     row["failure"] = " ".join(failure.split()) if failure else None  # one line
     return row
