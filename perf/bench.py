@@ -678,9 +678,8 @@ def cold_files_for(seconds):
 class Plan:
     """The cells of a lab run, grouped by workload, and those not run with the reason."""
 
-    def __init__(self, lab, full):
+    def __init__(self, lab):
         self.lab = lab
-        self.full = full
         self.groups = []
         self.skipped = []
 
@@ -764,10 +763,11 @@ class Plan:
             name = f"plaintext c=256 on {t} cores"
             if t == 1:
                 continue  # the ordinary plaintext c=256 row
-            if (os.cpu_count() or 1) < t + 1:
+            cores = len(os.sched_getaffinity(0))  # the CPUs this process may use
+            if cores < t + 1:
                 for label in ("uring", "epoll", "nginx"):
                     self.skip(name, label, f"needs {t} server cores and 1 load core; this "
-                              f"machine has {os.cpu_count()}")
+                              f"process may use {cores}")
                 continue
             server_cpu, load_cpus, load_threads = cpu_layout(t)
             cells = []
@@ -897,7 +897,7 @@ def full_seconds(plan, rounds):
 
 def make_plan(args, lab):
     """The run's cells, by the mode and flags."""
-    plan = Plan(lab, args.full)
+    plan = Plan(lab)
     http, echo = (HTTP_FULL, ECHO_FULL) if args.full else (HTTP_QUICK, ECHO_QUICK)
     https_loads, https_servers = (HTTPS_LOADS, HTTPS_SERVERS) if args.full else (
         [load for load in HTTPS_LOADS if load[0] in HTTPS_QUICK[0]], HTTPS_QUICK[1])
@@ -966,14 +966,7 @@ def run_all(args):
 
 
 def run_curves(args, rows, meta):
-    """The latency-vs-load curves of perf/lab_curves.py where that module is there; else a
-    note in the report that they are not available."""
-    if not (Path(__file__).resolve().parent / "lab_curves.py").exists():
-        log("curves are not available: perf/lab_curves.py is not there")
-        meta.setdefault("skipped", []).append(
-            {"workload": "latency-vs-load curves", "server": "all",
-             "reason": "not available: perf/lab_curves.py is not there"})
-        return
+    """The latency-vs-load curves of perf/lab_curves.py (imported here: it imports bench)."""
     import lab_curves
     lab_curves.run_curves(args, rows, meta)
 
@@ -1029,6 +1022,7 @@ def main():
     args.full = args.full or args.all
     if args.threads is None:
         args.threads = [1, 2, 4] if args.full else [1]
+    started = time.monotonic()
     if args.curves and not args.all:
         rows, meta = [], {"mode": "curves",
                           "provenance": lab_provenance.collect(args.bin, ROOT)}
@@ -1036,6 +1030,7 @@ def main():
         rows, meta = run_all(args)
     if args.curves or args.all:
         run_curves(args, rows, meta)
+        meta["wall_s"] = round(time.monotonic() - started)  # the curves included
     report = write_report(rows, meta, args.out, write_charts)
     print(report)
     if args.compare:

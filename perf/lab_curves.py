@@ -55,10 +55,6 @@ PERCENTILES = ("p50", "p90", "p99", "p999", "max")
 ERROR_KEYS = ("errors", "connect_errors", "resets", "timeouts", "bad_responses", "non_2xx")
 
 
-def log(text):
-    print(text, file=sys.stderr, flush=True)
-
-
 # ---------------------------------------------------------------------------- settings
 
 class Settings:
@@ -76,7 +72,9 @@ class Settings:
         self.saturation_s = min(self.seconds, 2)
         self.timeout_s = 2 if self.quick else 5
         self.schedule = getattr(args, "schedule", None) or "poisson"
-        self.rounds = getattr(args, "curve_rounds", None) or 1
+        # lab_curves' --rounds, else bench.py's (--curves --rounds 3), else one.
+        self.rounds = (getattr(args, "curve_rounds", None) or getattr(args, "rounds", None)
+                       or 1)
         servers = getattr(args, "servers", None)
         self.servers = servers.split(",") if servers else list(
             QUICK_SERVERS if self.quick else SERVERS)
@@ -205,18 +203,18 @@ def sweep(name, s, round_no, saturation, cpus, tmp):
                 raise RuntimeError(f"saturation run failed: {r.get('failure')}")
             saturation = {"rps": r["achieved_rps"], "latency_us_p99": r["latency_us_p99"],
                           "server_cpu_busy": r.get("server_cpu_busy")}
-            log(f"{name:8} saturation {saturation['rps']:.0f} req/s")
+            bench.log(f"{name:8} saturation {saturation['rps']:.0f} req/s")
         for pct, rate in s.steps:
             rate = offered(pct, rate, saturation)
             rows.append(step_row(name, s, round_no, pct, rate,
                                  measured(server, s, rate, s.seconds, cpus, tmp)))
-            log(f"{name:8} {rate:9.0f} req/s offered: {fmt_step(rows[-1])}")
+            bench.log(f"{name:8} {rate:9.0f} req/s offered: {fmt_step(rows[-1])}")
     except (RuntimeError, OSError, subprocess.SubprocessError) as e:
         # Every step not run is a failed row, so the report and the checker show the gap.
         for pct, rate in s.steps[len(rows):]:
             rows.append(step_row(name, s, round_no, pct, offered(pct, rate, saturation),
                                  {"requests": 0, "failure": " ".join(str(e).split())}))
-        log(f"{name}: {e}")
+        bench.log(f"{name}: {e}")
     finally:
         if server.proc:  # not when it could not be started at all
             server.stop()
@@ -243,7 +241,7 @@ def run_curves(args, rows, meta):
     stderr) when http-load is not built."""
     s = Settings(args)
     if not s.http_load.exists():
-        log(f"{s.http_load} is not built: latency curves skipped")
+        bench.log(f"{s.http_load} is not built: latency curves skipped")
         return rows
     bench.raise_fd_limit()
     server_cpu, load_cpus, _ = bench.cpu_layout()
