@@ -47,7 +47,7 @@ def colour(server, servers):
     return PALETTE[(len(SERVER_ORDER) + servers.index(server)) % len(PALETTE)]
 
 
-def spread(values):
+def bar_figure(values):
     """(median, min, max, how many) of the numbers among values, or None when there are none:
     the point a chart draws and the bar that shows the rounds' spread."""
     values = [v for v in values if isinstance(v, (int, float)) and not math.isnan(v)]
@@ -56,14 +56,14 @@ def spread(values):
     return median(values), min(values), max(values), len(values)
 
 
-def cells(rows, key, label=lambda r: r["workload"]):
-    """{(group label, server): spread of key over the rows (rounds) of that cell}, for the
+def cell_figures(rows, key, label=lambda r: r["workload"]):
+    """{(group label, server): bar_figure() of key over the rows (rounds) of that cell}, for the
     rows that have key; groups in the order first seen."""
     out = {}
     for r in rows:
         if r.get(key) is not None:
             out.setdefault((label(r), r["server"]), []).append(r[key])
-    return {k: s for k, s in ((k, spread(v)) for k, v in out.items()) if s}
+    return {k: s for k, s in ((k, bar_figure(v)) for k, v in out.items()) if s}
 
 
 # ---------------------------------------------------------------------------- drawing
@@ -250,7 +250,7 @@ def cpu_chart(rows, base):
     return bar_chart(base.parent / f"{base.name}-cpu.png",
                      "What does a request cost the server in CPU time?",
                      "server CPU time per request (µs)",
-                     [(heading, cells(served, key)) for heading, key in (
+                     [(heading, cell_figures(served, key)) for heading, key in (
                          ("user + system", "cpu_us"), ("user", "cpu_user_us"),
                          ("system", "cpu_sys_us"))])
 
@@ -262,7 +262,7 @@ def syscall_chart(rows, base):
     return bar_chart(base.parent / f"{base.name}-syscalls.png",
                      "How many system calls does the server make per request?",
                      "system calls per request",
-                     [(None, cells(served, "syscalls_per_req"))], log_scale=True)
+                     [(None, cell_figures(served, "syscalls_per_req"))], log_scale=True)
 
 
 def memory_chart(rows, base):
@@ -279,7 +279,7 @@ def memory_chart(rows, base):
     return bar_chart(base.parent / f"{base.name}-memory.png",
                      "What does an idle connection cost in memory?",
                      "resident memory per idle connection (KiB)",
-                     [(None, cells(measured, "kib", label))], log_scale=True)
+                     [(None, cell_figures(measured, "kib", label))], log_scale=True)
 
 
 def floor_rounds(rows):
@@ -292,7 +292,7 @@ def floor_rounds(rows):
 
 
 def floor_figures(rows):
-    """{(workload, backend): spread of CPU/request over backend's floor's} over rounds, with
+    """{(workload, backend): bar_figure() of CPU/request over backend's floor's} over rounds, with
     bench.py's ratio() taken within each round and the median as bench's round_ratio() takes
     it, so the chart and the report's Floors section agree."""
     rounds = floor_rounds(rows)
@@ -301,7 +301,7 @@ def floor_figures(rows):
         for model in ("uring", "epoll"):
             ratios = [ratio(in_round, w, model, f"{model} floor", "cpu_us")
                       for in_round in rounds.values()]
-            s = spread([v for v in ratios if v is not None])
+            s = bar_figure([v for v in ratios if v is not None])
             if s:
                 out[(w, model)] = (median(ratios),) + s[1:]
     return out
@@ -327,8 +327,8 @@ def curve_points(rows):
     out = []
     for rate in sorted({r["offered_rps"] for r in rows}):
         at = [r for r in rows if r["offered_rps"] == rate]
-        p50 = spread(r.get("latency_us_p50") for r in at)
-        p99 = spread(r.get("latency_us_p99") for r in at)
+        p50 = bar_figure(r.get("latency_us_p50") for r in at)
+        p99 = bar_figure(r.get("latency_us_p99") for r in at)
         if p50 and p99:
             out.append((rate, p50, p99))
     return out

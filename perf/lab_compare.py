@@ -4,8 +4,9 @@ Every cell (section, workload and server; for a latency curve's step also its of
 and its share of saturation) of the two runs' JSON files, matched by those, with the ratio
 new/old of its median requests/s, CPU per request, system calls per request, p99 latency and
 memory per connection, over the runs of the cell that did not fail; and the cells only one of
-the two has. A curve step's rate is its achieved rate and its p99 http-load's. Reads the older files in perf/results too: their rows have no rounds and no failed
-mark, so a row of theirs with errors or a count mismatch is left out as a failed run would be.
+the two has. A curve step's rate is its achieved rate and its p99 http-load's. Reads the
+older files in perf/results too: their rows have no rounds and no failed mark, so a row of
+theirs with errors or a count mismatch is left out as a failed run would be.
 Imported by perf/bench.py; it does no work at import time."""
 
 import json

@@ -2,9 +2,10 @@
 vulnerability mitigations in force, the frequency governor), the build (compiler, its version,
 build type and flags from the build tree's CMakeCache.txt, the source commit and whether its
 tree was dirty, and when the binaries were built against when that commit was made: the
-commit is the tree's HEAD now, not necessarily what the binaries were built from), the peers and tools (liburing, OpenSSL, nginx, wrk, Python) and the command.
-Two runs can only be compared when these agree, or when what differs is the point. Imported by
-perf/bench.py; it does no work at import time."""
+commit is the tree's HEAD now, not necessarily what the binaries were built from), the peers
+and tools (liburing, OpenSSL, nginx, wrk, Python) and the command. Two runs can only be
+compared when these agree, or when what differs is the point. Imported by perf/bench.py and
+perf/lab_curves.py; it does no work at import time."""
 
 import datetime
 import os
