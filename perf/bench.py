@@ -377,10 +377,23 @@ class KnobGroup(Group):
         return [baseline] + knobs[shift:] + knobs[:shift] + [baseline]
 
 
+# A cold static run must have read at least this share of the bytes it served from the disk:
+# below it the cold set was (partly) in the page cache, and the row measures a hot one.
+COLD_SHARE = 0.5
+
+
+def disk_share(row):
+    """What a static row read from the disk against the bytes it served, or None."""
+    served = (row.get("file_bytes") or 0) * (row.get("requests") or 0)
+    read = row.get("disk_read_bytes")
+    return None if read is None or not served else read / served
+
+
 def judge(row, failure=None):
     """Marks the row failed (with the first reason found) or not: a failure passed in (start or
-    load), no requests measured, any request error, or the server's count and the client's
-    disagreeing or not both there."""
+    load), no requests measured, any request error, the server's count and the client's
+    disagreeing or not both there, a cold static run that read under COLD_SHARE of what it
+    served from the disk, or an access log with fewer lines than the requests served."""
     row["count"] = count_check(row)
     row["errors"] = (row.get("non_2xx") or 0) + (row.get("socket_errors") or 0)
     if failure is None:
@@ -393,6 +406,13 @@ def judge(row, failure=None):
             failure = "no server count to check the client's against"
         elif row["count"] != "ok":
             failure = f"count mismatch: {row['count']}"
+        elif row.get("cold_files") and (disk_share(row) or 0) < COLD_SHARE:
+            share = disk_share(row)
+            failure = ("not cold: only " + ("an unknown share" if share is None
+                                            else f"{share:.0%}") + " read from disk")
+        elif "log_lines" in row and row["log_lines"] < row["server_requests"]:
+            failure = (f"access log: {row['log_lines']} lines for {row['server_requests']} "
+                       "requests served (lines dropped)")
     row["failed"] = failure is not None
     row["failure"] = " ".join(failure.split()) if failure else None  # one line
     return row
@@ -658,9 +678,8 @@ def cold_files_for(seconds):
 class Plan:
     """The cells of a lab run, grouped by workload, and those not run with the reason."""
 
-    def __init__(self, lab, full):
+    def __init__(self, lab):
         self.lab = lab
-        self.full = full
         self.groups = []
         self.skipped = []
 
@@ -744,10 +763,11 @@ class Plan:
             name = f"plaintext c=256 on {t} cores"
             if t == 1:
                 continue  # the ordinary plaintext c=256 row
-            if (os.cpu_count() or 1) < t + 1:
+            cores = len(os.sched_getaffinity(0))  # the CPUs this process may use
+            if cores < t + 1:
                 for label in ("uring", "epoll", "nginx"):
                     self.skip(name, label, f"needs {t} server cores and 1 load core; this "
-                              f"machine has {os.cpu_count()}")
+                              f"process may use {cores}")
                 continue
             server_cpu, load_cpus, load_threads = cpu_layout(t)
             cells = []
@@ -877,7 +897,7 @@ def full_seconds(plan, rounds):
 
 def make_plan(args, lab):
     """The run's cells, by the mode and flags."""
-    plan = Plan(lab, args.full)
+    plan = Plan(lab)
     http, echo = (HTTP_FULL, ECHO_FULL) if args.full else (HTTP_QUICK, ECHO_QUICK)
     https_loads, https_servers = (HTTPS_LOADS, HTTPS_SERVERS) if args.full else (
         [load for load in HTTPS_LOADS if load[0] in HTTPS_QUICK[0]], HTTPS_QUICK[1])
@@ -946,14 +966,7 @@ def run_all(args):
 
 
 def run_curves(args, rows, meta):
-    """The latency-vs-load curves of perf/lab_curves.py where that module is there; else a
-    note in the report that they are not available."""
-    if not (Path(__file__).resolve().parent / "lab_curves.py").exists():
-        log("curves are not available: perf/lab_curves.py is not there")
-        meta.setdefault("skipped", []).append(
-            {"workload": "latency-vs-load curves", "server": "all",
-             "reason": "not available: perf/lab_curves.py is not there"})
-        return
+    """The latency-vs-load curves of perf/lab_curves.py (imported here: it imports bench)."""
     import lab_curves
     lab_curves.run_curves(args, rows, meta)
 
@@ -1009,6 +1022,7 @@ def main():
     args.full = args.full or args.all
     if args.threads is None:
         args.threads = [1, 2, 4] if args.full else [1]
+    started = time.monotonic()
     if args.curves and not args.all:
         rows, meta = [], {"mode": "curves",
                           "provenance": lab_provenance.collect(args.bin, ROOT)}
@@ -1016,6 +1030,7 @@ def main():
         rows, meta = run_all(args)
     if args.curves or args.all:
         run_curves(args, rows, meta)
+        meta["wall_s"] = round(time.monotonic() - started)  # the curves included
     report = write_report(rows, meta, args.out, write_charts)
     print(report)
     if args.compare:

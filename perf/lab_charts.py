@@ -7,15 +7,19 @@ ran in several rounds is drawn as its median with a min-max bar over the rounds,
 sees at once whether two servers differ by more than the run-to-run noise. Failed rows (the
 "failed" key) are never drawn: their numbers measure a broken run, not the server.
 
-bench.py's report calls write_charts(main_rows, base); perf/lab_curves.py calls it with its
-curve rows (workload "curve ..."), which only the latency chart reads. Imported, not run.
+bench.py's report calls write_charts(rows, base, meta) with its main, memory and curve rows,
+perf/lab_curves.py with its curve rows (workload "curve ..."); each chart reads only its own
+section's rows (the CPU, system call and floor charts the main ones, the memory chart the
+memory ones, the latency chart the curves). Imported, not run.
 """
 
 import math
 import shutil
 import subprocess
-import sys
 from pathlib import Path
+
+from lab_report import FLOOR_BOUND, median, ratio, section
+from lab_servers import log
 
 # Servers in a fixed order (and colour), so that a chart reads the same from run to run
 # whatever order the rounds ran them in; others follow in the order they first appear.
@@ -25,10 +29,6 @@ PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#7f7f7f", "#9467bd", "#ff7f0e", "#8
 CURVE_PREFIX = "curve "
 MEMORY_KEY = "rss_per_conn_bytes"
 WIDTH_PX = 1100
-
-
-def log(text):
-    print(text, file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------------------- rows to figures
@@ -47,13 +47,7 @@ def colour(server, servers):
     return PALETTE[(len(SERVER_ORDER) + servers.index(server)) % len(PALETTE)]
 
 
-def median(values):
-    values = sorted(values)
-    mid = len(values) // 2
-    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
-
-
-def spread(values):
+def bar_figure(values):
     """(median, min, max, how many) of the numbers among values, or None when there are none:
     the point a chart draws and the bar that shows the rounds' spread."""
     values = [v for v in values if isinstance(v, (int, float)) and not math.isnan(v)]
@@ -62,14 +56,14 @@ def spread(values):
     return median(values), min(values), max(values), len(values)
 
 
-def cells(rows, key, label=lambda r: r["workload"]):
-    """{(group label, server): spread of key over the rows (rounds) of that cell}, for the
+def cell_figures(rows, key, label=lambda r: r["workload"]):
+    """{(group label, server): bar_figure() of key over the rows (rounds) of that cell}, for the
     rows that have key; groups in the order first seen."""
     out = {}
     for r in rows:
         if r.get(key) is not None:
             out.setdefault((label(r), r["server"]), []).append(r[key])
-    return {k: s for k, s in ((k, spread(v)) for k, v in out.items()) if s}
+    return {k: s for k, s in ((k, bar_figure(v)) for k, v in out.items()) if s}
 
 
 # ---------------------------------------------------------------------------- drawing
@@ -250,23 +244,25 @@ def is_floor(server):
 
 
 def cpu_chart(rows, base):
-    """What a request costs the server in CPU, user and system time, by workload and server."""
-    served = [r for r in rows if not is_floor(r["server"])]
+    """What a request costs the server in CPU, user and system time, by workload and server
+    (main-section rows only: a memory row's CPU is its connections', not its requests')."""
+    served = [r for r in section(rows, "main") if not is_floor(r["server"])]
     return bar_chart(base.parent / f"{base.name}-cpu.png",
                      "What does a request cost the server in CPU time?",
                      "server CPU time per request (µs)",
-                     [(heading, cells(served, key)) for heading, key in (
+                     [(heading, cell_figures(served, key)) for heading, key in (
                          ("user + system", "cpu_us"), ("user", "cpu_user_us"),
                          ("system", "cpu_sys_us"))])
 
 
 def syscall_chart(rows, base):
-    """System calls per request: what batching (io_uring) and pipelining save."""
-    served = [r for r in rows if not is_floor(r["server"])]
+    """System calls per request: what batching (io_uring) and pipelining save (main-section
+    rows only)."""
+    served = [r for r in section(rows, "main") if not is_floor(r["server"])]
     return bar_chart(base.parent / f"{base.name}-syscalls.png",
                      "How many system calls does the server make per request?",
                      "system calls per request",
-                     [(None, cells(served, "syscalls_per_req"))], log_scale=True)
+                     [(None, cell_figures(served, "syscalls_per_req"))], log_scale=True)
 
 
 def memory_chart(rows, base):
@@ -277,55 +273,47 @@ def memory_chart(rows, base):
         return name if conns is None or f"c={conns}" in name else f"{name}, {conns:,} connections"
 
     measured = [{**r, "kib": r[MEMORY_KEY] / 1024}
-                for r in sorted((r for r in rows if r.get(MEMORY_KEY) is not None),
+                for r in sorted((r for r in section(rows, "memory")
+                                 if r.get(MEMORY_KEY) is not None),
                                 key=lambda r: r.get("connections") or 0)]
     return bar_chart(base.parent / f"{base.name}-memory.png",
                      "What does an idle connection cost in memory?",
                      "resident memory per idle connection (KiB)",
-                     [(None, cells(measured, "kib", label))], log_scale=True)
+                     [(None, cell_figures(measured, "kib", label))], log_scale=True)
 
 
 def floor_rounds(rows):
-    """The rows of each round that ran floors: {round: rows}. Floor rounds (floor_round) where
-    the run has them, else the lab's rounds (round), else the whole run as one round."""
-    for key in ("floor_round", "round"):
-        tagged = [r for r in rows if key in r]
-        if any(is_floor(r["server"]) for r in tagged):
-            out = {}
-            for r in tagged:
-                out.setdefault(r[key], []).append(r)
-            return out
-    return {None: rows}
+    """The rows of each round: {round: rows} (rows without a round are round 0, as
+    lab_report.round_ratio() takes them)."""
+    out = {}
+    for r in rows:
+        out.setdefault(r.get("round", 0), []).append(r)
+    return out
 
 
 def floor_figures(rows):
-    """{(workload, backend): spread of CPU/request over backend's floor's} over rounds, with
+    """{(workload, backend): bar_figure() of CPU/request over backend's floor's} over rounds, with
     bench.py's ratio() taken within each round and the median as bench's round_ratio() takes
     it, so the chart and the report's Floors section agree."""
-    import bench  # here, not at the top: bench imports this module as it loads
-
     rounds = floor_rounds(rows)
     out = {}
     for w in dict.fromkeys(r["workload"] for r in rows if is_floor(r["server"])):
         for model in ("uring", "epoll"):
-            ratios = [bench.ratio(in_round, w, model, f"{model} floor", "cpu_us")
+            ratios = [ratio(in_round, w, model, f"{model} floor", "cpu_us")
                       for in_round in rounds.values()]
-            s = spread([v for v in ratios if v is not None])
+            s = bar_figure([v for v in ratios if v is not None])
             if s:
-                out[(w, model)] = (bench.median(ratios),) + s[1:]
+                out[(w, model)] = (median(ratios),) + s[1:]
     return out
 
 
 def floor_chart(rows, base):
     """How far each event-loop backend is from the least work its model can do."""
-    import bench
-
     figures = floor_figures(rows)
     depth = {}
     for r in rows:
         depth.setdefault(r["workload"], r.get("depth", 1))
-    limits = getattr(bench, "FLOOR_BOUND", {})  # a bound per depth, where bench has them
-    bounds = {w: limits[depth[w]] for w, _ in figures if depth[w] in limits}
+    bounds = {w: FLOOR_BOUND[depth[w]] for w, _ in figures if depth[w] in FLOOR_BOUND}
     return bar_chart(base.parent / f"{base.name}-floors.png",
                      "How far is each backend from its I/O model's floor?",
                      "CPU per request ÷ the same model's floor's (1 = the floor)",
@@ -339,8 +327,8 @@ def curve_points(rows):
     out = []
     for rate in sorted({r["offered_rps"] for r in rows}):
         at = [r for r in rows if r["offered_rps"] == rate]
-        p50 = spread(r.get("latency_us_p50") for r in at)
-        p99 = spread(r.get("latency_us_p99") for r in at)
+        p50 = bar_figure(r.get("latency_us_p50") for r in at)
+        p99 = bar_figure(r.get("latency_us_p99") for r in at)
         if p50 and p99:
             out.append((rate, p50, p99))
     return out
@@ -365,8 +353,12 @@ def latency_chart(rows, base, meta):
             plots.append(f"DATA{j} using {how} lw 2 dt {dash} pt 7 ps 0.8 lc rgb '{c}' "
                          f"title {quoted(f'{server} {name}')}")
     latencies = [v for pts in points.values() for _, p50, p99 in pts for v in p50[1:3] + p99[1:3]]
+    # A client-limited sweep measured the load generator: no knee of its is drawn.
+    limited = [s for s, k in curves.get("knees", {}).items()
+               if s in servers and k.get("client_limited")]
     knees = [(s, k) for s, k in curves.get("knees", {}).items()
-             if s in servers and k.get("offered_rps") and k.get("latency_us_p99")]
+             if s in servers and s not in limited and k.get("offered_rps")
+             and k.get("latency_us_p99")]
     if knees:
         datas.append("\n".join(f"{k['offered_rps']} {k['latency_us_p99']}" for _, k in knees))
         plots.append(f"DATA{len(servers)} using 1:2 with points pt 6 ps 3 lw 2 lc rgb 'black' "
@@ -376,6 +368,9 @@ def latency_chart(rows, base, meta):
                 "solid: p50, dashed: p99"]
     if rounds > 1:
         subtitle.append(f"median of {rounds} rounds; bars: min to max over the rounds")
+    if limited:
+        subtitle.append(f"client-limited, no knee: {', '.join(limited)} (the load generator, "
+                        "not the server, was the limit: see the report)")
     if failed:
         subtitle.append(f"{failed} failed step{'s' * (failed != 1)} left out: see the report")
     title = "\n".join(["Where does latency turn up as offered load grows?"] + subtitle)
@@ -397,7 +392,10 @@ def write_charts(rows, base, meta=None):
         return []
     good = [r for r in rows if not r.get("failed")]
     curves = [r for r in good if r["workload"].startswith(CURVE_PREFIX)]
-    cells_ = [r for r in good if not r["workload"].startswith(CURVE_PREFIX)]
-    charts = [cpu_chart(cells_, base), syscall_chart(cells_, base), memory_chart(cells_, base),
-              floor_chart(cells_, base), latency_chart(curves, base, meta)]
+    # Each chart its own section's rows: a memory row has CPU and system call figures too
+    # (its connections'), which are no request's cost.
+    main = [r for r in section(good, "main") if not r["workload"].startswith(CURVE_PREFIX)]
+    charts = [cpu_chart(main, base), syscall_chart(main, base),
+              memory_chart(section(good, "memory"), base), floor_chart(main, base),
+              latency_chart(curves, base, meta)]
     return [Path(c) for c in charts if c]

@@ -28,6 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench  # noqa: E402
+import lab_provenance  # noqa: E402
 from lab_charts import in_order, write_charts  # noqa: E402
 
 WORKLOAD = "curve plaintext c=64"
@@ -44,12 +45,14 @@ QUICK_SERVERS = ("uring", "nginx")
 # offered rate, with p99 at most KNEE_P99_FACTOR times the low-load p99 (low_load_p99()).
 KNEE_ACHIEVED = 0.97
 KNEE_P99_FACTOR = 5
+# A sweep measures the client, not the server, when the server's CPU was under CLIENT_BUSY
+# busy at saturation (the load generator could not drive it harder) or when a step sent over
+# LATE_SHARE of its requests late (http-load could not keep its own schedule: the latency is
+# its backlog's). Such a sweep names no knee: it says it was client-limited.
+CLIENT_BUSY = 0.9
+LATE_SHARE = 0.01
 PERCENTILES = ("p50", "p90", "p99", "p999", "max")
 ERROR_KEYS = ("errors", "connect_errors", "resets", "timeouts", "bad_responses", "non_2xx")
-
-
-def log(text):
-    print(text, file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------------------- settings
@@ -69,7 +72,9 @@ class Settings:
         self.saturation_s = min(self.seconds, 2)
         self.timeout_s = 2 if self.quick else 5
         self.schedule = getattr(args, "schedule", None) or "poisson"
-        self.rounds = getattr(args, "curve_rounds", None) or 1
+        # lab_curves' --rounds, else bench.py's (--curves --rounds 3), else one.
+        self.rounds = (getattr(args, "curve_rounds", None) or getattr(args, "rounds", None)
+                       or 1)
         servers = getattr(args, "servers", None)
         self.servers = servers.split(",") if servers else list(
             QUICK_SERVERS if self.quick else SERVERS)
@@ -132,6 +137,9 @@ def http_load(s, port, rate, seconds, load_cpus):
     result = {"client": "http-load", "requests": data.get("responses_total"),
               "client_requests": data.get("requests"), "sent": data.get("sent"),
               "achieved_rps": data.get("achieved_rps"), "late_sends": data.get("late_sends"),
+              # Due but never sent (still in the backlog at the end), and sent but never
+              # answered (their connection failed): kept as http-load names them.
+              "unsent": data.get("unsent"), "lost": data.get("lost"),
               "backlog_max": data.get("backlog_max"), "load_wall_s": time.monotonic() - started,
               **{f"latency_us_{p}": data.get(f"latency_us_{p}") for p in PERCENTILES},
               **{f"client_{k}": data.get(k) or 0 for k in ERROR_KEYS}}
@@ -195,18 +203,18 @@ def sweep(name, s, round_no, saturation, cpus, tmp):
                 raise RuntimeError(f"saturation run failed: {r.get('failure')}")
             saturation = {"rps": r["achieved_rps"], "latency_us_p99": r["latency_us_p99"],
                           "server_cpu_busy": r.get("server_cpu_busy")}
-            log(f"{name:8} saturation {saturation['rps']:.0f} req/s")
+            bench.log(f"{name:8} saturation {saturation['rps']:.0f} req/s")
         for pct, rate in s.steps:
             rate = offered(pct, rate, saturation)
             rows.append(step_row(name, s, round_no, pct, rate,
                                  measured(server, s, rate, s.seconds, cpus, tmp)))
-            log(f"{name:8} {rate:9.0f} req/s offered: {fmt_step(rows[-1])}")
+            bench.log(f"{name:8} {rate:9.0f} req/s offered: {fmt_step(rows[-1])}")
     except (RuntimeError, OSError, subprocess.SubprocessError) as e:
         # Every step not run is a failed row, so the report and the checker show the gap.
         for pct, rate in s.steps[len(rows):]:
             rows.append(step_row(name, s, round_no, pct, offered(pct, rate, saturation),
                                  {"requests": 0, "failure": " ".join(str(e).split())}))
-        log(f"{name}: {e}")
+        bench.log(f"{name}: {e}")
     finally:
         if server.proc:  # not when it could not be started at all
             server.stop()
@@ -233,7 +241,7 @@ def run_curves(args, rows, meta):
     stderr) when http-load is not built."""
     s = Settings(args)
     if not s.http_load.exists():
-        log(f"{s.http_load} is not built: latency curves skipped")
+        bench.log(f"{s.http_load} is not built: latency curves skipped")
         return rows
     bench.raise_fd_limit()
     server_cpu, load_cpus, _ = bench.cpu_layout()
@@ -250,7 +258,8 @@ def run_curves(args, rows, meta):
         shutil.rmtree(tmp, ignore_errors=True)
     curve_rows = [r for r in rows if r["workload"] == WORKLOAD]
     meta["curves"] = {**s.as_meta(), "saturation": saturation,
-                      "knees": {name: knee(curve_rows, name) for name in s.servers},
+                      "knees": {name: knee(curve_rows, name, saturation.get(name))
+                                for name in s.servers},
                       "failed_steps": sum(1 for r in curve_rows if r["failed"])}
     return rows
 
@@ -267,7 +276,8 @@ def steps_of(rows, server):
     for rate, pct in sorted(steps, key=lambda k: (k[0] is None, k[0] or 0, k[1] or 0)):
         at = [r for r in mine if (r.get("offered_rps"), r.get("step_pct")) == (rate, pct)]
         good = [r for r in at if not r["failed"]]
-        keys = ["achieved_rps", "cpu_us", "server_cpu_busy", "late_sends", "backlog_max"] + [
+        keys = ["achieved_rps", "cpu_us", "server_cpu_busy", "late_sends", "unsent", "lost",
+                "backlog_max"] + [
             f"latency_us_{p}" for p in PERCENTILES]
         out.append((rate, pct,
                     {k: bench.median(r.get(k) for r in good) for k in keys},
@@ -286,12 +296,37 @@ def low_load_p99(steps):
                         if rate <= top / 2 and not failures)
 
 
-def knee(rows, server):
+def late_share(row):
+    """The share of a run's measured requests that http-load sent late, or None."""
+    sent = row.get("client_requests") or row.get("requests")
+    late = row.get("late_sends")
+    return None if late is None or not sent else late / sent
+
+
+def client_limited(rows, server, saturation=None):
+    """Why the server's sweep measured the client rather than the server, or None: its server
+    CPU under CLIENT_BUSY busy at saturation, or any step (failed or not: the lateness is the
+    client's) with over LATE_SHARE of its requests sent late."""
+    busy = (saturation or {}).get("server_cpu_busy")
+    shares = [s for s in (late_share(r) for r in rows
+                          if r["workload"] == WORKLOAD and r["server"] == server) if s is not None]
+    late = max(shares, default=None)
+    if not ((busy is not None and busy < CLIENT_BUSY) or (late is not None and late > LATE_SHARE)):
+        return None
+    return (f"client-limited (server CPU {pct_text(busy)} busy at saturation; "
+            f"{'-' if late is None else f'{late:.1%}'} of requests sent late)")
+
+
+def knee(rows, server, saturation=None):
     """The server's knee: the highest offered rate up to which every step, none of its rounds
     failed, got at least KNEE_ACHIEVED of its offered rate with p99 at most KNEE_P99_FACTOR
-    times the low-load p99. Also why the next step missed, and that reference p99."""
+    times the low-load p99. Also why the next step missed, and that reference p99. None (with
+    client_limited set) where the sweep measured the client (see client_limited())."""
     steps = steps_of(rows, server)
-    found = {"offered_rps": None, "pct": None, "latency_us_p99": None, "why": None}
+    found = {"offered_rps": None, "pct": None, "latency_us_p99": None, "why": None,
+             "client_limited": client_limited(rows, server, saturation)}
+    if found["client_limited"]:
+        return {**found, "why": found["client_limited"]}
     if not steps or steps[0][3] or steps[0][2]["latency_us_p99"] is None:
         return {**found, "why": "the lowest step failed or was not run"}
     reference = low_load_p99(steps)
@@ -329,7 +364,11 @@ def curve_lines(rows, meta):
            f"the server's closed-loop saturation (`--rate 0`, {c['saturation_s']} s): "
            f"{', '.join(c['steps'])}. Latency is timed from when each request was due, so a "
            "server that falls behind shows it. `CPU busy` is the server's CPU time over the "
-           "step's wall time (under 90% at saturation: the client was the limit). The knee "
+           f"step's wall time. A sweep whose server CPU was under {CLIENT_BUSY:.0%} busy at "
+           f"saturation, or with a step that sent over {LATE_SHARE:.0%} of its requests more "
+           "than 1 ms late, measured the client, not the server: it is marked client-limited "
+           "and names no knee. `unsent`: requests due but never sent (still in http-load's "
+           "backlog at the end). The knee "
            f"is the highest offered rate up to which every step got at least "
            f"{KNEE_ACHIEVED:.0%} of its offered rate with p99 at most {KNEE_P99_FACTOR}x the "
            "low-load p99 (the median p99 of the steps at most half the highest step's rate), "
@@ -343,24 +382,31 @@ def curve_lines(rows, meta):
                 f"{bench.num(sat.get('latency_us_p99'), 0)} µs, server CPU busy "
                 f"{pct_text(sat.get('server_cpu_busy'))}.", "",
                 "| offered req/s | of saturation | achieved req/s | p50 µs | p90 µs | p99 µs | "
-                "p99.9 µs | max µs | CPU µs/req | CPU busy | late sends | checks |",
-                "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                "p99.9 µs | max µs | CPU µs/req | CPU busy | late sends | unsent | checks |",
+                "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for rate, pct, m, failures, n in steps_of(rows, server):
             cells = [rate_text(rate), f"{pct:g}%" if pct is not None else "-",
                      rate_text(m["achieved_rps"])] + [
                 bench.num(m[f"latency_us_{p}"], 0) for p in PERCENTILES] + [
                 bench.num(m["cpu_us"], 2), pct_text(m["server_cpu_busy"]),
-                bench.num(m["late_sends"], 0),
+                bench.num(m["late_sends"], 0), bench.num(m["unsent"], 0),
                 ("FAILED " + "; ".join(failures)).replace("|", "/") if failures
                 else f"ok ({n} round{'s' * (n != 1)})"]
             out.append("| " + " | ".join(cells) + " |")
-        k = c.get("knees", {}).get(server) or knee(rows, server)
-        at = (f"{rate_text(k['offered_rps'])} req/s offered" +
-              (f" ({k['pct']:g}% of saturation)" if k.get("pct") is not None else "") +
-              f", p99 {bench.num(k['latency_us_p99'], 0)} µs" if k.get("offered_rps")
-              else "none found")
-        out += ["", f"Knee of {server}: {at}; {k['why']}."]
+        k = c.get("knees", {}).get(server) or knee(rows, server, sat)
+        out += ["", knee_line(server, k)]
     return out
+
+
+def knee_line(server, k):
+    """The report's line naming a server's knee, or saying why there is none."""
+    if k.get("client_limited"):
+        return f"Knee of {server}: none: {k['client_limited']}."
+    at = (f"{rate_text(k['offered_rps'])} req/s offered" +
+          (f" ({k['pct']:g}% of saturation)" if k.get("pct") is not None else "") +
+          f", p99 {bench.num(k['latency_us_p99'], 0)} µs" if k.get("offered_rps")
+          else "none found")
+    return f"Knee of {server}: {at}; {k['why']}."
 
 
 def rate_text(v):
@@ -380,7 +426,9 @@ def write_report(rows, meta, out_dir):
         base, n = out_dir / f"{stamp}-{host}-curves-run{n}", n + 1
     base.with_suffix(".json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
     charts = write_charts(rows, base, meta)
-    lines = [f"# ringserve latency against load: {stamp} on {host}"] + curve_lines(rows, meta)
+    lines = [f"# ringserve latency against load: {stamp} on {host}", "", "## Provenance",
+             ""] + lab_provenance.provenance_lines(meta.get("provenance", {}))
+    lines += curve_lines(rows, meta)
     if charts:
         lines += ["", "## Charts", ""] + [f"![{c.stem}]({c.name})" for c in charts]
     report = base.with_suffix(".md")
@@ -412,7 +460,9 @@ def main():
             sys.exit(f"lab_curves: {tool} is missing; run scripts/setup.sh --lab")
     if not (args.bin / "http-load").exists():
         sys.exit(f"lab_curves: {args.bin / 'http-load'} is not built")
-    meta = {}
+    # Where the numbers came from, as the lab's reports record it (the binaries' commit and
+    # build times among it).
+    meta = {"provenance": lab_provenance.collect(args.bin, bench.ROOT)}
     rows = run_curves(args, [], meta)
     print(write_report(rows, meta, args.out))
 

@@ -1,9 +1,11 @@
 """Where a perf lab run's numbers came from: the machine (CPU model, cores, kernel, the CPU
 vulnerability mitigations in force, the frequency governor), the build (compiler, its version,
 build type and flags from the build tree's CMakeCache.txt, the source commit and whether its
-tree was dirty), the peers and tools (liburing, OpenSSL, nginx, wrk, Python) and the command.
-Two runs can only be compared when these agree, or when what differs is the point. Imported by
-perf/bench.py; it does no work at import time."""
+tree was dirty, and when the binaries were built against when that commit was made: the
+commit is the tree's HEAD now, not necessarily what the binaries were built from), the peers
+and tools (liburing, OpenSSL, nginx, wrk, Python) and the command. Two runs can only be
+compared when these agree, or when what differs is the point. Imported by perf/bench.py and
+perf/lab_curves.py; it does no work at import time."""
 
 import datetime
 import os
@@ -16,6 +18,10 @@ from pathlib import Path
 
 VULNERABILITIES = Path("/sys/devices/system/cpu/vulnerabilities")
 GOVERNOR = Path("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
+# The lab's binaries whose build times are recorded (those that are there).
+BINARIES = ("ringserve-http", "ringserve-echo", "http-load", "echo-load", "floor-uring",
+            "floor-epoll")
+STALE = "binaries older than HEAD's commit time (built from an earlier tree?)"
 # Debian package whose version names each library or tool.
 PACKAGES = {"liburing": "liburing-dev", "openssl": "libssl-dev", "nginx": "nginx", "wrk": "wrk"}
 
@@ -83,12 +89,41 @@ def build(bin_dir):
 
 
 def git_state(tree):
-    """{commit, dirty} of the git tree at path, or {} outside one."""
+    """{commit, dirty, commit_time} of the git tree at path (commit_time: HEAD's committer
+    date, Unix seconds), or {} outside one."""
     commit = output(["git", "rev-parse", "HEAD"], cwd=tree)
     if not commit:
         return {}
     dirty = output(["git", "status", "--porcelain"], cwd=tree)  # ignored files do not count
-    return {"commit": commit, "dirty": bool(dirty)}
+    when = output(["git", "log", "-1", "--format=%ct", "HEAD"], cwd=tree)
+    return {"commit": commit, "dirty": bool(dirty),
+            "commit_time": int(when) if when.isdigit() else None}
+
+
+def iso(seconds):
+    """Unix seconds as the report writes a time."""
+    return datetime.datetime.fromtimestamp(seconds).astimezone().isoformat(timespec="seconds")
+
+
+def binaries(bin_dir):
+    """{name: modification time (Unix seconds)} of the lab's binaries in bin_dir (through
+    links: the file itself)."""
+    out = {}
+    for name in BINARIES:
+        try:
+            out[name] = int(Path(bin_dir, name).stat().st_mtime)
+        except OSError:
+            pass
+    return out
+
+
+def staleness(built, source):
+    """STALE when even the newest of the binaries is older than the source tree's HEAD
+    commit (then the commit recorded is likely not what they were built from), else None."""
+    when = (source or {}).get("commit_time")
+    if not built or when is None or max(built.values()) >= when:
+        return None
+    return STALE
 
 
 def package_version(package):
@@ -109,6 +144,8 @@ def collect(bin_dir, lab_root, argv=None):
             "python": sys.version.split()[0]}
     source = info["build"].get("source_dir")
     info["source_git"] = git_state(source) if source else {}
+    info["binaries_mtime"] = binaries(bin_dir)
+    info["binaries_warning"] = staleness(info["binaries_mtime"], info["source_git"])
     info["lab_git"] = git_state(lab_root)
     for name, package in PACKAGES.items():
         info[f"{name}_version"] = package_version(package)
@@ -122,6 +159,19 @@ def git_text(state):
         return "not a git tree"
     return state["commit"][:12] + (" (dirty: uncommitted changes)" if state["dirty"] else
                                    " (clean)")
+
+
+def binaries_line(p):
+    """When the binaries were built, against their source commit's time, and the warning."""
+    built = p.get("binaries_mtime")
+    if not built:
+        return "- Binaries' build times: not recorded"
+    when = (p.get("source_git") or {}).get("commit_time")
+    text = (f"- Binaries built (modification times) {iso(min(built.values()))} to "
+            f"{iso(max(built.values()))}; the source commit made "
+            f"{iso(when) if when is not None else 'at an unknown time'}")
+    warning = p.get("binaries_warning")
+    return text + (f". **Warning: {warning}**" if warning else "")
 
 
 def provenance_lines(p):
@@ -139,6 +189,7 @@ def provenance_lines(p):
              f"- Source of the binaries ({p.get('bin')}): {b.get('source_dir', '?')} at "
              f"{git_text(p.get('source_git'))}; the lab's own tree at "
              f"{git_text(p.get('lab_git'))}",
+             binaries_line(p),
              f"- liburing {p.get('liburing_version')}, OpenSSL {p.get('openssl_version')}, "
              f"nginx {p.get('nginx_version')} (`{p.get('nginx_v')}`), wrk {p.get('wrk_version')}"
              f", Python {p.get('python')}",

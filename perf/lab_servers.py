@@ -32,11 +32,12 @@ def log(text):
 
 def cpu_layout(server_cores=1):
     """(server CPUs, load CPUs, load threads) in taskset's syntax: the server on the first
-    server_cores CPUs, the load on the rest (on a single CPU both share it)."""
-    n = os.cpu_count() or 1
-    server = "0" if server_cores == 1 else f"0-{server_cores - 1}"
-    load = f"{server_cores}-{n - 1}" if n > server_cores else "0"
-    return server, load, max(1, n - server_cores)
+    server_cores of the CPUs this process may use (its affinity, not the machine's count: a
+    container or taskset may allow fewer, or others than 0..n-1), the load on the rest (on a
+    single CPU both share it)."""
+    cpus = sorted(os.sched_getaffinity(0))
+    server, load = cpus[:server_cores], cpus[server_cores:] or cpus[:1]
+    return ",".join(map(str, server)), ",".join(map(str, load)), max(1, len(load))
 
 
 def parse_cpus(text):

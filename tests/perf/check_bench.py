@@ -38,7 +38,7 @@ REQUIRED = {
 CHURN = "churn 10 req/conn c=64"
 PROVENANCE = ["date", "command", "cpu_model", "cores", "kernel", "vulnerabilities",
               "cpufreq_governor", "python", "liburing_version", "openssl_version",
-              "nginx_version", "nginx_v", "wrk_version", "source_git"]
+              "nginx_version", "nginx_v", "wrk_version", "source_git", "binaries_mtime"]
 BUILD = ["cxx_compiler", "cxx_compiler_version", "build_type", "cxx_flags", "cxx_flags_release"]
 SECTIONS = ["## Provenance", "## Results", "## Ratios", "## Floors", "## Static files",
             "## Access log", "## Memory per connection", "## HTTPS", "## Ring knobs",
