@@ -45,7 +45,8 @@ QUICK_SERVERS = ("uring", "nginx")
 KNEE_ACHIEVED = 0.97
 KNEE_P99_FACTOR = 5
 PERCENTILES = ("p50", "p90", "p99", "p999", "max")
-ERROR_KEYS = ("errors", "connect_errors", "resets", "timeouts", "bad_responses", "non_2xx")
+ERROR_KEYS = ("errors", "connect_errors", "resets", "timeouts", "bad_responses", "stalls",
+              "non_2xx")
 
 
 def log(text):
