@@ -57,7 +57,7 @@ class LoadRun {
   void on_connect(Connection& c, int res);
   void on_send(Connection& c, int res);
   void on_recv(Connection& c, int res);
-  void scan_for_stuck();
+  bool scan_for_stuck();
 
  private:
   void fill_pattern();
@@ -285,7 +285,8 @@ void LoadRun::fail(Connection& c, std::uint64_t& counter, const char* what, int 
   close_when_idle(c);
 }
 
-void LoadRun::scan_for_stuck() {
+// True: a receive is armed only while an echo is owed, so whatever is in flight is owed.
+bool LoadRun::scan_for_stuck() {
   for (unsigned i = 0; i < launched_; ++i) {
     Connection& c = conns_[i];
     if (c.state == State::kConnecting && time_.now_ns - c.connect_ns > time_.timeout_ns) {
@@ -295,6 +296,7 @@ void LoadRun::scan_for_stuck() {
       fail(c, result_.errors.timeout, "no echo within --timeout-s", 0);
     }
   }
+  return true;
 }
 
 }  // namespace

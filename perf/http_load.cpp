@@ -78,10 +78,10 @@ std::string json_line(const HttpLoadConfig& config, const HttpLoadResult& r) {
       us(h.value_at_percentile(99.9)), us(h.min_ns()), us(h.max_ns()), h.mean_ns() / 1000.0);
   line += fmt::format(
       "\"errors\":{},\"connect_errors\":{},\"resets\":{},\"timeouts\":{},\"bad_responses\":{},"
-      "\"non_2xx\":{},\"connections_opened\":{},\"backlog_max\":{},\"late_sends\":{},"
-      "\"ring\":\"{}\"}}",
+      "\"stalls\":{},\"non_2xx\":{},\"connections_opened\":{},\"backlog_max\":{},"
+      "\"late_sends\":{},\"ring\":\"{}\"}}",
       r.errors.total(), r.errors.connect, r.errors.reset, r.errors.timeout, r.errors.bad_response,
-      r.non_2xx, r.connections_opened, r.backlog_max, r.late_sends, r.ring_mode);
+      r.errors.stalled, r.non_2xx, r.connections_opened, r.backlog_max, r.late_sends, r.ring_mode);
   return line;
 }
 
@@ -109,14 +109,15 @@ std::string summary(const HttpLoadConfig& config, const HttpLoadResult& r) {
   if (config.rate > 0) {
     text += fmt::format(
         "  backlog: at most {} requests waited for a connection; {} sent more than 1 ms late; "
-        "{} still waiting at the end (not sent)\n",
+        "{} never sent (still waiting when sending stopped, --timeout after the window at "
+        "most: in the latency at what they had waited, a lower bound)\n",
         r.backlog_max, r.late_sends, r.unsent);
   }
   text += fmt::format(
-      "  errors: {} (connect {}, reset {}, timeout {}, bad response {}; {} requests lost), "
-      "non-2xx: {}\n",
+      "  errors: {} (connect {}, reset {}, timeout {}, bad response {}, stalled {}; {} requests "
+      "lost), non-2xx: {}\n",
       r.errors.total(), r.errors.connect, r.errors.reset, r.errors.timeout, r.errors.bad_response,
-      r.lost, r.non_2xx);
+      r.errors.stalled, r.lost, r.non_2xx);
   if (!r.first_error.empty()) text += fmt::format("  first error: {}\n", r.first_error);
   return text;
 }
@@ -139,8 +140,10 @@ void add_flags(CLI::App& app, HttpLoadConfig& config, std::string& schedule, boo
                  "\"Name: value\" sent with every request (repeatable; one named Host replaces "
                  "the default)");
   add_checked(app, "--rate", config.rate,
-              "Requests per second over all connections (0: closed loop, every connection keeps "
-              "--depth in flight)",
+              "Requests per second over all connections, below 1 too (0: closed loop, every "
+              "connection keeps --depth in flight). Every request due in the window is sent, "
+              "after it if need be, and timed; those still unsent --timeout after the window "
+              "are counted in unsent and timed to then (a lower bound)",
               CLI::NonNegativeNumber);
   add_checked(app, "--schedule", schedule,
               "uniform: evenly spaced; poisson: exponential gaps (seeded by --seed)",
@@ -162,7 +165,8 @@ void add_flags(CLI::App& app, HttpLoadConfig& config, std::string& schedule, boo
       ->capture_default_str();
   add_checked(app, "--timeout", config.timeout_s,
               "Seconds a connect or a response may be outstanding before it is an error; also "
-              "the longest wait for the last responses",
+              "the longest the window's backlog is sent for after it, and the longest wait for "
+              "the last responses",
               CLI::PositiveNumber);
   app.add_flag("--json", json, "Print one flat JSON line of results on stdout");
   app.add_option("--hgrm", hgrm,

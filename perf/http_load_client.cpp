@@ -99,7 +99,9 @@ class HttpLoadRun {
   void flush_turn();
   void flush_send(Connection& c);
   void arm_recv(Connection& c);
+  bool issuing_done() const;
   void begin_stop();
+  void stall();
 
   void on_connect(Connection& c, int res);
   void on_send(Connection& c, int res);
@@ -110,7 +112,7 @@ class HttpLoadRun {
   void retire(Connection& c, bool reopen);
   void fail(Connection& c, std::uint64_t& counter, bool reopen, const std::string& what);
   void close_if_done(Connection& c);
-  void scan_for_stuck();
+  bool scan_for_stuck();
   std::uint64_t next_deadline_ns() const;
 
   const HttpLoadConfig& cfg_;
@@ -152,8 +154,9 @@ HttpLoadRun::HttpLoadRun(const HttpLoadConfig& config)
     : cfg_(config),
       address_(resolve_server(config.host, config.port)),
       conns_(config.connections),
-      due_(config.schedule, std::max(config.rate, 1.0), config.seed),
-      next_(config.schedule, std::max(config.rate, 1.0), config.seed),
+      // Closed loop (rate 0) has no schedule; any rate above 0, however low, is kept.
+      due_(config.schedule, config.rate > 0 ? config.rate : 1.0, config.seed),
+      next_(config.schedule, config.rate > 0 ? config.rate : 1.0, config.seed),
       ring_(3 * config.connections) {
   result_.ring_mode = ring_.mode();
   const std::string request = build_request(cfg_, false);
@@ -190,10 +193,13 @@ HttpLoadResult HttpLoadRun::run() {
     issue_due();
     // Nothing can be sent any more (every connect failed): the rest of the run would only
     // count the backlog.
-    if (time_.now_ns >= time_.issue_end_ns || alive_ == 0) begin_stop();
+    if (issuing_done() || alive_ == 0) begin_stop();
     flush_turn();
     if (stopping_ && ring_.in_flight() == 0) break;
-    if (!run_turn<Connection>(ring_, time_, next_deadline_ns(), *this)) break;
+    if (!run_turn<Connection>(ring_, time_, next_deadline_ns(), *this)) {
+      stall();
+      break;
+    }
   }
   for (const Connection& c : conns_)
     result_.lost += c.outstanding();
@@ -253,6 +259,7 @@ void HttpLoadRun::issue_due() {
       issue(*c, time_.now_ns);
     return;
   }
+  // Past the window only its backlog is handed out (the drain): nothing new becomes due.
   const std::uint64_t horizon = std::min(time_.now_ns + 1, time_.issue_end_ns);
   while (next_due_ns_ < horizon) {
     ++due_count_;
@@ -323,17 +330,47 @@ void HttpLoadRun::arm_recv(Connection& c) {
   c.recv_busy = true;
 }
 
+// Closed loop issues until the window ends. Open loop goes on past it until every request due
+// in the window has been handed to a connection (they waited longest: leaving them out would
+// understate the tail at saturation), for --timeout at most.
+bool HttpLoadRun::issuing_done() const {
+  if (time_.now_ns < time_.issue_end_ns) return false;
+  return !open_loop() || handed_out_ == due_count_ ||
+         time_.now_ns >= time_.issue_end_ns + time_.timeout_ns;
+}
+
 // No request is issued after this; the connections with nothing outstanding close now, the
-// others once their last response is in (or their timeout passes).
+// others once their last response is in (or their timeout passes). Requests still in the
+// backlog are never sent: each measured one is in the latency at what it has waited so far,
+// a lower bound of what it would have shown.
 void HttpLoadRun::begin_stop() {
   if (stopping_) return;
   stopping_ = true;
-  if (open_loop()) result_.unsent = due_count_ - handed_out_;
+  if (open_loop()) {
+    result_.unsent = due_count_ - handed_out_;
+    for (std::uint64_t i = 0; i < result_.unsent; ++i) {
+      if (measured(next_send_ns_)) result_.latency.record(time_.now_ns - next_send_ns_);
+      next_send_ns_ = time_.start_ns + next_.next_ns();
+    }
+    handed_out_ = due_count_;
+  }
   for (Connection& c : conns_) {
     if (c.state == State::kConnecting || (c.state == State::kOpen && c.outstanding() == 0)) {
       retire(c, false);
     }
   }
+}
+
+// Operations owed a completion brought none back: the run ends here, failed, and what was
+// outstanding is lost. The ring's teardown cancels what is left.
+void HttpLoadRun::stall() {
+  ++result_.errors.stalled;
+  if (result_.first_error.empty()) {
+    result_.first_error = fmt::format(
+        "stalled: no completion for {:g} s with operations in flight that were owed one",
+        ns_to_seconds(time_.stall_ns()));
+  }
+  begin_stop();
 }
 
 void HttpLoadRun::on_connect(Connection& c, int res) {
@@ -458,7 +495,18 @@ void HttpLoadRun::close_if_done(Connection& c) {
   }
 }
 
-void HttpLoadRun::scan_for_stuck() {
+// Whether an operation in flight on the connection is owed a completion: a connect, a send, a
+// receive with a request outstanding, or whatever retire() shut down. An open connection's
+// receive with nothing outstanding waits on no request (it only watches for a close), however
+// long the gap to the next request.
+bool owed(const Connection& c) {
+  return c.connect_busy || c.send_busy ||
+         (c.recv_busy && (c.state != State::kOpen || c.outstanding() > 0));
+}
+
+// Fails the connections stuck past --timeout; true when anything in flight is owed.
+bool HttpLoadRun::scan_for_stuck() {
+  bool any_owed = false;
   for (Connection& c : conns_) {
     if (c.state == State::kConnecting && time_.now_ns - c.connect_ns > time_.timeout_ns) {
       fail(c, result_.errors.connect, false, "connect timed out (--timeout)");
@@ -466,15 +514,18 @@ void HttpLoadRun::scan_for_stuck() {
                time_.now_ns - c.sent_ns[c.completed % cfg_.depth] > time_.timeout_ns) {
       fail(c, result_.errors.timeout, true, "no response within --timeout");
     }
+    any_owed = any_owed || owed(c);
   }
+  return any_owed;
 }
 
 // The longest a turn waits for a completion: until the next request is due (when a connection
-// has room for it), the run ends, or the stuck-connection scan.
+// has room for it), the window or the drain after it ends, or the stuck-connection scan.
 std::uint64_t HttpLoadRun::next_deadline_ns() const {
   std::uint64_t deadline = UINT64_MAX;
   if (!stopping_) {
-    deadline = time_.issue_end_ns;
+    deadline = time_.now_ns < time_.issue_end_ns ? time_.issue_end_ns
+                                                 : time_.issue_end_ns + time_.timeout_ns;
     if (open_loop() && ready_size_ > 0) deadline = std::min(deadline, next_send_ns_);
   }
   if (ring_.in_flight() > 0) deadline = std::min(deadline, time_.next_scan_ns);

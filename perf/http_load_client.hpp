@@ -40,24 +40,29 @@ struct HttpLoadErrors {
   std::uint64_t reset = 0;    // reset, send/receive error, or a close with requests outstanding
   std::uint64_t timeout = 0;  // a response outstanding longer than timeout_s
   std::uint64_t bad_response = 0;  // malformed, or a response to no request
-  std::uint64_t total() const { return connect + reset + timeout + bad_response; }
+  // The run ended early: operations owed a completion (shut down or cancelled after a
+  // timeout) brought none back for 2 x timeout_s + 1 s. Once per run at most.
+  std::uint64_t stalled = 0;
+  std::uint64_t total() const { return connect + reset + timeout + bad_response + stalled; }
 };
 
 struct HttpLoadResult {
-  std::uint64_t requests = 0;         // measured: intended within the run, answered
+  std::uint64_t requests = 0;         // measured: intended within the window, answered
   std::uint64_t responses_total = 0;  // every complete response, warm-up included
   std::uint64_t sent = 0;             // requests written, warm-up included
   std::uint64_t lost = 0;             // sent, never answered (their connection failed)
-  std::uint64_t unsent = 0;           // due before the end but still in the backlog when it came
+  // Due in the window but never sent: still in the backlog timeout_s after it (or at an
+  // interrupt). The measured ones are in `latency` at stop time - intended time, a lower bound.
+  std::uint64_t unsent = 0;
   std::uint64_t non_2xx = 0;
   std::uint64_t connections_opened = 0;
   std::uint64_t backlog_max = 0;  // most requests due at once with no connection free to send
   std::uint64_t late_sends = 0;   // measured requests sent more than 1 ms after their time
-  double elapsed_s = 0;           // warm-up end to the last measured response
+  double elapsed_s = 0;           // warm-up end to the last measured response (drain included)
   HttpLoadErrors errors;
   std::string first_error;   // what went wrong first, for the human summary
   std::string ring_mode;     // the io_uring setup flags the kernel accepted
-  LatencyHistogram latency;  // of the measured requests, in nanoseconds
+  LatencyHistogram latency;  // of the measured requests (answered or unsent), in nanoseconds
 };
 
 // The request bytes, built once: GET path HTTP/1.1, Host (unless a header gives one), the

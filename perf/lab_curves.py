@@ -52,7 +52,8 @@ KNEE_P99_FACTOR = 5
 CLIENT_BUSY = 0.9
 LATE_SHARE = 0.01
 PERCENTILES = ("p50", "p90", "p99", "p999", "max")
-ERROR_KEYS = ("errors", "connect_errors", "resets", "timeouts", "bad_responses", "non_2xx")
+ERROR_KEYS = ("errors", "connect_errors", "resets", "timeouts", "bad_responses", "stalls",
+              "non_2xx")
 
 
 # ---------------------------------------------------------------------------- settings

@@ -106,19 +106,22 @@ class LoadRing {
     now_ns = core::monotonic_ns();
     for (;;) {
       const std::size_t n = copy_out();
-      if (n > 0) last_completion_ns_ = now_ns;
+      if (n > 0) quiet_since_ns_ = now_ns;
       for (std::size_t i = 0; i < n; ++i)
         handle(batch_[i]);
       if (n < batch_.size()) return now_ns;
     }
   }
 
-  // Operations are in flight and none has completed for `quiet_ns`: what was shut down or
-  // cancelled did not come back, and a run should leave it to the ring's teardown rather
-  // than hang.
+  // Operations are in flight and none has completed for `quiet_ns` while something was owed:
+  // what was shut down or cancelled did not come back, and a run should leave it to the ring's
+  // teardown rather than hang.
   bool stalled(std::uint64_t now_ns, std::uint64_t quiet_ns) const {
-    return in_flight_ > 0 && now_ns - last_completion_ns_ > quiet_ns;
+    return in_flight_ > 0 && now_ns - quiet_since_ns_ > quiet_ns;
   }
+  // Nothing in flight is owed a completion now (an idle connection's receive waits on no
+  // request, however long the gap to the next): the quiet time of a stall starts again here.
+  void nothing_owed(std::uint64_t now_ns) { quiet_since_ns_ = now_ns; }
 
  private:
   void submit_and_wait(std::uint64_t now_ns, std::uint64_t deadline_ns);
@@ -128,7 +131,7 @@ class LoadRing {
   std::string mode_;
   std::vector<LoadCompletion> batch_;
   unsigned in_flight_ = 0;
-  std::uint64_t last_completion_ns_ = core::monotonic_ns();
+  std::uint64_t quiet_since_ns_ = core::monotonic_ns();  // the last completion, or nothing_owed
 };
 
 }  // namespace rs::perf

@@ -75,14 +75,16 @@ void route_completion(const LoadCompletion& completion, Handler& handler) {
 }
 
 // One turn of a load run: the ring's turn (submit, wait until deadline_ns at most, reap) with
-// every completion routed to the run's handlers, then run.scan_for_stuck() when it is due.
-// False when the run should end here: operations are in flight that nothing brings back.
+// every completion routed to the run's handlers, then run.scan_for_stuck() when it is due; it
+// returns whether any operation in flight is owed a completion, and while none is, the ring's
+// quiet time does not count towards a stall. False when the run should end here: operations
+// owed a completion are in flight that nothing brings back.
 template <typename Conn, typename Run>
 bool run_turn(LoadRing& ring, LoadTimeline& time, std::uint64_t deadline_ns, Run& run) {
   time.now_ns = ring.turn(time.now_ns, deadline_ns, [&run](const LoadCompletion& completion) {
     route_completion<Conn>(completion, run);
   });
-  if (time.scan_due()) run.scan_for_stuck();
+  if (time.scan_due() && !run.scan_for_stuck()) ring.nothing_owed(time.now_ns);
   return !ring.stalled(time.now_ns, time.stall_ns());
 }
 

@@ -19,12 +19,10 @@ class RequestSchedule {
   // The intended send time of the next request, in nanoseconds after the start. Uniform times
   // are k * gap from k itself, so rounding never accumulates into a drift of the rate.
   std::uint64_t next_ns() {
-    if (kind_ == ScheduleKind::kUniform) {
-      return static_cast<std::uint64_t>(static_cast<double>(count_++) * gap_ns_);
-    }
+    if (kind_ == ScheduleKind::kUniform) return to_ns(static_cast<double>(count_++) * gap_ns_);
     // -ln(u) for u uniform in (0, 1] is exponential with mean 1.
     at_ns_ += -std::log(uniform()) * gap_ns_;
-    return static_cast<std::uint64_t>(at_ns_);
+    return to_ns(at_ns_);
   }
 
  private:
@@ -34,6 +32,11 @@ class RequestSchedule {
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
     return z ^ (z >> 31);
+  }
+  // At most 2^62 ns (146 years): however low the rate, the time converts and a clock reading
+  // plus it does not wrap.
+  static std::uint64_t to_ns(double ns) {
+    return static_cast<std::uint64_t>(std::fmin(ns, 0x1p62));
   }
   // The top 53 bits, shifted into (0, 1]: never 0, whose logarithm is infinite.
   double uniform() { return static_cast<double>((next_random() >> 11) + 1) * 0x1.0p-53; }

@@ -1,8 +1,9 @@
 // The pieces of perf/http-load checked on their own: its HTTP response parser (bytes split
 // anywhere, every framing, malformed answers) and the .hgrm export of the latency histogram
-// (the format HdrHistogram's tools read).
+// (the format HdrHistogram's tools read), and the request schedule of the open loop.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdio>
 #include <sstream>
 #include <string>
@@ -11,6 +12,7 @@
 #include "perf/hgrm.hpp"
 #include "perf/http_response_parser.hpp"
 #include "perf/latency_histogram.hpp"
+#include "perf/request_schedule.hpp"
 
 namespace rs::test {
 namespace {
@@ -242,6 +244,67 @@ TEST(HttpLoadHgrm, OneValueGivesTwoRowsAndNoneGivesOnlyTheFrame) {
   EXPECT_TRUE(none.parsed);
   EXPECT_TRUE(none.rows.empty());
   EXPECT_EQ(none.total, 0U);
+}
+
+using perf::RequestSchedule;
+using perf::ScheduleKind;
+
+// Uniform times are k x gap computed from k: exact where the gap is a whole number of
+// nanoseconds, and never more than 1 ns off k x 1e9 / rate where it is not (no drift), at
+// rates below 1/s too. The first request is due at the start.
+TEST(HttpLoadRequestSchedule, UniformGapsAreExact) {
+  for (const double rate : {1000.0, 0.5, 1e9}) {
+    RequestSchedule schedule(ScheduleKind::kUniform, rate, 1);
+    const auto gap = static_cast<std::uint64_t>(1e9 / rate);
+    for (std::uint64_t k = 0; k < 1'000'000; ++k) {
+      ASSERT_EQ(schedule.next_ns(), k * gap) << rate << " at " << k;
+    }
+  }
+  RequestSchedule thirds(ScheduleKind::kUniform, 3, 1);
+  for (std::uint64_t k = 0; k < 1'000'000; ++k) {
+    const auto t = static_cast<double>(thirds.next_ns());
+    ASSERT_LE(std::fabs(t - static_cast<double>(k) * 1e9 / 3), 1.0) << k;
+  }
+  // However low the rate, a time converts (capped at 2^62 ns, 146 years).
+  RequestSchedule rare(ScheduleKind::kUniform, 1e-30, 1);
+  EXPECT_EQ(rare.next_ns(), 0U);
+  EXPECT_EQ(rare.next_ns(), std::uint64_t{1} << 62);
+}
+
+// Poisson gaps are exponential: their mean is 1 / rate and their standard deviation equals the
+// mean (coefficient of variation 1). Over 1e6 draws from a fixed seed, deterministic.
+TEST(HttpLoadRequestSchedule, PoissonGapsHaveTheMeanAndSpreadOfAnExponential) {
+  constexpr int kDraws = 1'000'000;
+  constexpr double kRate = 1000;
+  for (const std::uint64_t seed : {1ULL, 7ULL, 0ULL}) {
+    RequestSchedule schedule(ScheduleKind::kPoisson, kRate, seed);
+    double sum = 0;
+    double sum_sq = 0;
+    std::uint64_t last = 0;
+    for (int i = 0; i < kDraws; ++i) {
+      const std::uint64_t t = schedule.next_ns();
+      ASSERT_GE(t, last) << i;
+      const auto gap = static_cast<double>(t - last);
+      sum += gap;
+      sum_sq += gap * gap;
+      last = t;
+    }
+    const double mean = sum / kDraws;
+    const double sd = std::sqrt(sum_sq / kDraws - mean * mean);
+    EXPECT_NEAR(mean / (1e9 / kRate), 1.0, 0.01) << seed;
+    EXPECT_NEAR(sd / mean, 1.0, 0.02) << seed;
+  }
+  // The same seed gives the same times; another seed, others.
+  RequestSchedule a(ScheduleKind::kPoisson, kRate, 7);
+  RequestSchedule b(ScheduleKind::kPoisson, kRate, 7);
+  RequestSchedule c(ScheduleKind::kPoisson, kRate, 8);
+  bool differs = false;
+  for (int i = 0; i < 1000; ++i) {
+    const std::uint64_t t = a.next_ns();
+    ASSERT_EQ(t, b.next_ns()) << i;
+    differs = differs || t != c.next_ns();
+  }
+  EXPECT_TRUE(differs);
 }
 
 }  // namespace
