@@ -125,7 +125,7 @@ inline constexpr std::uint8_t kAll = kUring | kEpoll | kThreads;
   X(Counter, tls_ktls_fallbacks, kAll, "tls_ktls_fallbacks_total",                                \
     "TLS 1.3 connections kTLS could not take (refused, or a key update): sealed in user space.")  \
   X(Counter, tls_ktls_drain_timeouts, kAll, "tls_ktls_drain_timeouts_total",                      \
-    "kTLS connections closed before the peer took and acknowledged all output (in 1 s).")          \
+    "kTLS connections closed before the peer took and acknowledged all output (in 1 s).")         \
   /* PROXY protocol (,proxy listeners) */                                                         \
   X(Counter, proxy_headers, kAll, "proxy_headers_total",                                          \
     "PROXY protocol headers taken on ,proxy listeners (v1 and v2).")                              \
