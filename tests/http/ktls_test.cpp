@@ -51,15 +51,7 @@ class KtlsServer : public HttpsFixture {
       ASSERT_EQ(c.answer(&body), 200) << "answer " << i;
       EXPECT_EQ(body, "Hello, World!");
     }
-    std::string payload(3 << 20, '\0');
-    for (std::size_t i = 0; i < payload.size(); ++i)
-      payload[i] = static_cast<char>('a' + (i * 7 + i / 4096) % 26);
-    ASSERT_TRUE(c.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: " +
-                       std::to_string(payload.size()) + "\r\n\r\n"));
-    for (std::size_t at = 0; at < payload.size(); at += 65536)
-      ASSERT_TRUE(c.send(std::string_view(payload).substr(at, 65536)));
-    ASSERT_EQ(c.answer(&body), 200);
-    EXPECT_TRUE(body == payload) << "echoed " << body.size() << " bytes";
+    expect_echoed_whole(c, 7);
     ASSERT_TRUE(c.send("GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"));
     ASSERT_EQ(c.answer(&metrics_), 200);
     EXPECT_TRUE(c.closed_with_notify()) << "the server's last bytes are its close_notify";
@@ -130,16 +122,7 @@ TEST_P(KtlsServer, ALargeLastAnswerArrivesWholeBeforeTheClose) {
   if (!probe.available) GTEST_SKIP() << probe.reason;
   start_ktls();
   auto c = client();
-  std::string payload(3 << 20, '\0');
-  for (std::size_t i = 0; i < payload.size(); ++i)
-    payload[i] = static_cast<char>('a' + (i * 11 + i / 4096) % 26);
-  ASSERT_TRUE(c->send("POST /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: " +
-                      std::to_string(payload.size()) + "\r\n\r\n"));
-  for (std::size_t at = 0; at < payload.size(); at += 65536)
-    ASSERT_TRUE(c->send(std::string_view(payload).substr(at, 65536)));
-  std::string body;
-  ASSERT_EQ(c->answer(&body), 200);
-  EXPECT_TRUE(body == payload) << "echoed " << body.size() << " bytes";
+  expect_echoed_whole(*c, 11, /*close=*/true);
   EXPECT_TRUE(c->closed_with_notify()) << "the server's last bytes are its close_notify";
   EXPECT_EQ(counter("tls_ktls_connections"), 1);
   EXPECT_EQ(counter("tls_ktls_drain_timeouts"), 0);

@@ -68,16 +68,7 @@ TEST_P(TlsTest, PipelinedAnswersOfATurnLeaveInFewRecords) {
 TEST_P(TlsTest, LargeBodyIsEchoedWhole) {
   start_tls();
   auto c = client();
-  std::string payload(3 << 20, '\0');
-  for (std::size_t i = 0; i < payload.size(); ++i)
-    payload[i] = static_cast<char>('a' + (i * 7 + i / 4096) % 26);
-  ASSERT_TRUE(c->send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: " +
-                      std::to_string(payload.size()) + "\r\n\r\n"));
-  for (std::size_t at = 0; at < payload.size(); at += 65536)
-    ASSERT_TRUE(c->send(std::string_view(payload).substr(at, 65536)));
-  std::string body;
-  ASSERT_EQ(c->answer(&body), 200);
-  EXPECT_TRUE(body == payload) << "echoed " << body.size() << " bytes";
+  expect_echoed_whole(*c, 7);
 }
 
 TEST_P(TlsTest, PlainHttpOnTheTlsPortGets400InTheClearAndAClose) {
