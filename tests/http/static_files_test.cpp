@@ -199,6 +199,12 @@ TEST_P(StaticFilesTest, LargeFileStreamsExactBytesInBoundedMemory) {
   if (one_set_of_pools()) {
     EXPECT_EQ(counter("pool_grows"), grows_before) << "streaming must not grow the pools";
   }
+  // Registered chunks are read into as fixed buffers, and only they.
+  if (GetParam().backend == net::Backend::kUring && GetParam().registered_buffers) {
+    EXPECT_GE(counter("fixed_reads"), static_cast<std::int64_t>(kBigBytes / 16384));
+  } else {
+    EXPECT_EQ(counter("fixed_reads"), 0);
+  }
   EXPECT_TRUE(wait_until([&] { return counter("pool_chunks") == 0; }));
 }
 
@@ -855,6 +861,7 @@ TEST_P(RegisteredBuffersTest, ARefusedRegistrationServesFromPlainBuffers) {
   EXPECT_TRUE(r.body == big_contents());
   EXPECT_EQ(fetch("/plaintext").status, 200);
   EXPECT_EQ(counter("registered_buffers"), 0);
+  EXPECT_EQ(counter("fixed_reads"), 0);
   for (int fd : std::vector<int>(fds_))
     close_client(fd);
   expect_pools_returned();
