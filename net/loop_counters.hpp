@@ -73,6 +73,8 @@ inline constexpr std::uint8_t kAll = kUring | kEpoll | kThreads;
     "Connections on their plain descriptor: the registered file table was full.")                 \
   X(Counter, fixed_reads, kUring, "fixed_reads_total",                                            \
     "File reads into registered chunks (READ_FIXED).")                                            \
+  X(Counter, fixed_sends, kUring, "fixed_sends_total",                                            \
+    "Zero-copy sends from registered chunks (IORING_RECVSEND_FIXED_BUF).")                        \
   X(Counter, registered_buffer_fallbacks, kUring, "registered_buffer_fallbacks_total",            \
     "Slabs of output chunks left as plain buffers: the kernel refused to register one (ENOMEM, "  \
     "RLIMIT_MEMLOCK) and the loop stopped asking, or the buffer table was full.")                 \

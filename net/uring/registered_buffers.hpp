@@ -26,6 +26,7 @@ class RegisteredBuffers final : public core::SlabRegistrar {
   // Slots of the table: slabs of 64 chunks of 16 KiB make 1 GiB of output per loop. Slabs
   // beyond it stay plain.
   static constexpr unsigned kTableSlots = 1024;
+  static_assert(kTableSlots <= UINT16_MAX + 1U, "sqe->buf_index is 16 bits");
 
   // With `on`, the table is made and the pool's first slab made and registered now, so that the
   // start-up line says whether registration is in force.

@@ -341,6 +341,27 @@ TEST(BufferChain, GatherFillsIovecsFromFront) {
   EXPECT_EQ(joined, data.substr(5));
 }
 
+// A send may name one registered buffer for all its pieces: gather says which, if they share one.
+TEST(BufferChain, GatherNamesTheBufferItsPiecesShare) {
+  ChunkPool pool(16, 2);
+  RecordingRegistrar registrar({0, 1});
+  pool.set_registrar(&registrar);
+  BufferChain chain(pool);
+  chain.append(pattern(32));  // the two chunks of slab 0
+  iovec iov[8];
+  std::uint32_t buffer = 7;
+  EXPECT_EQ(chain.gather(iov, 8, &buffer), 2U);
+  EXPECT_EQ(buffer, 0U);
+  chain.append(pattern(10));  // a chunk of slab 1
+  EXPECT_EQ(chain.gather(iov, 8, &buffer), 3U);
+  EXPECT_EQ(buffer, kNoBufferIndex);
+  chain.consume(32);  // the pieces of slab 0 are gone
+  EXPECT_EQ(chain.gather(iov, 8, &buffer), 1U);
+  EXPECT_EQ(buffer, 1U);
+  chain.clear();
+  pool.set_registrar(nullptr);
+}
+
 TEST(BufferChain, GatherStopsAtMaxIov) {
   ChunkPool pool(8);
   BufferChain chain(pool);
