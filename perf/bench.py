@@ -534,7 +534,15 @@ KNOBS = [
     ("uring incremental buffers", ["--uring-incremental-buffers", "true"], _STREAM),
     # On loopback the kernel copies anyway, so this row shows what zero copy costs, not gains.
     ("uring send zc >= 16 KiB", ["--uring-send-zc", "16384"], ("echo 64 KiB c=16",)),
+    # With zero copy too (its sends are the ones that take registered buffers): compare it with
+    # the row above on the echo stream; plaintext sends nothing from them.
+    ("uring registered buffers", ["--uring-registered-buffers", "true", "--uring-send-zc", "16384"],
+     ("plaintext c=64", "echo 64 KiB c=16", "static 1 MiB c=16")),
 ]
+# The knobs' static-file workload: a 1 MiB file from --root (read into chunks, READ_FIXED with
+# registered buffers); its runs, baseline included, serve a root made for them (and, with a
+# root, no /metrics on the port: their rows carry no server count).
+STATIC_KNOB = ("static 1 MiB c=16", "/1m.bin", 16, 1)
 # Quick mode runs the newest flags once each, so a flag the server refuses fails the lab test.
 QUICK_KNOBS = [(label, flags, ("echo 128 B c=64",)) for label, flags, _ in KNOBS[4:]]
 
@@ -650,6 +658,11 @@ def run_all(args):
         # The knobs, in rounds per workload (see KNOBS).
         workloads = {name: ("http", path, conns, depth) for name, path, conns, depth in http}
         workloads.update({name: ("echo", conns, size) for name, conns, size in echo})
+        static_root = Path(tmp) / "root"
+        if args.full:
+            static_root.mkdir()
+            (static_root / STATIC_KNOB[1].lstrip("/")).write_bytes(os.urandom(1 << 20))
+            workloads[STATIC_KNOB[0]] = ("http", *STATIC_KNOB[1:])
         for workload, spec in workloads.items():
             mine = [(label, flags) for label, flags, on in knobs if workload in on]
             if not mine or (spec[0] == "echo" and not has_echo):
@@ -661,6 +674,8 @@ def run_all(args):
                 order = [(KNOB_BASELINE, [])] + mine[shift:] + mine[:shift] + [(KNOB_BASELINE, [])]
                 for label, flags in order:
                     binary = build / ("ringserve-http" if spec[0] == "http" else "ringserve-echo")
+                    if workload == STATIC_KNOB[0]:
+                        flags = [*flags, "--root", str(static_root)]
                     server = Ringserve(binary, "uring", server_cpu, spec[0], label, flags)
                     extra = {"round": round_no}
                     if spec[0] == "http":
