@@ -7,6 +7,12 @@
 // A slab the kernel refuses to pin (ENOMEM: RLIMIT_MEMLOCK for a process without CAP_IPC_LOCK)
 // turns registration off for the loop: that slab and every later one stay plain buffers, said
 // once in the log and counted (registered_buffer_fallbacks). Slabs registered before stay so.
+//
+// A slot is filled once and never updated or emptied while the ring lives (the pool never frees
+// a slab), so no operation in flight can see its buffer change. Kernels without upstream
+// f6041803a831 ("io_uring/net: ensure vectored buffer node import is tied to notification",
+// marked for stable) tie a vectored zero-copy send's buffer to its request rather than its
+// notification; that matters only to a slot emptied while sends are out, never the case here.
 #pragma once
 
 #include <liburing.h>
