@@ -211,6 +211,10 @@ void add_server_flags(CLI::App& app, const char* name, net::ServerConfig& config
                  "uring: receives fill a buffer a piece at a time instead of a whole one each "
                  "(Linux 6.12+)")
       ->capture_default_str();
+  app.add_option("--uring-registered-buffers", config.ring.registered_buffers,
+                 "uring: the output chunks registered with the ring as fixed buffers (file reads "
+                 "as READ_FIXED, zero-copy sends from them); the memory stays pinned")
+      ->capture_default_str();
   app.add_option("--uring-send-zc", config.ring.send_zc_min_bytes,
                  "uring: sends of at least this many bytes go zero-copy (SEND_ZC); 0: off")
       ->capture_default_str();

@@ -32,9 +32,9 @@ ChunkPool::ChunkPool(std::size_t chunk_bytes, std::size_t chunks_per_slab)
 
 ChunkPool::~ChunkPool() {
   assert(outstanding_ == 0 && "ChunkPool destroyed with chunks still handed out");
-  for (std::byte* slab : slabs_) {
-    asan_unpoison(slab, stride_bytes_ * chunks_per_slab_);
-    ::operator delete (slab, std::align_val_t{kChunkAlign});
+  for (const Slab& slab : slabs_) {
+    asan_unpoison(slab.bytes, slab_bytes());
+    ::operator delete (slab.bytes, std::align_val_t{kChunkAlign});
   }
 }
 
@@ -50,9 +50,20 @@ std::size_t ChunkPool::release_idle(std::size_t max) {
     return 0;
   }
   const std::size_t n = std::min(free_low_, max);
+  // Chunks of a registered slab stay: the kernel holds their pages pinned and would keep using
+  // those while a write here faulted in fresh ones.
+  Chunk* kept = nullptr;
+  Chunk* kept_tail = nullptr;
+  std::size_t released = 0;
   for (std::size_t i = 0; i < n; ++i) {
     Chunk* c = free_;
     free_ = c->next;
+    if (c->buffer_index != kNoBufferIndex) {
+      c->next = kept;
+      kept = c;
+      if (kept_tail == nullptr) kept_tail = c;
+      continue;
+    }
     // The whole pages of the payload; the header's page is kept (it holds the list link).
     const auto at = reinterpret_cast<std::uintptr_t>(c->data());
     const std::size_t skip = round_up(at, page) - at;
@@ -62,11 +73,16 @@ std::size_t ChunkPool::release_idle(std::size_t max) {
     }
     c->next = cold_;
     cold_ = c;
+    ++released;
   }
-  free_count_ -= n;
-  cold_count_ += n;
+  if (kept != nullptr) {
+    kept_tail->next = free_;
+    free_ = kept;
+  }
+  free_count_ -= released;
+  cold_count_ += released;
   free_low_ = free_count_;  // the next period starts
-  return n;
+  return released;
 }
 
 void ChunkPool::reserve(std::size_t chunks) {
@@ -75,38 +91,60 @@ void ChunkPool::reserve(std::size_t chunks) {
   }
 }
 
-// Cold path: one heap allocation per slab, not touched here: get() takes its chunks in address
-// order. Chunks left of an earlier fresh slab (reserve() grows several) go to the free list.
+void ChunkPool::set_registrar(SlabRegistrar* registrar) {
+  registrar_ = registrar;
+  for (std::size_t i = 0; i < slabs_.size(); ++i)
+    announce(i);
+}
+
+void ChunkPool::announce(std::size_t i) {
+  const std::uint32_t index = registrar_ != nullptr
+                                  ? registrar_->add_slab(i, {slabs_[i].bytes, slab_bytes()})
+                                  : kNoBufferIndex;
+  if (slabs_[i].buffer_index != kNoBufferIndex) --pinned_slabs_;
+  if (index != kNoBufferIndex) ++pinned_slabs_;
+  slabs_[i].buffer_index = index;
+  // Every chunk of an older slab has been made; of the newest, those before fresh_.
+  std::byte* const end = i + 1 == slabs_.size() ? fresh_ : slabs_[i].bytes + slab_bytes();
+  for (std::byte* at = slabs_[i].bytes; at != end; at += stride_bytes_)
+    reinterpret_cast<Chunk*>(at)->buffer_index = index;
+}
+
+// Cold path: one heap allocation per slab, not touched here (unless the registrar pins it):
+// get() takes its chunks in address order. Chunks left of an earlier fresh slab (reserve() grows
+// several) go to the free list.
 void ChunkPool::grow() {
   slabs_.reserve(slabs_.size() + 1);  // so the push_back below cannot throw after new
-  const std::size_t slab_bytes = stride_bytes_ * chunks_per_slab_;
-  auto* slab = static_cast<std::byte*>(::operator new (slab_bytes, std::align_val_t{kChunkAlign}));
-  slabs_.push_back(slab);
-  ++grows_;
+  auto* slab =
+      static_cast<std::byte*>(::operator new (slab_bytes(), std::align_val_t{kChunkAlign}));
   while (fresh_ != fresh_end_) {
     fresh_end_ -= stride_bytes_;
-    Chunk* c = make_chunk(fresh_end_);
+    Chunk* c = make_chunk(fresh_end_, slabs_.back().buffer_index);
     c->next = free_;
     free_ = c;
     ++free_count_;
   }
-  asan_poison(slab, slab_bytes);
+  slabs_.push_back(Slab{slab, kNoBufferIndex});
+  ++grows_;
   fresh_ = slab;
-  fresh_end_ = slab + slab_bytes;
+  fresh_end_ = slab + slab_bytes();
+  asan_poison(slab, slab_bytes());
+  if (registrar_ != nullptr) announce(slabs_.size() - 1);
 }
 
 Chunk* ChunkPool::take_fresh() {
   if (fresh_ == fresh_end_) grow();
-  Chunk* c = make_chunk(fresh_);
+  Chunk* c = make_chunk(fresh_, slabs_.back().buffer_index);
   fresh_ += stride_bytes_;
   return c;
 }
 
 // A chunk header at `at`; its payload stays poisoned until get() hands it out.
-Chunk* ChunkPool::make_chunk(std::byte* at) {
+Chunk* ChunkPool::make_chunk(std::byte* at, std::uint32_t buffer_index) {
   asan_unpoison(at, sizeof(Chunk));
   auto* c = ::new (at) Chunk{};
   c->capacity = static_cast<std::uint32_t>(chunk_bytes_);
+  c->buffer_index = buffer_index;
   return c;
 }
 
@@ -207,17 +245,25 @@ void BufferChain::consume(std::size_t n, ChunkSink* used) {
   }
 }
 
-std::size_t BufferChain::gather(struct iovec* iov, std::size_t max_iov) const {
+std::size_t BufferChain::gather(struct iovec* iov, std::size_t max_iov,
+                                std::uint32_t* buffer_index) const {
   std::size_t count = 0;
+  std::uint32_t shared = kNoBufferIndex;
   for (const Chunk* c = head_; c != nullptr && count < max_iov; c = c->next) {
     if (c->readable() == 0) {
       continue;
+    }
+    if (count == 0) {
+      shared = c->buffer_index;
+    } else if (c->buffer_index != shared) {
+      shared = kNoBufferIndex;
     }
     // iovec is not const-correct; the bytes are only read by the send.
     iov[count].iov_base = const_cast<std::byte*>(c->data() + c->begin);
     iov[count].iov_len = c->readable();
     ++count;
   }
+  if (buffer_index != nullptr) *buffer_index = shared;
   return count;
 }
 

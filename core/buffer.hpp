@@ -18,6 +18,9 @@
 
 namespace rs::core {
 
+// A chunk whose slab no registrar took (see SlabRegistrar).
+inline constexpr std::uint32_t kNoBufferIndex = UINT32_MAX;
+
 // The payload follows the header in the same allocation. A chunk's readable bytes are
 // [begin, end) and its writable bytes are [end, capacity).
 struct Chunk {
@@ -25,6 +28,9 @@ struct Chunk {
   std::uint32_t begin = 0;  // first unread byte
   std::uint32_t end = 0;    // one past last written byte
   std::uint32_t capacity;   // payload bytes
+  // The index under which the pool's registrar took the chunk's slab (the ring's fixed buffer
+  // holding it), or kNoBufferIndex. Set by the pool only; it fits in the header's padding.
+  std::uint32_t buffer_index = kNoBufferIndex;
 
   std::byte* data() { return reinterpret_cast<std::byte*>(this + 1); }
   const std::byte* data() const { return reinterpret_cast<const std::byte*>(this + 1); }
@@ -32,6 +38,21 @@ struct Chunk {
   std::size_t writable() const { return capacity - end; }
   std::span<const std::byte> readable_bytes() const { return {data() + begin, readable()}; }
   std::span<std::byte> writable_bytes() { return {data() + end, writable()}; }
+};
+
+// Told of every slab of a pool, so that something outside core can make the slab's memory known
+// to the kernel (the ring backend registers each as a fixed buffer:
+// net/uring/registered_buffers.hpp). Its answer becomes the buffer index of every chunk of the
+// slab. A slab it takes is pinned: its pages are never given back (ChunkPool::release_idle),
+// since the kernel would go on using the pages it pinned while the process faulted in new ones.
+class SlabRegistrar {
+ public:
+  // The pool's slab number `slab` (its bytes): the buffer index its chunks carry from now on,
+  // or kNoBufferIndex.
+  virtual std::uint32_t add_slab(std::size_t slab, std::span<std::byte> bytes) = 0;
+
+ protected:
+  ~SlabRegistrar() = default;
 };
 
 class ChunkPool {
@@ -73,6 +94,12 @@ class ChunkPool {
 
   void reserve(std::size_t chunks);
 
+  // Announces every slab to registrar: those made so far at once (chunks already made take the
+  // answer too), each later one as it is made. Null: none from now on, and every chunk goes back
+  // to kNoBufferIndex (the registrar is going away). Cold path.
+  void set_registrar(SlabRegistrar* registrar);
+  std::size_t slab_bytes() const { return stride_bytes_ * chunks_per_slab_; }
+
   // Gives memory back after a load has passed: of the chunks that stayed free all the time since
   // the last call (what the load did not need), up to `max` have their payload pages returned to
   // the kernel (madvise MADV_DONTNEED). They stay in the pool, taken after the warm free chunks
@@ -82,8 +109,9 @@ class ChunkPool {
   // release_idle() leaves them as they are.
   std::size_t release_idle(std::size_t max);
   bool releases_pages() const;
-  // Free chunks whose memory is still held: a later release_idle() may find some to give back.
-  bool holds_free() const { return free_count_ > 0; }
+  // Free chunks whose memory is still held: a later release_idle() may find some to give back
+  // (none when every slab is pinned by a registrar).
+  bool holds_free() const { return free_count_ > 0 && pinned_slabs_ < slabs_.size(); }
   std::size_t free_held() const { return free_count_; }
   std::size_t released() const { return cold_count_; }
 
@@ -96,7 +124,9 @@ class ChunkPool {
   void grow();
   // The next never-used chunk of the newest slab (growing one when none is left).
   Chunk* take_fresh();
-  Chunk* make_chunk(std::byte* at);
+  Chunk* make_chunk(std::byte* at, std::uint32_t buffer_index);
+  // Asks the registrar about slab i; its chunks made so far take the answer.
+  void announce(std::size_t i);
 
   std::size_t chunk_bytes_;
   std::size_t chunks_per_slab_;
@@ -110,7 +140,13 @@ class ChunkPool {
   // used, so a slab costs memory only for the chunks a load has needed.
   std::byte* fresh_ = nullptr;
   std::byte* fresh_end_ = nullptr;
-  std::vector<std::byte*> slabs_;
+  struct Slab {
+    std::byte* bytes;
+    std::uint32_t buffer_index;  // that of each of its chunks
+  };
+  std::vector<Slab> slabs_;
+  std::size_t pinned_slabs_ = 0;  // slabs with a buffer index
+  SlabRegistrar* registrar_ = nullptr;
   std::size_t outstanding_ = 0;
   std::uint64_t grows_ = 0;
 };
@@ -152,8 +188,11 @@ class BufferChain {
   // n <= size(); fully read chunks go back to the pool, or to `used` when given.
   void consume(std::size_t n, ChunkSink* used = nullptr);
 
-  // Fills up to max_iov iovecs over the readable bytes, front first; returns how many.
-  std::size_t gather(struct iovec* iov, std::size_t max_iov) const;
+  // Fills up to max_iov iovecs over the readable bytes, front first; returns how many. With
+  // buffer_index, also the buffer index all of those pieces' chunks share (kNoBufferIndex when
+  // they differ or have none).
+  std::size_t gather(struct iovec* iov, std::size_t max_iov,
+                     std::uint32_t* buffer_index = nullptr) const;
 
   // Moves all of other's chunks to our tail without copying; both chains share one pool.
   void splice_back(BufferChain& other);

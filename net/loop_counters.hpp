@@ -71,6 +71,13 @@ inline constexpr std::uint8_t kAll = kUring | kEpoll | kThreads;
     "Connections reset to get zero-copy pages back from the kernel.")                             \
   X(Counter, fixed_file_misses, kUring, "fixed_file_misses_total",                                \
     "Connections on their plain descriptor: the registered file table was full.")                 \
+  X(Counter, fixed_reads, kUring, "fixed_reads_total",                                            \
+    "File reads into registered chunks (READ_FIXED).")                                            \
+  X(Counter, fixed_sends, kUring, "fixed_sends_total",                                            \
+    "Zero-copy sends from registered chunks (IORING_RECVSEND_FIXED_BUF).")                        \
+  X(Counter, registered_buffer_fallbacks, kUring, "registered_buffer_fallbacks_total",            \
+    "Slabs of output chunks left as plain buffers: the kernel refused to register one (ENOMEM, "  \
+    "RLIMIT_MEMLOCK) and the loop stopped asking, or the buffer table was full.")                 \
   X(Counter, input_pauses, kAll, "input_pauses_total",                                            \
     "Times receiving stopped because the peer does not read its answers.")                        \
   X(Counter, stash_overflows, kAll, "stash_overflows_total",                                      \
@@ -106,6 +113,10 @@ inline constexpr std::uint8_t kAll = kUring | kEpoll | kThreads;
   X(Gauge, buffers_held, kAll, "buffers_held", "Receive buffers held by pending answers now.")    \
   X(Gauge, fixed_files_in_use, kUring, "fixed_files_in_use",                                      \
     "Slots of the registered file table holding a socket now.")                                   \
+  X(Gauge, registered_buffers, kUring, "registered_buffers",                                      \
+    "Slabs of output chunks registered with the ring as fixed buffers now.")                      \
+  X(Gauge, registered_buffer_bytes, kUring, "registered_buffer_bytes",                            \
+    "Bytes of the registered slabs: memory the kernel holds pinned.")                             \
   X(Gauge, send_zc_close_waits, kUring, "send_zc_close_waits",                                    \
     "Closed connections keeping their socket open for zero-copy notifications now.")              \
   /* TLS (--tls-cert) */                                                                          \

@@ -659,6 +659,10 @@ KNOBS = [
     ("uring incremental buffers", ["--uring-incremental-buffers", "true"], _STREAM),
     # On loopback the kernel copies anyway, so this row shows what zero copy costs, not gains.
     ("uring send zc >= 16 KiB", ["--uring-send-zc", "16384"], ("echo 64 KiB c=16",)),
+    # With zero copy too (its sends are the ones that take registered buffers): compare it with
+    # the row above on the echo stream; plaintext sends nothing from them.
+    ("uring registered buffers", ["--uring-registered-buffers", "true", "--uring-send-zc", "16384"],
+     ("plaintext c=64", "echo 64 KiB c=16", "static 1 MiB c=16")),
 ]
 # Quick mode runs the newest flags once each, so a flag the server refuses fails the lab test.
 QUICK_KNOBS = [(label, flags, ("echo 128 B c=64",)) for label, flags, _ in KNOBS[4:]]
@@ -866,9 +870,11 @@ class Plan:
                 if isinstance(spec, HttpWorkload):
                     cell = self.http_cell(spec, "uring")
                     cell.server = label
-                    cell.make = (lambda label=label, flags=flags: Ringserve(
+                    # A static workload's knob runs serve the lab's root too.
+                    root = lab.root() if spec.static else None
+                    cell.make = (lambda label=label, flags=flags, root=root: Ringserve(
                         lab.bin / "ringserve-http", "uring", lab.server_cpu, "http", label,
-                        flags))
+                        flags, root=root))
                     cell.section = "knobs"
                 else:
                     cell = self.echo_cell(workload, *spec, "uring", label, flags, "knobs")

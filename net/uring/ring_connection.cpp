@@ -42,7 +42,8 @@ void RingConnection::send_pending() {
   // unpipelined answer) goes as IORING_OP_SEND, which spares the kernel copying and checking a
   // msghdr and an iovec array; several go as one sendmsg.
   iovec iov[SendMsgs::kMaxIov];
-  const std::size_t pieces = out.gather(iov, SendMsgs::kMaxIov);
+  std::uint32_t buffer_index = core::kNoBufferIndex;
+  const std::size_t pieces = out.gather(iov, SendMsgs::kMaxIov, &buffer_index);
   ZcSend* zc = nullptr;
   if (const unsigned zc_min = poller_.ring().send_zc_min_bytes(); zc_min > 0 && !kernel_tls()) {
     std::size_t bytes = 0;
@@ -53,16 +54,7 @@ void RingConnection::send_pending() {
   send_zc_ = zc != nullptr ? static_cast<std::uint8_t>(zc - zc_->sends) : kPlainSend;
   io_uring_sqe* sqe = zc != nullptr ? poller_.ring().sqe(zc->op) : poller_.ring().sqe(op_, kSend);
   if (zc != nullptr) {
-    // Zero copy: the kernel sends from the output chunks themselves and posts a notification
-    // once it no longer needs them; chunks used up meanwhile wait in zc_->retired.
-    zc->seq = zc_->next_seq++;
-    if (pieces == 1) {
-      io_uring_prep_send_zc(sqe, fd(), iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL, 0);
-    } else {
-      io_uring_prep_sendmsg_zc(sqe, fd(), poller_.send_msgs().take(iov, pieces), MSG_NOSIGNAL);
-    }
-    sqe->ioprio |= abi::kSendZcReportUsage;
-    poller_.counters().send_zc.add();
+    prep_send_zc(sqe, *zc, iov, pieces, buffer_index);
   } else if (pieces == 1) {
     io_uring_prep_send(sqe, fd(), iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
   } else {
@@ -72,6 +64,32 @@ void RingConnection::send_pending() {
   send_in_flight_ = true;
   ++in_flight_;
   poller_.counters().send_sqes.add();
+}
+
+// Zero copy: the kernel sends from the output chunks themselves and posts a notification once it
+// no longer needs them; chunks used up meanwhile wait in zc_->retired. Chunks of one registered
+// buffer are sent as that buffer (IORING_RECVSEND_FIXED_BUF): the kernel takes the pages pinned
+// at registration instead of pinning and unpinning them for this send. A vectored send may name
+// only one buffer, so pieces from chunks of different slabs go as plain zero-copy sends.
+void RingConnection::prep_send_zc(io_uring_sqe* sqe, ZcSend& zc, const iovec* iov,
+                                  std::size_t pieces, std::uint32_t buffer_index) {
+  zc.seq = zc_->next_seq++;
+  RegisteredBuffers& registered = poller_.registered_buffers();
+  const bool fixed =
+      buffer_index != core::kNoBufferIndex && (pieces == 1 || registered.vectored_sends());
+  zc.vectored_fixed = fixed && pieces > 1;
+  if (pieces == 1) {
+    io_uring_prep_send_zc(sqe, fd(), iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL, 0);
+  } else {
+    io_uring_prep_sendmsg_zc(sqe, fd(), poller_.send_msgs().take(iov, pieces), MSG_NOSIGNAL);
+  }
+  sqe->ioprio |= abi::kSendZcReportUsage;
+  if (fixed) {
+    sqe->ioprio |= IORING_RECVSEND_FIXED_BUF;
+    sqe->buf_index = static_cast<std::uint16_t>(buffer_index);
+    poller_.counters().fixed_sends.add();
+  }
+  poller_.counters().send_zc.add();
 }
 
 RingConnection::ZcSend* RingConnection::free_zc_slot() {
@@ -142,7 +160,12 @@ void RingConnection::on_zc_completion(ZcSend& send, std::int32_t res, std::uint3
     ++in_flight_;  // the notification
   } else {
     zc_done(send);  // failed before it reached the socket: nothing to wait for
-    if (res == -EINVAL || res == -EOPNOTSUPP) {
+    if (res == -EINVAL && send.vectored_fixed) {
+      // A kernel before 6.15 takes registered buffers only in SEND_ZC: this loop's sends of
+      // several pieces go without them from now on, and this output goes again.
+      poller_.registered_buffers().refuse_vectored_sends();
+      res = 0;
+    } else if (res == -EINVAL || res == -EOPNOTSUPP) {
       // A kernel without zero-copy sends (or their usage report), or a socket that cannot take
       // them (one the kernel's TLS layer holds: a kTLS connection whose keys it refused) sent
       // nothing: zero copy goes off for every connection of the loop, and this output goes

@@ -30,7 +30,8 @@ class RingConnection final : public DrivenConnection {
   struct ZcSend {
     Operation op;
     RingConnection* conn = nullptr;
-    std::uint64_t seq = 0;  // 0: free
+    std::uint64_t seq = 0;        // 0: free
+    bool vectored_fixed = false;  // a SENDMSG_ZC naming a registered buffer (Linux 6.15)
   };
 
  public:
@@ -69,6 +70,8 @@ class RingConnection final : public DrivenConnection {
 
   void arm_receive();
   void set_target(io_uring_sqe* sqe) const;
+  void prep_send_zc(io_uring_sqe* sqe, ZcSend& zc, const iovec* iov, std::size_t pieces,
+                    std::uint32_t buffer_index);
   void finish_send(std::int32_t res);
   ZcSend* free_zc_slot();
   bool zc_out() const;  // a zero-copy send whose pages the kernel may still read

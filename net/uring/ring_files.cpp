@@ -108,7 +108,16 @@ void RingFile::fail(int error) {
 }
 
 void RingFile::submit_read() {
-  io_uring_prep_read(files_.ring_.sqe(read_op_), fd_, chunk_->data(), read_bytes_, read_offset_);
+  io_uring_sqe* sqe = files_.ring_.sqe(read_op_);
+  if (chunk_->buffer_index != core::kNoBufferIndex) {
+    // Into the registered buffer that holds the chunk: the kernel takes the pages it pinned at
+    // registration instead of looking up and mapping the user memory of each read.
+    io_uring_prep_read_fixed(sqe, fd_, chunk_->data(), read_bytes_, read_offset_,
+                             static_cast<int>(chunk_->buffer_index));
+    files_.counters_.fixed_reads.add();
+  } else {
+    io_uring_prep_read(sqe, fd_, chunk_->data(), read_bytes_, read_offset_);
+  }
   state_ = State::kReading;
   in_flight_ = true;
 }

@@ -1,5 +1,6 @@
 // The loop's file service on the ring: IORING_OP_OPENAT2 (RESOLVE_BENEATH), IORING_OP_STATX on
-// the new descriptor, IORING_OP_READ into a pooled chunk, IORING_OP_CLOSE. Each open file is a
+// the new descriptor, IORING_OP_READ into a pooled chunk (IORING_OP_READ_FIXED where the chunk
+// is registered: net/uring/registered_buffers.hpp), IORING_OP_CLOSE. Each open file is a
 // pooled RingFile whose operations are embedded in it; it is freed only after the last
 // completion that names it has arrived, so a close() while the kernel still works on the file
 // is safe.
@@ -15,6 +16,7 @@
 #include "core/buffer.hpp"
 #include "core/slab_pool.hpp"
 #include "net/file_service.hpp"
+#include "net/loop_counters.hpp"
 #include "net/uring/operation.hpp"
 #include "net/uring/ring.hpp"
 
@@ -62,7 +64,8 @@ class RingFile final : public FileHandle {
 
 class RingFiles final : public FileService {
  public:
-  RingFiles(Ring& ring, core::ChunkPool& chunks) : ring_(ring), chunks_(chunks) {}
+  RingFiles(Ring& ring, core::ChunkPool& chunks, LoopCounters& counters)
+      : ring_(ring), chunks_(chunks), counters_(counters) {}
   ~RingFiles() = default;
   RingFiles(const RingFiles&) = delete;
   RingFiles& operator=(const RingFiles&) = delete;
@@ -80,6 +83,7 @@ class RingFiles final : public FileService {
 
   Ring& ring_;
   core::ChunkPool& chunks_;
+  LoopCounters& counters_;
   core::SlabPool<RingFile> files_{16};
 };
 

@@ -28,6 +28,10 @@ struct RingOptions {
   // Incremental buffer consumption (Linux 6.12+): receives fill a provided buffer a piece at a
   // time instead of taking a whole one each.
   bool incremental_buffers = false;
+  // The loop's output chunk pool registered with the ring as fixed buffers, slab by slab
+  // (net/uring/registered_buffers.hpp): file reads go as READ_FIXED, zero-copy sends name the
+  // buffer. The registered memory is pinned (RLIMIT_MEMLOCK) and never given back.
+  bool registered_buffers = false;
   // Sends of at least this many bytes go as SEND_ZC / SENDMSG_ZC (the kernel sends from our
   // pages and says when it is done with them). 0: off.
   unsigned send_zc_min_bytes = 0;

@@ -29,10 +29,11 @@ RingPoller::RingPoller(EventLoop<RingPoller>& loop, const RingOptions& options,
       counters_(loop.counters()),
       log_(ring_, loop.timers(), counters_, loop.config().access_log_path,
            loop.config().access_log_max_buffered_bytes),
-      files_(ring_, loop.chunks()),
+      files_(ring_, loop.chunks(), counters_),
       ring_(options, counters_),
       buffers_(*ring_.raw(), kBufferGroup, loop.config().buffer_count, loop.config().buffer_size,
-               options.incremental_buffers) {
+               options.incremental_buffers),
+      registered_buffers_(*ring_.raw(), loop.chunks(), counters_, options.registered_buffers) {
   if (buffers_.incremental()) ring_.refuse_recv_bundle_beside_incremental();
   // A slab of each up front (their slots cost memory only once used), so that the first
   // answer in several pieces, or the first zero-copy send, does not grow a pool mid-load.
@@ -57,9 +58,10 @@ std::string RingPoller::describe() const {
   const char* incremental = buffers_.incremental()         ? "on"
                             : options_.incremental_buffers ? "unsupported"
                                                            : "off";
-  return fmt::format("io_uring {} ({}), batched wait {}, {}, incremental buffers {}",
-                     to_string(ring_.mode()), ring_.mode_reason(), ring_.wait_mode(), ring_.knobs(),
-                     incremental);
+  return fmt::format(
+      "io_uring {} ({}), batched wait {}, {}, incremental buffers {}, registered buffers {}",
+      to_string(ring_.mode()), ring_.mode_reason(), ring_.wait_mode(), ring_.knobs(), incremental,
+      registered_buffers_.describe());
 }
 
 core::TimerWheel& RingPoller::timers() {

@@ -19,6 +19,7 @@
 #include "net/loop_counters.hpp"
 #include "net/uring/acceptor.hpp"
 #include "net/uring/buffer_ring.hpp"
+#include "net/uring/registered_buffers.hpp"
 #include "net/uring/ring.hpp"
 #include "net/uring/ring_connection.hpp"
 #include "net/uring/ring_files.hpp"
@@ -79,6 +80,7 @@ class RingPoller final : private AcceptHandler {
   bool grace_expired() const;  // a stop is cutting what is left
   std::uint64_t zc_close_wait_ms() const { return options_.send_zc_close_wait_ms; }
   core::SlabPool<RingConnection::ZeroCopy>& zero_copies() { return zero_copies_; }
+  RegisteredBuffers& registered_buffers() { return registered_buffers_; }
   SendMsgs& send_msgs() { return send_msgs_; }
 
  private:
@@ -114,6 +116,9 @@ class RingPoller final : private AcceptHandler {
   // poller (and so the ring) first.
   Ring ring_;
   BufferRing buffers_;
+  // The chunk pool's slabs in the ring's buffer table; before the ring goes, the chunks stop
+  // naming them.
+  RegisteredBuffers registered_buffers_;
   std::vector<std::unique_ptr<Acceptor>> acceptors_;  // one per listener
 };
 

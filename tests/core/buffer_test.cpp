@@ -11,6 +11,7 @@
 #include <random>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/asan.hpp"
@@ -160,6 +161,93 @@ TEST(ChunkPool, ReserveGrowsCapacity) {
   EXPECT_EQ(pool.grows(), 3U);
 }
 
+// Records the slabs it is told of; takes those whose number is in `take` under that number.
+class RecordingRegistrar final : public SlabRegistrar {
+ public:
+  explicit RecordingRegistrar(std::vector<std::size_t> take) : take_(std::move(take)) {}
+  std::uint32_t add_slab(std::size_t slab, std::span<std::byte> bytes) override {
+    told.emplace_back(slab, bytes);
+    return std::find(take_.begin(), take_.end(), slab) != take_.end()
+               ? static_cast<std::uint32_t>(slab)
+               : kNoBufferIndex;
+  }
+  std::vector<std::pair<std::size_t, std::span<std::byte>>> told;
+
+ private:
+  std::vector<std::size_t> take_;
+};
+
+// The slab whose bytes hold the chunk, by the registrar's record of the slabs.
+std::size_t slab_of(const RecordingRegistrar& registrar, const Chunk* c) {
+  const auto* at = reinterpret_cast<const std::byte*>(c);
+  for (const auto& [slab, bytes] : registrar.told) {
+    if (at >= bytes.data() && c->data() + c->capacity <= bytes.data() + bytes.size()) return slab;
+  }
+  ADD_FAILURE() << "a chunk outside every slab told";
+  return SIZE_MAX;
+}
+
+TEST(ChunkPool, EverySlabIsToldAndItsChunksNameTheIndexTaken) {
+  ChunkPool pool(1000, 4);
+  RecordingRegistrar registrar({0, 2});
+  pool.reserve(3);  // made before the registrar: told when it is set
+  std::vector<Chunk*> chunks{pool.get(), pool.get()};
+  pool.set_registrar(&registrar);
+  ASSERT_EQ(registrar.told.size(), 1U);
+  EXPECT_EQ(registrar.told[0].second.size(), pool.slab_bytes());
+  for (int i = 0; i < 10; ++i)
+    chunks.push_back(pool.get());  // two more slabs, told as they are made
+  ASSERT_EQ(registrar.told.size(), 3U);
+  for (std::size_t i = 0; i < registrar.told.size(); ++i)
+    EXPECT_EQ(registrar.told[i].first, i);
+  for (Chunk* c : chunks) {
+    const std::size_t slab = slab_of(registrar, c);
+    EXPECT_EQ(c->buffer_index, slab == 1 ? kNoBufferIndex : static_cast<std::uint32_t>(slab));
+  }
+  // Without the registrar no chunk names a buffer, those made before included.
+  pool.set_registrar(nullptr);
+  for (Chunk* c : chunks)
+    pool.put(c);
+  chunks.clear();
+  for (int i = 0; i < 12; ++i) {
+    chunks.push_back(pool.get());
+    EXPECT_EQ(chunks.back()->buffer_index, kNoBufferIndex);
+  }
+  for (Chunk* c : chunks)
+    pool.put(c);
+}
+
+// A registered slab's pages are pinned by the kernel: given back, the process would fault in
+// new pages the kernel never sees.
+TEST(ChunkPool, ChunksOfARegisteredSlabKeepTheirPages) {
+  ChunkPool pool(16384, 4);
+  RecordingRegistrar registrar({0});
+  pool.set_registrar(&registrar);
+  std::vector<Chunk*> chunks;
+  for (int i = 0; i < 8; ++i) {
+    chunks.push_back(pool.get());
+    std::memset(chunks.back()->data(), 'x', chunks.back()->capacity);
+  }
+  for (Chunk* c : chunks)
+    pool.put(c);
+  EXPECT_TRUE(pool.holds_free());  // slab 1 is plain
+  pool.release_idle(100);
+  EXPECT_EQ(pool.release_idle(100), 4U);
+  for (Chunk* c : chunks) {
+    if (c->buffer_index != kNoBufferIndex) {
+      EXPECT_GE(resident_pages(c), 3U);
+    }
+  }
+  EXPECT_EQ(pool.free_held(), 4U);
+  // Every slab registered: nothing to give back, so no trim is asked for.
+  ChunkPool pinned(16384, 4);
+  RecordingRegistrar all({0, 1});
+  pinned.set_registrar(&all);
+  pinned.put(pinned.get());
+  EXPECT_FALSE(pinned.holds_free());
+  pinned.set_registrar(nullptr);
+}
+
 TEST(ChunkPool, PayloadIsWritableToCapacityAndChunksDoNotOverlap) {
   ChunkPool pool(100, 3);
   std::vector<Chunk*> chunks;
@@ -251,6 +339,27 @@ TEST(BufferChain, GatherFillsIovecsFromFront) {
     joined.append(static_cast<const char*>(iov[i].iov_base), iov[i].iov_len);
   }
   EXPECT_EQ(joined, data.substr(5));
+}
+
+// A send may name one registered buffer for all its pieces: gather says which, if they share one.
+TEST(BufferChain, GatherNamesTheBufferItsPiecesShare) {
+  ChunkPool pool(16, 2);
+  RecordingRegistrar registrar({0, 1});
+  pool.set_registrar(&registrar);
+  BufferChain chain(pool);
+  chain.append(pattern(32));  // the two chunks of slab 0
+  iovec iov[8];
+  std::uint32_t buffer = 7;
+  EXPECT_EQ(chain.gather(iov, 8, &buffer), 2U);
+  EXPECT_EQ(buffer, 0U);
+  chain.append(pattern(10));  // a chunk of slab 1
+  EXPECT_EQ(chain.gather(iov, 8, &buffer), 3U);
+  EXPECT_EQ(buffer, kNoBufferIndex);
+  chain.consume(32);  // the pieces of slab 0 are gone
+  EXPECT_EQ(chain.gather(iov, 8, &buffer), 1U);
+  EXPECT_EQ(buffer, 1U);
+  chain.clear();
+  pool.set_registrar(nullptr);
 }
 
 TEST(BufferChain, GatherStopsAtMaxIov) {

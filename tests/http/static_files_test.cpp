@@ -18,10 +18,13 @@
 #include <fstream>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "net/http/http_date.hpp"
 #include "tests/support/http_client.hpp"
+#include "tests/support/locked_memory.hpp"
 #include "tests/support/net_client.hpp"
+#include "tests/support/ring_fdinfo.hpp"
 #include "tests/support/server_fixture.hpp"
 
 namespace rs::test {
@@ -195,6 +198,12 @@ TEST_P(StaticFilesTest, LargeFileStreamsExactBytesInBoundedMemory) {
   EXPECT_LT(peak_chunks, 48);
   if (one_set_of_pools()) {
     EXPECT_EQ(counter("pool_grows"), grows_before) << "streaming must not grow the pools";
+  }
+  // Registered chunks are read into as fixed buffers, and only they.
+  if (GetParam().backend == net::Backend::kUring && GetParam().registered_buffers) {
+    EXPECT_GE(counter("fixed_reads"), static_cast<std::int64_t>(kBigBytes / 16384));
+  } else {
+    EXPECT_EQ(counter("fixed_reads"), 0);
   }
   EXPECT_TRUE(wait_until([&] { return counter("pool_chunks") == 0; }));
 }
@@ -789,6 +798,80 @@ TEST(StaticFilesConfig, CacheControlMustBeAShortPrintableLine) {
 
 INSTANTIATE_TEST_SUITE_P(Backends, StaticFilesTest, ::testing::ValuesIn(all_backends()),
                          [](const auto& info) { return backend_name(info.param); });
+
+// The chunk pool registered with each loop's ring (--uring-registered-buffers), on one loop and
+// on two.
+class RegisteredBuffersTest : public StaticFilesTest {};
+
+// What each ring's fdinfo lists is what the loops count: every slab, the first at start-up and
+// each later one as slow readers of a large file grow the pool.
+TEST_P(RegisteredBuffersTest, TheRingsListEverySlabTheLoopsRegistered) {
+  start();
+  ASSERT_TRUE(server_->in_force("registered buffers on"));
+  std::vector<int> fds;
+  for (int i = 0; i < 64; ++i) {
+    fds.push_back(connect_small_window());
+    ASSERT_TRUE(send_all(fds.back(), "GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n"));
+  }
+  const auto loops = static_cast<std::int64_t>(GetParam().loops);
+  EXPECT_TRUE(wait_until([&] { return counter("registered_buffers") > loops; }))
+      << "the pool should have grown past a slab per loop";
+  // The loops' rings: those with a buffer table (a ring made only to probe the kernel has none).
+  std::int64_t rings = 0;
+  const auto listed = [&] {
+    std::int64_t n = 0;
+    rings = 0;
+    for (int fd : ring_fds()) {
+      const auto buffers = ring_buffers(fd);
+      if (!buffers || buffers->table == 0) continue;
+      EXPECT_EQ(buffers->table, 1024U);
+      ++rings;
+      n += static_cast<std::int64_t>(buffers->registered.size());
+    }
+    return n;
+  };
+  EXPECT_TRUE(wait_until([&] { return listed() == counter("registered_buffers"); }))
+      << listed() << " listed, " << counter("registered_buffers") << " counted";
+  EXPECT_EQ(rings, loops);
+  const auto slab_bytes = static_cast<std::int64_t>(core::ChunkPool(16384).slab_bytes());
+  EXPECT_EQ(counter("registered_buffer_bytes"), counter("registered_buffers") * slab_bytes);
+  EXPECT_EQ(counter("registered_buffer_fallbacks"), 0);
+  for (int fd : fds) {
+    HttpReader reader(fd);
+    const HttpResponse r = reader.next(milliseconds(30000));
+    EXPECT_TRUE(r.ok && r.body == big_contents());
+    close_client(fd);
+  }
+  expect_pools_returned();
+}
+
+// Without CAP_IPC_LOCK, under a locked-memory limit that holds the ring but not a 1 MiB slab:
+// the kernel refuses the first slab, the start-up line and the counter say so, and files and
+// answers come from plain buffers.
+TEST_P(RegisteredBuffersTest, ARefusedRegistrationServesFromPlainBuffers) {
+  if (GetParam().loops != 1) GTEST_SKIP() << "one ring under the limit";
+  LockedMemoryLimit limit(768 << 10);
+  if (!limit.active()) GTEST_SKIP() << "cannot lower RLIMIT_MEMLOCK here";
+  start();  // the loop thread takes this thread's capabilities
+  EXPECT_TRUE(server_->in_force("registered buffers off (refused: ENOMEM"))
+      << server_->server().setup_mode();
+  EXPECT_GE(counter("registered_buffer_fallbacks"), 1);
+  const HttpResponse r = fetch("/big.bin");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_TRUE(r.body == big_contents());
+  EXPECT_EQ(fetch("/plaintext").status, 200);
+  EXPECT_EQ(counter("registered_buffers"), 0);
+  EXPECT_EQ(counter("fixed_reads"), 0);
+  for (int fd : std::vector<int>(fds_))
+    close_client(fd);
+  expect_pools_returned();
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Uring, RegisteredBuffersTest,
+    ::testing::Values(BackendParam{net::Backend::kUring, 1, false, false, true},
+                      BackendParam{net::Backend::kUring, 2, false, false, true}),
+    [](const auto& info) { return backend_name(info.param); });
 
 }  // namespace
 }  // namespace rs::test

@@ -415,6 +415,12 @@ TEST_P(UringEchoTest, ZeroCopySendsDeliverEveryByteAndFreeTheirChunks) {
   // Loopback cannot send from our pages: the kernel copies and says so on each notification.
   EXPECT_EQ(counter("send_zc_copied"), counter("send_zc"));
   EXPECT_EQ(counter("send_errors"), 0);
+  // Sends from registered chunks name their buffer (pieces of several slabs cannot).
+  if (GetParam().registered_buffers) {
+    EXPECT_GT(counter("fixed_sends"), 0);
+  } else {
+    EXPECT_EQ(counter("fixed_sends"), 0);
+  }
 }
 
 // --uring-send-zc, closing: the client sends a little, half-closes and does not read, so the

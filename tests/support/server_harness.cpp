@@ -22,7 +22,8 @@ namespace rs::test {
 
 std::string backend_name(const BackendParam& param) {
   return std::string(net::to_string(param.backend)) + "_" + std::to_string(param.loops) + "loop" +
-         (param.tuned ? "_tuned" : "") + (param.bundles ? "_bundles" : "");
+         (param.tuned ? "_tuned" : "") + (param.bundles ? "_bundles" : "") +
+         (param.registered_buffers ? "_regbufs" : "");
 }
 
 std::vector<BackendParam> all_backends() {
@@ -32,6 +33,9 @@ std::vector<BackendParam> all_backends() {
           // The ring knobs on: the behaviour must not depend on how a loop waits, names its
           // sockets or takes its buffers.
           {net::Backend::kUring, 1, true},
+          // The output chunks registered with the ring: file reads and zero-copy sends name
+          // them, and the behaviour must not change.
+          {net::Backend::kUring, 1, false, false, true},
           {net::Backend::kEpoll, 1},
           {net::Backend::kEpoll, 2},
           {net::Backend::kThreads, 1}};
@@ -53,6 +57,7 @@ net::ServerConfig test_config(const BackendParam& param) {
   config.threads = param.loops;
   config.loop.grace_ms = 5000;
   if (param.tuned) apply_tuned_ring_options(config);
+  if (param.registered_buffers) config.ring.registered_buffers = true;
   if (param.bundles) {
     config.ring.recv_bundle = true;
     config.loop.buffer_size = 4096;

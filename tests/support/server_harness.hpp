@@ -21,6 +21,9 @@ struct BackendParam {
   bool tuned = false;
   // uring: receive bundles over 4 KiB buffers (a request often spans several).
   bool bundles = false;
+  // uring: the output chunks registered as fixed buffers (--uring-registered-buffers): file
+  // reads and zero-copy sends name them.
+  bool registered_buffers = false;
 };
 std::string backend_name(const BackendParam& param);
 inline void PrintTo(const BackendParam& param, std::ostream* os) {
