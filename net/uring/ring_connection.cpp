@@ -156,25 +156,30 @@ void RingConnection::on_zc_completion(ZcSend& send, std::int32_t res, std::uint3
     release_if_done();
     return;
   }
+  // A notification follows (F_MORE) even for a send that failed, since Linux 6.1 ("don't skip
+  // notifs for failed requests"): the bookkeeping first, then what the result says.
   if ((flags & IORING_CQE_F_MORE) != 0) {
     ++in_flight_;  // the notification
   } else {
     zc_done(send);  // failed before it reached the socket: nothing to wait for
-    if (res == -EINVAL && send.vectored_fixed) {
-      // A kernel before 6.15 takes registered buffers only in SEND_ZC: this loop's sends of
-      // several pieces go without them from now on, and this output goes again.
-      poller_.registered_buffers().refuse_vectored_sends();
-      res = 0;
-    } else if (res == -EINVAL || res == -EOPNOTSUPP) {
-      // A kernel without zero-copy sends (or their usage report), or a socket that cannot take
-      // them (one the kernel's TLS layer holds: a kTLS connection whose keys it refused) sent
-      // nothing: zero copy goes off for every connection of the loop, and this output goes
-      // again as a plain send.
-      core::log_warn("zero-copy send refused ({}): --uring-send-zc is off for this loop",
-                     res == -EINVAL ? "EINVAL" : "EOPNOTSUPP");
-      poller_.ring().refuse_send_zc();
-      res = 0;
-    }
+  }
+  if (res == -EINVAL && send.vectored_fixed) {
+    // A kernel before 6.15 takes registered buffers only in SEND_ZC: this loop's sends of
+    // several pieces go without them from now on, and this output goes again.
+    poller_.registered_buffers().refuse_vectored_sends();
+    res = 0;
+  } else if (res == -EINVAL || res == -EOPNOTSUPP || res == -ENOMEM) {
+    // A kernel without zero-copy sends (or their usage report), a socket that cannot take them
+    // (one the kernel's TLS layer holds: a kTLS connection whose keys it refused), or pages the
+    // kernel could not pin (ENOMEM: outside registered buffers each zero-copy send is charged to
+    // RLIMIT_MEMLOCK until its notification) sent nothing: zero copy goes off for every
+    // connection of the loop, and this output goes again as a plain send.
+    core::log_warn("zero-copy send refused ({}): --uring-send-zc is off for this loop",
+                   res == -EINVAL   ? "EINVAL"
+                   : res == -ENOMEM ? "ENOMEM"
+                                    : "EOPNOTSUPP");
+    poller_.ring().refuse_send_zc();
+    res = 0;
   }
   finish_send(res);
 }

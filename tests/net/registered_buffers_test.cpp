@@ -28,8 +28,9 @@ std::uint32_t slot_holding(const test::RingBuffers& buffers, const core::Chunk* 
 
 TEST(RegisteredBuffers, EachSlabTakesTheSlotOfItsNumberAsTheKernelLists) {
   LoopCounters counters;
-  Ring ring(RingOptions{.sq_entries = 8, .cq_entries = 16}, counters);
   core::ChunkPool pool(16384, 4);
+  // The ring after the pool: it goes first, before the slabs it has registered.
+  Ring ring(RingOptions{.sq_entries = 8, .cq_entries = 16}, counters);
   std::vector<core::Chunk*> chunks;
   {
     RegisteredBuffers registered(*ring.raw(), pool, counters, true);
@@ -66,8 +67,9 @@ TEST(RegisteredBuffers, EachSlabTakesTheSlotOfItsNumberAsTheKernelLists) {
 
 TEST(RegisteredBuffers, OffRegistersNothing) {
   LoopCounters counters;
-  Ring ring(RingOptions{.sq_entries = 8, .cq_entries = 16}, counters);
   core::ChunkPool pool(16384, 4);
+  // The ring after the pool: it goes first, before the slabs it has registered.
+  Ring ring(RingOptions{.sq_entries = 8, .cq_entries = 16}, counters);
   RegisteredBuffers registered(*ring.raw(), pool, counters, false);
   core::Chunk* c = pool.get();
   EXPECT_EQ(c->buffer_index, core::kNoBufferIndex);
@@ -84,8 +86,9 @@ TEST(RegisteredBuffers, ASlabTheKernelRefusesLeavesEveryLaterChunkPlain) {
   test::LockedMemoryLimit limit(256 << 10);
   if (!limit.active()) GTEST_SKIP() << "cannot lower RLIMIT_MEMLOCK here";
   LoopCounters counters;
-  Ring ring(RingOptions{.sq_entries = 8, .cq_entries = 16}, counters);
   core::ChunkPool pool(16384, 64);
+  // The ring after the pool: it goes first, before the slabs it has registered.
+  Ring ring(RingOptions{.sq_entries = 8, .cq_entries = 16}, counters);
   RegisteredBuffers registered(*ring.raw(), pool, counters, true);
   EXPECT_EQ(registered.registered(), 0U);
   EXPECT_NE(registered.describe().find("off (refused: ENOMEM"), std::string::npos)

@@ -53,6 +53,9 @@ inline std::optional<RingBuffers> ring_buffers(int ring_fd) {
     if (slash == std::string::npos) continue;
     buffer.address = std::strtoull(rest.substr(2, slash - 2).c_str(), nullptr, 16);
     buffer.length = std::strtoull(rest.c_str() + slash + 1, nullptr, 10);
+    // Kernels up to about 6.12 list an empty slot of a sparse table too, as the dummy buffer
+    // (0xffffffffffffffff/1): not a registered one.
+    if (buffer.length <= 1) continue;
     out->registered.push_back(buffer);
   }
   return out;
