@@ -49,13 +49,13 @@ std::size_t ChunkPool::release_idle(std::size_t max) {
     free_low_ = free_count_;
     return 0;
   }
-  const std::size_t n = std::min(free_low_, max);
   // Chunks of a registered slab stay: the kernel holds their pages pinned and would keep using
-  // those while a write here faulted in fresh ones.
+  // those while a write here faulted in fresh ones. They are passed over without counting
+  // against `max`, so that plain chunks behind them still go back.
   Chunk* kept = nullptr;
   Chunk* kept_tail = nullptr;
   std::size_t released = 0;
-  for (std::size_t i = 0; i < n; ++i) {
+  for (std::size_t i = 0; i < free_low_ && released < max; ++i) {
     Chunk* c = free_;
     free_ = c->next;
     if (c->buffer_index != kNoBufferIndex) {

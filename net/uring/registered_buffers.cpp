@@ -38,6 +38,7 @@ RegisteredBuffers::RegisteredBuffers(io_uring& ring, core::ChunkPool& chunks,
   const int rc = io_uring_register_buffers_sparse(&ring_, kTableSlots);
   if (rc == 0) {
     state_ = State::kOn;
+    table_ = true;
   } else {
     refuse(-rc, 0);  // each slab then counts as left plain
   }
@@ -46,7 +47,11 @@ RegisteredBuffers::RegisteredBuffers(io_uring& ring, core::ChunkPool& chunks,
 }
 
 RegisteredBuffers::~RegisteredBuffers() {
-  if (state_ != State::kOff) chunks_.set_registrar(nullptr);
+  if (state_ == State::kOff) return;
+  chunks_.set_registrar(nullptr);
+  // Unpinned now (nothing is in flight by the time a loop ends), not by the ring's exit work
+  // later: the charge to RLIMIT_MEMLOCK goes back with it.
+  if (table_) io_uring_unregister_buffers(&ring_);
 }
 
 std::uint32_t RegisteredBuffers::add_slab(std::size_t slab, std::span<std::byte> bytes) {

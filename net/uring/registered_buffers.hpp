@@ -63,7 +63,8 @@ class RegisteredBuffers final : public core::SlabRegistrar {
   core::ChunkPool& chunks_;
   LoopCounters& counters_;
   State state_ = State::kOff;
-  int refusal_ = 0;  // the errno of the refusal
+  bool table_ = false;  // the sparse table is registered (unregistered when this goes)
+  int refusal_ = 0;     // the errno of the refusal
   std::size_t registered_ = 0;
   bool vectored_sends_ = true;
 };

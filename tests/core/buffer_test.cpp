@@ -248,6 +248,29 @@ TEST(ChunkPool, ChunksOfARegisteredSlabKeepTheirPages) {
   pinned.set_registrar(nullptr);
 }
 
+// Pinned chunks at the head of the free list do not use up a trim's quota: the plain chunks
+// behind them still go back (a pool with both, after a refused registration).
+TEST(ChunkPool, PinnedChunksDoNotHoldBackThePlainOnesBehindThem) {
+  ChunkPool pool(16384, 4);
+  RecordingRegistrar registrar({0});  // slab 0 pinned, slab 1 plain
+  pool.set_registrar(&registrar);
+  std::vector<Chunk*> pinned;
+  std::vector<Chunk*> plain;
+  for (int i = 0; i < 8; ++i) {
+    Chunk* c = pool.get();
+    (c->buffer_index != kNoBufferIndex ? pinned : plain).push_back(c);
+  }
+  ASSERT_EQ(pinned.size(), 4U);
+  for (Chunk* c : plain)
+    pool.put(c);
+  for (Chunk* c : pinned)
+    pool.put(c);         // last in: at the head of the free list
+  pool.release_idle(4);  // starts the period: every free chunk has been idle since
+  EXPECT_EQ(pool.release_idle(4), 4U) << "the plain chunks behind the pinned ones";
+  EXPECT_EQ(pool.free_held(), 4U);
+  pool.set_registrar(nullptr);
+}
+
 TEST(ChunkPool, PayloadIsWritableToCapacityAndChunksDoNotOverlap) {
   ChunkPool pool(100, 3);
   std::vector<Chunk*> chunks;

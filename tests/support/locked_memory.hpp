@@ -4,7 +4,9 @@
 // end of the scope. For the tests of a registration the kernel refuses (ENOMEM).
 #pragma once
 
+#include <fcntl.h>
 #include <linux/capability.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -16,6 +18,10 @@ namespace rs::test {
 class LockedMemoryLimit {
  public:
   explicit LockedMemoryLimit(std::uint64_t bytes) {
+    // The kernel charges every process of the user to one count (user->locked_vm): two such
+    // tests at once (ctest -j) would see each other's rings. One at a time, across processes.
+    lock_fd_ = ::open("/tmp/ringserve-locked-memory-test.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (lock_fd_ >= 0) ::flock(lock_fd_, LOCK_EX);
     if (::getrlimit(RLIMIT_MEMLOCK, &saved_) != 0) return;
     if (capget(caps_) && (caps_[0].effective & ipc_lock_bit()) != 0) {
       __user_cap_data_struct dropped[2] = {caps_[0], caps_[1]};
@@ -31,6 +37,7 @@ class LockedMemoryLimit {
   ~LockedMemoryLimit() {
     if (active_) ::setrlimit(RLIMIT_MEMLOCK, &saved_);
     if (restore_caps_) capset(caps_);
+    if (lock_fd_ >= 0) ::close(lock_fd_);  // and the lock with it
   }
   LockedMemoryLimit(const LockedMemoryLimit&) = delete;
   LockedMemoryLimit& operator=(const LockedMemoryLimit&) = delete;
@@ -53,6 +60,7 @@ class LockedMemoryLimit {
   __user_cap_data_struct caps_[2]{};
   bool restore_caps_ = false;
   bool active_ = false;
+  int lock_fd_ = -1;
 };
 
 }  // namespace rs::test
