@@ -245,26 +245,32 @@ void BufferChain::consume(std::size_t n, ChunkSink* used) {
   }
 }
 
-std::size_t BufferChain::gather(struct iovec* iov, std::size_t max_iov,
-                                std::uint32_t* buffer_index) const {
+std::size_t BufferChain::gather(struct iovec* iov, std::size_t max_iov) const {
   std::size_t count = 0;
-  std::uint32_t shared = kNoBufferIndex;
   for (const Chunk* c = head_; c != nullptr && count < max_iov; c = c->next) {
     if (c->readable() == 0) {
       continue;
-    }
-    if (count == 0) {
-      shared = c->buffer_index;
-    } else if (c->buffer_index != shared) {
-      shared = kNoBufferIndex;
     }
     // iovec is not const-correct; the bytes are only read by the send.
     iov[count].iov_base = const_cast<std::byte*>(c->data() + c->begin);
     iov[count].iov_len = c->readable();
     ++count;
   }
-  if (buffer_index != nullptr) *buffer_index = shared;
   return count;
+}
+
+std::uint32_t BufferChain::shared_buffer_index(std::size_t pieces) const {
+  std::uint32_t shared = kNoBufferIndex;
+  std::size_t seen = 0;
+  for (const Chunk* c = head_; c != nullptr && seen < pieces; c = c->next) {
+    if (c->readable() == 0) continue;
+    if (seen++ == 0) {
+      shared = c->buffer_index;
+    } else if (c->buffer_index != shared) {
+      return kNoBufferIndex;
+    }
+  }
+  return shared;
 }
 
 void BufferChain::splice_back(BufferChain& other) {

@@ -188,11 +188,11 @@ class BufferChain {
   // n <= size(); fully read chunks go back to the pool, or to `used` when given.
   void consume(std::size_t n, ChunkSink* used = nullptr);
 
-  // Fills up to max_iov iovecs over the readable bytes, front first; returns how many. With
-  // buffer_index, also the buffer index all of those pieces' chunks share (kNoBufferIndex when
-  // they differ or have none).
-  std::size_t gather(struct iovec* iov, std::size_t max_iov,
-                     std::uint32_t* buffer_index = nullptr) const;
+  // Fills up to max_iov iovecs over the readable bytes, front first; returns how many.
+  std::size_t gather(struct iovec* iov, std::size_t max_iov) const;
+  // The buffer index the chunks of the first `pieces` pieces gather() gives all share
+  // (kNoBufferIndex when they differ or have none): what a zero-copy send may name.
+  std::uint32_t shared_buffer_index(std::size_t pieces) const;
 
   // Moves all of other's chunks to our tail without copying; both chains share one pool.
   void splice_back(BufferChain& other);

@@ -42,8 +42,7 @@ void RingConnection::send_pending() {
   // unpipelined answer) goes as IORING_OP_SEND, which spares the kernel copying and checking a
   // msghdr and an iovec array; several go as one sendmsg.
   iovec iov[SendMsgs::kMaxIov];
-  std::uint32_t buffer_index = core::kNoBufferIndex;
-  const std::size_t pieces = out.gather(iov, SendMsgs::kMaxIov, &buffer_index);
+  const std::size_t pieces = out.gather(iov, SendMsgs::kMaxIov);
   ZcSend* zc = nullptr;
   if (const unsigned zc_min = poller_.ring().send_zc_min_bytes(); zc_min > 0 && !kernel_tls()) {
     std::size_t bytes = 0;
@@ -54,7 +53,7 @@ void RingConnection::send_pending() {
   send_zc_ = zc != nullptr ? static_cast<std::uint8_t>(zc - zc_->sends) : kPlainSend;
   io_uring_sqe* sqe = zc != nullptr ? poller_.ring().sqe(zc->op) : poller_.ring().sqe(op_, kSend);
   if (zc != nullptr) {
-    prep_send_zc(sqe, *zc, iov, pieces, buffer_index);
+    prep_send_zc(sqe, *zc, iov, pieces, out.shared_buffer_index(pieces));
   } else if (pieces == 1) {
     io_uring_prep_send(sqe, fd(), iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
   } else {

@@ -364,7 +364,8 @@ TEST(BufferChain, GatherFillsIovecsFromFront) {
   EXPECT_EQ(joined, data.substr(5));
 }
 
-// A send may name one registered buffer for all its pieces: gather says which, if they share one.
+// A send may name one registered buffer for all its pieces: shared_buffer_index says which, if
+// they share one.
 TEST(BufferChain, GatherNamesTheBufferItsPiecesShare) {
   ChunkPool pool(16, 2);
   RecordingRegistrar registrar({0, 1});
@@ -372,15 +373,15 @@ TEST(BufferChain, GatherNamesTheBufferItsPiecesShare) {
   BufferChain chain(pool);
   chain.append(pattern(32));  // the two chunks of slab 0
   iovec iov[8];
-  std::uint32_t buffer = 7;
-  EXPECT_EQ(chain.gather(iov, 8, &buffer), 2U);
-  EXPECT_EQ(buffer, 0U);
+  EXPECT_EQ(chain.gather(iov, 8), 2U);
+  EXPECT_EQ(chain.shared_buffer_index(2), 0U);
   chain.append(pattern(10));  // a chunk of slab 1
-  EXPECT_EQ(chain.gather(iov, 8, &buffer), 3U);
-  EXPECT_EQ(buffer, kNoBufferIndex);
+  EXPECT_EQ(chain.gather(iov, 8), 3U);
+  EXPECT_EQ(chain.shared_buffer_index(3), kNoBufferIndex);
+  EXPECT_EQ(chain.shared_buffer_index(2), 0U) << "the first two pieces alone share slab 0";
   chain.consume(32);  // the pieces of slab 0 are gone
-  EXPECT_EQ(chain.gather(iov, 8, &buffer), 1U);
-  EXPECT_EQ(buffer, 1U);
+  EXPECT_EQ(chain.gather(iov, 8), 1U);
+  EXPECT_EQ(chain.shared_buffer_index(1), 1U);
   chain.clear();
   pool.set_registrar(nullptr);
 }
