@@ -197,20 +197,34 @@ def echo_load(binary, port, connections, seconds, size, load_cpus):
             "non_2xx": 0, "socket_errors": data.get("errors", 0)}
 
 
-def http_load(binary, port, path, connections, seconds, depth, churn, load_cpus, rate=0,
-              schedule="uniform"):
-    """perf/http-load, by default in a closed loop (rate 0), each connection keeping depth in
-    flight; churn: requests per connection before it closes and a new one takes its place (0:
-    kept); rate > 0: that many requests a second on the schedule. No warm-up, so that its every
-    response falls in the CPU and system calls measured."""
+def run_http_load(binary, port, path, connections, seconds, load_cpus, depth=1, churn=0, rate=0,
+                  schedule="uniform", warmup=0, timeout=None):
+    """perf/http-load's JSON result: by default a closed loop (rate 0), each connection keeping
+    depth in flight; churn: requests per connection before it closes and a new one takes its
+    place (0: kept); rate > 0: that many requests a second on the schedule; warmup: seconds
+    not measured (the server still counts them); timeout: seconds a request may wait.
+    RuntimeError, with what it said, when it refused its flags, gave no result or hung."""
     cmd = ["taskset", "-c", load_cpus, str(binary), "--port", str(port), "--path", path,
-           "--rate", str(rate), "--schedule", schedule, "--duration", str(seconds),
-           "--warmup", "0", "--connections", str(connections), "--depth", str(depth),
+           "--rate", str(round(rate)), "--schedule", schedule, "--duration", f"{seconds:g}",
+           "--warmup", f"{warmup:g}", "--connections", str(connections), "--depth", str(depth),
            "--churn", str(churn), "--json"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
-    if proc.returncode == 2:
-        raise RuntimeError(f"http-load refused its flags: {proc.stderr.strip()[-300:]}")
-    d = json_line(proc, '{"tool":"http-load"', "http-load")
+    if timeout is not None:
+        cmd += ["--timeout", f"{timeout:g}"]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True,
+                              timeout=seconds + warmup + (timeout or 0) + 60)
+    except subprocess.TimeoutExpired as e:
+        raise RuntimeError("http-load did not finish") from e
+    if proc.returncode not in (0, 1):  # 1: it ran, with errors or nothing measured
+        raise RuntimeError(f"http-load exit {proc.returncode}: "
+                           f"{(proc.stderr or proc.stdout).strip()[-300:]}")
+    return json_line(proc, '{"tool":"http-load"', "http-load")
+
+
+def http_load(binary, port, path, connections, seconds, depth, churn, load_cpus):
+    """A closed-loop http-load run in the lab's keys. No warm-up, so that its every response
+    falls in the CPU and system calls measured."""
+    d = run_http_load(binary, port, path, connections, seconds, load_cpus, depth, churn)
     # responses_total is what the server's count must agree with; the CPU and system calls
     # measured are for all of them. Its other figures keep their own names.
     return {"client": "http-load", "requests": d["responses_total"],

@@ -16,10 +16,7 @@ Run alone: python3 perf/lab_curves.py --bin build/bin --out perf/results [--quic
 """
 
 import argparse
-import datetime
-import json
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,6 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench  # noqa: E402
 import lab_provenance  # noqa: E402
+import lab_report  # noqa: E402
 from lab_charts import in_order, write_charts  # noqa: E402
 
 WORKLOAD = "curve plaintext c=64"
@@ -113,28 +111,13 @@ def http_load(s, port, rate, seconds, load_cpus):
     """One http-load run on /plaintext (rate 0: closed loop), as a bench.measure() result:
     "requests" is every response, warm-up included, since the server's CPU and its own count
     cover the warm-up too; "failure" says why the run gave nothing to trust."""
-    cmd = ["taskset", "-c", load_cpus, str(s.http_load), "--port", str(port), "--path",
-           "/plaintext", "--rate", str(round(rate)), "--schedule", s.schedule, "--duration",
-           f"{seconds:g}", "--warmup", f"{s.warmup_s:g}", "--connections", str(CONNECTIONS),
-           "--depth", "1", "--timeout", f"{s.timeout_s:g}", "--json"]
     started = time.monotonic()
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True,
-                              timeout=seconds + s.warmup_s + s.timeout_s + 60)
-    except subprocess.TimeoutExpired:
-        return {"requests": 0, "failure": "http-load did not finish"}
-    data = None
-    for line in proc.stdout.splitlines():
-        if line.startswith("{"):
-            try:
-                parsed = json.loads(line)
-            except ValueError:
-                continue
-            if parsed.get("tool") == "http-load":
-                data = parsed
-    if data is None or proc.returncode not in (0, 1):
-        return {"requests": 0, "failure": f"http-load exit {proc.returncode}: "
-                f"{(proc.stderr or proc.stdout).strip()[-300:]}"}
+        data = bench.run_http_load(s.http_load, port, "/plaintext", CONNECTIONS, seconds,
+                                   load_cpus, rate=rate, schedule=s.schedule,
+                                   warmup=s.warmup_s, timeout=s.timeout_s)
+    except (RuntimeError, ValueError) as e:
+        return {"requests": 0, "failure": str(e)}
     result = {"client": "http-load", "requests": data.get("responses_total"),
               "client_requests": data.get("requests"), "sent": data.get("sent"),
               "achieved_rps": data.get("achieved_rps"), "late_sends": data.get("late_sends"),
@@ -418,25 +401,6 @@ def pct_text(v):
     return "-" if v is None else f"{v:.0%}"
 
 
-def write_report(rows, meta, out_dir):
-    """<date>-<host>-curves.md, .json and the latency chart in out_dir; the report's path."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stamp, host = datetime.datetime.now().strftime("%Y-%m-%d"), socket.gethostname()
-    base, n = out_dir / f"{stamp}-{host}-curves", 2
-    while base.with_suffix(".md").exists():  # another run today: keep it
-        base, n = out_dir / f"{stamp}-{host}-curves-run{n}", n + 1
-    base.with_suffix(".json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
-    charts = write_charts(rows, base, meta)
-    lines = [f"# ringserve latency against load: {stamp} on {host}", "", "## Provenance",
-             ""] + lab_provenance.provenance_lines(meta.get("provenance", {}))
-    lines += curve_lines(rows, meta)
-    if charts:
-        lines += ["", "## Charts", ""] + [f"![{c.stem}]({c.name})" for c in charts]
-    report = base.with_suffix(".md")
-    report.write_text("\n".join(lines) + "\n")
-    return report
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bin", type=Path, default=bench.ROOT / "build" / "bin",
@@ -463,9 +427,11 @@ def main():
         sys.exit(f"lab_curves: {args.bin / 'http-load'} is not built")
     # Where the numbers came from, as the lab's reports record it (the binaries' commit and
     # build times among it).
-    meta = {"provenance": lab_provenance.collect(args.bin, bench.ROOT)}
+    meta = {"mode": "curves", "provenance": lab_provenance.collect(args.bin, bench.ROOT)}
+    started = time.monotonic()
     rows = run_curves(args, [], meta)
-    print(write_report(rows, meta, args.out))
+    meta["wall_s"] = round(time.monotonic() - started)
+    print(lab_report.write_report(rows, meta, args.out, write_charts))
 
 
 if __name__ == "__main__":

@@ -393,6 +393,10 @@ def header_lines(meta, stamp, host):
     """The title, how the run was made, and its provenance."""
     planned, wall = meta.get("planned_s"), meta.get("wall_s")
     rounds = meta.get("rounds", 1)
+    if meta.get("mode") == "curves":  # how the sweeps ran is told with them
+        return [f"# ringserve latency against load: {stamp} on {host}", "",
+                f"Mode: curves, took {num(wall, 0)} s.", "",
+                "## Provenance", ""] + provenance_lines(meta.get("provenance", {}))
     return [f"# ringserve perf lab: {stamp} on {host}", "",
             f"Mode: {meta.get('mode')}, {rounds} round(s) of {meta.get('seconds')} s runs "
             f"({meta.get('runs_per_round', '?')} runs a round, {meta.get('runs', '?')} in "
@@ -415,15 +419,18 @@ def write_report(rows, meta, out_dir, charts=None):
     out_dir.mkdir(parents=True, exist_ok=True)
     stamp = datetime.datetime.now().strftime("%Y-%m-%d")
     host = socket.gethostname()
-    base = out_dir / f"{stamp}-{host}"
+    # A curves-only run's files are named so: the day's full run keeps its own names.
+    name = f"{stamp}-{host}" + ("-curves" if meta.get("mode") == "curves" else "")
+    base = out_dir / name
     n = 2
     while base.with_suffix(".md").exists():
-        base = out_dir / f"{stamp}-{host}-run{n}"
+        base = out_dir / f"{name}-run{n}"
         n += 1
     base.with_suffix(".json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
     main = section(rows, "main")
     lines = header_lines(meta, stamp, host)
-    lines += ["", "## Results", ""] + (main_lines(main) if main else ["No main runs."])
+    if main or meta.get("mode") != "curves":
+        lines += ["", "## Results", ""] + (main_lines(main) if main else ["No main runs."])
     if meta.get("mode") == "quick":
         lines += ["", "Quick mode: one-second runs to check that the lab works; use --full for "
                   "numbers worth quoting."]
