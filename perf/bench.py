@@ -237,7 +237,8 @@ def http_load(binary, port, path, connections, seconds, depth, churn, load_cpus)
 # http-load's figures a row keeps as they are named there.
 HTTP_LOAD_KEYS = ("rate", "schedule", "latency_us_p90", "latency_us_p999", "latency_us_max",
                   "latency_us_mean", "connections_opened", "backlog_max", "late_sends",
-                  "timeouts", "resets", "connect_errors", "bad_responses", "stalls", "unsent")
+                  "timeouts", "resets", "connect_errors", "bad_responses", "stalls", "unsent",
+                  "client_late_sends", "client_cpu_busy")
 
 
 def memory_load(server, connections):

@@ -79,9 +79,10 @@ std::string json_line(const HttpLoadConfig& config, const HttpLoadResult& r) {
   line += fmt::format(
       "\"errors\":{},\"connect_errors\":{},\"resets\":{},\"timeouts\":{},\"bad_responses\":{},"
       "\"stalls\":{},\"non_2xx\":{},\"connections_opened\":{},\"backlog_max\":{},"
-      "\"late_sends\":{},\"ring\":\"{}\"}}",
+      "\"late_sends\":{},\"client_late_sends\":{},\"client_cpu_busy\":{:.3f},\"ring\":\"{}\"}}",
       r.errors.total(), r.errors.connect, r.errors.reset, r.errors.timeout, r.errors.bad_response,
-      r.errors.stalled, r.non_2xx, r.connections_opened, r.backlog_max, r.late_sends, r.ring_mode);
+      r.errors.stalled, r.non_2xx, r.connections_opened, r.backlog_max, r.late_sends,
+      r.client_late_sends, r.client_cpu_busy, r.ring_mode);
   return line;
 }
 
@@ -108,10 +109,13 @@ std::string summary(const HttpLoadConfig& config, const HttpLoadResult& r) {
       readable(h.mean_ns() / 1000.0));
   if (config.rate > 0) {
     text += fmt::format(
-        "  backlog: at most {} requests waited for a connection; {} sent more than 1 ms late; "
-        "{} never sent (still waiting when sending stopped, --timeout after the window at "
-        "most: in the latency at what they had waited, a lower bound)\n",
-        r.backlog_max, r.late_sends, r.unsent);
+        "  backlog: at most {} requests waited for a connection; {} sent more than 1 ms late "
+        "({} of them because this generator fell behind, not the server); {} never sent (still "
+        "waiting when sending stopped, --timeout after the window at most: in the latency at "
+        "what they had waited, a lower bound)\n",
+        r.backlog_max, r.late_sends, r.client_late_sends, r.unsent);
+    text +=
+        fmt::format("  this generator's CPU: {:.0f}% busy over the run\n", 100 * r.client_cpu_busy);
   }
   text += fmt::format(
       "  errors: {} (connect {}, reset {}, timeout {}, bad response {}, stalled {}; {} requests "

@@ -37,6 +37,7 @@ struct Connection : LoadSocket {
   std::uint64_t issued = 0;     // requests issued on this socket
   std::uint64_t completed = 0;  // responses read whole on this socket
   std::uint64_t unsent = 0;     // request bytes issued that no send has taken yet
+  std::uint64_t ready_ns = 0;   // when it last joined the ready queue (had room for a request)
   std::uint64_t* intended_ns = nullptr;  // `depth` slots: request k at [k % depth]
   std::uint64_t* sent_ns = nullptr;
   char* rx = nullptr;
@@ -140,6 +141,10 @@ class HttpLoadRun {
   std::uint64_t next_send_ns_ = 0;
   std::uint64_t due_count_ = 0;
   std::uint64_t handed_out_ = 0;
+  // The generator's own stall: the loop slept past the time it was to send a request at, with a
+  // connection free for it. Requests due from `from` to `until` are late by its doing.
+  std::uint64_t overslept_from_ns_ = 0;
+  std::uint64_t overslept_until_ns_ = 0;
   unsigned alive_ = 0;  // connections that are not dead: when none is left, the run stops
   bool stopping_ = false;
   LoadTimeline time_;
@@ -181,6 +186,7 @@ HttpLoadRun::HttpLoadRun(const HttpLoadConfig& config)
 }
 
 HttpLoadResult HttpLoadRun::run() {
+  const std::uint64_t cpu_start_ns = core::clock_ns(CLOCK_THREAD_CPUTIME_ID);
   time_.begin(cfg_.warmup_s, cfg_.timeout_s);
   time_.issue_end_ns = time_.measure_start_ns + seconds_to_ns(cfg_.duration_s);
   next_due_ns_ = time_.start_ns + due_.next_ns();
@@ -196,14 +202,24 @@ HttpLoadResult HttpLoadRun::run() {
     if (issuing_done() || alive_ == 0) begin_stop();
     flush_turn();
     if (stopping_ && ring_.in_flight() == 0) break;
+    // A connection has room: the wait ends by the next request's time at the latest.
+    const bool send_waits = open_loop() && !stopping_ && ready_size_ > 0;
+    const std::uint64_t send_at_ns = next_send_ns_;
     if (!run_turn<Connection>(ring_, time_, next_deadline_ns(), *this)) {
       stall();
       break;
+    }
+    if (send_waits && time_.now_ns > send_at_ns + kLateNs) {
+      overslept_from_ns_ = send_at_ns;
+      overslept_until_ns_ = time_.now_ns;
     }
   }
   for (const Connection& c : conns_)
     result_.lost += c.outstanding();
   result_.elapsed_s = time_.measured_s();
+  const double wall_s = static_cast<double>(time_.now_ns - time_.start_ns) / 1e9;
+  const std::uint64_t cpu_ns = core::clock_ns(CLOCK_THREAD_CPUTIME_ID) - cpu_start_ns;
+  if (wall_s > 0) result_.client_cpu_busy = static_cast<double>(cpu_ns) / 1e9 / wall_s;
   return std::move(result_);
 }
 
@@ -233,6 +249,7 @@ bool HttpLoadRun::has_room(const Connection& c) const {
 void HttpLoadRun::make_ready(Connection& c) {
   if (c.queued || !has_room(c)) return;
   c.queued = true;
+  c.ready_ns = time_.now_ns;
   ready_[(ready_head_ + ready_size_++) % ready_.size()] = &c;
 }
 
@@ -283,7 +300,17 @@ void HttpLoadRun::issue(Connection& c, std::uint64_t intended_ns) {
   c.sent_ns[slot] = time_.now_ns;
   ++c.issued;
   ++result_.sent;
-  if (measured(intended_ns) && time_.now_ns - intended_ns > kLateNs) ++result_.late_sends;
+  if (measured(intended_ns) && time_.now_ns - intended_ns > kLateNs) {
+    ++result_.late_sends;
+    // Late by the generator's doing, not the server's: the connection had room before the
+    // request was due (the loop was busy elsewhere), or the request fell due while the loop
+    // slept past its time (descheduled, stopped). The requests that then queue behind those
+    // for a connection are not counted here: this is a lower bound.
+    if (c.ready_ns <= intended_ns ||
+        (intended_ns >= overslept_from_ns_ && intended_ns < overslept_until_ns_)) {
+      ++result_.client_late_sends;
+    }
+  }
   if (cfg_.churn > 0 && c.issued == cfg_.churn) {
     c.close_issued = true;
     c.unsent += close_request_bytes_;

@@ -44,11 +44,15 @@ QUICK_SERVERS = ("uring", "nginx")
 KNEE_ACHIEVED = 0.97
 KNEE_P99_FACTOR = 5
 # A sweep measures the client, not the server, when the server's CPU was under CLIENT_BUSY
-# busy at saturation (the load generator could not drive it harder) or when a step sent over
-# LATE_SHARE of its requests late (http-load could not keep its own schedule: the latency is
-# its backlog's). Such a sweep names no knee: it says it was client-limited.
+# busy at saturation (the load generator could not drive it harder), or when a step that
+# decides the knee had the generator itself behind: over LATE_SHARE of its requests late by
+# http-load's own delay (its client_late_sends: due while a connection had room, or while its
+# loop slept past their time; not those that waited for the server to free a connection), or
+# http-load's CPU over CLIENT_CPU_BUSY busy (no slack to keep the schedule). Such a sweep names
+# no knee: it says it was client-limited, and where.
 CLIENT_BUSY = 0.9
 LATE_SHARE = 0.01
+CLIENT_CPU_BUSY = 0.95
 PERCENTILES = ("p50", "p90", "p99", "p999", "max")
 ERROR_KEYS = ("errors", "connect_errors", "resets", "timeouts", "bad_responses", "stalls",
               "non_2xx")
@@ -125,6 +129,8 @@ def http_load(s, port, rate, seconds, load_cpus):
               # answered (their connection failed): kept as http-load names them.
               "unsent": data.get("unsent"), "lost": data.get("lost"),
               "backlog_max": data.get("backlog_max"), "load_wall_s": time.monotonic() - started,
+              "client_late_sends": data.get("client_late_sends"),
+              "client_cpu_busy": data.get("client_cpu_busy"),
               **{f"latency_us_{p}": data.get(f"latency_us_{p}") for p in PERCENTILES},
               **{f"client_{k}": data.get(k) or 0 for k in ERROR_KEYS}}
     errors = [f"{k}={data[k]}" for k in ERROR_KEYS if data.get(k)]
@@ -259,9 +265,9 @@ def steps_of(rows, server):
     steps = {(r.get("offered_rps"), r.get("step_pct")) for r in mine}
     for rate, pct in sorted(steps, key=lambda k: (k[0] is None, k[0] or 0, k[1] or 0)):
         at = [r for r in mine if (r.get("offered_rps"), r.get("step_pct")) == (rate, pct)]
-        good = [r for r in at if not r["failed"]]
+        good = [{**r, "client_late_share": late_share(r)} for r in at if not r["failed"]]
         keys = ["achieved_rps", "cpu_us", "server_cpu_busy", "late_sends", "unsent", "lost",
-                "backlog_max"] + [
+                "backlog_max", "client_late_share", "client_cpu_busy"] + [
             f"latency_us_{p}" for p in PERCENTILES]
         out.append((rate, pct,
                     {k: bench.median(r.get(k) for r in good) for k in keys},
@@ -281,34 +287,43 @@ def low_load_p99(steps):
 
 
 def late_share(row):
-    """The share of a run's measured requests that http-load sent late, or None."""
+    """The share of a run's measured requests that http-load sent late by its own delay (see
+    CLIENT_CPU_BUSY), or None."""
     sent = row.get("client_requests") or row.get("requests")
-    late = row.get("late_sends")
+    late = row.get("client_late_sends")
     return None if late is None or not sent else late / sent
 
 
-def client_limited(rows, server, saturation=None):
-    """Why the server's sweep measured the client rather than the server, or None: its server
-    CPU under CLIENT_BUSY busy at saturation, or any step (failed or not: the lateness is the
-    client's) with over LATE_SHARE of its requests sent late."""
+def idle_at_saturation(saturation):
+    """Why the whole sweep measured the client (the server's CPU under CLIENT_BUSY busy at
+    saturation), or None."""
     busy = (saturation or {}).get("server_cpu_busy")
-    shares = [s for s in (late_share(r) for r in rows
-                          if r["workload"] == WORKLOAD and r["server"] == server) if s is not None]
-    late = max(shares, default=None)
-    if not ((busy is not None and busy < CLIENT_BUSY) or (late is not None and late > LATE_SHARE)):
+    if busy is None or busy >= CLIENT_BUSY:
         return None
-    return (f"client-limited (server CPU {pct_text(busy)} busy at saturation; "
-            f"{'-' if late is None else f'{late:.1%}'} of requests sent late)")
+    return f"client-limited (server CPU {pct_text(busy)} busy at saturation)"
+
+
+def generator_behind(m):
+    """Why a step's medians m show the load generator behind its schedule, or None."""
+    share, busy = m.get("client_late_share"), m.get("client_cpu_busy")
+    why = []
+    if share is not None and share > LATE_SHARE:
+        why.append(f"{share:.1%} of requests late by http-load's own delay")
+    if busy is not None and busy > CLIENT_CPU_BUSY:
+        why.append(f"http-load's CPU {busy:.0%} busy")
+    return ", ".join(why) or None
 
 
 def knee(rows, server, saturation=None):
     """The server's knee: the highest offered rate up to which every step, none of its rounds
     failed, got at least KNEE_ACHIEVED of its offered rate with p99 at most KNEE_P99_FACTOR
-    times the low-load p99. Also why the next step missed, and that reference p99. None (with
-    client_limited set) where the sweep measured the client (see client_limited())."""
+    times the low-load p99. Also why the next step missed, and that reference p99. None, with
+    client_limited set, where the sweep measured the client: the server idle at saturation, or
+    the generator behind at a step up to the one that decides (the steps past it overload the
+    server, and the client with it: they do not count)."""
     steps = steps_of(rows, server)
     found = {"offered_rps": None, "pct": None, "latency_us_p99": None, "why": None,
-             "client_limited": client_limited(rows, server, saturation)}
+             "client_limited": idle_at_saturation(saturation)}
     if found["client_limited"]:
         return {**found, "why": found["client_limited"]}
     if not steps or steps[0][3] or steps[0][2]["latency_us_p99"] is None:
@@ -320,6 +335,11 @@ def knee(rows, server, saturation=None):
     for rate, pct, m, failures, _ in steps:
         achieved, p99 = m["achieved_rps"], m["latency_us_p99"]
         where = f"{rate_text(rate)} req/s" + (f" ({pct:g}%)" if pct is not None else "")
+        behind = generator_behind(m)
+        if behind:
+            found["client_limited"] = f"client-limited at {where} ({behind})"
+            return {**found, "offered_rps": None, "pct": None, "latency_us_p99": None,
+                    "why": found["client_limited"]}
         if failures:
             found["why"] = f"{where} failed"
         elif achieved < KNEE_ACHIEVED * rate:
@@ -348,11 +368,15 @@ def curve_lines(rows, meta):
            f"the server's closed-loop saturation (`--rate 0`, {c['saturation_s']} s): "
            f"{', '.join(c['steps'])}. Latency is timed from when each request was due, so a "
            "server that falls behind shows it. `CPU busy` is the server's CPU time over the "
-           f"step's wall time. A sweep whose server CPU was under {CLIENT_BUSY:.0%} busy at "
-           f"saturation, or with a step that sent over {LATE_SHARE:.0%} of its requests more "
-           "than 1 ms late, measured the client, not the server: it is marked client-limited "
-           "and names no knee. `unsent`: requests due but never sent (still in http-load's "
-           "backlog at the end). The knee "
+           "step's wall time. `late sends`: requests sent more than 1 ms after they were due, "
+           "most of them waiting for the server to free a connection; `late (own)`: the share "
+           "of requests late by http-load's own delay (due while a connection had room, or "
+           "while its loop slept past their time); `client CPU`: how busy http-load's thread "
+           f"was. A sweep whose server CPU was under {CLIENT_BUSY:.0%} busy at saturation, or "
+           f"with a step up to the deciding one over {LATE_SHARE:.0%} late by its own delay or "
+           f"with http-load over {CLIENT_CPU_BUSY:.0%} busy, measured the client, not the "
+           "server: it is marked client-limited and names no knee. `unsent`: requests due but "
+           "never sent (still in http-load's backlog at the end). The knee "
            f"is the highest offered rate up to which every step got at least "
            f"{KNEE_ACHIEVED:.0%} of its offered rate with p99 at most {KNEE_P99_FACTOR}x the "
            "low-load p99 (the median p99 of the steps at most half the highest step's rate), "
@@ -366,14 +390,16 @@ def curve_lines(rows, meta):
                 f"{bench.num(sat.get('latency_us_p99'), 0)} µs, server CPU busy "
                 f"{pct_text(sat.get('server_cpu_busy'))}.", "",
                 "| offered req/s | of saturation | achieved req/s | p50 µs | p90 µs | p99 µs | "
-                "p99.9 µs | max µs | CPU µs/req | CPU busy | late sends | unsent | checks |",
-                "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                "p99.9 µs | max µs | CPU µs/req | CPU busy | late sends | late (own) | "
+                "client CPU | unsent | checks |",
+                "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for rate, pct, m, failures, n in steps_of(rows, server):
             cells = [rate_text(rate), f"{pct:g}%" if pct is not None else "-",
                      rate_text(m["achieved_rps"])] + [
                 bench.num(m[f"latency_us_{p}"], 0) for p in PERCENTILES] + [
                 bench.num(m["cpu_us"], 2), pct_text(m["server_cpu_busy"]),
-                bench.num(m["late_sends"], 0), bench.num(m["unsent"], 0),
+                bench.num(m["late_sends"], 0), share_text(m["client_late_share"]),
+                pct_text(m["client_cpu_busy"]), bench.num(m["unsent"], 0),
                 ("FAILED " + "; ".join(failures)).replace("|", "/") if failures
                 else f"ok ({n} round{'s' * (n != 1)})"]
             out.append("| " + " | ".join(cells) + " |")
@@ -399,6 +425,10 @@ def rate_text(v):
 
 def pct_text(v):
     return "-" if v is None else f"{v:.0%}"
+
+
+def share_text(v):
+    return "-" if v is None else f"{v:.1%}"
 
 
 def main():

@@ -187,6 +187,8 @@ TEST_F(HttpLoad, KeepAliveResponsesMatchTheServersCountAndEveryKeyIsThere) {
                           "connections_opened",
                           "backlog_max",
                           "late_sends",
+                          "client_late_sends",
+                          "client_cpu_busy",
                           "unsent"}) {
     EXPECT_NE(run.json.find(std::string("\"") + key + "\":"), std::string::npos) << key;
   }
@@ -235,6 +237,9 @@ TEST_F(HttpLoad, OverloadedConnectionsQueueAndTheQueueShowsInTheLatency) {
   EXPECT_GT(run["latency_us_max"], 2'500'000) << run.json;  // about 3.1 s
   EXPECT_GT(run["backlog_max"], 20) << run.json;            // about 120
   EXPECT_GT(run["late_sends"], 20) << run.json;
+  // They were late waiting for a connection, the server's doing: at most the first two (due
+  // before their connection was up) can have found one free.
+  EXPECT_LE(run["client_late_sends"], 2) << run.json;
   EXPECT_GT(run["elapsed_s"], 4) << run.json;      // the drain after the window, about 5 s
   EXPECT_LT(run["achieved_rps"], 60) << run.json;  // about 40
 }
@@ -344,6 +349,32 @@ TEST_F(HttpLoad, InterruptStopsTheRunAndTheCountsStillAddUp) {
   EXPECT_EQ(after.requests - before_.requests, run["responses_total"] + scrapes) << run.json;
   EXPECT_EQ(run["sent"], run["responses_total"]) << run.json;
   EXPECT_GT(run["requests"], 100) << run.json;
+}
+
+// The generator itself falls behind: stopped (SIGSTOP) for 300 ms in the middle of a light load
+// with connections to spare, it sends the 300 or so requests that fell due meanwhile late, each
+// with a connection free at its time. Those are told apart from requests that waited for the
+// server (the test above), so the lab can tell a client-limited run from a server's queue.
+TEST_F(HttpLoad, RequestsDueWhileTheGeneratorStoodStillAreCountedAsItsOwnLateness) {
+  ChildProcess load("http-load",
+                    load_args(server_.port(), {"--rate", "1000", "--duration", "3", "--warmup", "0",
+                                               "--connections", "8", "--schedule", "uniform"}));
+  const int scrapes_before = server_.scrapes();
+  const auto load_requests = [&] {
+    return server_.counts().requests - before_.requests - (server_.scrapes() - scrapes_before);
+  };
+  ASSERT_TRUE(wait_until([&] { return load_requests() > 300; }, milliseconds(20000)));
+  load.signal(SIGSTOP);
+  std::this_thread::sleep_for(milliseconds(300));  // the stimulus: 300 ms without the generator
+  load.signal(SIGCONT);
+  ASSERT_EQ(load.wait_exit(milliseconds(20000)), 0) << load.out() << load.err();
+  LoadRun run;
+  run.json = json_line_of(load.out(), "http-load");
+  EXPECT_GT(run["client_late_sends"], 200) << run.json;  // about 300
+  EXPECT_LE(run["client_late_sends"], run["late_sends"]) << run.json;
+  EXPECT_GT(run["client_cpu_busy"], 0) << run.json;
+  EXPECT_LT(run["client_cpu_busy"], 1.05) << run.json;  // its share of one CPU, with rounding
+  EXPECT_NE(load.err().find("this generator fell behind"), std::string::npos) << load.err();
 }
 
 TEST_F(HttpLoad, NonSuccessStatusesAreCountedApartAndFailTheRun) {

@@ -136,26 +136,50 @@ class KneeRule(unittest.TestCase):
         k = lab_curves.knee(sweep(), "uring", idle)
         self.assertIsNone(k["offered_rps"])
         self.assertEqual(k["client_limited"], "client-limited (server CPU 39% busy at "
-                         "saturation; 0.0% of requests sent late)")
+                         "saturation)")
         self.assertEqual(lab_curves.knee_line("uring", k), "Knee of uring: none: "
-                         "client-limited (server CPU 39% busy at saturation; 0.0% of "
-                         "requests sent late).")
+                         "client-limited (server CPU 39% busy at saturation).")
 
-    def test_client_limited_by_late_sends(self):
+    def test_client_limited_by_the_generators_own_lateness(self):
         rows = sweep()
-        rows[4].update(client_requests=53000, late_sends=30831)
+        rows[3].update(client_requests=53000, late_sends=31000, client_late_sends=3000)
         k = lab_curves.knee(rows, "uring", BUSY)
         self.assertIsNone(k["offered_rps"])
-        self.assertIn("98% busy at saturation; 58.2% of requests sent late", k["client_limited"])
+        self.assertEqual(k["client_limited"], "client-limited at 7,000 req/s (70%) (5.7% of "
+                         "requests late by http-load's own delay)")
 
-    def test_late_sends_at_the_limit_are_not_client_limited(self):
+    def test_client_limited_by_a_busy_generator(self):
         rows = sweep()
-        rows[4].update(client_requests=1000, late_sends=10)  # 1.0%: not over
+        rows[1].update(client_cpu_busy=0.97)
+        k = lab_curves.knee(rows, "uring", BUSY)
+        self.assertIsNone(k["offered_rps"])
+        self.assertIn("at 3,000 req/s (30%) (http-load's CPU 97% busy)", k["client_limited"])
+
+    def test_late_sends_waiting_for_the_server_are_not_the_clients(self):
+        # The server saturated at 90%: nearly every request waited for a connection, none
+        # through the generator's own delay. The knee stands.
+        rows = sweep(p99s=(100, 110, 120, 130, 200000), client_cpu_busy=0.6)
+        rows[4].update(client_requests=9000, late_sends=8900, client_late_sends=12)
+        k = lab_curves.knee(rows, "uring", BUSY)
+        self.assertIsNone(k["client_limited"])
+        self.assertEqual(k["offered_rps"], 7000)
+
+    def test_the_generator_behind_past_the_deciding_step_does_not_count(self):
+        rows = sweep(p99s=(100, 110, 120, 2000, 200000))
+        rows[4].update(client_requests=9000, client_late_sends=900, client_cpu_busy=0.99)
+        k = lab_curves.knee(rows, "uring", BUSY)
+        self.assertIsNone(k["client_limited"])
+        self.assertEqual(k["offered_rps"], 5000)
+        self.assertIn("7,000 req/s (70%) had p99", k["why"])
+
+    def test_own_lateness_at_the_limit_is_not_client_limited(self):
+        rows = sweep()
+        rows[4].update(client_requests=1000, client_late_sends=10)  # 1.0%: not over
         self.assertIsNone(lab_curves.knee(rows, "uring", BUSY)["client_limited"])
 
     def test_saturation_busy_at_the_limit_is_not_client_limited(self):
-        self.assertIsNone(lab_curves.client_limited(sweep(), "uring",
-                                                    {"server_cpu_busy": 0.9}))
+        self.assertIsNone(lab_curves.knee(sweep(), "uring",
+                                          {"server_cpu_busy": 0.9})["client_limited"])
 
     def test_client_limited_names_no_knee_in_the_chart(self):
         rows = sweep()
