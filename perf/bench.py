@@ -205,7 +205,7 @@ def run_http_load(binary, port, path, connections, seconds, load_cpus, depth=1, 
     not measured (the server still counts them); timeout: seconds a request may wait.
     RuntimeError, with what it said, when it refused its flags, gave no result or hung."""
     cmd = ["taskset", "-c", load_cpus, str(binary), "--port", str(port), "--path", path,
-           "--rate", str(round(rate)), "--schedule", schedule, "--duration", f"{seconds:g}",
+           "--rate", f"{rate:.3f}", "--schedule", schedule, "--duration", f"{seconds:g}",
            "--warmup", f"{warmup:g}", "--connections", str(connections), "--depth", str(depth),
            "--churn", str(churn), "--json"]
     if timeout is not None:

@@ -37,7 +37,8 @@ struct Connection : LoadSocket {
   std::uint64_t issued = 0;     // requests issued on this socket
   std::uint64_t completed = 0;  // responses read whole on this socket
   std::uint64_t unsent = 0;     // request bytes issued that no send has taken yet
-  std::uint64_t ready_ns = 0;   // when it last joined the ready queue (had room for a request)
+  std::uint64_t room_ns = 0;    // when it last gained room for a request (connected, or a
+                                // response freed a full pipeline)
   std::uint64_t* intended_ns = nullptr;  // `depth` slots: request k at [k % depth]
   std::uint64_t* sent_ns = nullptr;
   char* rx = nullptr;
@@ -249,7 +250,6 @@ bool HttpLoadRun::has_room(const Connection& c) const {
 void HttpLoadRun::make_ready(Connection& c) {
   if (c.queued || !has_room(c)) return;
   c.queued = true;
-  c.ready_ns = time_.now_ns;
   ready_[(ready_head_ + ready_size_++) % ready_.size()] = &c;
 }
 
@@ -304,9 +304,10 @@ void HttpLoadRun::issue(Connection& c, std::uint64_t intended_ns) {
     ++result_.late_sends;
     // Late by the generator's doing, not the server's: the connection had room before the
     // request was due (the loop was busy elsewhere), or the request fell due while the loop
-    // slept past its time (descheduled, stopped). The requests that then queue behind those
-    // for a connection are not counted here: this is a lower bound.
-    if (c.ready_ns <= intended_ns ||
+    // slept past its time (descheduled, stopped). An estimate: the requests that then queue
+    // behind those for a connection are not counted, and all that fell due during an
+    // oversleep are, though some would have waited for the server anyway.
+    if (c.room_ns <= intended_ns ||
         (intended_ns >= overslept_from_ns_ && intended_ns < overslept_until_ns_)) {
       ++result_.client_late_sends;
     }
@@ -406,6 +407,7 @@ void HttpLoadRun::on_connect(Connection& c, int res) {
     return fail(c, result_.errors.connect, false, fmt::format("connect: {}", std::strerror(-res)));
   }
   c.state = State::kOpen;
+  c.room_ns = time_.now_ns;
   arm_recv(c);
   make_ready(c);
 }
@@ -463,6 +465,7 @@ bool HttpLoadRun::on_response(Connection& c) {
     return false;
   }
   const std::uint64_t intended_ns = c.intended_ns[c.completed % cfg_.depth];
+  if (c.outstanding() == cfg_.depth) c.room_ns = time_.now_ns;  // full until now
   ++c.completed;
   ++result_.responses_total;
   const int status = c.parser.status();

@@ -58,8 +58,8 @@ struct HttpLoadResult {
   std::uint64_t connections_opened = 0;
   std::uint64_t backlog_max = 0;  // most requests due at once with no connection free to send
   std::uint64_t late_sends = 0;   // measured requests sent more than 1 ms after their time
-  // Those of them due while a connection had room: late through the generator's own delay,
-  // not the server's (the others waited for a response to free a connection).
+  // Those of them late through the generator's own delay, not the server's (due while their
+  // connection had room, or while the loop slept past their time); an estimate.
   std::uint64_t client_late_sends = 0;
   double client_cpu_busy = 0;  // this thread's CPU time over the run's wall time (1: no slack)
   double elapsed_s = 0;        // warm-up end to the last measured response (drain included)

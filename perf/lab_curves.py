@@ -44,8 +44,8 @@ QUICK_SERVERS = ("uring", "nginx")
 KNEE_ACHIEVED = 0.97
 KNEE_P99_FACTOR = 5
 # A sweep measures the client, not the server, when the server's CPU was under CLIENT_BUSY
-# busy at saturation (the load generator could not drive it harder), or when a step that
-# decides the knee had the generator itself behind: over LATE_SHARE of its requests late by
+# busy at saturation (the load generator could not drive it harder), or when a step up to and
+# including the one that decides the knee had the generator itself behind: over LATE_SHARE of its requests late by
 # http-load's own delay (its client_late_sends: due while a connection had room, or while its
 # loop slept past their time; not those that waited for the server to free a connection), or
 # http-load's CPU over CLIENT_CPU_BUSY busy (no slack to keep the schedule). Such a sweep names
@@ -288,7 +288,7 @@ def low_load_p99(steps):
 
 def late_share(row):
     """The share of a run's measured requests that http-load sent late by its own delay (see
-    CLIENT_CPU_BUSY), or None."""
+    LATE_SHARE), or None."""
     sent = row.get("client_requests") or row.get("requests")
     late = row.get("client_late_sends")
     return None if late is None or not sent else late / sent
@@ -338,6 +338,9 @@ def knee(rows, server, saturation=None):
         behind = generator_behind(m)
         if behind:
             found["client_limited"] = f"client-limited at {where} ({behind})"
+            if found["offered_rps"]:  # what the sweep did show: the knee is no lower
+                found["client_limited"] += (f"; every step up to {rate_text(found['offered_rps'])}"
+                                            " req/s passed")
             return {**found, "offered_rps": None, "pct": None, "latency_us_p99": None,
                     "why": found["client_limited"]}
         if failures:
@@ -369,11 +372,13 @@ def curve_lines(rows, meta):
            f"{', '.join(c['steps'])}. Latency is timed from when each request was due, so a "
            "server that falls behind shows it. `CPU busy` is the server's CPU time over the "
            "step's wall time. `late sends`: requests sent more than 1 ms after they were due, "
-           "most of them waiting for the server to free a connection; `late (own)`: the share "
+           "waiting for the server to free a connection or through http-load's own delay; "
+           "`late (own)`: the share "
            "of requests late by http-load's own delay (due while a connection had room, or "
            "while its loop slept past their time); `client CPU`: how busy http-load's thread "
            f"was. A sweep whose server CPU was under {CLIENT_BUSY:.0%} busy at saturation, or "
-           f"with a step up to the deciding one over {LATE_SHARE:.0%} late by its own delay or "
+           f"with a step up to and including the deciding one over {LATE_SHARE:.0%} late by its "
+           "own delay or "
            f"with http-load over {CLIENT_CPU_BUSY:.0%} busy, measured the client, not the "
            "server: it is marked client-limited and names no knee. `unsent`: requests due but "
            "never sent (still in http-load's backlog at the end). The knee "

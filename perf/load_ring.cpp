@@ -82,11 +82,14 @@ io_uring_sqe* LoadRing::sqe(void* data) {
   return s;
 }
 
-void LoadRing::submit_and_wait(std::uint64_t now_ns, std::uint64_t deadline_ns) {
+void LoadRing::submit_and_wait(std::uint64_t deadline_ns) {
   int rc = 0;
   if (deadline_ns == UINT64_MAX) {
     rc = io_uring_submit_and_wait(&ring_, 1);
   } else {
+    // The clock now, not the turn's: the handlers and the sends since it took time, and a
+    // wait measured from it would oversleep the next request's time by that much.
+    const std::uint64_t now_ns = core::monotonic_ns();
     const std::uint64_t wait_ns = deadline_ns > now_ns ? deadline_ns - now_ns : 0;
     __kernel_timespec ts{};
     ts.tv_sec = static_cast<long long>(wait_ns / kNsPerS);

@@ -99,17 +99,18 @@ class LoadRing {
   // completion or until `deadline_ns` (monotonic; UINT64_MAX waits for a completion only),
   // then calls handle(const LoadCompletion&) for every completion ready. Each batch is copied
   // out and the CQ head advanced once before any is handled, so a handler may prepare SQEs.
-  // Returns the clock read after the wait.
+  // now_ns is set to the clock read after the wait before any handler runs: a handler that
+  // times a response reads when it was reaped, not when the loop went to sleep.
   template <typename Handle>
-  std::uint64_t turn(std::uint64_t now_ns, std::uint64_t deadline_ns, Handle&& handle) {
-    submit_and_wait(now_ns, deadline_ns);
+  void turn(std::uint64_t& now_ns, std::uint64_t deadline_ns, Handle&& handle) {
+    submit_and_wait(deadline_ns);
     now_ns = core::monotonic_ns();
     for (;;) {
       const std::size_t n = copy_out();
       if (n > 0) quiet_since_ns_ = now_ns;
       for (std::size_t i = 0; i < n; ++i)
         handle(batch_[i]);
-      if (n < batch_.size()) return now_ns;
+      if (n < batch_.size()) return;
     }
   }
 
@@ -124,7 +125,7 @@ class LoadRing {
   void nothing_owed(std::uint64_t now_ns) { quiet_since_ns_ = now_ns; }
 
  private:
-  void submit_and_wait(std::uint64_t now_ns, std::uint64_t deadline_ns);
+  void submit_and_wait(std::uint64_t deadline_ns);
   std::size_t copy_out();
 
   io_uring ring_{};

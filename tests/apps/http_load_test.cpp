@@ -276,6 +276,28 @@ TEST_F(HttpLoad, ACarriedRateMeasuresTheServersOwnDelay) {
   EXPECT_EQ(run["unsent"], 0) << run.json;
 }
 
+// Closed loop on one connection: each request's latency is the server's 50 ms, timed when its
+// response is reaped. (Timed with the clock of the turn before, as it once was, it read the
+// few microseconds from the send's completion to the sleep.)
+TEST_F(HttpLoad, AClosedLoopTimesEachResponseWhenItArrives) {
+  const LoadRun run = run_counted({"--path", "/delay?ms=50", "--rate", "0", "--duration", "1",
+                                   "--warmup", "0", "--connections", "1", "--depth", "1"});
+  EXPECT_GE(run["latency_us_p50"], 50'000) << run.json;
+  EXPECT_GE(run["latency_us_min"], 50'000) << run.json;
+  EXPECT_LT(run["latency_us_p50"], 150'000) << run.json;
+}
+
+// Poisson arrivals near what two connections carry (40/s on a 50 ms route): bursts find both
+// busy and wait for the server, late by its doing; the generator itself, idle in between,
+// is hardly ever the cause.
+TEST_F(HttpLoad, WaitingForTheServerIsNotTheGeneratorsLateness) {
+  const LoadRun run =
+      run_counted({"--path", "/delay?ms=50", "--rate", "35", "--duration", "4", "--warmup", "0",
+                   "--connections", "2", "--depth", "1", "--schedule", "poisson", "--seed", "3"});
+  EXPECT_GT(run["late_sends"], 10) << run.json;
+  EXPECT_LE(run["client_late_sends"] * 5, run["late_sends"]) << run.json;
+}
+
 // The requests due in the window are the schedule's times in [warm-up, warm-up + duration):
 // exactly rate x duration when uniform, and for Poisson the count the same seeded schedule
 // gives. Every one is answered or, failing that, unsent; only the achieved rate, which divides
@@ -357,7 +379,7 @@ TEST_F(HttpLoad, InterruptStopsTheRunAndTheCountsStillAddUp) {
 // server (the test above), so the lab can tell a client-limited run from a server's queue.
 TEST_F(HttpLoad, RequestsDueWhileTheGeneratorStoodStillAreCountedAsItsOwnLateness) {
   ChildProcess load("http-load",
-                    load_args(server_.port(), {"--rate", "1000", "--duration", "3", "--warmup", "0",
+                    load_args(server_.port(), {"--rate", "1000", "--duration", "5", "--warmup", "0",
                                                "--connections", "8", "--schedule", "uniform"}));
   const int scrapes_before = server_.scrapes();
   const auto load_requests = [&] {
@@ -371,7 +393,6 @@ TEST_F(HttpLoad, RequestsDueWhileTheGeneratorStoodStillAreCountedAsItsOwnLatenes
   LoadRun run;
   run.json = json_line_of(load.out(), "http-load");
   EXPECT_GT(run["client_late_sends"], 200) << run.json;  // about 300
-  EXPECT_LE(run["client_late_sends"], run["late_sends"]) << run.json;
   EXPECT_GT(run["client_cpu_busy"], 0) << run.json;
   EXPECT_LT(run["client_cpu_busy"], 1.05) << run.json;  // its share of one CPU, with rounding
   EXPECT_NE(load.err().find("this generator fell behind"), std::string::npos) << load.err();

@@ -146,7 +146,21 @@ class KneeRule(unittest.TestCase):
         k = lab_curves.knee(rows, "uring", BUSY)
         self.assertIsNone(k["offered_rps"])
         self.assertEqual(k["client_limited"], "client-limited at 7,000 req/s (70%) (5.7% of "
-                         "requests late by http-load's own delay)")
+                         "requests late by http-load's own delay); every step up to 5,000 "
+                         "req/s passed")
+
+    def test_the_deciding_step_with_the_generator_behind_is_client_limited(self):
+        # 70% misses the p99 rule, but the generator was behind there: it cannot decide.
+        rows = sweep(p99s=(100, 110, 120, 2000, 200000))
+        rows[3].update(client_cpu_busy=0.99)
+        k = lab_curves.knee(rows, "uring", BUSY)
+        self.assertIsNone(k["offered_rps"])
+        self.assertIn("client-limited at 7,000 req/s (70%) (http-load's CPU 99% busy)",
+                      k["client_limited"])
+
+    def test_a_generator_busy_at_the_limit_is_not_client_limited(self):
+        rows = sweep(client_cpu_busy=0.95)  # not over
+        self.assertIsNone(lab_curves.knee(rows, "uring", BUSY)["client_limited"])
 
     def test_client_limited_by_a_busy_generator(self):
         rows = sweep()
@@ -207,6 +221,17 @@ class KneeRule(unittest.TestCase):
         text = "\n".join(lab_curves.curve_lines(rows, meta))
         self.assertIn("\nKnee of uring: none: client-limited (server CPU 39% busy", text)
         self.assertIn("| unsent |", text)
+        self.assertIn("| late (own) | client CPU |", text)
+
+    def test_report_gives_the_generators_share_and_busy(self):
+        rows = sweep(client_cpu_busy=0.42)
+        rows[0].update(client_requests=1000, client_late_sends=5)
+        meta = {"curves": {"connections": 64, "schedule": "poisson", "seconds": 1,
+                           "warmup_s": 0.25, "rounds": 1, "saturation_s": 1, "steps": ["10%"],
+                           "saturation": {"uring": BUSY}}}
+        text = "\n".join(lab_curves.curve_lines(rows, meta))
+        first = next(line for line in text.splitlines() if line.startswith("| 1,000 |"))
+        self.assertIn("| 0.5% | 42% |", first)
 
 
 class CompareMatching(unittest.TestCase):
