@@ -110,7 +110,7 @@ std::string summary(const HttpLoadConfig& config, const HttpLoadResult& r) {
   if (config.rate > 0) {
     text += fmt::format(
         "  backlog: at most {} requests waited for a connection; {} sent more than 1 ms late "
-        "({} of them because this generator fell behind, not the server); {} never sent (still "
+        "(about {} of them by this generator's own delay, not the server's); {} never sent (still "
         "waiting when sending stopped, --timeout after the window at most: in the latency at "
         "what they had waited, a lower bound)\n",
         r.backlog_max, r.late_sends, r.client_late_sends, r.unsent);

@@ -142,8 +142,9 @@ class HttpLoadRun {
   std::uint64_t next_send_ns_ = 0;
   std::uint64_t due_count_ = 0;
   std::uint64_t handed_out_ = 0;
-  // The generator's own stall: the loop slept past the time it was to send a request at, with a
-  // connection free for it. Requests due from `from` to `until` are late by its doing.
+  // The generator's own stall: the loop came back (from its wait and its handlers) past the
+  // time it was to send a request at, with a connection free for it. Requests due from `from`
+  // to `until` are late by its doing.
   std::uint64_t overslept_from_ns_ = 0;
   std::uint64_t overslept_until_ns_ = 0;
   unsigned alive_ = 0;  // connections that are not dead: when none is left, the run stops
@@ -304,9 +305,9 @@ void HttpLoadRun::issue(Connection& c, std::uint64_t intended_ns) {
     ++result_.late_sends;
     // Late by the generator's doing, not the server's: the connection had room before the
     // request was due (the loop was busy elsewhere), or the request fell due while the loop
-    // slept past its time (descheduled, stopped). An estimate: the requests that then queue
-    // behind those for a connection are not counted, and all that fell due during an
-    // oversleep are, though some would have waited for the server anyway.
+    // slept or worked past its time (descheduled, stopped, handling). An estimate: the requests
+    // that then queue behind those for a connection are not counted, and all that fell due during
+    // an oversleep are, though some would have waited for the server anyway.
     if (c.room_ns <= intended_ns ||
         (intended_ns >= overslept_from_ns_ && intended_ns < overslept_until_ns_)) {
       ++result_.client_late_sends;

@@ -45,11 +45,11 @@ KNEE_ACHIEVED = 0.97
 KNEE_P99_FACTOR = 5
 # A sweep measures the client, not the server, when the server's CPU was under CLIENT_BUSY
 # busy at saturation (the load generator could not drive it harder), or when a step up to and
-# including the one that decides the knee had the generator itself behind: over LATE_SHARE of its requests late by
-# http-load's own delay (its client_late_sends: due while a connection had room, or while its
-# loop slept past their time; not those that waited for the server to free a connection), or
-# http-load's CPU over CLIENT_CPU_BUSY busy (no slack to keep the schedule). Such a sweep names
-# no knee: it says it was client-limited, and where.
+# including the one that decides the knee had the generator itself behind: over LATE_SHARE of
+# its requests late by http-load's own delay (its client_late_sends: due while a connection
+# had room, or while its loop slept or worked past their time; not those that waited for the
+# server to free a connection), or http-load's CPU over CLIENT_CPU_BUSY busy (no slack to keep
+# the schedule). Such a sweep names no knee: it says it was client-limited, and where.
 CLIENT_BUSY = 0.9
 LATE_SHARE = 0.01
 CLIENT_CPU_BUSY = 0.95

@@ -24,7 +24,8 @@ inline double ns_to_seconds(std::uint64_t ns) {
   return static_cast<double>(ns) / static_cast<double>(kNsPerS);
 }
 
-// The clock of one load run (monotonic nanoseconds): now (read once per turn), the start, the
+// The clock of one load run (monotonic nanoseconds): now (read after each wait, before each
+// further batch of completions, and after the handlers), the start, the
 // end of the warm-up, when issuing ends, the scan for stuck connections every 100 ms, and the
 // last measured completion, which ends the measured time.
 struct LoadTimeline {
@@ -111,6 +112,7 @@ class LoadRing {
       for (std::size_t i = 0; i < n; ++i)
         handle(batch_[i]);
       if (n < batch_.size()) return;
+      now_ns = core::monotonic_ns();  // the next batch's: these handlers took time
     }
   }
 

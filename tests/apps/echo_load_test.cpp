@@ -127,7 +127,9 @@ TEST(EchoLoad, RefusedConnectionsAreErrorsAndTheExitStatusSaysSo) {
 }
 
 // A server that echoes every read with its first byte flipped.
-void serve_corrupted_echo(int listener) {
+// One connection's echo server: what it reads it sends back after `delay`, its first byte
+// flipped when `corrupt`.
+void serve_echo(int listener, bool corrupt, milliseconds delay) {
   pollfd p{listener, POLLIN, 0};
   if (::poll(&p, 1, 10000) != 1) return;
   const int fd = ::accept(listener, nullptr, nullptr);
@@ -138,10 +140,34 @@ void serve_corrupted_echo(int listener) {
     if (::poll(&q, 1, 10000) != 1) break;
     const ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
     if (n <= 0) break;
-    buf[0] = static_cast<char>(buf[0] ^ 0x5a);
+    if (corrupt) buf[0] = static_cast<char>(buf[0] ^ 0x5a);
+    std::this_thread::sleep_for(delay);  // the server's own time, which the latency must show
     if (::send(fd, buf, static_cast<std::size_t>(n), MSG_NOSIGNAL) != n) break;
   }
   ::close(fd);
+}
+
+void serve_corrupted_echo(int listener) {
+  serve_echo(listener, true, milliseconds(0));
+}
+
+// An echo that takes the server 50 ms: every message's latency is at least that, timed when
+// its echo is reaped. (Timed with the clock of the turn before, as it once was, the first
+// message read about the connect's round trip and the run ended a turn early.)
+TEST(EchoLoad, EachMessageIsTimedWhenItsEchoArrives) {
+  std::uint16_t port = 0;
+  const int listener = loopback_socket(true, port);
+  ASSERT_GE(listener, 0);
+  std::thread server(serve_echo, listener, false, milliseconds(50));
+  ChildProcess load("echo-load",
+                    load_args(port, {"--connections", "1", "--count", "3", "--size", "16"}));
+  EXPECT_EQ(load.wait_exit(milliseconds(60000)), 0) << load.out() << load.err();
+  server.join();
+  ::close(listener);
+  const std::string json = json_of(load);
+  EXPECT_EQ(json_number(json, "messages"), 3) << json;
+  EXPECT_GE(json_number(json, "latency_us_min"), 50000) << json;
+  EXPECT_GE(json_number(json, "elapsed_s"), 0.15) << json;
 }
 
 TEST(EchoLoad, CorruptedEchoIsCountedAsAMismatch) {

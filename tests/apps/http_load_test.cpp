@@ -237,9 +237,9 @@ TEST_F(HttpLoad, OverloadedConnectionsQueueAndTheQueueShowsInTheLatency) {
   EXPECT_GT(run["latency_us_max"], 2'500'000) << run.json;  // about 3.1 s
   EXPECT_GT(run["backlog_max"], 20) << run.json;            // about 120
   EXPECT_GT(run["late_sends"], 20) << run.json;
-  // They were late waiting for a connection, the server's doing: at most the first two (due
-  // before their connection was up) can have found one free.
-  EXPECT_LE(run["client_late_sends"], 2) << run.json;
+  // They were late waiting for a connection, the server's doing (a connection's connect counts
+  // as the server's too); only a late wake-up of the generator while one was free could count.
+  EXPECT_LE(run["client_late_sends"] * 10, run["late_sends"]) << run.json;
   EXPECT_GT(run["elapsed_s"], 4) << run.json;      // the drain after the window, about 5 s
   EXPECT_LT(run["achieved_rps"], 60) << run.json;  // about 40
 }
@@ -289,13 +289,14 @@ TEST_F(HttpLoad, AClosedLoopTimesEachResponseWhenItArrives) {
 
 // Poisson arrivals near what two connections carry (40/s on a 50 ms route): bursts find both
 // busy and wait for the server, late by its doing; the generator itself, idle in between,
-// is hardly ever the cause.
+// is hardly ever the cause. (A guard on the attribution; the clock's own test is the one
+// above.)
 TEST_F(HttpLoad, WaitingForTheServerIsNotTheGeneratorsLateness) {
   const LoadRun run =
       run_counted({"--path", "/delay?ms=50", "--rate", "35", "--duration", "4", "--warmup", "0",
                    "--connections", "2", "--depth", "1", "--schedule", "poisson", "--seed", "3"});
   EXPECT_GT(run["late_sends"], 10) << run.json;
-  EXPECT_LE(run["client_late_sends"] * 5, run["late_sends"]) << run.json;
+  EXPECT_LE(run["client_late_sends"] * 2, run["late_sends"]) << run.json;
 }
 
 // The requests due in the window are the schedule's times in [warm-up, warm-up + duration):
@@ -395,7 +396,7 @@ TEST_F(HttpLoad, RequestsDueWhileTheGeneratorStoodStillAreCountedAsItsOwnLatenes
   EXPECT_GT(run["client_late_sends"], 200) << run.json;  // about 300
   EXPECT_GT(run["client_cpu_busy"], 0) << run.json;
   EXPECT_LT(run["client_cpu_busy"], 1.05) << run.json;  // its share of one CPU, with rounding
-  EXPECT_NE(load.err().find("this generator fell behind"), std::string::npos) << load.err();
+  EXPECT_NE(load.err().find("by this generator's own delay"), std::string::npos) << load.err();
 }
 
 TEST_F(HttpLoad, NonSuccessStatusesAreCountedApartAndFailTheRun) {
