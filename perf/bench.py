@@ -948,6 +948,8 @@ def plan_text(plan, rounds):
 def run_all(args):
     """Runs the lab as args say: (rows, meta)."""
     raise_fd_limit()
+    # Taken before the first run: the tree as the binaries met it, not as edits left it later.
+    provenance = lab_provenance.collect(args.bin, ROOT)
     rounds = args.rounds or (3 if args.full else 1)
     tmp = tempfile.mkdtemp(prefix="rs-bench-")
     lab = Lab(args.bin, args.seconds or 1, tmp)
@@ -982,7 +984,7 @@ def run_all(args):
             "wall_s": round(time.monotonic() - started), "skipped": plan.skipped,
             "knobs": knob_flags, "knob_plan": knob_plan, "https_suite": HTTPS_SUITE,
             "nginx_static": NGINX_STATIC, "cold_files": lab.cold_files,
-            "provenance": lab_provenance.collect(args.bin, ROOT)}
+            "provenance": provenance}
     return rows, meta
 
 
