@@ -393,14 +393,17 @@ def header_lines(meta, stamp, host):
     """The title, how the run was made, and its provenance."""
     planned, wall = meta.get("planned_s"), meta.get("wall_s")
     rounds = meta.get("rounds", 1)
+    total = meta.get("total_s")
     if meta.get("mode") == "curves":  # how the sweeps ran is told with them
         return [f"# ringserve latency against load: {stamp} on {host}", "",
-                f"Mode: curves, took {num(wall, 0)} s.", "",
+                f"Mode: curves, took {num(total or wall, 0)} s.", "",
                 "## Provenance", ""] + provenance_lines(meta.get("provenance", {}))
     return [f"# ringserve perf lab: {stamp} on {host}", "",
             f"Mode: {meta.get('mode')}, {rounds} round(s) of {meta.get('seconds')} s runs "
             f"({meta.get('runs_per_round', '?')} runs a round, {meta.get('runs', '?')} in "
-            f"all), planned {num(planned, 0)} s, took {num(wall, 0)} s. Each round runs every "
+            f"all), planned {num(planned, 0)} s, took {num(wall, 0)} s"
+            + (f" ({num(total, 0)} s with the latency sweeps)" if total else "") +
+            ". Each round runs every "
             "workload on every server back to back, in an order that rotates from round to "
             f"round. Server on CPU {meta.get('server_cpu')}, load on CPUs "
             f"{meta.get('load_cpus')}. CPU per request from /proc/PID/stat (user+system), "

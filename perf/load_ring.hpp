@@ -24,10 +24,10 @@ inline double ns_to_seconds(std::uint64_t ns) {
   return static_cast<double>(ns) / static_cast<double>(kNsPerS);
 }
 
-// The clock of one load run (monotonic nanoseconds): now (read after each wait, before each
-// further batch of completions, and after the handlers), the start, the
-// end of the warm-up, when issuing ends, the scan for stuck connections every 100 ms, and the
-// last measured completion, which ends the measured time.
+// The clock of one load run (monotonic nanoseconds): now (read after each wait and after each
+// batch of completion handlers), the start, the end of the warm-up, when issuing ends, the scan
+// for stuck connections every 100 ms, and the last measured completion, which ends the measured
+// time.
 struct LoadTimeline {
   static constexpr std::uint64_t kScanIntervalNs = 100'000'000;
 
@@ -100,8 +100,9 @@ class LoadRing {
   // completion or until `deadline_ns` (monotonic; UINT64_MAX waits for a completion only),
   // then calls handle(const LoadCompletion&) for every completion ready. Each batch is copied
   // out and the CQ head advanced once before any is handled, so a handler may prepare SQEs.
-  // now_ns is set to the clock read after the wait before any handler runs: a handler that
-  // times a response reads when it was reaped, not when the loop went to sleep.
+  // now_ns is set to the clock read after the wait before any handler runs (a handler that
+  // times a response reads when it was reaped, not when the loop went to sleep), and again
+  // after each batch's handlers, for the next batch and for what the caller does next.
   template <typename Handle>
   void turn(std::uint64_t& now_ns, std::uint64_t deadline_ns, Handle&& handle) {
     submit_and_wait(deadline_ns);
@@ -111,8 +112,8 @@ class LoadRing {
       if (n > 0) quiet_since_ns_ = now_ns;
       for (std::size_t i = 0; i < n; ++i)
         handle(batch_[i]);
+      if (n > 0) now_ns = core::monotonic_ns();  // these handlers took time
       if (n < batch_.size()) return;
-      now_ns = core::monotonic_ns();  // the next batch's: these handlers took time
     }
   }
 

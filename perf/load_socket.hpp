@@ -7,7 +7,6 @@
 
 #include <cstdint>
 
-#include "core/clock.hpp"
 #include "perf/load_ring.hpp"
 
 namespace rs::perf {
@@ -84,9 +83,6 @@ template <typename Conn, typename Run>
 bool run_turn(LoadRing& ring, LoadTimeline& time, std::uint64_t deadline_ns, Run& run) {
   ring.turn(time.now_ns, deadline_ns,
             [&run](const LoadCompletion& completion) { route_completion<Conn>(completion, run); });
-  // What comes next (requests falling due, their send times) reads the clock after the
-  // handlers, not before them.
-  time.now_ns = core::monotonic_ns();
   if (time.scan_due() && !run.scan_for_stuck()) ring.nothing_owed(time.now_ns);
   return !ring.stalled(time.now_ns, time.stall_ns());
 }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -126,7 +127,6 @@ TEST(EchoLoad, RefusedConnectionsAreErrorsAndTheExitStatusSaysSo) {
   EXPECT_NE(load.err().find("Connection refused"), std::string::npos) << load.err();
 }
 
-// A server that echoes every read with its first byte flipped.
 // One connection's echo server: what it reads it sends back after `delay`, its first byte
 // flipped when `corrupt`.
 void serve_echo(int listener, bool corrupt, milliseconds delay) {
@@ -147,43 +147,50 @@ void serve_echo(int listener, bool corrupt, milliseconds delay) {
   ::close(fd);
 }
 
-void serve_corrupted_echo(int listener) {
-  serve_echo(listener, true, milliseconds(0));
+// echo-load with `args` against serve_echo on a loopback port: its exit status, stderr and
+// JSON line (no status when it did not exit in time, or the listener could not be made, which
+// fails the test).
+struct EchoRun {
+  std::optional<int> status;
+  std::string err;
+  std::string json;
+};
+
+EchoRun run_against_echo(bool corrupt, milliseconds delay, std::vector<std::string> args) {
+  std::uint16_t port = 0;
+  const int listener = loopback_socket(true, port);
+  EXPECT_GE(listener, 0);
+  if (listener < 0) return {};
+  std::thread server(serve_echo, listener, corrupt, delay);
+  ChildProcess load("echo-load", load_args(port, std::move(args)));
+  EchoRun run;
+  run.status = load.wait_exit(milliseconds(60000));
+  server.join();
+  ::close(listener);
+  run.err = load.err();
+  run.json = json_of(load);
+  return run;
 }
 
 // An echo that takes the server 50 ms: every message's latency is at least that, timed when
 // its echo is reaped. (Timed with the clock of the turn before, as it once was, the first
 // message read about the connect's round trip and the run ended a turn early.)
 TEST(EchoLoad, EachMessageIsTimedWhenItsEchoArrives) {
-  std::uint16_t port = 0;
-  const int listener = loopback_socket(true, port);
-  ASSERT_GE(listener, 0);
-  std::thread server(serve_echo, listener, false, milliseconds(50));
-  ChildProcess load("echo-load",
-                    load_args(port, {"--connections", "1", "--count", "3", "--size", "16"}));
-  EXPECT_EQ(load.wait_exit(milliseconds(60000)), 0) << load.out() << load.err();
-  server.join();
-  ::close(listener);
-  const std::string json = json_of(load);
-  EXPECT_EQ(json_number(json, "messages"), 3) << json;
-  EXPECT_GE(json_number(json, "latency_us_min"), 50000) << json;
-  EXPECT_GE(json_number(json, "elapsed_s"), 0.15) << json;
+  const EchoRun run = run_against_echo(false, milliseconds(50),
+                                       {"--connections", "1", "--count", "3", "--size", "16"});
+  EXPECT_EQ(run.status, 0) << run.err;
+  EXPECT_EQ(json_number(run.json, "messages"), 3) << run.json;
+  EXPECT_GE(json_number(run.json, "latency_us_min"), 50000) << run.json;
+  EXPECT_GE(json_number(run.json, "elapsed_s"), 0.15) << run.json;
 }
 
 TEST(EchoLoad, CorruptedEchoIsCountedAsAMismatch) {
-  std::uint16_t port = 0;
-  const int listener = loopback_socket(true, port);
-  ASSERT_GE(listener, 0);
-  std::thread server(serve_corrupted_echo, listener);
-
-  ChildProcess load("echo-load", load_args(port, {"--connections", "1", "--count", "5"}));
-  EXPECT_EQ(load.wait_exit(milliseconds(60000)), 1) << load.out() << load.err();
-  server.join();
-  ::close(listener);
-  const std::string json = json_of(load);
-  EXPECT_EQ(json_number(json, "mismatches"), 1) << json;
-  EXPECT_EQ(json_number(json, "messages"), 0) << json;
-  EXPECT_NE(load.err().find("differ"), std::string::npos) << load.err();
+  const EchoRun run =
+      run_against_echo(true, milliseconds(0), {"--connections", "1", "--count", "5"});
+  EXPECT_EQ(run.status, 1) << run.err;
+  EXPECT_EQ(json_number(run.json, "mismatches"), 1) << run.json;
+  EXPECT_EQ(json_number(run.json, "messages"), 0) << run.json;
+  EXPECT_NE(run.err.find("differ"), std::string::npos) << run.err;
 }
 
 TEST(EchoLoad, HelpListsEveryFlag) {
